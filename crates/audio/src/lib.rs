@@ -1,0 +1,4 @@
+//! From a recording to a clone-ready sample pack, without AWS.
+
+pub mod features;
+pub mod wav;

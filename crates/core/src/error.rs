@@ -1,0 +1,145 @@
+use serde::Serialize;
+
+/// The stable names a state-machine function fails with; statemachine/*.asl.json matches them in
+/// Retry and Catch, so a name, once published, never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorType {
+    /// The step's input (ids, keys) is malformed or names nothing: retrying cannot help.
+    InvalidInput,
+    /// The recording cannot be read as audio: empty, not audio, truncated or corrupt.
+    InvalidAudio,
+    /// The recording decodes but holds too little clean speech of one speaker to clone.
+    NoUsableSpeech,
+    /// A dependency failed in a way that may pass (throttling, timeouts); the ASL retries it.
+    Retryable,
+    /// A bug or a broken deployment (missing ffmpeg, bad configuration).
+    Internal,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidInput => "InvalidInput",
+            Self::InvalidAudio => "InvalidAudio",
+            Self::NoUsableSpeech => "NoUsableSpeech",
+            Self::Retryable => "Retryable",
+            Self::Internal => "Internal",
+        }
+    }
+}
+
+/// Why a recording cannot become a sample pack. Messages are written for the person who sent it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AudioError {
+    #[error("the file is empty (0 bytes)")]
+    EmptyFile,
+    #[error("the file is not a recording in any format ffmpeg can read: {detail}")]
+    NotAudio { detail: String },
+    #[error("the file holds no audio stream{}", detail_suffix(.detail))]
+    NoAudioStream { detail: String },
+    #[error("the recording is truncated: its header declares {declared_s:.1} s but only {decoded_s:.1} s could be decoded")]
+    Truncated { declared_s: f64, decoded_s: f64 },
+    #[error("the recording is corrupt: {detail}")]
+    Corrupt { detail: String },
+    #[error("the recording is silent: no sound above the noise floor in {duration_s:.1} s")]
+    SilenceOnly { duration_s: f64 },
+    #[error("the recording holds music but no speech ({music_s:.1} s of music in {duration_s:.1} s)")]
+    MusicOnly { music_s: f64, duration_s: f64 },
+    #[error("the recording holds noise but no speech ({duration_s:.1} s analysed)")]
+    NoiseOnly { duration_s: f64 },
+    #[error("too little clean speech: found {found_s:.1} s of usable speech by one speaker, need at least {required_s:.1} s ({speech_s:.1} s of speech in all)")]
+    TooLittleSpeech { found_s: f64, required_s: f64, speech_s: f64 },
+    #[error("the recording is {duration_s:.0} s long; the limit is {limit_s:.0} s")]
+    TooLong { duration_s: f64, limit_s: f64 },
+    #[error("ffmpeg could not be run: {detail}")]
+    DecoderUnavailable { detail: String },
+    #[error("i/o error while {context}: {detail}")]
+    Io { context: String, detail: String },
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+}
+
+impl AudioError {
+    /// Stable snake_case code for JSON output and records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::EmptyFile => "empty_file",
+            Self::NotAudio { .. } => "not_audio",
+            Self::NoAudioStream { .. } => "no_audio_stream",
+            Self::Truncated { .. } => "truncated_audio",
+            Self::Corrupt { .. } => "corrupt_audio",
+            Self::SilenceOnly { .. } => "silence_only",
+            Self::MusicOnly { .. } => "music_only",
+            Self::NoiseOnly { .. } => "noise_only",
+            Self::TooLittleSpeech { .. } => "too_little_speech",
+            Self::TooLong { .. } => "too_long",
+            Self::DecoderUnavailable { .. } => "decoder_unavailable",
+            Self::Io { .. } => "io_error",
+        }
+    }
+
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Self::EmptyFile
+            | Self::NotAudio { .. }
+            | Self::NoAudioStream { .. }
+            | Self::Truncated { .. }
+            | Self::Corrupt { .. }
+            | Self::TooLong { .. } => ErrorType::InvalidAudio,
+            Self::SilenceOnly { .. }
+            | Self::MusicOnly { .. }
+            | Self::NoiseOnly { .. }
+            | Self::TooLittleSpeech { .. } => ErrorType::NoUsableSpeech,
+            Self::DecoderUnavailable { .. } | Self::Io { .. } => ErrorType::Internal,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Self::Io { context: context.into(), detail: err.to_string() }
+    }
+}
+
+/// Failures of the blob store port.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error("no object at {0}")]
+    NotFound(String),
+    #[error("storage is unavailable for now: {0}")]
+    Transient(String),
+    #[error("storage failed: {0}")]
+    Failed(String),
+}
+
+impl StorageError {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Self::NotFound(_) => ErrorType::InvalidInput,
+            Self::Transient(_) => ErrorType::Retryable,
+            Self::Failed(_) => ErrorType::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_little_speech_says_how_much_was_found() {
+        let e = AudioError::TooLittleSpeech { found_s: 12.34, required_s: 30.0, speech_s: 40.0 };
+        assert_eq!(e.code(), "too_little_speech");
+        assert_eq!(e.error_type(), ErrorType::NoUsableSpeech);
+        assert!(e.to_string().contains("found 12.3 s"), "{e}");
+        assert!(e.to_string().contains("at least 30.0 s"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_input_is_invalid_audio_not_retryable() {
+        for e in [AudioError::EmptyFile, AudioError::Corrupt { detail: "x".into() }] {
+            assert_eq!(e.error_type(), ErrorType::InvalidAudio);
+        }
+        assert_eq!(StorageError::Transient("slow down".into()).error_type().as_str(), "Retryable");
+    }
+}

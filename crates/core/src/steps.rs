@@ -1,0 +1,87 @@
+//! Inputs and outputs of the clone run's states. States pass S3 keys and small JSON, never audio.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CallerId, RunId};
+
+/// Where an object lives: an S3 bucket and key, or a folder and path under the local data dir.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobRef {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl BlobRef {
+    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Self { bucket: bucket.into(), key: key.into() }
+    }
+
+    /// A sibling object in the same bucket.
+    pub fn with_key(&self, key: impl Into<String>) -> Self {
+        Self { bucket: self.bucket.clone(), key: key.into() }
+    }
+}
+
+impl std::fmt::Display for BlobRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.bucket, self.key)
+    }
+}
+
+/// ExtractAudio's input: the run and the caller's original recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractInput {
+    pub run_id: RunId,
+    pub caller_id: CallerId,
+    pub sample: BlobRef,
+}
+
+/// What ffmpeg said of the original recording, and what extraction made of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// Container as ffmpeg names it (`wav`, `mp3`, `mov,mp4,m4a,3gp,3g2,mj2`, …).
+    pub container: String,
+    pub codec: String,
+    pub sample_rate_hz: u32,
+    pub channels: u32,
+    /// Duration the container declares, when it declares one.
+    pub declared_duration_s: Option<f64>,
+    /// Duration actually decoded.
+    pub duration_s: f64,
+    /// Sample rate of the full-quality mono copy the pack is cut from (the source's own rate).
+    pub pack_rate_hz: u32,
+    /// Bits per sample of that copy (16 or 24).
+    pub pack_bits: u16,
+}
+
+/// ExtractAudio's output, placed under `$.extracted` in the run's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractOutput {
+    /// Mono 16 kHz 16-bit WAV for analysis.
+    pub analysis: BlobRef,
+    /// Mono WAV at the source's own rate, cut into the pack.
+    pub source: BlobRef,
+    pub source_info: SourceInfo,
+}
+
+/// SegmentAudio's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentInput {
+    pub run_id: RunId,
+    pub extracted: ExtractOutput,
+}
+
+/// SegmentAudio's output, placed under `$.pack` in the run's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentOutput {
+    /// 1 to 3 WAV files, in the order they should be uploaded.
+    pub samples: Vec<BlobRef>,
+    pub report: BlobRef,
+    pub picture: BlobRef,
+    pub speech_s: f64,
+    pub selected_s: f64,
+    /// The pack's noise floor is high enough that the clone should remove background noise.
+    pub noisy: bool,
+    /// Warning codes from the report (`narrowband`, `below_target`, …).
+    pub warnings: Vec<String>,
+}
