@@ -19,8 +19,10 @@ pub const FRAME_S: f64 = HOP as f64 / RATE as f64;
 /// Pitch search range 70–400 Hz.
 const MIN_LAG: usize = (RATE / 400) as usize;
 const MAX_LAG: usize = (RATE / 70) as usize;
-/// Frames a spectral peak must hold (±1 bin per frame) to count as tonal: 300 ms.
-const PERSIST_FRAMES: u16 = 30;
+/// A bin's peak score leaks 1/30 a frame, so a peak present in every frame settles at 30 and
+/// passes [`PERSIST_SCORE`] after about 330 ms (a few masked frames do not reset it).
+const PERSIST_DECAY: f32 = 29.0 / 30.0;
+const PERSIST_SCORE: f32 = 20.0;
 const MEL_BANDS: usize = 24;
 pub const CEPS: usize = 12;
 /// Below this level a frame is digital silence for every practical purpose.
@@ -65,12 +67,10 @@ pub struct FrameAnalyzer {
     spec: Vec<Complex<f32>>,
     power: Vec<f32>,
     acf: Vec<f32>,
-    peak_run: Vec<u16>,
-    next_run: Vec<u16>,
-    /// Bin where each running peak was first seen: a peak that drifts more than a bin
-    /// (a gliding harmonic) starts over.
-    peak_origin: Vec<u16>,
-    next_origin: Vec<u16>,
+    /// Leaky count of recent frames with a spectral peak at (or next to) each bin. A held
+    /// note keeps its bins busy; a gliding harmonic passes through a bin in a few frames.
+    peak_score: Vec<f32>,
+    is_peak: Vec<bool>,
     scratch: Vec<Complex<f32>>,
     scratch_inv: Vec<Complex<f32>>,
 }
@@ -107,10 +107,8 @@ impl FrameAnalyzer {
             spec: vec![Complex::default(); BINS],
             power: vec![0.0; BINS],
             acf: vec![0.0; NFFT],
-            peak_run: vec![0; BINS],
-            next_run: vec![0; BINS],
-            peak_origin: vec![0; BINS],
-            next_origin: vec![0; BINS],
+            peak_score: vec![0.0; BINS],
+            is_peak: vec![false; BINS],
             scratch,
             scratch_inv,
         }
@@ -132,7 +130,7 @@ impl FrameAnalyzer {
         let clipped = hop.iter().filter(|s| s.abs() >= 0.99).count() as u16;
         let mut frame = Frame { energy_db, clipped, ..Frame::default() };
         if energy_db < SILENCE_DB {
-            self.peak_run.fill(0);
+            self.peak_score.fill(0.0);
             return frame;
         }
 
@@ -181,35 +179,28 @@ impl FrameAnalyzer {
     }
 
     fn tonal_share(&mut self) -> f32 {
-        let (lo, hi) = (6usize, Self::bin(5000.0));
+        let (lo, hi) = (Self::bin(150.0), Self::bin(5000.0));
         let db = |p: f32| 10.0 * (p + 1e-20).log10();
-        self.next_run.fill(0);
+        for k in lo..=hi {
+            // A peak stands 6 dB over the dip on each side within 3 bins (partials of low
+            // notes sit only a few bins apart).
+            let left = self.power[k - 3..k].iter().copied().fold(f32::INFINITY, f32::min);
+            let right = self.power[k + 1..=k + 3].iter().copied().fold(f32::INFINITY, f32::min);
+            self.is_peak[k] = self.power[k] >= self.power[k - 1]
+                && self.power[k] > self.power[k + 1]
+                && db(self.power[k]) - db(left.max(right)) >= 6.0;
+        }
         let mut total = 0.0f32;
         let mut tonal = 0.0f32;
         for k in lo..=hi {
             total += self.power[k];
-            let here = db(self.power[k]);
-            let is_peak = self.power[k] >= self.power[k - 1]
-                && self.power[k] > self.power[k + 1]
-                && here - 0.5 * (db(self.power[k - 4]) + db(self.power[k + 4])) >= 8.0;
-            if is_peak {
-                let from = [k, k - 1, k + 1]
-                    .into_iter()
-                    .filter(|&j| self.peak_run[j] > 0 && (self.peak_origin[j] as usize).abs_diff(k) <= 1)
-                    .max_by_key(|&j| self.peak_run[j]);
-                let (run, origin) = match from {
-                    Some(j) => (self.peak_run[j].saturating_add(1), self.peak_origin[j]),
-                    None => (1, k as u16),
-                };
-                self.next_run[k] = run;
-                self.next_origin[k] = origin;
-                if run >= PERSIST_FRAMES {
-                    tonal += self.power[k - 2..=k + 2].iter().sum::<f32>();
-                }
+            let hit = self.is_peak[k - 1] || self.is_peak[k] || self.is_peak[k + 1];
+            let score = &mut self.peak_score[k];
+            *score = *score * PERSIST_DECAY + if hit { 1.0 } else { 0.0 };
+            if self.is_peak[k] && *score >= PERSIST_SCORE {
+                tonal += self.power[k - 2..=k + 2].iter().sum::<f32>();
             }
         }
-        std::mem::swap(&mut self.peak_run, &mut self.next_run);
-        std::mem::swap(&mut self.peak_origin, &mut self.next_origin);
         if total > 0.0 { (tonal / total).min(1.0) } else { 0.0 }
     }
 
