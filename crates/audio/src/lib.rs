@@ -3,7 +3,18 @@
 pub mod analysis;
 pub mod chunk;
 pub mod classify;
+pub mod denoise;
 pub mod features;
+pub mod ffmpeg;
+pub mod loudness;
 pub mod select;
 pub mod vad;
 pub mod wav;
+pub mod pipeline;
+pub mod prepare;
+pub mod report;
+pub mod timeline;
+
+pub use pipeline::PrepareConfig;
+pub use prepare::prepare_file;
+pub use report::Report;

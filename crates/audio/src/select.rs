@@ -116,7 +116,8 @@ pub fn select(
     chosen.sort_by(|&a, &b| chunks[a].start_s.total_cmp(&chunks[b].start_s));
 
     // Lay out in time order, as evenly as the chunks allow, each file at most max_file_s.
-    let n_files = ((total / cfg.max_file_s).ceil() as usize).clamp(1, cfg.max_files);
+    // 10 % headroom per file: whole chunks rarely fill a file exactly.
+    let n_files = ((total / (0.9 * cfg.max_file_s)).ceil() as usize).clamp(1, cfg.max_files);
     let per_file = total / n_files as f64;
     let mut files: Vec<FilePlan> = Vec::new();
     let mut current = FilePlan { intervals: Vec::new(), chunks: Vec::new() };

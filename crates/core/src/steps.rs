@@ -52,6 +52,9 @@ pub struct SourceInfo {
     pub pack_rate_hz: u32,
     /// Bits per sample of that copy (16 or 24).
     pub pack_bits: u16,
+    /// Decoding errors ffmpeg reported and recovered from (a few are tolerated and reported).
+    #[serde(default)]
+    pub decode_errors: u32,
 }
 
 /// ExtractAudio's output, placed under `$.extracted` in the run's state.

@@ -1,0 +1,284 @@
+//! ffmpeg as a subprocess: the layer's static build in Lambda (`/opt/bin/ffmpeg`), the one on
+//! PATH locally, or `FFMPEG_PATH`. One pass decodes the recording into both outputs: the
+//! full-quality mono copy the pack is cut from (a file) and 16 kHz mono for analysis (a pipe).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use echome_core::{AudioError, SourceInfo};
+
+use crate::features::RATE;
+
+pub fn ffmpeg_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("FFMPEG_PATH") {
+        return p.into();
+    }
+    let layer = Path::new("/opt/bin/ffmpeg");
+    if layer.exists() { layer.to_path_buf() } else { PathBuf::from("ffmpeg") }
+}
+
+/// What ffmpeg says about the input before decoding it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub container: String,
+    pub codec: String,
+    pub sample_rate_hz: u32,
+    pub channels: u32,
+    pub sample_fmt: String,
+    pub declared_duration_s: Option<f64>,
+}
+
+impl Probe {
+    /// 24 bits for lossless sources deeper than 16 bits, 16 for everything else.
+    pub fn pack_bits(&self) -> u16 {
+        let deep = self.sample_fmt.contains("24 bit")
+            || self.sample_fmt.starts_with("s32")
+            || self.sample_fmt.starts_with("flt")
+            || self.sample_fmt.starts_with("dbl");
+        let lossy = ["mp3", "aac", "opus", "vorbis", "amr", "gsm", "wma"].iter().any(|c| self.codec.starts_with(c));
+        if deep && !lossy { 24 } else { 16 }
+    }
+}
+
+fn run_error(e: std::io::Error) -> AudioError {
+    AudioError::DecoderUnavailable { detail: format!("{} ({e})", ffmpeg_path().display()) }
+}
+
+/// Reads the container header; fails with a specific error for what is not a usable recording.
+pub fn probe(input: &Path) -> Result<Probe, AudioError> {
+    let meta = std::fs::metadata(input).map_err(|e| AudioError::io(format!("reading {}", input.display()), e))?;
+    if meta.len() == 0 {
+        return Err(AudioError::EmptyFile);
+    }
+    let out = Command::new(ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(input)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(run_error)?;
+    parse_probe(&String::from_utf8_lossy(&out.stderr))
+}
+
+pub fn parse_probe(text: &str) -> Result<Probe, AudioError> {
+    let input_line = text.lines().find(|l| l.starts_with("Input #0, "));
+    let Some(input_line) = input_line else {
+        let reason = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.contains("At least one output file"))
+            .unwrap_or("unrecognized data")
+            .trim();
+        // ffmpeg prefixes the path: keep only what it says after the last ": ".
+        let reason = reason.rsplit(": ").next().unwrap_or(reason).to_owned();
+        return Err(if text.contains("moov atom not found") || text.contains("Invalid frame") {
+            AudioError::Corrupt { detail: reason }
+        } else {
+            AudioError::NotAudio { detail: reason }
+        });
+    };
+    let container = input_line["Input #0, ".len()..].split(", from").next().unwrap_or("").trim().to_owned();
+    let declared_duration_s = text.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("Duration: ")?;
+        let hms = rest.split(',').next()?;
+        let mut parts = hms.split(':');
+        let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+    });
+    let audio = text.lines().find_map(|l| l.split_once(": Audio: ").map(|(_, a)| a.to_owned()));
+    let Some(audio) = audio else {
+        return Err(AudioError::NoAudioStream { detail: format!("container {container}") });
+    };
+    // "pcm_s24le ([1][0][0][0] / 0x0001), 48000 Hz, stereo, s32 (24 bit), 2304 kb/s"
+    let fields = split_top_level(&audio);
+    let codec = fields.first().map(|c| c.split_whitespace().next().unwrap_or("").to_owned()).unwrap_or_default();
+    let sample_rate_hz = fields
+        .iter()
+        .find_map(|f| f.strip_suffix(" Hz").and_then(|n| n.trim().parse().ok()))
+        .unwrap_or(0);
+    let channels = fields.get(2).map_or(1, |c| channel_count(c));
+    let sample_fmt = fields.get(3).cloned().unwrap_or_default();
+    if sample_rate_hz == 0 {
+        return Err(AudioError::Corrupt { detail: format!("no sample rate in the audio stream ({audio})") });
+    }
+    Ok(Probe { container, codec, sample_rate_hz, channels, sample_fmt, declared_duration_s })
+}
+
+/// Splits at commas outside brackets.
+fn split_top_level(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for ch in s.chars() {
+        match ch {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(cur.trim().to_owned());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(ch);
+    }
+    out.push(cur.trim().to_owned());
+    out
+}
+
+fn channel_count(layout: &str) -> u32 {
+    match layout.split('(').next().unwrap_or("").trim() {
+        "mono" => 1,
+        "stereo" | "downmix" => 2,
+        "2.1" | "3.0" => 3,
+        "quad" | "4.0" | "3.1" => 4,
+        "5.0" | "4.1" => 5,
+        "5.1" | "6.0" => 6,
+        "7.1" => 8,
+        other => other.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(1),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractConfig {
+    /// Longer recordings are refused before decoding.
+    pub max_duration_s: f64,
+    /// More recovered decoding errors than this make the file corrupt.
+    pub max_decode_errors: u32,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        Self { max_duration_s: 4.0 * 3600.0, max_decode_errors: 2 }
+    }
+}
+
+/// Decodes `input` once: the full-quality mono copy goes to `source_out` (WAV at the source's
+/// own rate, never resampled), and 16 kHz mono analysis audio is handed to `on_analysis` block
+/// by block as it is decoded.
+pub fn extract(
+    input: &Path,
+    source_out: &Path,
+    cfg: &ExtractConfig,
+    mut on_analysis: impl FnMut(&[f32]),
+) -> Result<SourceInfo, AudioError> {
+    let probe = probe(input)?;
+    if let Some(d) = probe.declared_duration_s
+        && d > cfg.max_duration_s
+    {
+        return Err(AudioError::TooLong { duration_s: d, limit_s: cfg.max_duration_s });
+    }
+    let bits = probe.pack_bits();
+    let codec = if bits == 24 { "pcm_s24le" } else { "pcm_s16le" };
+    let mut child = Command::new(ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-i"])
+        .arg(input)
+        // Full quality: mono (downmixed before anything else), the source's own rate.
+        .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-ac", "1", "-c:a", codec])
+        .args(["-f", "wav", "-bitexact", "-y"])
+        .arg(source_out)
+        // Analysis: mono, then 16 kHz.
+        .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", &RATE.to_string()])
+        .args(["-c:a", "pcm_s16le", "-f", "s16le", "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(run_error)?;
+
+    let stderr = child.stderr.take().ok_or_else(|| AudioError::io("starting ffmpeg", "no stderr"))?;
+    let errors = std::thread::spawn(move || {
+        BufReader::new(stderr).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>()
+    });
+    let mut stdout = child.stdout.take().ok_or_else(|| AudioError::io("starting ffmpeg", "no stdout"))?;
+    let mut bytes = vec![0u8; 64 * 1024];
+    let mut carry: Option<u8> = None;
+    let mut samples: Vec<f32> = Vec::with_capacity(32 * 1024);
+    let mut decoded: u64 = 0;
+    loop {
+        let n = match stdout.read(&mut bytes) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(AudioError::io("reading decoded audio", e)),
+        };
+        samples.clear();
+        let mut data = &bytes[..n];
+        if let Some(lo) = carry.take() {
+            samples.push(i16::from_le_bytes([lo, data[0]]) as f32 / 32768.0);
+            data = &data[1..];
+        }
+        let pairs = data.chunks_exact(2);
+        carry = pairs.remainder().first().copied();
+        samples.extend(pairs.map(|p| i16::from_le_bytes([p[0], p[1]]) as f32 / 32768.0));
+        decoded += samples.len() as u64;
+        on_analysis(&samples);
+    }
+    let status = child.wait().map_err(|e| AudioError::io("waiting for ffmpeg", e))?;
+    let errors = errors.join().unwrap_or_default();
+    let duration_s = decoded as f64 / RATE as f64;
+    let first_error = || errors.first().cloned().unwrap_or_else(|| "ffmpeg failed".into());
+    if !status.success() {
+        return Err(AudioError::Corrupt { detail: first_error() });
+    }
+    if decoded == 0 {
+        return Err(if errors.is_empty() {
+            AudioError::Corrupt { detail: "no audio could be decoded".into() }
+        } else {
+            AudioError::Corrupt { detail: first_error() }
+        });
+    }
+    if errors.len() as u32 > cfg.max_decode_errors {
+        return Err(AudioError::Corrupt { detail: format!("{} decoding errors, the first: {}", errors.len(), first_error()) });
+    }
+    if let Some(declared) = probe.declared_duration_s
+        && declared - duration_s > 1.0_f64.max(0.02 * declared)
+    {
+        return Err(AudioError::Truncated { declared_s: declared, decoded_s: duration_s });
+    }
+    Ok(SourceInfo {
+        container: probe.container,
+        codec: probe.codec,
+        sample_rate_hz: probe.sample_rate_hz,
+        channels: probe.channels,
+        declared_duration_s: probe.declared_duration_s,
+        duration_s,
+        pack_rate_hz: probe.sample_rate_hz,
+        pack_bits: bits,
+        decode_errors: errors.len() as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_wav_probe() {
+        let text = "Input #0, wav, from 'a.wav':\n  Duration: 00:01:02.50, bitrate: 2304 kb/s\n  Stream #0:0: Audio: pcm_s24le ([1][0][0][0] / 0x0001), 48000 Hz, stereo, s32 (24 bit), 2304 kb/s\nAt least one output file must be specified\n";
+        let p = parse_probe(text).unwrap();
+        assert_eq!(p.container, "wav");
+        assert_eq!(p.codec, "pcm_s24le");
+        assert_eq!((p.sample_rate_hz, p.channels), (48000, 2));
+        assert_eq!(p.declared_duration_s, Some(62.5));
+        assert_eq!(p.pack_bits(), 24);
+    }
+
+    #[test]
+    fn parses_an_mp4_with_video() {
+        let text = "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'v.mp4':\n  Duration: 00:00:10.00, start: 0.000000, bitrate: 300 kb/s\n  Stream #0:0[0x1](und): Video: h264 (High), yuv420p, 320x240, 25 fps\n  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, mono, fltp, 69 kb/s (default)\n";
+        let p = parse_probe(text).unwrap();
+        assert_eq!(p.container, "mov,mp4,m4a,3gp,3g2,mj2");
+        assert_eq!((p.codec.as_str(), p.sample_rate_hz, p.channels), ("aac", 44100, 1));
+        assert_eq!(p.pack_bits(), 16);
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let e = parse_probe("/tmp/x.wav: Invalid data found when processing input\n").unwrap_err();
+        assert_eq!(e.code(), "not_audio");
+        assert!(e.to_string().contains("Invalid data found"), "{e}");
+        let e = parse_probe("Input #0, mov,mp4, from 'v.mp4':\n  Duration: 00:00:10.00\n  Stream #0:0: Video: h264\n").unwrap_err();
+        assert_eq!(e.code(), "no_audio_stream");
+    }
+}
