@@ -27,6 +27,8 @@ pub struct Probe {
     pub channels: u32,
     pub sample_fmt: String,
     pub declared_duration_s: Option<f64>,
+    /// A video track makes the container's duration that of the longest stream, not the audio's.
+    pub has_video: bool,
 }
 
 impl Probe {
@@ -57,7 +59,29 @@ pub fn probe(input: &Path) -> Result<Probe, AudioError> {
         .stdin(Stdio::null())
         .output()
         .map_err(run_error)?;
-    parse_probe(&String::from_utf8_lossy(&out.stderr))
+    let probe = parse_probe(&String::from_utf8_lossy(&out.stderr))?;
+    if probe.container == "wav" {
+        check_wav_length(input, meta.len())?;
+    }
+    Ok(probe)
+}
+
+/// ffmpeg sizes a WAV by the file, so a cut-off WAV looks whole to it: compare with the header.
+fn check_wav_length(input: &Path, file_len: u64) -> Result<(), AudioError> {
+    let mut f = std::io::BufReader::new(
+        std::fs::File::open(input).map_err(|e| AudioError::io(format!("reading {}", input.display()), e))?,
+    );
+    if let Ok((offset, Some(len), byte_rate)) = crate::wav::declared_extent(&mut f)
+        && byte_rate > 0
+        && offset + len > file_len + 1
+    {
+        let have = file_len.saturating_sub(offset);
+        return Err(AudioError::Truncated {
+            declared_s: len as f64 / byte_rate as f64,
+            decoded_s: have as f64 / byte_rate as f64,
+        });
+    }
+    Ok(())
 }
 
 pub fn parse_probe(text: &str) -> Result<Probe, AudioError> {
@@ -101,7 +125,8 @@ pub fn parse_probe(text: &str) -> Result<Probe, AudioError> {
     if sample_rate_hz == 0 {
         return Err(AudioError::Corrupt { detail: format!("no sample rate in the audio stream ({audio})") });
     }
-    Ok(Probe { container, codec, sample_rate_hz, channels, sample_fmt, declared_duration_s })
+    let has_video = text.lines().any(|l| l.contains(": Video: "));
+    Ok(Probe { container, codec, sample_rate_hz, channels, sample_fmt, declared_duration_s, has_video })
 }
 
 /// Splits at commas outside brackets.
@@ -232,6 +257,7 @@ pub fn extract(
         return Err(AudioError::Corrupt { detail: format!("{} decoding errors, the first: {}", errors.len(), first_error()) });
     }
     if let Some(declared) = probe.declared_duration_s
+        && !probe.has_video
         && declared - duration_s > 1.0_f64.max(0.02 * declared)
     {
         return Err(AudioError::Truncated { declared_s: declared, decoded_s: duration_s });

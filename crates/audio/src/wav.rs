@@ -73,13 +73,26 @@ fn u32le(b: &[u8]) -> u32 {
 
 /// Reads the header up to the start of the samples; the reader is left at the first sample.
 pub fn read_header<R: Read>(r: &mut R) -> io::Result<WavLayout> {
+    let (fmt, data_offset, data_len) = walk_chunks(r)?;
+    Ok(WavLayout { format: parse_fmt(&fmt)?, data_offset, data_len })
+}
+
+/// Whatever the encoding (μ-law, A-law, ADPCM…): where the data starts, how long the header
+/// says it is, and the byte rate. Tells a truncated file from a whole one.
+pub fn declared_extent<R: Read>(r: &mut R) -> io::Result<(u64, Option<u64>, u32)> {
+    let (fmt, offset, len) = walk_chunks(r)?;
+    Ok((offset, len, u32le(&fmt[8..12])))
+}
+
+/// The `fmt ` body, the data offset and the data length (None when streamed).
+fn walk_chunks<R: Read>(r: &mut R) -> io::Result<(Vec<u8>, u64, Option<u64>)> {
     let mut riff = [0u8; 12];
     r.read_exact(&mut riff)?;
     if &riff[0..4] != b"RIFF" || &riff[8..12] != b"WAVE" {
         return Err(bad("not a RIFF/WAVE file"));
     }
     let mut pos = 12u64;
-    let mut format = None;
+    let mut fmt = None;
     loop {
         let mut head = [0u8; 8];
         r.read_exact(&mut head)?;
@@ -87,19 +100,19 @@ pub fn read_header<R: Read>(r: &mut R) -> io::Result<WavLayout> {
         let size = u32le(&head[4..8]);
         match &head[0..4] {
             b"fmt " => {
-                if size < 16 || size > 1024 {
+                if !(16..=1024).contains(&size) {
                     return Err(bad("bad fmt chunk"));
                 }
                 let mut body = vec![0u8; size as usize + (size as usize & 1)];
                 r.read_exact(&mut body)?;
                 pos += body.len() as u64;
-                format = Some(parse_fmt(&body)?);
+                fmt = Some(body);
             }
             b"data" => {
-                let format = format.ok_or_else(|| bad("data chunk before fmt chunk"))?;
+                let fmt = fmt.ok_or_else(|| bad("data chunk before fmt chunk"))?;
                 // Streamed writers leave 0 or 0xFFFFFFFF: the data runs to the end.
                 let data_len = if size == 0 || size == u32::MAX { None } else { Some(size as u64) };
-                return Ok(WavLayout { format, data_offset: pos, data_len });
+                return Ok((fmt, pos, data_len));
             }
             _ => {
                 let skip = size as u64 + (size as u64 & 1);
