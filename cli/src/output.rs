@@ -20,7 +20,10 @@ pub fn fail(json: bool, err: &AudioError) -> ExitCode {
 /// stderr is not a terminal).
 pub fn spinner(msg: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
-    pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     pb.set_message(msg.to_owned());
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb

@@ -25,7 +25,9 @@ pub fn run(args: Args) -> ExitCode {
     let cfg = PrepareConfig::default().with_min_speech(args.min_speech);
     let pb = spinner("decoding and analysing");
     let result = prepare_file(&args.audio, &args.out, &cfg, &mut |p| match p {
-        Progress::Analysing { done_s } => pb.set_message(format!("decoding and analysing ({:.0} min done)", done_s / 60.0)),
+        Progress::Analysing { done_s } => {
+            pb.set_message(format!("decoding and analysing ({:.0} min done)", done_s / 60.0))
+        }
         Progress::Rendering { file, of } => pb.set_message(format!("writing sample {file} of {of}")),
     });
     pb.finish_and_clear();

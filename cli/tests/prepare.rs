@@ -22,13 +22,18 @@ fn fixtures() -> &'static Fixtures {
         let clean = dir.path().join("clean.wav");
         generate(Scene { kind: SceneKind::Clean, seconds: 100.0, seed: 11 }, &clean).expect("clean");
         let mixed = dir.path().join("mixed.wav");
-        let mixed_truth = generate(Scene { kind: SceneKind::Mixed, seconds: 420.0, seed: 7 }, &mixed).expect("mixed");
+        let mixed_truth =
+            generate(Scene { kind: SceneKind::Mixed, seconds: 420.0, seed: 7 }, &mixed).expect("mixed");
         Fixtures { dir, clean, mixed, mixed_truth }
     })
 }
 
 fn ffmpeg(args: &[&str]) {
-    let st = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-y"]).args(args).status().expect("ffmpeg");
+    let st = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg");
     assert!(st.success(), "ffmpeg {args:?}");
 }
 
@@ -103,9 +108,33 @@ fn every_common_format_decodes_and_keeps_its_own_rate() {
         ("rec.m4a", vec!["-i", src, "-ar", "44100", "-c:a", "aac", "-b:a", "96k"], 44100),
         ("rec.webm", vec!["-i", src, "-c:a", "libopus", "-b:a", "48k"], 48000),
         ("rec.ogg", vec!["-i", src, "-c:a", "libvorbis"], 22050),
-        ("rec.flac", vec!["-i", src, "-ar", "48000", "-ac", "2", "-sample_fmt", "s32", "-c:a", "flac"], 48000),
+        (
+            "rec.flac",
+            vec!["-i", src, "-ar", "48000", "-ac", "2", "-sample_fmt", "s32", "-c:a", "flac"],
+            48000,
+        ),
         ("float.wav", vec!["-i", src, "-ar", "44100", "-c:a", "pcm_f32le"], 44100),
-        ("video.mp4", vec!["-f", "lavfi", "-i", "color=c=blue:s=160x120:r=5", "-i", src, "-shortest", "-c:v", "libx264", "-c:a", "aac", "-map", "0:v", "-map", "1:a"], 22050),
+        (
+            "video.mp4",
+            vec![
+                "-f",
+                "lavfi",
+                "-i",
+                "color=c=blue:s=160x120:r=5",
+                "-i",
+                src,
+                "-shortest",
+                "-c:v",
+                "libx264",
+                "-c:a",
+                "aac",
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+            ],
+            22050,
+        ),
     ];
     for (name, args, rate) in cases {
         let path = d.join(name);
@@ -127,14 +156,25 @@ fn every_common_format_decodes_and_keeps_its_own_rate() {
 fn a_phone_recording_stays_narrowband_and_says_so() {
     let f = fixtures();
     let phone = f.dir.path().join("phone.wav");
-    ffmpeg(&["-i", f.clean.to_str().unwrap(), "-af", "highpass=f=300,lowpass=f=3400", "-ar", "8000", "-c:a", "pcm_mulaw", phone.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        f.clean.to_str().unwrap(),
+        "-af",
+        "highpass=f=300,lowpass=f=3400",
+        "-ar",
+        "8000",
+        "-c:a",
+        "pcm_mulaw",
+        phone.to_str().unwrap(),
+    ]);
     let out = f.dir.path().join("pack-phone");
     let (ok, report, text) = prepare(&phone, &out, &[]);
     assert!(ok, "{text}");
     assert_eq!(report["source"]["narrowband"], Value::Bool(true));
     let (rate, _) = wav_info(&out.join("sample_1.wav"));
     assert_eq!(rate, 8000, "never upsampled");
-    let codes: Vec<&str> = report["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect();
+    let codes: Vec<&str> =
+        report["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect();
     assert!(codes.contains(&"narrowband"), "{codes:?}");
 }
 
@@ -145,7 +185,8 @@ fn expect_error(input: &Path, code: &str, extra: &[&str]) -> String {
     assert_eq!(json["error"]["code"].as_str(), Some(code), "{text}");
     let message = json["error"]["message"].as_str().unwrap_or_default().to_owned();
     assert!(!message.is_empty());
-    let left: Vec<_> = std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> =
+        std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing may be left behind: {left:?}");
     message
 }
@@ -176,16 +217,19 @@ fn bad_input_gets_a_specific_error_and_leaves_nothing() {
     std::fs::write(&corrupt, &m4a_bytes[..m4a_bytes.len() / 2]).unwrap();
     expect_error(&corrupt, "corrupt_audio", &[]);
 
-    for (kind, code) in
-        [(SceneKind::Silence, "silence_only"), (SceneKind::MusicOnly, "music_only"), (SceneKind::NoiseOnly, "noise_only")]
-    {
+    for (kind, code) in [
+        (SceneKind::Silence, "silence_only"),
+        (SceneKind::MusicOnly, "music_only"),
+        (SceneKind::NoiseOnly, "noise_only"),
+    ] {
         let path = d.join(format!("{code}.wav"));
         generate(Scene { kind, seconds: 60.0, seed: 3 }, &path).unwrap();
         expect_error(&path, code, &[]);
     }
 
     let short = d.join("short.wav");
-    generate(Scene { kind: SceneKind::ShortSpeech { speech_s: 14.0 }, seconds: 40.0, seed: 5 }, &short).unwrap();
+    generate(Scene { kind: SceneKind::ShortSpeech { speech_s: 14.0 }, seconds: 40.0, seed: 5 }, &short)
+        .unwrap();
     let msg = expect_error(&short, "too_little_speech", &[]);
     assert!(msg.contains("found 1") && msg.contains("at least 30.0 s"), "{msg}");
     // The threshold is the user's to lower.
@@ -210,14 +254,33 @@ fn a_failed_run_keeps_the_previous_pack_whole() {
 #[test]
 fn real_human_speech_is_found() {
     // The channel-test recordings that alsa-utils installs: a real voice, a few seconds each.
-    let names = ["Front_Left", "Front_Right", "Front_Center", "Rear_Left", "Rear_Right", "Side_Left", "Side_Right", "Rear_Center"];
+    let names = [
+        "Front_Left",
+        "Front_Right",
+        "Front_Center",
+        "Rear_Left",
+        "Rear_Right",
+        "Side_Left",
+        "Side_Right",
+        "Rear_Center",
+    ];
     let files: Vec<String> = names.iter().map(|n| format!("/usr/share/sounds/alsa/{n}.wav")).collect();
     assert!(Path::new(&files[0]).exists(), "alsa-utils is installed by make test");
     let d = fixtures().dir.path();
     let list = d.join("alsa.txt");
     std::fs::write(&list, files.iter().map(|f| format!("file '{f}'\n")).collect::<String>()).unwrap();
     let joined = d.join("alsa.wav");
-    ffmpeg(&["-f", "concat", "-safe", "0", "-i", list.to_str().unwrap(), "-af", "apad=pad_dur=0.6", joined.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        list.to_str().unwrap(),
+        "-af",
+        "apad=pad_dur=0.6",
+        joined.to_str().unwrap(),
+    ]);
     let (ok, report, text) = prepare(&joined, &d.join("pack-alsa"), &["--min-speech", "5"]);
     assert!(ok, "{text}");
     let usable = report["totals"]["usable_s"].as_f64().unwrap();

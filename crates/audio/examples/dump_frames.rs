@@ -14,7 +14,10 @@ fn main() -> std::io::Result<()> {
         let f = fa.push_hop(hop);
         let t = i as f64 * 0.01;
         if t >= from && t < to {
-            println!("{t:6.2} e={:6.1} h={:.2} f0={:5.0} flat={:.2} tonal={:.2}", f.energy_db, f.harmonicity, f.f0_hz, f.flatness, f.tonal);
+            println!(
+                "{t:6.2} e={:6.1} h={:.2} f0={:5.0} flat={:.2} tonal={:.2}",
+                f.energy_db, f.harmonicity, f.f0_hz, f.flatness, f.tonal
+            );
         }
     }
     Ok(())

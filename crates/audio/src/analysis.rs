@@ -115,7 +115,8 @@ impl Analyzer {
             self.chunks.push(summarize(&raw));
         }
         self.flush_bin();
-        let duration_s = (self.frame_count as f64 * HOP as f64 - (HOP - tail % HOP) as f64 * (tail > 0) as u8 as f64)
+        let duration_s = (self.frame_count as f64 * HOP as f64
+            - (HOP - tail % HOP) as f64 * (tail > 0) as u8 as f64)
             / RATE as f64;
         Analysis { duration_s, chunks: self.chunks, timeline: self.timeline, max_level_db: self.max_level_db }
     }

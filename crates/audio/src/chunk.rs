@@ -102,7 +102,8 @@ pub fn summarize(raw: &RawChunk) -> ChunkStats {
         steady_ratio: steady_ratio(frames.iter().map(|t| t.frame.f0_hz)),
         tonal: frames.iter().map(|t| t.frame.tonal).sum::<f32>() / n as f32,
         tonal_quiet: quiet.iter().sum::<f32>() / quiet.len().max(1) as f32,
-        syllable_rate: nuclei(frames.iter().map(|t| t.frame.energy_db)) as f32 / (end_s - start_s).max(0.01) as f32,
+        syllable_rate: nuclei(frames.iter().map(|t| t.frame.energy_db)) as f32
+            / (end_s - start_s).max(0.01) as f32,
         flatness: median(frames.iter().map(|t| t.frame.flatness).collect()),
         clip_ratio: frames.iter().map(|t| t.frame.clipped as f32).sum::<f32>()
             / (n * crate::features::HOP) as f32,

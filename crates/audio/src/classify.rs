@@ -108,12 +108,14 @@ pub fn other_speakers(chunks: &[ChunkStats], candidates: &[usize]) -> Vec<usize>
     }
     let scale: Vec<f32> =
         (0..DIMS).map(|d| if d == 0 { 2.0 } else { 1.0 } / sd[d].sqrt().max(1e-3)).collect();
-    let z: Vec<Vec<f32>> = prints.iter().map(|p| (0..DIMS).map(|d| (p[d] - mean[d]) * scale[d]).collect()).collect();
+    let z: Vec<Vec<f32>> =
+        prints.iter().map(|p| (0..DIMS).map(|d| (p[d] - mean[d]) * scale[d]).collect()).collect();
     let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>().sqrt();
 
     // Weighted 2-means, seeded with the weighted centre and the print farthest from it.
     let centre = vec![0.0f32; DIMS];
-    let far = (0..z.len()).max_by(|&a, &b| dist(&z[a], &centre).total_cmp(&dist(&z[b], &centre))).unwrap_or(0);
+    let far =
+        (0..z.len()).max_by(|&a, &b| dist(&z[a], &centre).total_cmp(&dist(&z[b], &centre))).unwrap_or(0);
     let mut cents = [centre, z[far].clone()];
     let mut assign = vec![0usize; z.len()];
     for _ in 0..20 {
@@ -124,7 +126,9 @@ pub fn other_speakers(chunks: &[ChunkStats], candidates: &[usize]) -> Vec<usize>
             let w: f32 = (0..z.len()).filter(|&i| assign[i] == k).map(|i| weights[i]).sum();
             if w > 0.0 {
                 for d in 0..DIMS {
-                    cent[d] = (0..z.len()).filter(|&i| assign[i] == k).map(|i| z[i][d] * weights[i]).sum::<f32>() / w;
+                    cent[d] =
+                        (0..z.len()).filter(|&i| assign[i] == k).map(|i| z[i][d] * weights[i]).sum::<f32>()
+                            / w;
                 }
             }
         }
@@ -132,9 +136,9 @@ pub fn other_speakers(chunks: &[ChunkStats], candidates: &[usize]) -> Vec<usize>
     let cluster_w = |k: usize| (0..z.len()).filter(|&i| assign[i] == k).map(|i| weights[i]).sum::<f32>();
     let main = if cluster_w(1) > cluster_w(0) { 1 } else { 0 };
     let spread = |k: usize| {
-        let (s, w) = (0..z.len())
-            .filter(|&i| assign[i] == k)
-            .fold((0.0f32, 0.0f32), |(s, w), i| (s + dist(&z[i], &cents[k]).powi(2) * weights[i], w + weights[i]));
+        let (s, w) = (0..z.len()).filter(|&i| assign[i] == k).fold((0.0f32, 0.0f32), |(s, w), i| {
+            (s + dist(&z[i], &cents[k]).powi(2) * weights[i], w + weights[i])
+        });
         if w > 0.0 { (s / w).sqrt() } else { 0.0 }
     };
     let pooled = ((spread(0).powi(2) + spread(1).powi(2)) / 2.0).sqrt().max(1e-3);
@@ -189,7 +193,8 @@ pub(crate) mod tests {
 
     #[test]
     fn the_voice_with_the_most_speech_is_the_main_speaker() {
-        let mut chunks: Vec<ChunkStats> = (0..20).map(|i| chunk(i as f64 * 5.0, 4.0, 95.0 + (i % 3) as f32, 1.0)).collect();
+        let mut chunks: Vec<ChunkStats> =
+            (0..20).map(|i| chunk(i as f64 * 5.0, 4.0, 95.0 + (i % 3) as f32, 1.0)).collect();
         chunks.extend((0..6).map(|i| chunk(200.0 + i as f64 * 5.0, 3.0, 230.0 + i as f32, -2.0)));
         let classes = classify(&chunks, ClassifyConfig::default());
         assert!(classes[..20].iter().all(|c| *c == Class::Speech));
@@ -198,7 +203,9 @@ pub(crate) mod tests {
 
     #[test]
     fn one_consistent_voice_loses_nothing() {
-        let chunks: Vec<ChunkStats> = (0..30).map(|i| chunk(i as f64 * 5.0, 4.0, 90.0 + (i % 7) as f32, 1.0 + 0.05 * (i % 4) as f32)).collect();
+        let chunks: Vec<ChunkStats> = (0..30)
+            .map(|i| chunk(i as f64 * 5.0, 4.0, 90.0 + (i % 7) as f32, 1.0 + 0.05 * (i % 4) as f32))
+            .collect();
         let classes = classify(&chunks, ClassifyConfig::default());
         let kept = classes.iter().filter(|c| **c == Class::Speech).count();
         assert!(kept >= 29, "kept {kept} of 30");

@@ -323,7 +323,8 @@ mod tests {
         let f0 = 140.0f32;
         let tone = move |i: usize| {
             let t = i as f32 / RATE as f32;
-            (1..=8).map(|h| (2.0 * std::f32::consts::PI * f0 * h as f32 * t).sin() / h as f32).sum::<f32>() * 0.1
+            (1..=8).map(|h| (2.0 * std::f32::consts::PI * f0 * h as f32 * t).sin() / h as f32).sum::<f32>()
+                * 0.1
         };
         let frames = run(tone, 50);
         let last = frames[40];

@@ -38,7 +38,8 @@ impl Probe {
             || self.sample_fmt.starts_with("s32")
             || self.sample_fmt.starts_with("flt")
             || self.sample_fmt.starts_with("dbl");
-        let lossy = ["mp3", "aac", "opus", "vorbis", "amr", "gsm", "wma"].iter().any(|c| self.codec.starts_with(c));
+        let lossy =
+            ["mp3", "aac", "opus", "vorbis", "amr", "gsm", "wma"].iter().any(|c| self.codec.starts_with(c));
         if deep && !lossy { 24 } else { 16 }
     }
 }
@@ -49,7 +50,8 @@ fn run_error(e: std::io::Error) -> AudioError {
 
 /// Reads the container header; fails with a specific error for what is not a usable recording.
 pub fn probe(input: &Path) -> Result<Probe, AudioError> {
-    let meta = std::fs::metadata(input).map_err(|e| AudioError::io(format!("reading {}", input.display()), e))?;
+    let meta =
+        std::fs::metadata(input).map_err(|e| AudioError::io(format!("reading {}", input.display()), e))?;
     if meta.len() == 0 {
         return Err(AudioError::EmptyFile);
     }
@@ -115,11 +117,10 @@ pub fn parse_probe(text: &str) -> Result<Probe, AudioError> {
     };
     // "pcm_s24le ([1][0][0][0] / 0x0001), 48000 Hz, stereo, s32 (24 bit), 2304 kb/s"
     let fields = split_top_level(&audio);
-    let codec = fields.first().map(|c| c.split_whitespace().next().unwrap_or("").to_owned()).unwrap_or_default();
-    let sample_rate_hz = fields
-        .iter()
-        .find_map(|f| f.strip_suffix(" Hz").and_then(|n| n.trim().parse().ok()))
-        .unwrap_or(0);
+    let codec =
+        fields.first().map(|c| c.split_whitespace().next().unwrap_or("").to_owned()).unwrap_or_default();
+    let sample_rate_hz =
+        fields.iter().find_map(|f| f.strip_suffix(" Hz").and_then(|n| n.trim().parse().ok())).unwrap_or(0);
     let channels = fields.get(2).map_or(1, |c| channel_count(c));
     let sample_fmt = fields.get(3).cloned().unwrap_or_default();
     if sample_rate_hz == 0 {
@@ -213,7 +214,11 @@ pub fn extract(
 
     let stderr = child.stderr.take().ok_or_else(|| AudioError::io("starting ffmpeg", "no stderr"))?;
     let errors = std::thread::spawn(move || {
-        BufReader::new(stderr).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>()
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
     });
     let mut stdout = child.stdout.take().ok_or_else(|| AudioError::io("starting ffmpeg", "no stdout"))?;
     let mut bytes = vec![0u8; 64 * 1024];
@@ -254,7 +259,9 @@ pub fn extract(
         });
     }
     if errors.len() as u32 > cfg.max_decode_errors {
-        return Err(AudioError::Corrupt { detail: format!("{} decoding errors, the first: {}", errors.len(), first_error()) });
+        return Err(AudioError::Corrupt {
+            detail: format!("{} decoding errors, the first: {}", errors.len(), first_error()),
+        });
     }
     if let Some(declared) = probe.declared_duration_s
         && !probe.has_video
@@ -304,7 +311,10 @@ mod tests {
         let e = parse_probe("/tmp/x.wav: Invalid data found when processing input\n").unwrap_err();
         assert_eq!(e.code(), "not_audio");
         assert!(e.to_string().contains("Invalid data found"), "{e}");
-        let e = parse_probe("Input #0, mov,mp4, from 'v.mp4':\n  Duration: 00:00:10.00\n  Stream #0:0: Video: h264\n").unwrap_err();
+        let e = parse_probe(
+            "Input #0, mov,mp4, from 'v.mp4':\n  Duration: 00:00:10.00\n  Stream #0:0: Video: h264\n",
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "no_audio_stream");
     }
 }

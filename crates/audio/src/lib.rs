@@ -7,13 +7,13 @@ pub mod denoise;
 pub mod features;
 pub mod ffmpeg;
 pub mod loudness;
-pub mod select;
-pub mod vad;
-pub mod wav;
 pub mod pipeline;
 pub mod prepare;
 pub mod report;
+pub mod select;
 pub mod timeline;
+pub mod vad;
+pub mod wav;
 
 pub use pipeline::PrepareConfig;
 pub use prepare::prepare_file;

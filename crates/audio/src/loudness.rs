@@ -11,8 +11,10 @@ fn db(power: f64) -> f32 {
 /// so pauses do not drag the level down.
 pub fn active_level_db(x: &[f32], rate: u32) -> f32 {
     let block = (rate as usize / 100).max(1);
-    let mut blocks: Vec<f64> =
-        x.chunks(block).map(|b| b.iter().map(|s| (*s as f64).powi(2)).sum::<f64>() / b.len() as f64).collect();
+    let mut blocks: Vec<f64> = x
+        .chunks(block)
+        .map(|b| b.iter().map(|s| (*s as f64).powi(2)).sum::<f64>() / b.len() as f64)
+        .collect();
     if blocks.is_empty() {
         return -120.0;
     }
@@ -37,7 +39,11 @@ impl Oversampler {
             for (k, t) in taps.iter_mut().enumerate() {
                 // Tap k weighs x[n - 5 + k]; the point sits at n + frac.
                 let x = (k as f64 - 5.0) - frac;
-                let sinc = if x.abs() < 1e-12 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) };
+                let sinc = if x.abs() < 1e-12 {
+                    1.0
+                } else {
+                    (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+                };
                 let w = 0.5 + 0.5 * (std::f64::consts::PI * x / 6.5).cos();
                 *t = (sinc * w) as f32;
             }
@@ -101,11 +107,11 @@ pub fn limit(x: &mut [f32], rate: u32, ceiling_db: f32) -> f32 {
     let release = 1.0 - (-1.0 / (0.08 * rate as f32)).exp();
     let mut g_prev = 1.0f32;
     let mut deepest = 1.0f32;
-    for i in 0..n {
+    for (i, sample) in x.iter_mut().enumerate() {
         let (lo, hi) = (i.saturating_sub(half), (i + half).min(n - 1));
         let avg = ((prefix[hi + 1] - prefix[lo]) / (hi + 1 - lo) as f64) as f32;
         let g = avg.min(g_prev + (1.0 - g_prev) * release);
-        x[i] *= g;
+        *sample *= g;
         g_prev = g;
         deepest = deepest.min(g);
     }
@@ -136,7 +142,12 @@ pub fn normalize(x: &mut [f32], rate: u32, target_db: f32, slack_db: f32, ceilin
         // A little under the ceiling: the interpolator is an estimate.
         limited_db = limit(x, rate, ceiling_db - 0.3);
     }
-    Normalized { gain_db: gain, level_db: active_level_db(x, rate), true_peak_db: true_peak_db(x), limited_db }
+    Normalized {
+        gain_db: gain,
+        level_db: active_level_db(x, rate),
+        true_peak_db: true_peak_db(x),
+        limited_db,
+    }
 }
 
 #[cfg(test)]
@@ -150,7 +161,8 @@ mod tests {
                 let t = i as f32 / rate as f32;
                 let on = (t * 3.0).fract() < 0.6;
                 let env = if on { 0.05 + 0.25 * (-(t * 3.0).fract() * 20.0).exp() } else { 0.0 };
-                env * ((std::f32::consts::TAU * 150.0 * t).sin() + 0.5 * (std::f32::consts::TAU * 450.0 * t).sin())
+                env * ((std::f32::consts::TAU * 150.0 * t).sin()
+                    + 0.5 * (std::f32::consts::TAU * 450.0 * t).sin())
             })
             .collect()
     }
@@ -158,7 +170,9 @@ mod tests {
     #[test]
     fn true_peak_sees_between_samples() {
         // A quarter-rate sine sampled at 45° phase: samples peak at 0.707, the wave at 1.0.
-        let x: Vec<f32> = (0..400).map(|i| (std::f32::consts::FRAC_PI_2 * i as f32 + std::f32::consts::FRAC_PI_4).sin()).collect();
+        let x: Vec<f32> = (0..400)
+            .map(|i| (std::f32::consts::FRAC_PI_2 * i as f32 + std::f32::consts::FRAC_PI_4).sin())
+            .collect();
         let sample_peak = x.iter().fold(0.0f32, |m, s| m.max(s.abs()));
         assert!(sample_peak < 0.71);
         let tp = true_peak_db(&x);

@@ -59,7 +59,8 @@ pub struct Plan {
 
 pub fn plan(analysis: Analysis, cfg: &PrepareConfig) -> Result<Plan, AudioError> {
     let classes = classify(&analysis.chunks, cfg.classify);
-    let selection = select(&analysis.chunks, &classes, analysis.duration_s, analysis.max_level_db, &cfg.select)?;
+    let selection =
+        select(&analysis.chunks, &classes, analysis.duration_s, analysis.max_level_db, &cfg.select)?;
     Ok(Plan { analysis, classes, selection })
 }
 
@@ -128,8 +129,14 @@ fn round3(x: f64) -> f64 {
 /// even when the file's rate is higher.
 fn bandwidth_hz(source: &SourceInfo, plan: &Plan) -> u32 {
     let nyquist = source.sample_rate_hz / 2;
-    let speech: Vec<_> =
-        plan.analysis.chunks.iter().zip(&plan.classes).filter(|(_, c)| **c == Class::Speech).map(|(ch, _)| ch).collect();
+    let speech: Vec<_> = plan
+        .analysis
+        .chunks
+        .iter()
+        .zip(&plan.classes)
+        .filter(|(_, c)| **c == Class::Speech)
+        .map(|(ch, _)| ch)
+        .collect();
     let w: f64 = speech.iter().map(|c| c.duration_s()).sum();
     if w <= 0.0 {
         return nyquist;
@@ -140,7 +147,12 @@ fn bandwidth_hz(source: &SourceInfo, plan: &Plan) -> u32 {
     if high < 1e-4 { nyquist.min(4000) } else { nyquist }
 }
 
-pub fn build_report(source: &SourceInfo, plan: &Plan, samples: Vec<SampleReport>, cfg: &PrepareConfig) -> Report {
+pub fn build_report(
+    source: &SourceInfo,
+    plan: &Plan,
+    samples: Vec<SampleReport>,
+    cfg: &PrepareConfig,
+) -> Report {
     let chunks = &plan.analysis.chunks;
     let selected: std::collections::HashSet<usize> =
         plan.selection.files.iter().flat_map(|f| f.chunks.iter().copied()).collect();
@@ -186,7 +198,10 @@ pub fn build_report(source: &SourceInfo, plan: &Plan, samples: Vec<SampleReport>
     if source.decode_errors > 0 {
         warnings.push(Warning {
             code: "decode_errors",
-            message: format!("ffmpeg recovered from {} decoding error(s); the damaged parts were skipped", source.decode_errors),
+            message: format!(
+                "ffmpeg recovered from {} decoding error(s); the damaged parts were skipped",
+                source.decode_errors
+            ),
         });
     }
     Report {

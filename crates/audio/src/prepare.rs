@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use echome_core::{AudioError, SourceInfo};
 
 use crate::analysis::Analyzer;
-use crate::pipeline::{PrepareConfig, Plan, build_report, plan, render_sample, sample_name};
+use crate::pipeline::{Plan, PrepareConfig, build_report, plan, render_sample, sample_name};
 use crate::report::Report;
 use crate::wav::{WavLayout, WavWriter, decode_mono, read_header};
 
@@ -19,8 +19,13 @@ pub const PICTURE_NAME: &str = "timeline.svg";
 /// Progress of a long step, for a progress bar.
 pub enum Progress {
     /// Seconds decoded and analysed so far, of the declared total if known.
-    Analysing { done_s: f64 },
-    Rendering { file: usize, of: usize },
+    Analysing {
+        done_s: f64,
+    },
+    Rendering {
+        file: usize,
+        of: usize,
+    },
 }
 
 /// Reads `[start_s, end_s)` ranges of a mono WAV as f32, seeking to each.
@@ -76,9 +81,11 @@ struct WorkDir(PathBuf);
 
 impl WorkDir {
     fn new(out: &Path) -> Result<Self, AudioError> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = out.join(format!(".echome-work-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| AudioError::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| AudioError::io(format!("creating {}", dir.display()), e))?;
         Ok(Self(dir))
     }
 }
@@ -116,7 +123,8 @@ pub fn prepare_file(
     let pack_dir = work.0.join("pack");
     std::fs::create_dir_all(&pack_dir).map_err(|e| AudioError::io("creating the work folder", e))?;
     let report = render_pack(&source, &source_wav, &plan, cfg, &pack_dir, progress)?;
-    let title = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let title =
+        input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());
     let svg = crate::timeline::render(&report, &plan.analysis.timeline, &title);
     let json = serde_json::to_vec_pretty(&report).map_err(|e| AudioError::io("encoding the report", e))?;
     let write = |name: &str, bytes: &[u8]| {
@@ -145,7 +153,8 @@ fn commit(from: &Path, out: &Path, samples: usize) -> Result<(), AudioError> {
     }
     let names = (0..samples).map(sample_name).chain([PICTURE_NAME.to_owned(), REPORT_NAME.to_owned()]);
     for name in names {
-        std::fs::rename(from.join(&name), out.join(&name)).map_err(io(format!("moving {name} into place")))?;
+        std::fs::rename(from.join(&name), out.join(&name))
+            .map_err(io(format!("moving {name} into place")))?;
     }
     Ok(())
 }

@@ -88,7 +88,11 @@ pub fn select(
         });
     }
     if usable_s < cfg.min_speech_s {
-        return Err(AudioError::TooLittleSpeech { found_s: usable_s, required_s: cfg.min_speech_s, speech_s });
+        return Err(AudioError::TooLittleSpeech {
+            found_s: usable_s,
+            required_s: cfg.min_speech_s,
+            speech_s,
+        });
     }
 
     let mut pool: Vec<usize> = (0..chunks.len()).filter(|&i| classes[i] == Class::Speech).collect();
@@ -127,7 +131,10 @@ pub fn select(
         let full = current.duration_s() + len > cfg.max_file_s
             || (current.duration_s() >= per_file && files.len() + 1 < n_files);
         if full && !current.intervals.is_empty() {
-            files.push(std::mem::replace(&mut current, FilePlan { intervals: Vec::new(), chunks: Vec::new() }));
+            files.push(std::mem::replace(
+                &mut current,
+                FilePlan { intervals: Vec::new(), chunks: Vec::new() },
+            ));
         }
         let start = (c.start_s - cfg.pad_s).max(0.0);
         let end = (c.end_s + cfg.pad_s).min(duration_s);

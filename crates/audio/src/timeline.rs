@@ -32,7 +32,11 @@ fn label(c: Class) -> &'static str {
 
 fn clock(s: f64) -> String {
     let s = s.max(0.0).round() as u64;
-    if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) }
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// Renders the timeline; `title` is shown at the top (the recording's name).
@@ -59,13 +63,23 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
     // Level lane: peak level per second, −60…0 dBFS.
     let (top, lane_h) = (55.0, 90.0);
     w(format!(r##"<text x="10" y="{}" fill="#333">level</text>"##, top + lane_h / 2.0));
-    w(format!(r##"<rect x="{LEFT}" y="{top}" width="{PLOT_W}" height="{lane_h}" fill="#fafafa" stroke="#ddd"/>"##));
+    w(format!(
+        r##"<rect x="{LEFT}" y="{top}" width="{PLOT_W}" height="{lane_h}" fill="#fafafa" stroke="#ddd"/>"##
+    ));
     let cols = PLOT_W as usize;
     let mut pts = String::new();
     for col in 0..cols {
         let (t0, t1) = (dur * col as f64 / cols as f64, dur * (col + 1) as f64 / cols as f64);
-        let (i0, i1) = ((t0 / TIMELINE_BIN_S) as usize, ((t1 / TIMELINE_BIN_S).ceil() as usize).max((t0 / TIMELINE_BIN_S) as usize + 1));
-        let peak = levels.get(i0..i1.min(levels.len())).unwrap_or(&[]).iter().map(|b| b.peak_db).fold(-60.0f32, f32::max);
+        let (i0, i1) = (
+            (t0 / TIMELINE_BIN_S) as usize,
+            ((t1 / TIMELINE_BIN_S).ceil() as usize).max((t0 / TIMELINE_BIN_S) as usize + 1),
+        );
+        let peak = levels
+            .get(i0..i1.min(levels.len()))
+            .unwrap_or(&[])
+            .iter()
+            .map(|b| b.peak_db)
+            .fold(-60.0f32, f32::max);
         let y = top + lane_h * (1.0 - ((peak as f64 + 60.0) / 60.0).clamp(0.0, 1.0));
         pts.push_str(&format!("{:.1},{:.1} ", LEFT + col as f64, y));
     }
@@ -76,7 +90,9 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
     // Class lane.
     let top2 = top + lane_h + 15.0;
     w(format!(r##"<text x="10" y="{}" fill="#333">detected</text>"##, top2 + 14.0));
-    w(format!(r##"<rect x="{LEFT}" y="{top2}" width="{PLOT_W}" height="22" fill="#fafafa" stroke="#ddd"/>"##));
+    w(format!(
+        r##"<rect x="{LEFT}" y="{top2}" width="{PLOT_W}" height="22" fill="#fafafa" stroke="#ddd"/>"##
+    ));
     for seg in &report.segments {
         let (x0, x1) = (x(seg.start_s), x(seg.end_s));
         w(format!(
@@ -93,7 +109,9 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
     // Selection lane.
     let top3 = top2 + 32.0;
     w(format!(r##"<text x="10" y="{}" fill="#333">in the pack</text>"##, top3 + 14.0));
-    w(format!(r##"<rect x="{LEFT}" y="{top3}" width="{PLOT_W}" height="22" fill="#fafafa" stroke="#ddd"/>"##));
+    w(format!(
+        r##"<rect x="{LEFT}" y="{top3}" width="{PLOT_W}" height="22" fill="#fafafa" stroke="#ddd"/>"##
+    ));
     for sample in &report.samples {
         for iv in &sample.source_intervals {
             let (x0, x1) = (x(iv[0]), x(iv[1]));
@@ -115,8 +133,16 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
         .unwrap_or(7200.0);
     let mut t = 0.0;
     while t <= dur + 1e-9 {
-        w(format!(r##"<line x1="{0:.1}" y1="{top}" x2="{0:.1}" y2="{1}" stroke="#eee"/>"##, x(t), axis_y - 12.0));
-        w(format!(r##"<text x="{:.1}" y="{axis_y}" text-anchor="middle" fill="#555">{}</text>"##, x(t), clock(t)));
+        w(format!(
+            r##"<line x1="{0:.1}" y1="{top}" x2="{0:.1}" y2="{1}" stroke="#eee"/>"##,
+            x(t),
+            axis_y - 12.0
+        ));
+        w(format!(
+            r##"<text x="{:.1}" y="{axis_y}" text-anchor="middle" fill="#555">{}</text>"##,
+            x(t),
+            clock(t)
+        ));
         t += step;
     }
 
@@ -124,13 +150,27 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
     let ly = axis_y + 25.0;
     let mut lx = LEFT;
     for c in [Class::Speech, Class::NoisySpeech, Class::OtherSpeaker, Class::Music, Class::Noise] {
-        w(format!(r##"<rect x="{lx}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{ly}">{}</text>"##, ly - 10.0, color(c), lx + 16.0, label(c)));
+        w(format!(
+            r##"<rect x="{lx}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{ly}">{}</text>"##,
+            ly - 10.0,
+            color(c),
+            lx + 16.0,
+            label(c)
+        ));
         lx += 30.0 + 7.0 * label(c).len() as f64;
     }
-    w(format!(r##"<rect x="{lx}" y="{}" width="12" height="12" fill="#d84315"/><text x="{}" y="{ly}">selected</text>"##, ly - 10.0, lx + 16.0));
+    w(format!(
+        r##"<rect x="{lx}" y="{}" width="12" height="12" fill="#d84315"/><text x="{}" y="{ly}">selected</text>"##,
+        ly - 10.0,
+        lx + 16.0
+    ));
     if !report.warnings.is_empty() {
         let text: Vec<&str> = report.warnings.iter().map(|w| w.code).collect();
-        w(format!(r##"<text x="{LEFT}" y="{}" fill="#b71c1c">warnings: {}</text>"##, ly + 22.0, text.join(", ")));
+        w(format!(
+            r##"<text x="{LEFT}" y="{}" fill="#b71c1c">warnings: {}</text>"##,
+            ly + 22.0,
+            text.join(", ")
+        ));
     }
     w("</svg>\n".into());
     s

@@ -134,13 +134,15 @@ impl Chunker {
     /// Feeds one frame; returns the chunk that this frame closes, if any.
     pub fn push(&mut self, frame: Frame) -> (Tagged, Option<RawChunk>) {
         let floor_db = self.floor.update(frame.energy_db);
-        let loud = frame.energy_db > floor_db + self.cfg.activity_db && frame.energy_db > self.cfg.min_level_db;
+        let loud =
+            frame.energy_db > floor_db + self.cfg.activity_db && frame.energy_db > self.cfg.min_level_db;
         if self.onset.len() == 5 {
             self.onset.pop_front();
         }
         self.onset.push_back(loud);
         // Onset needs 3 loud frames of the last 5 (a click is not a word); within a chunk one is enough.
-        let confirmed = loud && (self.last_active.is_some() || self.onset.iter().filter(|&&l| l).count() >= 3);
+        let confirmed =
+            loud && (self.last_active.is_some() || self.onset.iter().filter(|&&l| l).count() >= 3);
         let active = if confirmed {
             self.hang = self.cfg.hangover_frames;
             true
@@ -265,7 +267,15 @@ mod tests {
 
     #[test]
     fn short_pauses_merge_and_long_pauses_split() {
-        let got = chunks(&[(-60.0, 300), (-20.0, 100), (-60.0, 20), (-20.0, 100), (-60.0, 100), (-20.0, 80), (-60.0, 100)]);
+        let got = chunks(&[
+            (-60.0, 300),
+            (-20.0, 100),
+            (-60.0, 20),
+            (-20.0, 100),
+            (-60.0, 100),
+            (-20.0, 80),
+            (-60.0, 100),
+        ]);
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[0].0, 300);
         // 100 + 20 + 100 frames plus the hangover of the last word.

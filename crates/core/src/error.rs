@@ -37,7 +37,9 @@ pub enum AudioError {
     NotAudio { detail: String },
     #[error("the file holds no audio stream{}", detail_suffix(.detail))]
     NoAudioStream { detail: String },
-    #[error("the recording is truncated: its header declares {declared_s:.1} s but only {decoded_s:.1} s could be decoded")]
+    #[error(
+        "the recording is truncated: its header declares {declared_s:.1} s but only {decoded_s:.1} s could be decoded"
+    )]
     Truncated { declared_s: f64, decoded_s: f64 },
     #[error("the recording is corrupt: {detail}")]
     Corrupt { detail: String },
@@ -47,7 +49,9 @@ pub enum AudioError {
     MusicOnly { music_s: f64, duration_s: f64 },
     #[error("the recording holds noise but no speech ({duration_s:.1} s analysed)")]
     NoiseOnly { duration_s: f64 },
-    #[error("too little clean speech: found {found_s:.1} s of usable speech by one speaker, need at least {required_s:.1} s ({speech_s:.1} s of speech in all)")]
+    #[error(
+        "too little clean speech: found {found_s:.1} s of usable speech by one speaker, need at least {required_s:.1} s ({speech_s:.1} s of speech in all)"
+    )]
     TooLittleSpeech { found_s: f64, required_s: f64, speech_s: f64 },
     #[error("the recording is {duration_s:.0} s long; the limit is {limit_s:.0} s")]
     TooLong { duration_s: f64, limit_s: f64 },

@@ -21,11 +21,8 @@ pub struct CallerId(String);
 impl CallerId {
     /// Accepts E.164 with common separators (spaces, dashes, dots, brackets) removed.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        let compact: String = raw
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-            .collect();
+        let compact: String =
+            raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
         let digits = compact.strip_prefix('+').ok_or_else(|| IdError::CallerId(raw.into()))?;
         let ok = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
@@ -42,7 +39,12 @@ impl CallerId {
         let n = self.0.len();
         let keep_head = 3.min(n);
         let keep_tail = 3.min(n.saturating_sub(keep_head));
-        format!("{}{}{}", &self.0[..keep_head], "*".repeat(n - keep_head - keep_tail), &self.0[n - keep_tail..])
+        format!(
+            "{}{}{}",
+            &self.0[..keep_head],
+            "*".repeat(n - keep_head - keep_tail),
+            &self.0[n - keep_tail..]
+        )
     }
 }
 

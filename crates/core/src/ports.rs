@@ -10,7 +10,11 @@ use crate::steps::BlobRef;
 /// whole objects in memory.
 pub trait BlobStore: Send + Sync {
     /// Streams the object into a local file; returns its size in bytes.
-    fn download_to(&self, blob: &BlobRef, dest: &Path) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    fn download_to(
+        &self,
+        blob: &BlobRef,
+        dest: &Path,
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
 
     /// Streams a local file into the store.
     fn upload_from(
@@ -21,8 +25,12 @@ pub trait BlobStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Reads `len` bytes from `start` (fewer at the end of the object).
-    fn read_range(&self, blob: &BlobRef, start: u64, len: u64)
-    -> impl Future<Output = Result<Vec<u8>, StorageError>> + Send;
+    fn read_range(
+        &self,
+        blob: &BlobRef,
+        start: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, StorageError>> + Send;
 
     /// Stores a small object (reports, records).
     fn put_bytes(

@@ -42,7 +42,11 @@ pub fn render(seconds: f32, rng: &mut Rng) -> Vec<f32> {
         }
         // Drums: kick on 1 and 3, snare on 2 and 4, hats on eighths.
         let s = (t0 * sr) as usize;
-        if b % 2 == 0 { kick(&mut out, s) } else { snare(&mut out, s, rng) }
+        if b % 2 == 0 {
+            kick(&mut out, s)
+        } else {
+            snare(&mut out, s, rng)
+        }
         hat(&mut out, s, rng);
         hat(&mut out, s + (beat * sr / 2.0) as usize, rng);
     }

@@ -67,7 +67,9 @@ pub enum SceneKind {
     /// The main speaker alone, in a quiet room.
     Clean,
     /// Only `speech_s` seconds of clean main speech, the rest quiet room.
-    ShortSpeech { speech_s: f32 },
+    ShortSpeech {
+        speech_s: f32,
+    },
     MusicOnly,
     NoiseOnly,
     Silence,
@@ -200,7 +202,8 @@ impl<'a> Composer<'a> {
     }
 
     fn sentence(&mut self, second: bool) -> anyhow::Result<Vec<f32>> {
-        let (pool, voice) = if second { (&mut self.second, Voice::SECOND) } else { (&mut self.main, Voice::MAIN) };
+        let (pool, voice) =
+            if second { (&mut self.second, Voice::SECOND) } else { (&mut self.main, Voice::MAIN) };
         if pool.is_empty() {
             for text in SENTENCES {
                 pool.push(voice.speak(text, self.scratch)?);
@@ -221,7 +224,7 @@ impl<'a> Composer<'a> {
         let b = &mut self.pink;
         b[0] = 0.99886 * b[0] + w * 0.0555179;
         b[1] = 0.99332 * b[1] + w * 0.0750759;
-        b[2] = 0.96900 * b[2] + w * 0.1538520;
+        b[2] = 0.96900 * b[2] + w * 0.153852;
         b[3] = 0.86650 * b[3] + w * 0.3104856;
         b[4] = 0.55000 * b[4] + w * 0.5329522;
         b[5] = -0.7616 * b[5] - w * 0.0168980;
@@ -326,11 +329,14 @@ impl<'a> Composer<'a> {
                 // Mains hum with its harmonics over hiss: tonal noise.
                 _ => {
                     let t = i as f32 / RATE as f32;
-                    (1..=5).map(|h| (std::f32::consts::TAU * 50.0 * h as f32 * t).sin() / h as f32).sum::<f32>()
+                    (1..=5)
+                        .map(|h| (std::f32::consts::TAU * 50.0 * h as f32 * t).sin() / h as f32)
+                        .sum::<f32>()
                         + 0.2 * w
                 }
             };
-            let env = (i as f32 / (0.05 * RATE as f32)).min(1.0) * ((len - i) as f32 / (0.05 * RATE as f32)).min(1.0);
+            let env = (i as f32 / (0.05 * RATE as f32)).min(1.0)
+                * ((len - i) as f32 / (0.05 * RATE as f32)).min(1.0);
             out.push(s * level * env);
         }
         self.emit(out, Label::Noise, true)

@@ -40,6 +40,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = truth {
         std::fs::write(path, serde_json::to_vec_pretty(&t)?)?;
     }
-    eprintln!("wrote {} ({:.1} s, {:.1} s clean main speech)", out.display(), t.duration_s, t.total(echome_testkit::Label::MainClean));
+    eprintln!(
+        "wrote {} ({:.1} s, {:.1} s clean main speech)",
+        out.display(),
+        t.duration_s,
+        t.total(echome_testkit::Label::MainClean)
+    );
     Ok(())
 }

@@ -1,0 +1,44 @@
+# echome: `make demo` and `make test` work on a fresh Debian machine with Rust.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+# Debian packages the tests and the demo need: ffmpeg decodes, espeak-ng speaks the generated
+# test recordings, alsa-utils ships real human speech for a sanity check.
+APT_PACKAGES := ffmpeg espeak-ng sox alsa-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_DIR := .echome/demo
+
+.PHONY: deps test demo bench fmt clean
+
+deps:
+	@missing=""; \
+	for c in ffmpeg espeak-ng sox; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	[ -f /usr/share/sounds/alsa/Front_Center.wav ] || missing="$$missing alsa-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+
+test: deps
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace
+
+demo: deps
+	@mkdir -p $(DEMO_DIR)
+	cargo run -q -p echome-testkit --bin echome-testgen -- --kind mixed --seconds 300 --seed 1 \
+	  --out $(DEMO_DIR)/caller.wav --truth $(DEMO_DIR)/caller.truth.json
+	cargo run -q -p echome-cli --bin echome -- prepare $(DEMO_DIR)/caller.wav --out $(DEMO_DIR)/pack
+
+# Figures for the README: echome against the original design, same machine, same run.
+bench: deps
+	python3 bench/bench.py
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf .echome bench/out
