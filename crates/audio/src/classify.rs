@@ -74,6 +74,8 @@ pub fn classify(chunks: &[ChunkStats], cfg: ClassifyConfig) -> Vec<Class> {
 }
 
 const DIMS: usize = CEPS + 1;
+/// A chunk whose median pitch is this many semitones from the main voice's is someone else.
+const MAX_PITCH_ST: f32 = 5.0;
 
 fn voice_print(c: &ChunkStats) -> [f32; DIMS] {
     let mut v = [0.0f32; DIMS];
@@ -146,8 +148,24 @@ pub fn other_speakers(chunks: &[ChunkStats], candidates: &[usize]) -> Vec<usize>
     let two_voices = separation >= 2.5 && cluster_w(1 - main) >= 0.03 * total_w;
 
     let main_spread = spread(main).max(1e-3);
+    // Pitch alone, too: one speaker's chunks keep their median pitch within a few semitones,
+    // and on a phone line (no fundamental below 300 Hz) the cepstra of two voices grow alike.
+    let mut main_pitch: Vec<(f32, f32)> =
+        (0..z.len()).filter(|&i| assign[i] == main).map(|i| (prints[i][0], weights[i])).collect();
+    main_pitch.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let half = main_pitch.iter().map(|p| p.1).sum::<f32>() / 2.0;
+    let mut acc = 0.0;
+    let median_st = main_pitch.iter().find(|p| {
+        acc += p.1;
+        acc >= half
+    });
+    let median_st = median_st.map_or(0.0, |p| p.0);
     (0..z.len())
-        .filter(|&i| (two_voices && assign[i] != main) || dist(&z[i], &cents[main]) > 3.0 * main_spread)
+        .filter(|&i| {
+            (two_voices && assign[i] != main)
+                || dist(&z[i], &cents[main]) > 3.0 * main_spread
+                || (prints[i][0] - median_st).abs() > MAX_PITCH_ST
+        })
         .map(|i| candidates[i])
         .collect()
 }
@@ -199,6 +217,17 @@ pub(crate) mod tests {
         let classes = classify(&chunks, ClassifyConfig::default());
         assert!(classes[..20].iter().all(|c| *c == Class::Speech));
         assert!(classes[20..].iter().all(|c| *c == Class::OtherSpeaker), "{classes:?}");
+    }
+
+    #[test]
+    fn a_few_chunks_at_another_pitch_are_another_speaker() {
+        // Too few to form their own cluster, but an octave above the main voice.
+        let mut chunks: Vec<ChunkStats> =
+            (0..40).map(|i| chunk(i as f64 * 5.0, 4.0, 95.0 + (i % 5) as f32, 1.0)).collect();
+        chunks.push(chunk(300.0, 4.0, 200.0, 1.0));
+        let classes = classify(&chunks, ClassifyConfig::default());
+        assert_eq!(classes[40], Class::OtherSpeaker);
+        assert!(classes[..40].iter().all(|c| *c == Class::Speech));
     }
 
     #[test]
