@@ -207,11 +207,11 @@ impl FrameAnalyzer {
     /// Autocorrelation pitch: the shortest lag within 85 % of the best peak, so that a
     /// strong subharmonic does not halve the pitch.
     fn pitch(&mut self) -> (f32, f32) {
-        let mut spec = self.spec.clone();
-        for (c, &p) in spec.iter_mut().zip(&self.power) {
+        // The complex spectrum is not needed past `power`: reuse its buffer (no per-frame allocation).
+        for (c, &p) in self.spec.iter_mut().zip(&self.power) {
             *c = Complex::new(p, 0.0);
         }
-        if self.inv.process_with_scratch(&mut spec, &mut self.acf, &mut self.scratch_inv).is_err() {
+        if self.inv.process_with_scratch(&mut self.spec, &mut self.acf, &mut self.scratch_inv).is_err() {
             return (0.0, 0.0);
         }
         let r0 = self.acf[0];
