@@ -1,8 +1,8 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The stable names a state-machine function fails with; statemachine/*.asl.json matches them in
 /// Retry and Catch, so a name, once published, never changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorType {
     /// The step's input (ids, keys) is malformed or names nothing: retrying cannot help.
     InvalidInput,
@@ -25,6 +25,12 @@ impl ErrorType {
             Self::Retryable => "Retryable",
             Self::Internal => "Internal",
         }
+    }
+}
+
+impl std::fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -126,6 +132,60 @@ impl StorageError {
     }
 }
 
+/// How a state-machine step fails: `error_type` is what the ASL's Retry and Catch match; `code`
+/// and `message` are what the failure record keeps for the person who sent the recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct StepError {
+    pub error_type: ErrorType,
+    pub code: String,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn new(error_type: ErrorType, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { error_type, code: code.into(), message: message.into() }
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorType::InvalidInput, "invalid_input", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorType::Internal, "internal", message)
+    }
+
+    /// Reads back the `error_message` a Lambda reported (`"{code}: {message}"`), as the failure
+    /// path gets it from the state machine's Catch.
+    pub fn from_cause(error_type: ErrorType, cause: &str) -> Self {
+        match cause.split_once(": ") {
+            Some((code, message))
+                if !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+            {
+                Self::new(error_type, code, message)
+            }
+            _ => Self::new(error_type, "failed", cause),
+        }
+    }
+}
+
+impl From<AudioError> for StepError {
+    fn from(e: AudioError) -> Self {
+        Self::new(e.error_type(), e.code(), e.to_string())
+    }
+}
+
+impl From<StorageError> for StepError {
+    fn from(e: StorageError) -> Self {
+        let code = match e {
+            StorageError::NotFound(_) => "not_found",
+            StorageError::Transient(_) => "storage_unavailable",
+            StorageError::Failed(_) => "storage_failed",
+        };
+        Self::new(e.error_type(), code, e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +205,15 @@ mod tests {
             assert_eq!(e.error_type(), ErrorType::InvalidAudio);
         }
         assert_eq!(StorageError::Transient("slow down".into()).error_type().as_str(), "Retryable");
+    }
+
+    #[test]
+    fn a_step_error_survives_the_trip_through_the_state_machine() {
+        let e = StepError::from(AudioError::SilenceOnly { duration_s: 4.0 });
+        let back = StepError::from_cause(e.error_type, &e.to_string());
+        assert_eq!(back, e);
+        let odd = StepError::from_cause(ErrorType::Internal, "Task timed out after 900.00 seconds");
+        assert_eq!(odd.code, "failed");
+        assert_eq!(odd.message, "Task timed out after 900.00 seconds");
     }
 }

@@ -6,7 +6,7 @@ pub mod ids;
 pub mod ports;
 pub mod steps;
 
-pub use error::{AudioError, ErrorType, StorageError};
+pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallerId, IdError, RunId};
 pub use ports::BlobStore;
 pub use steps::{BlobRef, ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, SourceInfo};

@@ -1,0 +1,149 @@
+//! The blob store on S3. Objects stream between S3 and local files; only ranges and small
+//! objects (reports) are held in memory.
+
+use std::path::Path;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use echome_core::{BlobRef, BlobStore, StorageError};
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, Clone)]
+pub struct S3BlobStore {
+    client: Client,
+}
+
+impl S3BlobStore {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        // Look-alikes on a custom endpoint (moto, LocalStack) serve buckets by path only.
+        let path_style = sdk.endpoint_url().is_some();
+        let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build();
+        Self { client: Client::from_conf(conf) }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Sorts an SDK failure into the port's three kinds: what retrying may fix is `Transient`.
+pub(crate) fn storage_error<E>(
+    blob: &BlobRef,
+    what: &str,
+    e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().unwrap_or_default().to_owned();
+    let detail = format!("{what} {blob}: {}", DisplayErrorContext(&e));
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StorageError::Transient(detail)
+        }
+        _ if status == Some(404) || code == "NoSuchKey" || code == "NotFound" => {
+            StorageError::NotFound(blob.to_string())
+        }
+        _ if matches!(status, Some(429 | 500 | 502 | 503 | 504))
+            || matches!(
+                code.as_str(),
+                "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"
+            ) =>
+        {
+            StorageError::Transient(detail)
+        }
+        _ => StorageError::Failed(detail),
+    }
+}
+
+fn io_error(blob: &BlobRef, what: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Failed(format!("{what} {blob}: {e}"))
+}
+
+impl BlobStore for S3BlobStore {
+    async fn download_to(&self, blob: &BlobRef, dest: &Path) -> Result<u64, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .send()
+            .await
+            .map_err(|e| storage_error(blob, "downloading", e))?;
+        let mut body = out.body.into_async_read();
+        let mut file =
+            tokio::fs::File::create(dest).await.map_err(|e| io_error(blob, "creating a file for", e))?;
+        // A connection dropped halfway through is worth another try.
+        let n = tokio::io::copy(&mut body, &mut file)
+            .await
+            .map_err(|e| StorageError::Transient(format!("downloading {blob}: {e}")))?;
+        file.flush().await.map_err(|e| io_error(blob, "writing", e))?;
+        Ok(n)
+    }
+
+    async fn upload_from(&self, blob: &BlobRef, src: &Path, content_type: &str) -> Result<(), StorageError> {
+        let body = ByteStream::from_path(src).await.map_err(|e| io_error(blob, "reading the file for", e))?;
+        self.client
+            .put_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| storage_error(blob, "uploading", e))?;
+        Ok(())
+    }
+
+    async fn read_range(&self, blob: &BlobRef, start: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .range(format!("bytes={start}-{}", start + len - 1))
+            .send()
+            .await
+            .map_err(|e| storage_error(blob, "reading", e))?;
+        let bytes =
+            out.body.collect().await.map_err(|e| StorageError::Transient(format!("reading {blob}: {e}")))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn put_bytes(
+        &self,
+        blob: &BlobRef,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| storage_error(blob, "storing", e))?;
+        Ok(())
+    }
+
+    async fn get_bytes(&self, blob: &BlobRef) -> Result<Vec<u8>, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .send()
+            .await
+            .map_err(|e| storage_error(blob, "reading", e))?;
+        let bytes =
+            out.body.collect().await.map_err(|e| StorageError::Transient(format!("reading {blob}: {e}")))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+}

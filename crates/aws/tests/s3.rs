@@ -1,0 +1,53 @@
+//! The S3 blob store against a real moto server, through the real SDK.
+
+use echome_aws::S3BlobStore;
+use echome_core::{BlobRef, BlobStore, StorageError};
+use echome_testkit::moto::MotoServer;
+
+async fn store_with_bucket(moto: &MotoServer, bucket: &str) -> S3BlobStore {
+    let store = S3BlobStore::new(&echome_aws::config::for_endpoint(&moto.endpoint()));
+    store.client().create_bucket().bucket(bucket).send().await.expect("creating the bucket");
+    store
+}
+
+#[tokio::test]
+async fn files_stream_in_and_out_and_ranges_are_exact() {
+    let moto = MotoServer::start();
+    let store = store_with_bucket(&moto, "echome-test").await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("source.wav");
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&src, &content).unwrap();
+    let blob = BlobRef::new("echome-test", "runs/r1/source.wav");
+
+    store.upload_from(&blob, &src, "audio/wav").await.unwrap();
+    let dest = dir.path().join("back.wav");
+    assert_eq!(store.download_to(&blob, &dest).await.unwrap(), content.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), content);
+
+    assert_eq!(store.read_range(&blob, 1_000_000, 1000).await.unwrap(), &content[1_000_000..1_001_000]);
+    assert_eq!(
+        store.read_range(&blob, content.len() as u64 - 10, 1000).await.unwrap(),
+        &content[content.len() - 10..]
+    );
+    let head =
+        store.client().head_object().bucket("echome-test").key("runs/r1/source.wav").send().await.unwrap();
+    assert_eq!(head.content_type(), Some("audio/wav"));
+
+    let report = blob.with_key("runs/r1/report.json");
+    store.put_bytes(&report, br#"{"ok":true}"#.to_vec(), "application/json").await.unwrap();
+    assert_eq!(store.get_bytes(&report).await.unwrap(), br#"{"ok":true}"#);
+}
+
+#[tokio::test]
+async fn missing_objects_and_buckets_are_reported_as_such() {
+    let moto = MotoServer::start();
+    let store = store_with_bucket(&moto, "echome-test").await;
+    let missing = BlobRef::new("echome-test", "samples/+14155550123/none.wav");
+    assert_eq!(store.get_bytes(&missing).await, Err(StorageError::NotFound(missing.to_string())));
+    let dest = tempfile::tempdir().unwrap().path().join("x");
+    assert!(matches!(store.download_to(&missing, &dest).await, Err(StorageError::NotFound(_))));
+    let no_bucket = BlobRef::new("no-such-bucket", "a");
+    let err = store.put_bytes(&no_bucket, vec![1], "text/plain").await.unwrap_err();
+    assert!(matches!(err, StorageError::NotFound(_) | StorageError::Failed(_)), "{err:?}");
+}

@@ -1,0 +1,170 @@
+//! Blobs on the local filesystem: `{root}/{bucket}/{key}`, the layout an S3 bucket would have.
+//! Writes go to a temporary file in the same folder and are renamed into place, so a reader
+//! never sees half an object.
+
+use std::io::SeekFrom;
+use std::path::{Component, Path, PathBuf};
+
+use echome_core::{BlobRef, BlobStore, StorageError};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The file behind a blob. Keys that would leave the bucket's folder are refused.
+    pub fn path_of(&self, blob: &BlobRef) -> Result<PathBuf, StorageError> {
+        let bucket = Path::new(&blob.bucket);
+        let key = Path::new(&blob.key);
+        let plain =
+            |p: &Path| !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
+        if !plain(bucket) || bucket.components().count() != 1 || !plain(key) {
+            return Err(StorageError::Failed(format!("not a valid bucket and key: {blob}")));
+        }
+        Ok(self.root.join(bucket).join(key))
+    }
+
+    async fn write_atomically(&self, blob: &BlobRef, content: Content<'_>) -> Result<(), StorageError> {
+        let dest = self.path_of(blob)?;
+        let dir = dest.parent().ok_or_else(|| StorageError::Failed(format!("no folder for {blob}")))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| failed(&format!("creating {}", dir.display()), e))?;
+        let tmp = temp_name(&dest);
+        let written = match content {
+            Content::CopyOf(src) => tokio::fs::copy(src, &tmp)
+                .await
+                .map(drop)
+                .map_err(|e| failed(&format!("reading {}", src.display()), e)),
+            Content::Bytes(bytes) => {
+                tokio::fs::write(&tmp, bytes).await.map_err(|e| failed(&format!("writing {blob}"), e))
+            }
+        };
+        if let Err(e) = written {
+            remove_quietly(&tmp).await;
+            return Err(e);
+        }
+        if let Err(e) = tokio::fs::rename(&tmp, &dest).await {
+            remove_quietly(&tmp).await;
+            return Err(failed(&format!("storing {blob}"), e));
+        }
+        Ok(())
+    }
+}
+
+/// What fills the temporary file.
+enum Content<'a> {
+    CopyOf(&'a Path),
+    Bytes(Vec<u8>),
+}
+
+fn temp_name(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    dest.with_file_name(format!(".{name}.{}-{nanos}.part", std::process::id()))
+}
+
+async fn remove_quietly(path: &Path) {
+    if let Err(e) = tokio::fs::remove_file(path).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove a temporary file");
+    }
+}
+
+fn failed(context: &str, e: std::io::Error) -> StorageError {
+    StorageError::Failed(format!("{context}: {e}"))
+}
+
+fn not_found_or(blob: &BlobRef, e: std::io::Error) -> StorageError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        StorageError::NotFound(blob.to_string())
+    } else {
+        failed(&format!("reading {blob}"), e)
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    async fn download_to(&self, blob: &BlobRef, dest: &Path) -> Result<u64, StorageError> {
+        let src = self.path_of(blob)?;
+        tokio::fs::copy(&src, dest).await.map_err(|e| not_found_or(blob, e))
+    }
+
+    async fn upload_from(&self, blob: &BlobRef, src: &Path, _content_type: &str) -> Result<(), StorageError> {
+        self.write_atomically(blob, Content::CopyOf(src)).await
+    }
+
+    async fn read_range(&self, blob: &BlobRef, start: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        let path = self.path_of(blob)?;
+        let mut f = tokio::fs::File::open(&path).await.map_err(|e| not_found_or(blob, e))?;
+        f.seek(SeekFrom::Start(start)).await.map_err(|e| failed(&format!("reading {blob}"), e))?;
+        let mut out = Vec::with_capacity(len.min(64 << 20) as usize);
+        f.take(len).read_to_end(&mut out).await.map_err(|e| failed(&format!("reading {blob}"), e))?;
+        Ok(out)
+    }
+
+    async fn put_bytes(
+        &self,
+        blob: &BlobRef,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), StorageError> {
+        self.write_atomically(blob, Content::Bytes(bytes)).await
+    }
+
+    async fn get_bytes(&self, blob: &BlobRef) -> Result<Vec<u8>, StorageError> {
+        let path = self.path_of(blob)?;
+        tokio::fs::read(&path).await.map_err(|e| not_found_or(blob, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(key: &str) -> BlobRef {
+        BlobRef::new("recordings", key)
+    }
+
+    #[tokio::test]
+    async fn round_trips_files_bytes_and_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::new(dir.path());
+        let src = dir.path().join("in.bin");
+        std::fs::write(&src, (0u8..=255).collect::<Vec<_>>()).unwrap();
+        store.upload_from(&blob("runs/r1/source.wav"), &src, "audio/wav").await.unwrap();
+        assert_eq!(
+            store.read_range(&blob("runs/r1/source.wav"), 250, 100).await.unwrap(),
+            vec![250, 251, 252, 253, 254, 255]
+        );
+        let out = dir.path().join("out.bin");
+        assert_eq!(store.download_to(&blob("runs/r1/source.wav"), &out).await.unwrap(), 256);
+        store.put_bytes(&blob("runs/r1/report.json"), b"{}".to_vec(), "application/json").await.unwrap();
+        assert_eq!(store.get_bytes(&blob("runs/r1/report.json")).await.unwrap(), b"{}");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("recordings/runs/r1"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_object_is_not_found_and_escaping_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::new(dir.path());
+        assert!(matches!(store.get_bytes(&blob("nope")).await, Err(StorageError::NotFound(_))));
+        assert!(matches!(store.read_range(&blob("nope"), 0, 1).await, Err(StorageError::NotFound(_))));
+        for key in ["../etc/passwd", "/abs", "a/../../b", ""] {
+            assert!(store.get_bytes(&blob(key)).await.is_err(), "{key}");
+        }
+        assert!(store.get_bytes(&BlobRef::new("..", "x")).await.is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! The ports for one machine: blobs on the filesystem (and, as the skeleton grows, records in an
+//! embedded database and an in-process runner of the clone run).
+
+pub mod blobs;
+
+pub use blobs::FsBlobStore;
