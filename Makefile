@@ -7,8 +7,12 @@ SHELL := /bin/bash
 APT_PACKAGES := ffmpeg espeak-ng sox alsa-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR := .echome/demo
+# Python and Node tools live in the project, not on the system: pinned in tools/.
+TOOLS := $(CURDIR)/.tools
+VENV := $(TOOLS)/venv
+export PATH := $(VENV)/bin:$(TOOLS)/node_modules/.bin:$(PATH)
 
-.PHONY: deps test demo bench fmt clean
+.PHONY: deps tools test demo bench fmt clean
 
 deps:
 	@missing=""; \
@@ -21,7 +25,21 @@ deps:
 	fi
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
-test: deps
+# moto (the AWS adapter tests), sam, cfn-lint, cargo-lambda + zig, asl-validator.
+tools: $(VENV)/.installed $(TOOLS)/node_modules/.installed
+
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+$(TOOLS)/node_modules/.installed: tools/package.json
+	mkdir -p $(TOOLS)
+	cp tools/package.json $(TOOLS)/package.json
+	cd $(TOOLS) && npm install --silent --no-audit --no-fund
+	touch $@
+
+test: deps tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace

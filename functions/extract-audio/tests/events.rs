@@ -1,0 +1,115 @@
+//! Runs the handler on every event in events/extract-audio/ with the filesystem blob store,
+//! real ffmpeg and generated recordings.
+
+use std::path::{Path, PathBuf};
+
+use echome_core::{BlobStore, ErrorType, ExtractInput};
+use echome_local::FsBlobStore;
+use echome_testkit::{Scene, SceneKind, generate};
+use extract_audio::{Config, handle};
+
+fn events() -> Vec<(String, ExtractInput)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/extract-audio");
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let input = serde_json::from_slice(&std::fs::read(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{} is not an ExtractAudio input: {e}", p.display()));
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), input)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn config(work: &Path) -> Config {
+    Config { bucket: "echome-recordings".into(), work_dir: work.to_path_buf(), extract: Default::default() }
+}
+
+fn stage(store: &FsBlobStore, input: &ExtractInput, content: &Path) {
+    let dest: PathBuf = store.path_of(&input.sample).unwrap();
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::copy(content, dest).unwrap();
+}
+
+fn ffmpeg(args: &[&str]) {
+    let ok =
+        std::process::Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-y"]).args(args).status();
+    assert!(ok.is_ok_and(|s| s.success()), "ffmpeg {args:?}");
+}
+
+#[tokio::test]
+async fn every_event_gets_the_answer_a_user_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path().join("blobs"));
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wav = dir.path().join("call.wav");
+    generate(Scene { kind: SceneKind::Clean, seconds: 20.0, seed: 3 }, &wav).unwrap();
+    let generated_s = {
+        let mut f = std::fs::File::open(&wav).unwrap();
+        let layout = echome_audio::wav::read_header(&mut f).unwrap();
+        layout.frames().unwrap() as f64 / layout.format.sample_rate as f64
+    };
+    let mp3 = dir.path().join("call.mp3");
+    ffmpeg(&["-i", wav.to_str().unwrap(), "-ac", "2", "-b:a", "96k", mp3.to_str().unwrap()]);
+    let text = dir.path().join("notes.wav");
+    std::fs::write(&text, "call me back after five\n").unwrap();
+
+    let events = events();
+    let names: Vec<_> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["missing-sample", "mp3-call", "text-named-wav"], "every event needs a case here");
+    for (name, input) in events {
+        match name.as_str() {
+            "mp3-call" => {
+                stage(&store, &input, &mp3);
+                let out = handle(&store, &config(&work), input.clone()).await.unwrap();
+                assert_eq!(out.source.key, "runs/ev-extract-mp3/source.wav");
+                assert_eq!(out.analysis.key, "runs/ev-extract-mp3/analysis.wav");
+                let info = &out.source_info;
+                assert_eq!((info.codec.as_str(), info.channels, info.pack_rate_hz), ("mp3", 2, 22050));
+                assert!((info.duration_s - generated_s).abs() < 0.1, "{info:?} vs {generated_s} s generated");
+                let analysis = store.get_bytes(&out.analysis).await.unwrap();
+                let layout = echome_audio::wav::read_header(&mut analysis.as_slice()).unwrap();
+                assert_eq!((layout.format.sample_rate, layout.format.channels), (16_000, 1));
+                let secs = layout.frames().unwrap() as f64 / 16_000.0;
+                assert!((secs - info.duration_s).abs() < 0.05, "{secs} vs {}", info.duration_s);
+                let source = store.read_range(&out.source, 0, 4096).await.unwrap();
+                let layout = echome_audio::wav::read_header(&mut source.as_slice()).unwrap();
+                assert_eq!((layout.format.sample_rate, layout.format.channels), (22050, 1));
+            }
+            "text-named-wav" => {
+                stage(&store, &input, &text);
+                let err = handle(&store, &config(&work), input).await.unwrap_err();
+                assert_eq!(
+                    (err.error_type, err.code.as_str()),
+                    (ErrorType::InvalidAudio, "not_audio"),
+                    "{err}"
+                );
+            }
+            "missing-sample" => {
+                let err = handle(&store, &config(&work), input).await.unwrap_err();
+                assert_eq!(
+                    (err.error_type, err.code.as_str()),
+                    (ErrorType::InvalidInput, "not_found"),
+                    "{err}"
+                );
+            }
+            other => panic!("no expectation for event {other}"),
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+    assert!(left.is_empty(), "the work folder is cleaned up: {left:?}");
+}
+
+#[tokio::test]
+async fn an_empty_upload_is_invalid_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path());
+    let (_, input) = events().into_iter().find(|(n, _)| n == "mp3-call").unwrap();
+    store.put_bytes(&input.sample, Vec::new(), "audio/mpeg").await.unwrap();
+    let err = handle(&store, &config(dir.path()), input).await.unwrap_err();
+    assert_eq!((err.error_type, err.code.as_str()), (ErrorType::InvalidAudio, "empty_file"));
+}
