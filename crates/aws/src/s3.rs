@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use echome_core::{BlobRef, BlobStore, StorageError};
 use tokio::io::AsyncWriteExt;
+
+use crate::errors::storage_error;
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
@@ -27,37 +28,6 @@ impl S3BlobStore {
     }
 }
 
-/// Sorts an SDK failure into the port's three kinds: what retrying may fix is `Transient`.
-pub(crate) fn storage_error<E>(
-    blob: &BlobRef,
-    what: &str,
-    e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> StorageError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = e.code().unwrap_or_default().to_owned();
-    let detail = format!("{what} {blob}: {}", DisplayErrorContext(&e));
-    match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StorageError::Transient(detail)
-        }
-        _ if status == Some(404) || code == "NoSuchKey" || code == "NotFound" => {
-            StorageError::NotFound(blob.to_string())
-        }
-        _ if matches!(status, Some(429 | 500 | 502 | 503 | 504))
-            || matches!(
-                code.as_str(),
-                "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"
-            ) =>
-        {
-            StorageError::Transient(detail)
-        }
-        _ => StorageError::Failed(detail),
-    }
-}
-
 fn io_error(blob: &BlobRef, what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Failed(format!("{what} {blob}: {e}"))
 }
@@ -71,7 +41,7 @@ impl BlobStore for S3BlobStore {
             .key(&blob.key)
             .send()
             .await
-            .map_err(|e| storage_error(blob, "downloading", e))?;
+            .map_err(|e| storage_error(&blob.to_string(), "downloading", e))?;
         let mut body = out.body.into_async_read();
         let mut file =
             tokio::fs::File::create(dest).await.map_err(|e| io_error(blob, "creating a file for", e))?;
@@ -93,7 +63,7 @@ impl BlobStore for S3BlobStore {
             .body(body)
             .send()
             .await
-            .map_err(|e| storage_error(blob, "uploading", e))?;
+            .map_err(|e| storage_error(&blob.to_string(), "uploading", e))?;
         Ok(())
     }
 
@@ -109,7 +79,7 @@ impl BlobStore for S3BlobStore {
             .range(format!("bytes={start}-{}", start + len - 1))
             .send()
             .await
-            .map_err(|e| storage_error(blob, "reading", e))?;
+            .map_err(|e| storage_error(&blob.to_string(), "reading", e))?;
         let bytes =
             out.body.collect().await.map_err(|e| StorageError::Transient(format!("reading {blob}: {e}")))?;
         Ok(bytes.into_bytes().to_vec())
@@ -129,7 +99,7 @@ impl BlobStore for S3BlobStore {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| storage_error(blob, "storing", e))?;
+            .map_err(|e| storage_error(&blob.to_string(), "storing", e))?;
         Ok(())
     }
 
@@ -141,7 +111,7 @@ impl BlobStore for S3BlobStore {
             .key(&blob.key)
             .send()
             .await
-            .map_err(|e| storage_error(blob, "reading", e))?;
+            .map_err(|e| storage_error(&blob.to_string(), "reading", e))?;
         let bytes =
             out.body.collect().await.map_err(|e| StorageError::Transient(format!("reading {blob}: {e}")))?;
         Ok(bytes.into_bytes().to_vec())

@@ -17,6 +17,15 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
+    pub const ALL: [Self; 5] =
+        [Self::InvalidInput, Self::InvalidAudio, Self::NoUsableSpeech, Self::Retryable, Self::Internal];
+
+    /// The name back from a state machine's `Error`; anything else (`States.Timeout`,
+    /// `Lambda.Unknown`) is an internal failure.
+    pub fn parse_or_internal(name: &str) -> Self {
+        Self::ALL.into_iter().find(|t| t.as_str() == name).unwrap_or(Self::Internal)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidInput => "InvalidInput",
@@ -157,7 +166,12 @@ impl StepError {
 
     /// Reads back the `error_message` a Lambda reported (`"{code}: {message}"`), as the failure
     /// path gets it from the state machine's Catch.
+    /// Step Functions wraps a Lambda's error as `{"errorMessage": …, "errorType": …}`.
     pub fn from_cause(error_type: ErrorType, cause: &str) -> Self {
+        let unwrapped = serde_json::from_str::<serde_json::Value>(cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned));
+        let cause = unwrapped.as_deref().unwrap_or(cause);
         match cause.split_once(": ") {
             Some((code, message))
                 if !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
@@ -212,6 +226,8 @@ mod tests {
         let e = StepError::from(AudioError::SilenceOnly { duration_s: 4.0 });
         let back = StepError::from_cause(e.error_type, &e.to_string());
         assert_eq!(back, e);
+        let wrapped = serde_json::json!({"errorMessage": e.to_string(), "errorType": "NoUsableSpeech"});
+        assert_eq!(StepError::from_cause(e.error_type, &wrapped.to_string()), e);
         let odd = StepError::from_cause(ErrorType::Internal, "Task timed out after 900.00 seconds");
         assert_eq!(odd.code, "failed");
         assert_eq!(odd.message, "Task timed out after 900.00 seconds");

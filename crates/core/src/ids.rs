@@ -8,6 +8,10 @@ pub enum IdError {
     CallerId(String),
     #[error("run id {0:?} must be 1 to 80 characters of letters, digits, '-' and '_'")]
     RunId(String),
+    #[error("call id {0:?} must be 1 to 128 characters of letters, digits, '-', '_', '.' and ':'")]
+    CallId(String),
+    #[error("voice id {0:?} must be 1 to 64 letters and digits")]
+    VoiceId(String),
 }
 
 /// A caller's phone number in E.164 form (`+441632960961`).
@@ -89,6 +93,21 @@ impl RunId {
         &self.0
     }
 
+    /// The run an upload starts, named after the object's key and version: a redelivered S3
+    /// event names the same run, so Step Functions refuses to start it twice. Execution names
+    /// allow 80 characters, so the key is hashed; the caller's digits keep the name readable
+    /// in the console without being the whole number.
+    pub fn for_upload(caller: &CallerId, key: &str, version: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(key.as_bytes());
+        h.update([0]);
+        h.update(version.as_bytes());
+        let hex: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+        let digits = caller.as_str().trim_start_matches('+');
+        Self(format!("up-{}-{hex}", &digits[digits.len().saturating_sub(4)..]))
+    }
+
     /// S3 key prefix of everything this run derives.
     pub fn prefix(&self) -> String {
         format!("runs/{}/", self.0)
@@ -113,6 +132,56 @@ impl From<RunId> for String {
         value.0
     }
 }
+
+macro_rules! plain_id {
+    ($(#[$doc:meta])* $name:ident, $variant:ident, $max:expr, $extra:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, IdError> {
+                let extra: &[u8] = $extra;
+                let ok = (1..=$max).contains(&raw.len())
+                    && raw.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
+                if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::$variant(raw.into())) }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+
+plain_id!(
+    /// A phone call as the PBX (3CX) names it.
+    CallId, CallId, 128, b"-_.:"
+);
+plain_id!(
+    /// A voice in ElevenLabs.
+    VoiceId, VoiceId, 64, b""
+);
 
 #[cfg(test)]
 mod tests {
@@ -143,6 +212,25 @@ mod tests {
         assert!(serde_json::from_str::<CallerId>("\"+15551234567\"").is_ok());
         let err = serde_json::from_str::<CallerId>("\"12\"").unwrap_err();
         assert!(err.to_string().contains("E.164"));
+    }
+
+    #[test]
+    fn an_upload_names_the_same_run_every_time_it_is_delivered() {
+        let caller = CallerId::parse("+14155550123").unwrap();
+        let a = RunId::for_upload(&caller, "samples/+14155550123/call.mp3", "v1");
+        assert_eq!(a, RunId::for_upload(&caller, "samples/+14155550123/call.mp3", "v1"));
+        assert_ne!(a, RunId::for_upload(&caller, "samples/+14155550123/call.mp3", "v2"));
+        assert_ne!(a, RunId::for_upload(&caller, "samples/+14155550123/call2.mp3", "v1"));
+        assert!(RunId::parse(a.as_str()).is_ok() && a.as_str().len() <= 80, "{a}");
+        assert!(!a.as_str().contains("4155550"), "{a} holds the whole number");
+    }
+
+    #[test]
+    fn call_and_voice_ids_are_checked() {
+        assert!(CallId::parse("3cx-call_12.7:a").is_ok());
+        assert!(CallId::parse("a/b").is_err() && CallId::parse("").is_err());
+        assert!(VoiceId::parse("21m00Tcm4TlvDq8ikWAM").is_ok());
+        assert!(VoiceId::parse("21m00-Tcm").is_err());
     }
 
     #[test]

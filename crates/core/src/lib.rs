@@ -4,9 +4,13 @@
 pub mod error;
 pub mod ids;
 pub mod ports;
+pub mod records;
 pub mod steps;
 
 pub use error::{AudioError, ErrorType, StepError, StorageError};
-pub use ids::{CallerId, IdError, RunId};
-pub use ports::BlobStore;
-pub use steps::{BlobRef, ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, SourceInfo};
+pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};
+pub use ports::{BlobStore, CallLog, RunLog, RunStart, RunStarter, SampleLog};
+pub use records::{CallRecord, CallStatus, RunOutcome, RunRecord, RunStatus, SampleRecord, SampleWrite};
+pub use steps::{
+    BlobRef, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, SourceInfo,
+};

@@ -3,8 +3,12 @@
 use std::future::Future;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
+
 use crate::error::StorageError;
-use crate::steps::BlobRef;
+use crate::ids::{CallerId, RunId};
+use crate::records::{CallRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
+use crate::steps::{BlobRef, CloneRunInput};
 
 /// Object storage: S3 in AWS, a folder locally. Audio moves through files and ranges, never
 /// whole objects in memory.
@@ -42,4 +46,60 @@ pub trait BlobStore: Send + Sync {
 
     /// Reads a small object whole.
     fn get_bytes(&self, blob: &BlobRef) -> impl Future<Output = Result<Vec<u8>, StorageError>> + Send;
+}
+
+/// Each caller's current sample.
+pub trait SampleLog: Send + Sync {
+    /// Records an upload; only a newer upload replaces the caller's current sample.
+    fn record_sample(
+        &self,
+        rec: &SampleRecord,
+    ) -> impl Future<Output = Result<SampleWrite, StorageError>> + Send;
+
+    fn current_sample(
+        &self,
+        caller: &CallerId,
+    ) -> impl Future<Output = Result<Option<SampleRecord>, StorageError>> + Send;
+}
+
+/// The clone runs and how they ended.
+pub trait RunLog: Send + Sync {
+    /// Records a new run; `false` when a run of that id is already on record.
+    fn create_run(&self, rec: &RunRecord) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    fn finish_run(
+        &self,
+        run_id: &RunId,
+        outcome: &RunOutcome,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    fn run(&self, run_id: &RunId) -> impl Future<Output = Result<Option<RunRecord>, StorageError>> + Send;
+}
+
+/// The call log: by call id, and by caller and time.
+pub trait CallLog: Send + Sync {
+    /// Records a call once; a retried webhook gets the record the first delivery made.
+    fn record_call(&self, rec: &CallRecord) -> impl Future<Output = Result<CallRecord, StorageError>> + Send;
+
+    /// A caller's calls that started in `[from, to)`, oldest first.
+    fn calls_by_caller(
+        &self,
+        caller: &CallerId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<CallRecord>, StorageError>> + Send;
+}
+
+/// Whether asking for a run started one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStart {
+    Started,
+    /// A run of that name exists already (a redelivered event): nothing new was started.
+    AlreadyStarted,
+}
+
+/// Starts clone runs: Step Functions in AWS, the in-process runner locally.
+pub trait RunStarter: Send + Sync {
+    fn start(&self, input: &CloneRunInput) -> impl Future<Output = Result<RunStart, StorageError>> + Send;
 }

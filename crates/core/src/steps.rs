@@ -28,6 +28,14 @@ impl std::fmt::Display for BlobRef {
     }
 }
 
+/// The clone run's input, as upload-trigger (or `echome`) starts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneRunInput {
+    pub run_id: RunId,
+    pub caller_id: CallerId,
+    pub sample: BlobRef,
+}
+
 /// ExtractAudio's input: the run and the caller's original recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractInput {

@@ -1,0 +1,383 @@
+//! The records in one DynamoDB table.
+//!
+//! | item | pk | sk | gsi1pk | gsi1sk |
+//! |---|---|---|---|---|
+//! | caller's current sample | `CALLER#{e164}` | `SAMPLE` | | |
+//! | clone run | `RUN#{run_id}` | `RUN` | `CALLER#{e164}` | `RUN#{started_at}` |
+//! | call | `CALL#{call_id}` | `CALL` | `CALLER#{e164}` | `CALL#{started_at}#{call_id}` |
+//!
+//! Access patterns: a caller's current sample (get by pk); a run by id (get; the state
+//! machine's RecordSuccess/RecordFailure states update the same item); a call by id (get); a
+//! caller's calls or runs by time (query GSI1 on `gsi1pk` with a `gsi1sk` range). Writes are
+//! conditional so retried events are idempotent: a run or call is created once, and a sample
+//! only replaces an older one. Runs and calls carry `expires_at` (epoch seconds), the table's
+//! TTL attribute. Times are RFC 3339 UTC with milliseconds, which sort as strings and match
+//! `$$.State.EnteredTime`, which the state machine writes.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use echome_core::{
+    BlobRef, CallLog, CallRecord, CallStatus, CallerId, ErrorType, RunId, RunLog, RunOutcome, RunRecord,
+    RunStatus, SampleLog, SampleRecord, SampleWrite, StepError, StorageError,
+};
+
+use crate::errors::storage_error;
+
+pub const GSI1: &str = "gsi1";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+#[derive(Debug, Clone)]
+pub struct DynamoRecords {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn caller_pk(c: &CallerId) -> String {
+    format!("CALLER#{}", c.as_str())
+}
+
+/// Reading an item back: a missing or malformed attribute is a broken record, not a retry.
+struct Read<'a>(&'a Item);
+
+impl Read<'_> {
+    fn opt(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+    fn str(&self, name: &str) -> Result<&str, StorageError> {
+        self.opt(name).ok_or_else(|| StorageError::Failed(format!("record without {name}")))
+    }
+    fn num(&self, name: &str) -> Result<i64, StorageError> {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StorageError::Failed(format!("record without a number in {name}")))
+    }
+    fn time(&self, name: &str) -> Result<DateTime<Utc>, StorageError> {
+        parse_time(self.str(name)?)
+    }
+    fn caller(&self) -> Result<CallerId, StorageError> {
+        CallerId::parse(self.str("caller_id")?).map_err(|e| StorageError::Failed(e.to_string()))
+    }
+}
+
+fn parse_time(v: &str) -> Result<DateTime<Utc>, StorageError> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StorageError::Failed(format!("bad time {v:?} in a record: {e}")))
+}
+
+fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoRecords {
+    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self { client: Client::new(sdk), table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the table as template.yaml declares it (keys, GSI1, TTL): for tests and
+    /// development endpoints; in AWS, CloudFormation owns the table.
+    pub async fn create_table(&self) -> Result<(), StorageError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+            ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        let built =
+            |what: &str, e: aws_sdk_dynamodb::error::BuildError| StorageError::Failed(format!("{what}: {e}"));
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash).map_err(|e| built("gsi key", e))?)
+            .key_schema(key("gsi1sk", KeyType::Range).map_err(|e| built("gsi key", e))?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(|e| built("gsi", e))?;
+        let mut req = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash).map_err(|e| built("key", e))?)
+            .key_schema(key("sk", KeyType::Range).map_err(|e| built("key", e))?)
+            .global_secondary_indexes(gsi);
+        for a in ["pk", "sk", "gsi1pk", "gsi1sk"] {
+            req = req.attribute_definitions(attr(a).map_err(|e| built("attribute", e))?);
+        }
+        req.send().await.map_err(|e| storage_error(&self.table, "creating table", e))?;
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(TTL_ATTRIBUTE)
+            .enabled(true)
+            .build()
+            .map_err(|e| built("ttl", e))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| storage_error(&self.table, "enabling TTL on", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StorageError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk.clone()))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| storage_error(&pk, "reading", e))?;
+        Ok(out.item)
+    }
+
+    /// Puts an item unless the condition fails; `Ok(false)` when it did.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StorageError> {
+        let subject = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(storage_error(&subject, "writing", e)),
+        }
+    }
+}
+
+fn sample_item(r: &SampleRecord) -> Item {
+    HashMap::from([
+        ("pk".into(), s(caller_pk(&r.caller_id))),
+        ("sk".into(), s("SAMPLE")),
+        ("caller_id".into(), s(r.caller_id.as_str())),
+        ("bucket".into(), s(&r.sample.bucket)),
+        ("key".into(), s(&r.sample.key)),
+        ("version".into(), s(&r.version)),
+        ("uploaded_at".into(), s(timestamp(r.uploaded_at))),
+        ("size".into(), n(r.size)),
+    ])
+}
+
+impl SampleLog for DynamoRecords {
+    async fn record_sample(&self, rec: &SampleRecord) -> Result<SampleWrite, StorageError> {
+        // The same upload delivered twice counts as newest again, so a retried event still
+        // starts its run.
+        let cond = "attribute_not_exists(pk) OR uploaded_at < :t OR (uploaded_at = :t AND version = :v)";
+        let written = self
+            .put_if(
+                sample_item(rec),
+                cond,
+                vec![(":t", s(timestamp(rec.uploaded_at))), (":v", s(&rec.version))],
+            )
+            .await?;
+        Ok(if written { SampleWrite::Newest } else { SampleWrite::Superseded })
+    }
+
+    async fn current_sample(&self, caller: &CallerId) -> Result<Option<SampleRecord>, StorageError> {
+        let Some(item) = self.get(caller_pk(caller), "SAMPLE").await? else { return Ok(None) };
+        let r = Read(&item);
+        Ok(Some(SampleRecord {
+            caller_id: r.caller()?,
+            sample: BlobRef::new(r.str("bucket")?, r.str("key")?),
+            version: r.str("version")?.to_owned(),
+            uploaded_at: r.time("uploaded_at")?,
+            size: r.num("size")?.max(0) as u64,
+        }))
+    }
+}
+
+impl RunLog for DynamoRecords {
+    async fn create_run(&self, rec: &RunRecord) -> Result<bool, StorageError> {
+        let item = HashMap::from([
+            ("pk".into(), s(format!("RUN#{}", rec.run_id))),
+            ("sk".into(), s("RUN")),
+            ("gsi1pk".into(), s(caller_pk(&rec.caller_id))),
+            ("gsi1sk".into(), s(format!("RUN#{}", timestamp(rec.started_at)))),
+            ("run_id".into(), s(rec.run_id.as_str())),
+            ("caller_id".into(), s(rec.caller_id.as_str())),
+            ("bucket".into(), s(&rec.sample.bucket)),
+            ("key".into(), s(&rec.sample.key)),
+            ("status".into(), s(rec.status.as_str())),
+            ("started_at".into(), s(timestamp(rec.started_at))),
+            (TTL_ATTRIBUTE.into(), n(rec.expires_at)),
+        ]);
+        self.put_if(item, "attribute_not_exists(pk)", vec![]).await
+    }
+
+    /// Writes what the state machine's RecordSuccess and RecordFailure states write.
+    async fn finish_run(
+        &self,
+        run_id: &RunId,
+        outcome: &RunOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let pk = format!("RUN#{run_id}");
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk.clone()))
+            .key("sk", s("RUN"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":at", s(timestamp(at)));
+        req = match outcome {
+            RunOutcome::Succeeded { report } => req
+                .update_expression(
+                    "SET #status = :s, finished_at = :at, report_bucket = :rb, report_key = :rk",
+                )
+                .expression_attribute_values(":s", s(RunStatus::Succeeded.as_str()))
+                .expression_attribute_values(":rb", s(&report.bucket))
+                .expression_attribute_values(":rk", s(&report.key)),
+            RunOutcome::Failed(err) => req
+                .update_expression("SET #status = :s, finished_at = :at, error_type = :et, cause = :c")
+                .expression_attribute_values(":s", s(RunStatus::Failed.as_str()))
+                .expression_attribute_values(":et", s(err.error_type.as_str()))
+                .expression_attribute_values(":c", s(err.to_string())),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Err(StorageError::NotFound(pk)),
+            Err(e) => Err(storage_error(&pk, "updating", e)),
+        }
+    }
+
+    async fn run(&self, run_id: &RunId) -> Result<Option<RunRecord>, StorageError> {
+        let Some(item) = self.get(format!("RUN#{run_id}"), "RUN").await? else { return Ok(None) };
+        let r = Read(&item);
+        let status = r.str("status")?;
+        let error = r
+            .opt("error_type")
+            .map(|t| StepError::from_cause(ErrorType::parse_or_internal(t), r.opt("cause").unwrap_or("")));
+        let report = match (r.opt("report_bucket"), r.opt("report_key")) {
+            (Some(b), Some(k)) => Some(BlobRef::new(b, k)),
+            _ => None,
+        };
+        Ok(Some(RunRecord {
+            run_id: run_id.clone(),
+            caller_id: r.caller()?,
+            sample: BlobRef::new(r.str("bucket")?, r.str("key")?),
+            status: RunStatus::parse(status)
+                .ok_or_else(|| StorageError::Failed(format!("unknown run status {status:?}")))?,
+            started_at: r.time("started_at")?,
+            finished_at: r.opt("finished_at").map(parse_time).transpose()?,
+            report,
+            error,
+            expires_at: r.num(TTL_ATTRIBUTE)?,
+        }))
+    }
+}
+
+fn call_from(item: &Item) -> Result<CallRecord, StorageError> {
+    let r = Read(item);
+    let status = match r.str("status")? {
+        "started" => CallStatus::Started,
+        "ended" => CallStatus::Ended,
+        other => return Err(StorageError::Failed(format!("unknown call status {other:?}"))),
+    };
+    Ok(CallRecord {
+        call_id: echome_core::CallId::parse(r.str("call_id")?)
+            .map_err(|e| StorageError::Failed(e.to_string()))?,
+        caller_id: r.caller()?,
+        started_at: r.time("started_at")?,
+        status,
+        expires_at: r.num(TTL_ATTRIBUTE)?,
+    })
+}
+
+impl CallLog for DynamoRecords {
+    async fn record_call(&self, rec: &CallRecord) -> Result<CallRecord, StorageError> {
+        let status = match rec.status {
+            CallStatus::Started => "started",
+            CallStatus::Ended => "ended",
+        };
+        let item = HashMap::from([
+            ("pk".into(), s(format!("CALL#{}", rec.call_id))),
+            ("sk".into(), s("CALL")),
+            ("gsi1pk".into(), s(caller_pk(&rec.caller_id))),
+            ("gsi1sk".into(), s(format!("CALL#{}#{}", timestamp(rec.started_at), rec.call_id))),
+            ("call_id".into(), s(rec.call_id.as_str())),
+            ("caller_id".into(), s(rec.caller_id.as_str())),
+            ("started_at".into(), s(timestamp(rec.started_at))),
+            ("status".into(), s(status)),
+            (TTL_ATTRIBUTE.into(), n(rec.expires_at)),
+        ]);
+        if self.put_if(item, "attribute_not_exists(pk)", vec![]).await? {
+            return Ok(rec.clone());
+        }
+        let first = self.get(format!("CALL#{}", rec.call_id), "CALL").await?;
+        first
+            .as_ref()
+            .map(call_from)
+            .unwrap_or_else(|| Err(StorageError::Transient("the call record vanished".into())))
+    }
+
+    async fn calls_by_caller(
+        &self,
+        caller: &CallerId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CallRecord>, StorageError> {
+        let pk = caller_pk(caller);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":from", s(format!("CALL#{}", timestamp(from))))
+            .expression_attribute_values(":to", s(format!("CALL#{}", timestamp(to))))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let call = call_from(&item.map_err(|e| storage_error(&pk, "querying calls of", e))?)?;
+            if call.started_at < to {
+                out.push(call);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,53 @@
+//! SDK failures sorted into the port's three kinds: what retrying may fix is `Transient`.
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use echome_core::StorageError;
+
+/// `subject` names the object or record (it becomes the `NotFound` payload); `what` says what
+/// was being done.
+pub(crate) fn storage_error<E, R>(subject: &str, what: &str, e: SdkError<E, R>) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
+{
+    let status = e.raw_response().map(HasStatus::status);
+    let code = e.code().unwrap_or_default().to_owned();
+    let detail = format!("{what} {subject}: {}", DisplayErrorContext(&e));
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StorageError::Transient(detail)
+        }
+        _ if status == Some(404)
+            || matches!(code.as_str(), "NoSuchKey" | "NotFound" | "ResourceNotFoundException") =>
+        {
+            StorageError::NotFound(subject.to_owned())
+        }
+        _ if matches!(status, Some(429 | 500 | 502 | 503 | 504))
+            || matches!(
+                code.as_str(),
+                "SlowDown"
+                    | "RequestTimeout"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+            ) =>
+        {
+            StorageError::Transient(detail)
+        }
+        _ => StorageError::Failed(detail),
+    }
+}
+
+/// The HTTP status of a raw response, whatever the SDK's response type.
+pub(crate) trait HasStatus {
+    fn status(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
