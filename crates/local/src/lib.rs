@@ -2,5 +2,9 @@
 //! embedded database and an in-process runner of the clone run).
 
 pub mod blobs;
+pub mod records;
+pub mod runner;
 
 pub use blobs::FsBlobStore;
+pub use records::LocalRecords;
+pub use runner::{CloneRunSteps, RunEvent, RunResult, Runner};

@@ -1,0 +1,158 @@
+//! The clone run in-process: the same steps, in the same order, with the same retries and the
+//! same records as statemachine/clone-run.asl.json (tests/asl.rs fails when they drift apart).
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use echome_core::{
+    CloneRunInput, ErrorType, ExtractInput, ExtractOutput, RunLog, RunOutcome, RunStart, RunStarter, SegmentInput,
+    SegmentOutput, StepError, StorageError,
+};
+
+/// A Task state and what it calls: a function (`extract-audio`) or a service integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub state: &'static str,
+    pub function: &'static str,
+}
+
+/// The ASL's `arn:aws:states:::dynamodb:updateItem`: the run's record is updated.
+pub const RECORD_RUN: &str = "dynamodb:updateItem";
+
+/// The success path, in order.
+pub const CLONE_RUN: &[Step] = &[
+    Step { state: "ExtractAudio", function: "extract-audio" },
+    Step { state: "SegmentAudio", function: "segment-audio" },
+    Step { state: "RecordSuccess", function: RECORD_RUN },
+];
+
+/// Where every function step's Catch goes.
+pub const ON_FAILURE: Step = Step { state: "RecordFailure", function: RECORD_RUN };
+
+/// As the ASL's Retry on `Retryable`: 3 more attempts, 2 s apart, doubling.
+const RETRIES: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The functions the run calls, in-process.
+pub trait CloneRunSteps: Send + Sync {
+    fn extract_audio(&self, input: ExtractInput) -> impl Future<Output = Result<ExtractOutput, StepError>> + Send;
+    fn segment_audio(&self, input: SegmentInput) -> impl Future<Output = Result<SegmentOutput, StepError>> + Send;
+}
+
+/// What a run reports as it goes, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEvent {
+    Entered(Step),
+    Left(Step, Duration),
+    Retrying(Step, u32),
+}
+
+/// A finished run: everything its states produced, or how it failed.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub extracted: Option<ExtractOutput>,
+    pub pack: Option<SegmentOutput>,
+    pub error: Option<StepError>,
+}
+
+pub struct Runner<S, L> {
+    steps: S,
+    log: L,
+    backoff: Duration,
+    on_event: Box<dyn Fn(RunEvent) + Send + Sync>,
+}
+
+impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
+    pub fn new(steps: S, log: L) -> Self {
+        Self { steps, log, backoff: FIRST_BACKOFF, on_event: Box::new(|_| {}) }
+    }
+
+    pub fn on_event(mut self, f: impl Fn(RunEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Box::new(f);
+        self
+    }
+
+    /// Shorter waits between retries (tests).
+    pub fn with_backoff(mut self, first: Duration) -> Self {
+        self.backoff = first;
+        self
+    }
+
+    /// Runs every state; the run's record (which must exist) says how it ended. `Err` only when
+    /// the record itself cannot be written.
+    pub async fn run(&self, input: &CloneRunInput) -> Result<RunResult, StorageError> {
+        let mut result = RunResult { extracted: None, pack: None, error: None };
+        for &step in CLONE_RUN {
+            let started = Instant::now();
+            (self.on_event)(RunEvent::Entered(step));
+            let outcome = match step.function {
+                "extract-audio" => {
+                    let req =
+                        ExtractInput { run_id: input.run_id.clone(), caller_id: input.caller_id.clone(), sample: input.sample.clone() };
+                    self.retrying(step, || self.steps.extract_audio(req.clone())).await.map(|o| result.extracted = Some(o))
+                }
+                "segment-audio" => match result.extracted.clone() {
+                    Some(extracted) => {
+                        let req = SegmentInput { run_id: input.run_id.clone(), extracted };
+                        self.retrying(step, || self.steps.segment_audio(req.clone())).await.map(|o| result.pack = Some(o))
+                    }
+                    None => Err(StepError::internal("SegmentAudio ran before ExtractAudio")),
+                },
+                RECORD_RUN => {
+                    let report = result.pack.as_ref().map(|p| p.report.clone());
+                    match report {
+                        Some(report) => {
+                            self.log.finish_run(&input.run_id, &RunOutcome::Succeeded { report }, Utc::now()).await?;
+                            Ok(())
+                        }
+                        None => Err(StepError::internal("RecordSuccess without a pack")),
+                    }
+                }
+                other => Err(StepError::internal(format!("the local runner has no function {other}"))),
+            };
+            (self.on_event)(RunEvent::Left(step, started.elapsed()));
+            if let Err(e) = outcome {
+                (self.on_event)(RunEvent::Entered(ON_FAILURE));
+                self.log.finish_run(&input.run_id, &RunOutcome::Failed(e.clone()), Utc::now()).await?;
+                (self.on_event)(RunEvent::Left(ON_FAILURE, started.elapsed()));
+                result.error = Some(e);
+                break;
+            }
+        }
+        Ok(result)
+    }
+
+    async fn retrying<T, F, Fut>(&self, step: Step, mut call: F) -> Result<T, StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let mut wait = self.backoff;
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if e.error_type == ErrorType::Retryable && attempt < RETRIES => {
+                    attempt += 1;
+                    (self.on_event)(RunEvent::Retrying(step, attempt));
+                    tracing::warn!(state = step.state, attempt, error = %e, "retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Locally, starting a run runs it to the end before returning.
+impl<S: CloneRunSteps, L: RunLog> RunStarter for Runner<S, L> {
+    async fn start(&self, input: &CloneRunInput) -> Result<RunStart, StorageError> {
+        if let Some(rec) = self.log.run(&input.run_id).await?
+            && rec.status != echome_core::RunStatus::Running
+        {
+            return Ok(RunStart::AlreadyStarted);
+        }
+        self.run(input).await?;
+        Ok(RunStart::Started)
+    }
+}
