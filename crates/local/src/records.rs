@@ -57,7 +57,11 @@ impl LocalRecords {
         Ok(Self { db: Arc::new(db) })
     }
 
-    fn get<T: DeserializeOwned>(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Result<Option<T>, StorageError> {
+    fn get<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
         let tx = self.db.begin_read().map_err(failed)?;
         let t = tx.open_table(table).map_err(failed)?;
         let got = t.get(key).map_err(failed)?;
@@ -100,7 +104,8 @@ impl SampleLog for LocalRecords {
             let current: Option<SampleRecord> =
                 t.get(rec.caller_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
             let newest = current.is_none_or(|c| {
-                c.uploaded_at < rec.uploaded_at || (c.uploaded_at == rec.uploaded_at && c.version == rec.version)
+                c.uploaded_at < rec.uploaded_at
+                    || (c.uploaded_at == rec.uploaded_at && c.version == rec.version)
             });
             if !newest {
                 return Ok(SampleWrite::Superseded);
@@ -127,7 +132,12 @@ impl RunLog for LocalRecords {
         })
     }
 
-    async fn finish_run(&self, run_id: &RunId, outcome: &RunOutcome, at: DateTime<Utc>) -> Result<(), StorageError> {
+    async fn finish_run(
+        &self,
+        run_id: &RunId,
+        outcome: &RunOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
         self.update(RUNS, |t| {
             let mut rec: RunRecord = match t.get(run_id.as_str()).map_err(failed)? {
                 Some(v) => decode(v.value())?,
@@ -166,7 +176,8 @@ impl CallLog for LocalRecords {
                 None => {
                     calls.insert(rec.call_id.as_str(), encode(rec)?.as_slice()).map_err(failed)?;
                     let mut index = tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
-                    let key = format!("{}|{}|{}", rec.caller_id.as_str(), time_key(rec.started_at), rec.call_id);
+                    let key =
+                        format!("{}|{}|{}", rec.caller_id.as_str(), time_key(rec.started_at), rec.call_id);
                     index.insert(key.as_str(), rec.call_id.as_str()).map_err(failed)?;
                     rec.clone()
                 }
@@ -219,20 +230,38 @@ mod tests {
             uploaded_at: t(at),
             size: 1,
         };
-        assert_eq!(db.record_sample(&sample("b", "2026-11-20T10:00:00Z")).await.unwrap(), SampleWrite::Newest);
-        assert_eq!(db.record_sample(&sample("a", "2026-11-20T09:00:00Z")).await.unwrap(), SampleWrite::Superseded);
-        assert_eq!(db.record_sample(&sample("b", "2026-11-20T10:00:00Z")).await.unwrap(), SampleWrite::Newest);
+        assert_eq!(
+            db.record_sample(&sample("b", "2026-11-20T10:00:00Z")).await.unwrap(),
+            SampleWrite::Newest
+        );
+        assert_eq!(
+            db.record_sample(&sample("a", "2026-11-20T09:00:00Z")).await.unwrap(),
+            SampleWrite::Superseded
+        );
+        assert_eq!(
+            db.record_sample(&sample("b", "2026-11-20T10:00:00Z")).await.unwrap(),
+            SampleWrite::Newest
+        );
         assert_eq!(db.current_sample(&caller).await.unwrap().unwrap().version, "b");
 
-        let run = RunRecord::started(RunId::parse("r1").unwrap(), caller.clone(), BlobRef::new("l", "k"), t("2026-11-20T10:00:00Z"));
+        let run = RunRecord::started(
+            RunId::parse("r1").unwrap(),
+            caller.clone(),
+            BlobRef::new("l", "k"),
+            t("2026-11-20T10:00:00Z"),
+        );
         assert!(db.create_run(&run).await.unwrap());
         assert!(!db.create_run(&run).await.unwrap());
         let err = StepError::internal("boom");
-        db.finish_run(&run.run_id, &RunOutcome::Failed(err.clone()), t("2026-11-20T10:01:00Z")).await.unwrap();
+        db.finish_run(&run.run_id, &RunOutcome::Failed(err.clone()), t("2026-11-20T10:01:00Z"))
+            .await
+            .unwrap();
         let back = db.run(&run.run_id).await.unwrap().unwrap();
         assert_eq!((back.status, back.error), (RunStatus::Failed, Some(err)));
         let ghost = RunId::parse("nope").unwrap();
-        assert!(db.finish_run(&ghost, &RunOutcome::Failed(StepError::internal("x")), Utc::now()).await.is_err());
+        assert!(
+            db.finish_run(&ghost, &RunOutcome::Failed(StepError::internal("x")), Utc::now()).await.is_err()
+        );
 
         let call = |id: &str, at: &str| CallRecord {
             call_id: CallId::parse(id).unwrap(),
@@ -246,7 +275,8 @@ mod tests {
         assert_eq!(db.record_call(&call("c1", "2026-11-20T09:30:00Z")).await.unwrap(), first);
         db.record_call(&call("c2", "2026-11-20T12:00:00Z")).await.unwrap();
         db.record_call(&call("c3", "2026-11-21T09:00:00Z")).await.unwrap();
-        let got = db.calls_by_caller(&caller, t("2026-11-20T00:00:00Z"), t("2026-11-20T12:00:00Z")).await.unwrap();
+        let got =
+            db.calls_by_caller(&caller, t("2026-11-20T00:00:00Z"), t("2026-11-20T12:00:00Z")).await.unwrap();
         assert_eq!(got.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(), ["c1"]);
         drop(db);
         let reopened = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use echome_core::{
-    CloneRunInput, ErrorType, ExtractInput, ExtractOutput, RunLog, RunOutcome, RunStart, RunStarter, SegmentInput,
-    SegmentOutput, StepError, StorageError,
+    CloneRunInput, ErrorType, ExtractInput, ExtractOutput, RunLog, RunOutcome, RunStart, RunStarter,
+    SegmentInput, SegmentOutput, StepError, StorageError,
 };
 
 /// A Task state and what it calls: a function (`extract-audio`) or a service integration.
@@ -35,8 +35,14 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The functions the run calls, in-process.
 pub trait CloneRunSteps: Send + Sync {
-    fn extract_audio(&self, input: ExtractInput) -> impl Future<Output = Result<ExtractOutput, StepError>> + Send;
-    fn segment_audio(&self, input: SegmentInput) -> impl Future<Output = Result<SegmentOutput, StepError>> + Send;
+    fn extract_audio(
+        &self,
+        input: ExtractInput,
+    ) -> impl Future<Output = Result<ExtractOutput, StepError>> + Send;
+    fn segment_audio(
+        &self,
+        input: SegmentInput,
+    ) -> impl Future<Output = Result<SegmentOutput, StepError>> + Send;
 }
 
 /// What a run reports as it goes, for a progress bar.
@@ -87,14 +93,21 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
             (self.on_event)(RunEvent::Entered(step));
             let outcome = match step.function {
                 "extract-audio" => {
-                    let req =
-                        ExtractInput { run_id: input.run_id.clone(), caller_id: input.caller_id.clone(), sample: input.sample.clone() };
-                    self.retrying(step, || self.steps.extract_audio(req.clone())).await.map(|o| result.extracted = Some(o))
+                    let req = ExtractInput {
+                        run_id: input.run_id.clone(),
+                        caller_id: input.caller_id.clone(),
+                        sample: input.sample.clone(),
+                    };
+                    self.retrying(step, || self.steps.extract_audio(req.clone()))
+                        .await
+                        .map(|o| result.extracted = Some(o))
                 }
                 "segment-audio" => match result.extracted.clone() {
                     Some(extracted) => {
                         let req = SegmentInput { run_id: input.run_id.clone(), extracted };
-                        self.retrying(step, || self.steps.segment_audio(req.clone())).await.map(|o| result.pack = Some(o))
+                        self.retrying(step, || self.steps.segment_audio(req.clone()))
+                            .await
+                            .map(|o| result.pack = Some(o))
                     }
                     None => Err(StepError::internal("SegmentAudio ran before ExtractAudio")),
                 },
@@ -102,7 +115,9 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
                     let report = result.pack.as_ref().map(|p| p.report.clone());
                     match report {
                         Some(report) => {
-                            self.log.finish_run(&input.run_id, &RunOutcome::Succeeded { report }, Utc::now()).await?;
+                            self.log
+                                .finish_run(&input.run_id, &RunOutcome::Succeeded { report }, Utc::now())
+                                .await?;
                             Ok(())
                         }
                         None => Err(StepError::internal("RecordSuccess without a pack")),

@@ -5,8 +5,8 @@
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use chrono::{DateTime, Utc};
 use echome_core::{
-    BlobRef, CallerId, CloneRunInput, RunId, RunLog, RunRecord, RunStart, RunStarter, SampleLog, SampleRecord,
-    SampleWrite, StepError,
+    BlobRef, CallerId, CloneRunInput, RunId, RunLog, RunRecord, RunStart, RunStarter, SampleLog,
+    SampleRecord, SampleWrite, StepError,
 };
 use serde::Serialize;
 
@@ -26,11 +26,17 @@ pub struct Upload {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Accepted {
-    Started { run_id: String },
-    AlreadyStarted { run_id: String },
+    Started {
+        run_id: String,
+    },
+    AlreadyStarted {
+        run_id: String,
+    },
     /// A newer sample of this caller is already on record; no run for this one.
     Superseded,
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// Records the sample and starts its run. Shared by the Lambda and `echome samples add`.
@@ -65,8 +71,10 @@ where
     let run_id = RunId::for_upload(&caller, &upload.object.key, &upload.version);
     // A redelivered event finds its run on record and asks again: starting is idempotent too,
     // and an earlier attempt may have stopped between the two writes.
-    log.create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), upload.at)).await?;
-    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller.clone(), sample: upload.object.clone() };
+    log.create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), upload.at))
+        .await?;
+    let input =
+        CloneRunInput { run_id: run_id.clone(), caller_id: caller.clone(), sample: upload.object.clone() };
     let started = starter.start(&input).await?;
     tracing::info!(caller = %caller, run_id = %run_id, ?started, "sample recorded");
     Ok(match started {
@@ -78,12 +86,14 @@ where
 /// `samples/{caller_id}/{name}` → the caller; anything else is not a sample.
 pub fn caller_of(key: &str) -> Result<CallerId, String> {
     let rest = key.strip_prefix(SAMPLES_PREFIX).ok_or_else(|| "key is outside samples/".to_owned())?;
-    let (caller, name) = rest.split_once('/').ok_or_else(|| "key has no samples/{caller_id}/ folder".to_owned())?;
+    let (caller, name) =
+        rest.split_once('/').ok_or_else(|| "key has no samples/{caller_id}/ folder".to_owned())?;
     if name.is_empty() || name.ends_with('/') {
         return Err("key is a folder, not a recording".into());
     }
     // The reason is logged: never put the raw (possibly a phone number) segment in it.
-    CallerId::parse(caller).map_err(|_| format!("folder of {} characters is not an E.164 caller id", caller.len()))
+    CallerId::parse(caller)
+        .map_err(|_| format!("folder of {} characters is not an E.164 caller id", caller.len()))
 }
 
 /// S3 event keys are form-encoded: `+` is a space, `%2B` a plus.
@@ -155,7 +165,10 @@ mod tests {
 
     #[test]
     fn keys_are_form_decoded() {
-        assert_eq!(decode_key("samples/%2B14155550123/my+call%281%29.mp3").unwrap(), "samples/+14155550123/my call(1).mp3");
+        assert_eq!(
+            decode_key("samples/%2B14155550123/my+call%281%29.mp3").unwrap(),
+            "samples/+14155550123/my call(1).mp3"
+        );
         assert!(decode_key("samples/%2").is_err());
         assert!(decode_key("samples/%ff%fe").is_err());
     }
@@ -163,7 +176,9 @@ mod tests {
     #[test]
     fn only_caller_folders_under_samples_hold_samples() {
         assert_eq!(caller_of("samples/+14155550123/a.wav").unwrap().as_str(), "+14155550123");
-        for key in ["runs/+14155550123/a.wav", "samples/a.wav", "samples/+14155550123/", "samples/alice/a.wav"] {
+        for key in
+            ["runs/+14155550123/a.wav", "samples/a.wav", "samples/+14155550123/", "samples/alice/a.wav"]
+        {
             assert!(caller_of(key).is_err(), "{key}");
         }
         assert!(!caller_of("samples/4155550123/a.wav").unwrap_err().contains("4155550123"));

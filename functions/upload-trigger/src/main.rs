@@ -17,10 +17,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
     let (table, state_machine) = (env("TABLE_NAME")?, env("STATE_MACHINE_ARN")?);
     let sdk = echome_aws::config::load().await;
-    let state = State { records: DynamoRecords::new(&sdk, table), starter: SfnRunStarter::new(&sdk, state_machine) };
+    let state =
+        State { records: DynamoRecords::new(&sdk, table), starter: SfnRunStarter::new(&sdk, state_machine) };
     lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
         let state = &state;
-        async move { handle(&state.records, &state.starter, event.payload).await.map_err(lambda::StepFailure::from) }
+        async move {
+            handle(&state.records, &state.starter, event.payload).await.map_err(lambda::StepFailure::from)
+        }
     }))
     .await
 }

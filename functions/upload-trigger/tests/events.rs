@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use aws_lambda_events::event::s3::S3Event;
-use echome_core::{CallerId, CloneRunInput, RunLog, RunStart, RunStarter, RunStatus, SampleLog, StorageError};
+use echome_core::{
+    CallerId, CloneRunInput, RunLog, RunStart, RunStarter, RunStatus, SampleLog, StorageError,
+};
 use echome_local::LocalRecords;
 use upload_trigger::{Accepted, handle};
 
@@ -25,17 +27,23 @@ impl RunStarter for Starts {
 
 fn event(name: &str) -> S3Event {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/upload-trigger/{name}.json"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_json::from_slice(&std::fs::read(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[tokio::test]
 async fn every_event_gets_the_answer_a_user_expects() {
-    let mut names: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/upload-trigger"))
-        .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/upload-trigger"))
+            .unwrap()
+            .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
     names.sort();
-    assert_eq!(names, ["invalid-caller", "new-sample", "older-sample", "outside-samples"], "every event needs a case");
+    assert_eq!(
+        names,
+        ["invalid-caller", "new-sample", "older-sample", "outside-samples"],
+        "every event needs a case"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let log = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
@@ -54,7 +62,11 @@ async fn every_event_gets_the_answer_a_user_expects() {
     assert_eq!(run.status, RunStatus::Running);
 
     let again = handle(&log, &starts, event("new-sample")).await.unwrap();
-    assert_eq!(again, [Accepted::AlreadyStarted { run_id: run_id.clone() }], "a redelivered event starts nothing");
+    assert_eq!(
+        again,
+        [Accepted::AlreadyStarted { run_id: run_id.clone() }],
+        "a redelivered event starts nothing"
+    );
     assert_eq!(starts.0.lock().unwrap().len(), 1);
 
     let late = handle(&log, &starts, event("older-sample")).await.unwrap();
