@@ -1,8 +1,11 @@
 //! `echome`: the pipeline's steps on one machine, no AWS account needed.
 
+mod local;
 mod output;
 mod prepare;
+mod run;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -10,6 +13,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "echome", version, about = "Voice-cloning pipeline for phone calls, run locally")]
 struct Cli {
+    /// Where local runs keep recordings, packs and records.
+    #[arg(long, global = true, default_value = ".echome", env = "ECHOME_DATA_DIR")]
+    data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,6 +24,17 @@ struct Cli {
 enum Command {
     /// Pick the caller's clean speech from any recording and write a clone-ready sample pack.
     Prepare(prepare::Args),
+    /// Run the whole clone run on a recording, locally, with every step the state machine has.
+    Run(run::RunArgs),
+    /// Callers' samples.
+    #[command(subcommand)]
+    Samples(SamplesCommand),
+}
+
+#[derive(Subcommand)]
+enum SamplesCommand {
+    /// Store a caller's recording as an upload to samples/{caller}/ would, and clone it.
+    Add(run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,7 +45,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match cli.command {
         Command::Prepare(args) => prepare::run(args),
+        Command::Run(args) => runtime.block_on(run::run(&cli.data_dir, args)),
+        Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
     }
 }

@@ -16,6 +16,17 @@ pub fn fail(json: bool, err: &AudioError) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// A failure outside the audio itself (bad arguments, storage).
+pub fn fail_step(json: bool, err: &echome_core::StepError) -> ExitCode {
+    if json {
+        let body = serde_json::json!({ "error": { "code": err.code, "message": err.message } });
+        println!("{body}");
+    } else {
+        eprintln!("error [{}]: {}", err.code, err.message);
+    }
+    ExitCode::FAILURE
+}
+
 /// A spinner on stderr that stays out of the way of `--json` on stdout (and hides itself when
 /// stderr is not a terminal).
 pub fn spinner(msg: &str) -> ProgressBar {

@@ -92,7 +92,7 @@ impl LocalRecords {
             let (_, v) = entry.map_err(failed)?;
             out.push(decode(v.value())?);
         }
-        out.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        out.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         Ok(out)
     }
 }

@@ -1,0 +1,63 @@
+//! The pipeline on one machine: blobs under `{data_dir}/blobs`, records in
+//! `{data_dir}/echome.redb`, and the clone run's functions called in-process.
+
+use std::path::{Path, PathBuf};
+
+use echome_core::{ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, StepError};
+use echome_local::{CloneRunSteps, FsBlobStore, LocalRecords, RunEvent, Runner};
+
+/// The local stand-in for the recordings bucket.
+pub const BUCKET: &str = "recordings";
+
+pub struct Local {
+    pub data_dir: PathBuf,
+    pub blobs: FsBlobStore,
+    pub records: LocalRecords,
+}
+
+impl Local {
+    pub fn open(data_dir: &Path) -> Result<Self, StepError> {
+        let records = LocalRecords::open(&data_dir.join("echome.redb"))?;
+        std::fs::create_dir_all(data_dir.join("work"))
+            .map_err(|e| StepError::internal(format!("creating {}: {e}", data_dir.display())))?;
+        Ok(Self { data_dir: data_dir.to_owned(), blobs: FsBlobStore::new(data_dir.join("blobs")), records })
+    }
+
+    pub fn runner(
+        &self,
+        min_speech_s: f64,
+        on_event: impl Fn(RunEvent) + Send + Sync + 'static,
+    ) -> Runner<Steps, LocalRecords> {
+        let work_dir = self.data_dir.join("work");
+        let steps = Steps {
+            blobs: self.blobs.clone(),
+            extract: extract_audio::Config {
+                bucket: BUCKET.into(),
+                work_dir: work_dir.clone(),
+                extract: Default::default(),
+            },
+            segment: segment_audio::Config {
+                bucket: BUCKET.into(),
+                work_dir,
+                prepare: echome_audio::PrepareConfig::default().with_min_speech(min_speech_s),
+            },
+        };
+        Runner::new(steps, self.records.clone()).on_event(on_event)
+    }
+}
+
+pub struct Steps {
+    blobs: FsBlobStore,
+    extract: extract_audio::Config,
+    segment: segment_audio::Config,
+}
+
+impl CloneRunSteps for Steps {
+    async fn extract_audio(&self, input: ExtractInput) -> Result<ExtractOutput, StepError> {
+        extract_audio::handle(&self.blobs, &self.extract, input).await
+    }
+
+    async fn segment_audio(&self, input: SegmentInput) -> Result<SegmentOutput, StepError> {
+        segment_audio::handle(&self.blobs, &self.segment, input).await
+    }
+}

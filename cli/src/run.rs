@@ -1,0 +1,209 @@
+//! `echome run` and `echome samples add`: a recording goes into the local store the way an S3
+//! upload would, and the clone run's steps run in-process, in the state machine's order.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use chrono::Utc;
+use echome_core::{
+    BlobRef, BlobStore, CallerId, CloneRunInput, RunId, RunLog, RunRecord, RunStatus, StepError,
+};
+use echome_local::RunEvent;
+use serde_json::json;
+use upload_trigger::{Accepted, Upload, accept_upload};
+
+use crate::local::{BUCKET, Local};
+use crate::output::{fail_step, spinner};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The caller's recording: WAV, MP3, M4A/AAC, MP4, WebM/Opus, OGG, FLAC…
+    pub audio: PathBuf,
+    /// The caller's phone number, E.164 (+14155550123).
+    #[arg(long)]
+    pub caller: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(clap::Args)]
+pub struct Common {
+    /// Machine-readable output on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Minimum clean speech (seconds) below which there is no pack.
+    #[arg(long, default_value_t = 30.0, env = "ECHOME_MIN_SPEECH_S")]
+    pub min_speech: f64,
+}
+
+/// `echome run`: one clone run on this recording, whatever the caller's current sample is.
+pub async fn run(data_dir: &Path, args: RunArgs) -> ExitCode {
+    let json = args.common.json;
+    match run_inner(data_dir, args).await {
+        Ok(code) => code,
+        Err(e) => fail_step(json, &e),
+    }
+}
+
+async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError> {
+    let local = Local::open(data_dir)?;
+    let caller = parse_caller(&args.caller)?;
+    let upload = store(&local, &caller, &args.audio).await?;
+    let run_id = RunId::for_upload(&caller, &upload.object.key, &upload.version);
+    local
+        .records
+        .create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), Utc::now()))
+        .await?;
+    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample: upload.object };
+    let started = Instant::now();
+    let runner = local.runner(args.common.min_speech, progress(args.common.json));
+    runner.run(&input).await?;
+    report(&local, &run_id, started, args.common.json).await
+}
+
+/// `echome samples add`: as an upload under `samples/{caller}/`: recorded as the caller's
+/// sample (the newest wins) and cloned.
+pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
+    let json = args.common.json;
+    let inner = async {
+        let local = Local::open(data_dir)?;
+        let caller = parse_caller(&args.caller)?;
+        let upload = store(&local, &caller, &args.audio).await?;
+        let started = Instant::now();
+        let runner = local.runner(args.common.min_speech, progress(json));
+        match accept_upload(&local.records, &runner, &upload).await? {
+            Accepted::Started { run_id } | Accepted::AlreadyStarted { run_id } => {
+                let run_id = RunId::parse(&run_id).map_err(|e| StepError::internal(e.to_string()))?;
+                report(&local, &run_id, started, json).await
+            }
+            other => Err(StepError::invalid_input(format!("the sample was not accepted: {other:?}"))),
+        }
+    };
+    match inner.await {
+        Ok(code) => code,
+        Err(e) => fail_step(json, &e),
+    }
+}
+
+fn parse_caller(raw: &str) -> Result<CallerId, StepError> {
+    CallerId::parse(raw).map_err(|e| StepError::invalid_input(e.to_string()))
+}
+
+/// Copies the recording to `samples/{caller}/{time}-{name}`; like a versioned bucket, nothing
+/// already stored is overwritten.
+async fn store(local: &Local, caller: &CallerId, audio: &Path) -> Result<Upload, StepError> {
+    let meta = std::fs::metadata(audio)
+        .map_err(|e| StepError::invalid_input(format!("cannot read {}: {e}", audio.display())))?;
+    if !meta.is_file() {
+        return Err(StepError::invalid_input(format!("{} is not a file", audio.display())));
+    }
+    let now = Utc::now();
+    let name: String = audio
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
+                .collect()
+        })
+        .unwrap_or_else(|| "recording".into());
+    let key = format!("samples/{}/{}-{name}", caller.as_str(), now.format("%Y%m%dT%H%M%S%.3fZ"));
+    let object = BlobRef::new(BUCKET, key);
+    local.blobs.upload_from(&object, audio, "application/octet-stream").await?;
+    Ok(Upload {
+        object,
+        version: format!("local-{}", now.timestamp_nanos_opt().unwrap_or_default()),
+        size: meta.len(),
+        at: now,
+    })
+}
+
+fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {
+    let pb = spinner("starting the clone run");
+    if json {
+        pb.finish_and_clear();
+    }
+    move |event| match event {
+        RunEvent::Entered(step) => pb.set_message(format!("{} ({})", step.state, step.function)),
+        RunEvent::Retrying(step, n) => pb.set_message(format!("{}: retry {n}", step.state)),
+        RunEvent::Left(step, took) => {
+            pb.println(format!("  {:<14} {:>6.1} s", step.state, took.as_secs_f64()));
+            if step.state == "RecordSuccess" || step.state == "RecordFailure" {
+                pb.finish_and_clear();
+            }
+        }
+    }
+}
+
+async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> Result<ExitCode, StepError> {
+    let run = local
+        .records
+        .run(run_id)
+        .await?
+        .ok_or_else(|| StepError::internal(format!("run {run_id} vanished")))?;
+    let path = |b: &BlobRef| local.blobs.path_of(b).map(|p| p.display().to_string());
+    let run_dir = local.blobs.path_of(&BlobRef::new(BUCKET, run_id.prefix()))?;
+    let took_s = started.elapsed().as_secs_f64();
+    match (&run.status, &run.error) {
+        (RunStatus::Succeeded, _) => {
+            let report_blob =
+                run.report.clone().ok_or_else(|| StepError::internal("a finished run without a report"))?;
+            let report: serde_json::Value =
+                serde_json::from_slice(&local.blobs.get_bytes(&report_blob).await?)
+                    .map_err(|e| StepError::internal(format!("reading the report: {e}")))?;
+            let samples: Vec<String> = report["samples"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s["path"].as_str())
+                        .map(|p| run_dir.join(p).display().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let picture = path(&report_blob.with_key(format!("{}timeline.svg", run_id.prefix())))?;
+            if json {
+                let out = json!({
+                    "run_id": run_id,
+                    "status": "succeeded",
+                    "caller_id": run.caller_id.redacted(),
+                    "took_s": took_s,
+                    "samples": samples,
+                    "report": path(&report_blob)?,
+                    "picture": picture,
+                    "speech_s": report["totals"]["speech_s"],
+                    "selected_s": report["totals"]["selected_s"],
+                    "warnings": report["warnings"],
+                });
+                println!("{out:#}");
+            } else {
+                println!("run {run_id}: succeeded in {took_s:.1} s");
+                println!(
+                    "sample pack: {:.1} s of clean speech in {} file(s)",
+                    report["totals"]["selected_s"].as_f64().unwrap_or(0.0),
+                    samples.len()
+                );
+                for s in &samples {
+                    println!("  {s}");
+                }
+                println!("report:  {}", path(&report_blob)?);
+                println!("picture: {picture}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        (_, Some(err)) => {
+            if json {
+                let out = json!({
+                    "run_id": run_id,
+                    "status": "failed",
+                    "error": { "type": err.error_type, "code": err.code, "message": err.message },
+                });
+                println!("{out:#}");
+            } else {
+                eprintln!("run {run_id}: failed [{}]: {}", err.code, err.message);
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        _ => Err(StepError::internal(format!("run {run_id} did not finish"))),
+    }
+}
