@@ -11,8 +11,9 @@ DEMO_DIR := .echome/demo
 TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
 export PATH := $(VENV)/bin:$(TOOLS)/node_modules/.bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: deps tools test demo bench fmt clean
+.PHONY: deps tools test check-infra build demo bench fmt clean
 
 deps:
 	@missing=""; \
@@ -24,6 +25,7 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 # moto (the AWS adapter tests), sam, cfn-lint, cargo-lambda + zig, asl-validator.
 tools: $(VENV)/.installed $(TOOLS)/node_modules/.installed
@@ -39,16 +41,32 @@ $(TOOLS)/node_modules/.installed: tools/package.json
 	cd $(TOOLS) && npm install --silent --no-audit --no-fund
 	touch $@
 
-test: deps tools
+test: deps tools check-infra
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
+	$(MAKE) build
 
+# The template and the state machine, as CloudFormation and Step Functions will see them. Plain
+# cfn-lint skips a SAM state machine's definition and the S3-notification cycle, so the
+# transformed template (ASL inlined) is linted too.
+check-infra: tools
+	@for f in statemachine/*.asl.json; do asl-validator --json-path "$$f" || exit 1; done
+	sam validate --lint
+	@mkdir -p .aws-sam
+	python3 tools/sam_transform.py template.yaml > .aws-sam/transformed.json
+	cfn-lint .aws-sam/transformed.json
+
+# Every function for arm64 with cargo-lambda (zig), and the ffmpeg layer.
+build: deps tools
+	sam build
+
+# A local clone run on a generated 5-minute call: music, noise, a second speaker and the caller.
 demo: deps
 	@mkdir -p $(DEMO_DIR)
 	cargo run -q -p echome-testkit --bin echome-testgen -- --kind mixed --seconds 300 --seed 1 \
 	  --out $(DEMO_DIR)/caller.wav --truth $(DEMO_DIR)/caller.truth.json
-	cargo run -q -p echome-cli --bin echome -- prepare $(DEMO_DIR)/caller.wav --out $(DEMO_DIR)/pack
+	cargo run -q -p echome-cli --bin echome -- --data-dir .echome run $(DEMO_DIR)/caller.wav --caller +14155550123
 
 # Figures for the README: echome against the original design, same machine, same run.
 bench: deps

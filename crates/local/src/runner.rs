@@ -171,3 +171,115 @@ impl<S: CloneRunSteps, L: RunLog> RunStarter for Runner<S, L> {
         Ok(RunStart::Started)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use echome_core::{AudioError, BlobRef, CallerId, RunId, RunRecord, RunStatus, SourceInfo};
+
+    use super::*;
+    use crate::LocalRecords;
+
+    /// Steps that fail `flaky` times with `Retryable` before extracting, then segment or fail.
+    struct FakeSteps {
+        flaky: u32,
+        calls: AtomicU32,
+        segment_error: Option<StepError>,
+        seen: Mutex<Vec<&'static str>>,
+    }
+
+    impl CloneRunSteps for FakeSteps {
+        async fn extract_audio(&self, input: ExtractInput) -> Result<ExtractOutput, StepError> {
+            self.seen.lock().unwrap().push("extract-audio");
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.flaky {
+                return Err(StepError::new(ErrorType::Retryable, "storage_unavailable", "slow down"));
+            }
+            let key = |n: &str| BlobRef::new("b", format!("{}{n}", input.run_id.prefix()));
+            Ok(ExtractOutput {
+                analysis: key("analysis.wav"),
+                source: key("source.wav"),
+                source_info: SourceInfo {
+                    container: "wav".into(),
+                    codec: "pcm_s16le".into(),
+                    sample_rate_hz: 16000,
+                    channels: 1,
+                    declared_duration_s: None,
+                    duration_s: 60.0,
+                    pack_rate_hz: 16000,
+                    pack_bits: 16,
+                    decode_errors: 0,
+                },
+            })
+        }
+
+        async fn segment_audio(&self, input: SegmentInput) -> Result<SegmentOutput, StepError> {
+            self.seen.lock().unwrap().push("segment-audio");
+            if let Some(e) = &self.segment_error {
+                return Err(e.clone());
+            }
+            let key = |n: &str| BlobRef::new("b", format!("{}{n}", input.run_id.prefix()));
+            Ok(SegmentOutput {
+                samples: vec![key("sample_1.wav")],
+                report: key("report.json"),
+                picture: key("timeline.svg"),
+                speech_s: 50.0,
+                selected_s: 45.0,
+                noisy: false,
+                warnings: vec![],
+            })
+        }
+    }
+
+    async fn run_with(steps: FakeSteps) -> (RunResult, RunRecord, Vec<&'static str>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+        let input = CloneRunInput {
+            run_id: RunId::parse("r1").unwrap(),
+            caller_id: CallerId::parse("+14155550123").unwrap(),
+            sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
+        };
+        let rec = RunRecord::started(
+            input.run_id.clone(),
+            input.caller_id.clone(),
+            input.sample.clone(),
+            Utc::now(),
+        );
+        log.create_run(&rec).await.unwrap();
+        let runner = Runner::new(steps, log.clone()).with_backoff(Duration::from_millis(1));
+        let result = runner.run(&input).await.unwrap();
+        let seen = runner.steps.seen.lock().unwrap().clone();
+        (result, log.run(&input.run_id).await.unwrap().unwrap(), seen)
+    }
+
+    fn steps(flaky: u32, segment_error: Option<StepError>) -> FakeSteps {
+        FakeSteps { flaky, calls: AtomicU32::new(0), segment_error, seen: Mutex::new(vec![]) }
+    }
+
+    #[tokio::test]
+    async fn retryable_failures_are_retried_as_the_asl_does() {
+        let (result, rec, seen) = run_with(steps(2, None)).await;
+        assert!(result.error.is_none());
+        assert_eq!(seen, ["extract-audio", "extract-audio", "extract-audio", "segment-audio"]);
+        assert_eq!(rec.status, RunStatus::Succeeded);
+        assert_eq!(rec.report.unwrap().key, "runs/r1/report.json");
+    }
+
+    #[tokio::test]
+    async fn a_step_that_keeps_failing_ends_the_run_on_the_failure_path() {
+        let (result, rec, seen) = run_with(steps(10, None)).await;
+        assert_eq!(seen.len(), 1 + RETRIES as usize, "one try and {RETRIES} retries");
+        assert_eq!(result.error.as_ref().map(|e| e.error_type), Some(ErrorType::Retryable));
+        assert_eq!(rec.status, RunStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn bad_audio_is_not_retried_and_is_recorded() {
+        let err = StepError::from(AudioError::MusicOnly { music_s: 50.0, duration_s: 60.0 });
+        let (result, rec, seen) = run_with(steps(0, Some(err.clone()))).await;
+        assert_eq!(seen, ["extract-audio", "segment-audio"]);
+        assert!(result.pack.is_none() && result.extracted.is_some());
+        assert_eq!((rec.status, rec.error), (RunStatus::Failed, Some(err)));
+    }
+}
