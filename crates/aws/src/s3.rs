@@ -26,6 +26,32 @@ impl S3BlobStore {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The object, or `range` (`bytes=a-b`) of it, as a stream.
+    async fn get(
+        &self,
+        blob: &BlobRef,
+        range: Option<String>,
+        what: &str,
+    ) -> Result<ByteStream, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .set_range(range)
+            .send()
+            .await
+            .map_err(|e| storage_error(&blob.to_string(), what, e))?;
+        Ok(out.body)
+    }
+
+    /// A whole (small) stream in memory; a connection dropped halfway is worth another try.
+    async fn collect(blob: &BlobRef, body: ByteStream) -> Result<Vec<u8>, StorageError> {
+        let bytes =
+            body.collect().await.map_err(|e| StorageError::Transient(format!("reading {blob}: {e}")))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
 }
 
 fn io_error(blob: &BlobRef, what: &str, e: impl std::fmt::Display) -> StorageError {
@@ -34,15 +60,7 @@ fn io_error(blob: &BlobRef, what: &str, e: impl std::fmt::Display) -> StorageErr
 
 impl BlobStore for S3BlobStore {
     async fn download_to(&self, blob: &BlobRef, dest: &Path) -> Result<u64, StorageError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&blob.bucket)
-            .key(&blob.key)
-            .send()
-            .await
-            .map_err(|e| storage_error(&blob.to_string(), "downloading", e))?;
-        let mut body = out.body.into_async_read();
+        let mut body = self.get(blob, None, "downloading").await?.into_async_read();
         let mut file =
             tokio::fs::File::create(dest).await.map_err(|e| io_error(blob, "creating a file for", e))?;
         // A connection dropped halfway through is worth another try.
@@ -71,18 +89,8 @@ impl BlobStore for S3BlobStore {
         if len == 0 {
             return Ok(Vec::new());
         }
-        let out = self
-            .client
-            .get_object()
-            .bucket(&blob.bucket)
-            .key(&blob.key)
-            .range(format!("bytes={start}-{}", start + len - 1))
-            .send()
-            .await
-            .map_err(|e| storage_error(&blob.to_string(), "reading", e))?;
-        let bytes =
-            out.body.collect().await.map_err(|e| StorageError::Transient(format!("reading {blob}: {e}")))?;
-        Ok(bytes.into_bytes().to_vec())
+        let range = format!("bytes={start}-{}", start + len - 1);
+        Self::collect(blob, self.get(blob, Some(range), "reading").await?).await
     }
 
     async fn put_bytes(
@@ -104,16 +112,6 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get_bytes(&self, blob: &BlobRef) -> Result<Vec<u8>, StorageError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&blob.bucket)
-            .key(&blob.key)
-            .send()
-            .await
-            .map_err(|e| storage_error(&blob.to_string(), "reading", e))?;
-        let bytes =
-            out.body.collect().await.map_err(|e| StorageError::Transient(format!("reading {blob}: {e}")))?;
-        Ok(bytes.into_bytes().to_vec())
+        Self::collect(blob, self.get(blob, None, "reading").await?).await
     }
 }

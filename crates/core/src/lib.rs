@@ -1,6 +1,7 @@
 //! echome's domain: validated ids, the clone run's step inputs and outputs, errors and the ports
 //! (traits) that the AWS and local adapters implement. Nothing here does I/O.
 
+pub mod env;
 pub mod error;
 pub mod ids;
 pub mod ports;

@@ -10,7 +10,7 @@ struct State {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    let table = echome_core::env::required("TABLE_NAME")?;
     let sdk = echome_aws::config::load().await;
     let state = State { records: DynamoRecords::new(&sdk, table) };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {

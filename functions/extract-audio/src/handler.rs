@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use echome_audio::features::RATE;
 use echome_audio::ffmpeg::{self, ExtractConfig};
 use echome_audio::wav::WavWriter;
-use echome_core::{AudioError, BlobRef, BlobStore, ExtractInput, ExtractOutput, StepError};
+use echome_core::{AudioError, BlobRef, BlobStore, ExtractInput, ExtractOutput, StepError, env};
 
 pub const SOURCE_NAME: &str = "source.wav";
 pub const ANALYSIS_NAME: &str = "analysis.wav";
@@ -27,14 +27,11 @@ impl Config {
     /// Reads `BUCKET_NAME` (required), `WORK_DIR` (default the system temp dir) and
     /// `MAX_DURATION_S` (default 4 h).
     pub fn from_env() -> Result<Self, String> {
-        let bucket = std::env::var("BUCKET_NAME").map_err(|_| "BUCKET_NAME is not set".to_owned())?;
-        let work_dir = std::env::var_os("WORK_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let mut extract = ExtractConfig::default();
-        if let Ok(v) = std::env::var("MAX_DURATION_S") {
-            extract.max_duration_s =
-                v.parse().map_err(|_| format!("MAX_DURATION_S is not a number of seconds: {v:?}"))?;
+        if let Some(s) = env::parsed("MAX_DURATION_S", "a number of seconds")? {
+            extract.max_duration_s = s;
         }
-        Ok(Self { bucket, work_dir, extract })
+        Ok(Self { bucket: env::required("BUCKET_NAME")?, work_dir: env::work_dir(), extract })
     }
 }
 

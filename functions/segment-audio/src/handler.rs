@@ -12,7 +12,7 @@ use echome_audio::features::RATE;
 use echome_audio::pipeline::{Plan, PrepareConfig, build_report, plan, render_sample, sample_name};
 use echome_audio::prepare::{PICTURE_NAME, REPORT_NAME, write_wav};
 use echome_audio::wav::{SampleFormat, SampleStream, WavLayout, decode_mono, read_header};
-use echome_core::{AudioError, BlobRef, BlobStore, SegmentInput, SegmentOutput, StepError};
+use echome_core::{AudioError, BlobRef, BlobStore, SegmentInput, SegmentOutput, StepError, env};
 
 /// Enough for any header ffmpeg writes (RIFF, fmt with extensible format, no metadata).
 const HEADER_PROBE_BYTES: u64 = 4096;
@@ -27,14 +27,11 @@ pub struct Config {
 impl Config {
     /// Reads `BUCKET_NAME` (required), `WORK_DIR` and `MIN_SPEECH_S` (default 30).
     pub fn from_env() -> Result<Self, String> {
-        let bucket = std::env::var("BUCKET_NAME").map_err(|_| "BUCKET_NAME is not set".to_owned())?;
-        let work_dir = std::env::var_os("WORK_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let mut prepare = PrepareConfig::default();
-        if let Ok(v) = std::env::var("MIN_SPEECH_S") {
-            let s: f64 = v.parse().map_err(|_| format!("MIN_SPEECH_S is not a number of seconds: {v:?}"))?;
+        if let Some(s) = env::parsed("MIN_SPEECH_S", "a number of seconds")? {
             prepare = prepare.with_min_speech(s);
         }
-        Ok(Self { bucket, work_dir, prepare })
+        Ok(Self { bucket: env::required("BUCKET_NAME")?, work_dir: env::work_dir(), prepare })
     }
 }
 

@@ -1,5 +1,6 @@
 use aws_lambda_events::event::s3::S3Event;
 use echome_aws::{DynamoRecords, SfnRunStarter, lambda};
+use echome_core::env;
 use lambda_runtime::{LambdaEvent, service_fn};
 use upload_trigger::handle;
 
@@ -8,14 +9,10 @@ struct State {
     starter: SfnRunStarter,
 }
 
-fn env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set"))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let (table, state_machine) = (env("TABLE_NAME")?, env("STATE_MACHINE_ARN")?);
+    let (table, state_machine) = (env::required("TABLE_NAME")?, env::required("STATE_MACHINE_ARN")?);
     let sdk = echome_aws::config::load().await;
     let state =
         State { records: DynamoRecords::new(&sdk, table), starter: SfnRunStarter::new(&sdk, state_machine) };
