@@ -8,20 +8,12 @@ use echome_testkit::moto::MotoServer;
 async fn a_run_starts_once_under_its_own_name() {
     let moto = MotoServer::start();
     let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
-    let definition = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../statemachine/clone-run.asl.json"
-    ))
-    .unwrap()
-    .replace("${ExtractAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:extract-audio")
-    .replace("${SegmentAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:segment-audio")
-    .replace("${TableName}", "echome");
     let probe = SfnRunStarter::new(&sdk, "unused");
     let created = probe
         .client()
         .create_state_machine()
         .name("clone-run")
-        .definition(definition)
+        .definition(definition())
         .role_arn("arn:aws:iam::123456789012:role/clone-run")
         .send()
         .await
@@ -59,4 +51,70 @@ async fn a_run_starts_once_under_its_own_name() {
     let desc = starter.client().describe_execution().execution_arn(arn).send().await.unwrap();
     let sent: CloneRunInput = serde_json::from_str(desc.input().unwrap()).unwrap();
     assert_eq!(sent, input, "the state machine gets the run's input, caller id in full");
+}
+
+/// Moto runs the ASL itself (not our Lambdas): the function call fails as a missing function,
+/// and the Catch path must record that on the run's item exactly as DynamoRecords reads it.
+#[tokio::test]
+async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
+    use echome_aws::DynamoRecords;
+    use echome_core::{ErrorType, RunLog, RunRecord, RunStatus};
+
+    let moto = MotoServer::start();
+    moto.enable_state_machine_execution();
+    let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
+    let records = DynamoRecords::new(&sdk, "echome");
+    records.create_table().await.unwrap();
+    let probe = SfnRunStarter::new(&sdk, "unused");
+    let created = probe
+        .client()
+        .create_state_machine()
+        .name("clone-run")
+        .definition(definition())
+        .role_arn("arn:aws:iam::123456789012:role/clone-run")
+        .send()
+        .await
+        .unwrap();
+    let starter = SfnRunStarter::new(&sdk, created.state_machine_arn());
+
+    let caller = CallerId::parse("+14155550123").unwrap();
+    let sample = BlobRef::new("echome-recordings", "samples/+14155550123/call.mp3");
+    let run_id = RunId::for_upload(&caller, &sample.key, "v1");
+    records
+        .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
+        .await
+        .unwrap();
+    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample };
+    assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
+
+    let mut status = String::new();
+    for _ in 0..100 {
+        let list = starter
+            .client()
+            .list_executions()
+            .state_machine_arn(created.state_machine_arn())
+            .send()
+            .await
+            .unwrap();
+        status = list.executions()[0].status().as_str().to_owned();
+        if status != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "FAILED");
+    let run = records.run(&run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.finished_at.is_some_and(|t| t >= run.started_at), "{run:?}");
+    let error = run.error.expect("the failure is on record");
+    assert_eq!(error.error_type, ErrorType::Internal, "an unknown error name is an internal failure");
+    assert!(error.message.contains("extract-audio"), "{error:?}");
+}
+
+fn definition() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/clone-run.asl.json"))
+        .unwrap()
+        .replace("${ExtractAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:extract-audio")
+        .replace("${SegmentAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:segment-audio")
+        .replace("${TableName}", "echome")
 }
