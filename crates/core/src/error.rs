@@ -14,11 +14,22 @@ pub enum ErrorType {
     Retryable,
     /// A bug or a broken deployment (missing ffmpeg, bad configuration).
     Internal,
+    /// The voice provider is over its rate or concurrency limit; the ASL retries with backoff.
+    ProviderThrottled,
+    /// The voice provider refused the request (bad input, quota, key, unknown voice): caught.
+    ProviderRejected,
 }
 
 impl ErrorType {
-    pub const ALL: [Self; 5] =
-        [Self::InvalidInput, Self::InvalidAudio, Self::NoUsableSpeech, Self::Retryable, Self::Internal];
+    pub const ALL: [Self; 7] = [
+        Self::InvalidInput,
+        Self::InvalidAudio,
+        Self::NoUsableSpeech,
+        Self::Retryable,
+        Self::Internal,
+        Self::ProviderThrottled,
+        Self::ProviderRejected,
+    ];
 
     /// The name back from a state machine's `Error`; anything else (`States.Timeout`,
     /// `Lambda.Unknown`) is an internal failure.
@@ -33,6 +44,8 @@ impl ErrorType {
             Self::NoUsableSpeech => "NoUsableSpeech",
             Self::Retryable => "Retryable",
             Self::Internal => "Internal",
+            Self::ProviderThrottled => "ProviderThrottled",
+            Self::ProviderRejected => "ProviderRejected",
         }
     }
 }

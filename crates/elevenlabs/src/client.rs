@@ -1,0 +1,189 @@
+//! The HTTP core every call goes through: the key header, the shared concurrency limiter,
+//! retries with exponential backoff and jitter (honouring `Retry-After`), and error mapping.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use crate::error::{ElevenLabsError, classify, parse_error_body, retryable};
+use crate::limiter::{Limiter, Priority};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.elevenlabs.io";
+
+/// The API key. Never printed: `Debug` shows only that there is one.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub base_url: String,
+    pub api_key: ApiKey,
+    /// Per request; cloning uploads and long speech take a while.
+    pub timeout: Duration,
+    pub max_retries: u32,
+    /// First retry's wait; doubles each time (with jitter), capped at `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Until a response says otherwise (`maximum-concurrent-requests`).
+    pub concurrency: usize,
+}
+
+impl Config {
+    pub fn new(api_key: ApiKey) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.into(),
+            api_key,
+            timeout: Duration::from_secs(120),
+            max_retries: 3,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+            concurrency: 2,
+        }
+    }
+
+    /// `ELEVENLABS_API_KEY` (none: `Ok(None)`, the caller decides what stands in) and
+    /// `ELEVENLABS_API_BASE` (default the global endpoint; residency hosts work the same).
+    pub fn from_env() -> Result<Option<Self>, String> {
+        let Ok(key) = std::env::var("ELEVENLABS_API_KEY") else { return Ok(None) };
+        if key.trim().is_empty() {
+            return Ok(None);
+        }
+        let mut cfg = Self::new(ApiKey::new(key.trim()));
+        if let Ok(base) = std::env::var("ELEVENLABS_API_BASE") {
+            cfg.base_url = base.trim_end_matches('/').to_owned();
+        }
+        Ok(Some(cfg))
+    }
+}
+
+/// A successful answer, read whole (audio answers are at most a few MB).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ElevenLabsError> {
+        serde_json::from_slice(&self.body).map_err(|e| ElevenLabsError::Decode(e.to_string()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    cfg: Config,
+    limiter: Limiter,
+}
+
+impl Client {
+    pub fn new(cfg: Config) -> Result<Self, ElevenLabsError> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("echome/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ElevenLabsError::Decode(format!("cannot build the HTTP client: {e}")))?;
+        let limiter = Limiter::new(cfg.concurrency);
+        Ok(Self { http, cfg, limiter })
+    }
+
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.cfg.base_url)
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends what `build` makes (again for every attempt, so file bodies are reopened).
+    pub(crate) async fn send(
+        &self,
+        priority: Priority,
+        what: &str,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, ElevenLabsError>,
+    ) -> Result<Answer, ElevenLabsError> {
+        let mut attempt = 0;
+        loop {
+            let permit = self.limiter.acquire(priority).await;
+            let sent = build()?.header("xi-api-key", &self.cfg.api_key.0).send().await;
+            let (status, code, message, retry_after) = match sent {
+                Ok(resp) => {
+                    if let Some(max) = header_u64(resp.headers(), "maximum-concurrent-requests") {
+                        self.limiter.set_limit(max as usize);
+                    }
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) if (200..300).contains(&status) => {
+                            return Ok(Answer { headers, body: body.to_vec() });
+                        }
+                        Ok(body) => {
+                            let (code, message) = parse_error_body(status, &body);
+                            (status, code, message, retry_after(&headers))
+                        }
+                        Err(e) => (0, "connection".to_owned(), e.to_string(), None),
+                    }
+                }
+                Err(e) => {
+                    (0, if e.is_timeout() { "timeout" } else { "connection" }.to_owned(), e.to_string(), None)
+                }
+            };
+            drop(permit);
+            let may_retry = status == 0 || retryable(status, &code);
+            if !may_retry || attempt >= self.cfg.max_retries {
+                if status == 0 {
+                    return Err(ElevenLabsError::Unavailable {
+                        status,
+                        message: format!("{code}: {message}"),
+                    });
+                }
+                return Err(classify(status, code, message));
+            }
+            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            attempt += 1;
+            tracing::warn!(what, status, code = %code, attempt, wait_ms = wait.as_millis() as u64, "retrying ElevenLabs");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Full jitter: a random wait up to `backoff · 2^attempt`, at least half of it.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.cfg.backoff.saturating_mul(1 << attempt.min(16)).min(self.cfg.max_backoff);
+        let ms = ceiling.as_millis() as u64;
+        Duration::from_millis(ms / 2 + fastrand::u64(0..=ms / 2))
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `Retry-After` in seconds (capped at a minute), or `retry-after-ms`.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let cap = Duration::from_secs(60);
+    if let Some(ms) = header_u64(headers, "retry-after-ms") {
+        return Some(Duration::from_millis(ms).min(cap));
+    }
+    header_u64(headers, "retry-after").map(|s| Duration::from_secs(s).min(cap))
+}

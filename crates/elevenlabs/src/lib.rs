@@ -1,0 +1,15 @@
+//! The ElevenLabs API as echome uses it, built against the official OpenAPI description
+//! (../shared/reference): cloning, voices, speech, account, agent calls, webhooks.
+
+pub mod account;
+pub mod calls;
+pub mod client;
+pub mod error;
+pub mod limiter;
+pub mod tts;
+pub mod voices;
+pub mod webhooks;
+
+pub use client::{ApiKey, Client, Config};
+pub use error::ElevenLabsError;
+pub use limiter::{Limiter, Priority};
