@@ -282,6 +282,36 @@ pub fn extract(
     })
 }
 
+/// Re-encodes audio held in memory (speech answers: a few hundred KB) through ffmpeg pipes.
+/// `out_args` name the output codec and container, e.g. `["-c:a", "libopus", "-f", "ogg"]`.
+pub fn transcode(input: &[u8], out_args: &[&str]) -> Result<Vec<u8>, AudioError> {
+    let mut child = Command::new(ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-i", "pipe:0"])
+        .args(out_args)
+        .arg("pipe:1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(run_error)?;
+    let mut stdin = child.stdin.take().ok_or_else(|| AudioError::io("starting ffmpeg", "no stdin"))?;
+    let data = input.to_vec();
+    // Written from a thread: ffmpeg may fill stdout before it has read all of stdin.
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &data));
+    let out = child.wait_with_output().map_err(|e| AudioError::io("running ffmpeg", e))?;
+    let written = writer.join().map_err(|_| AudioError::io("feeding ffmpeg", "the writer stopped"))?;
+    if !out.status.success() {
+        let detail =
+            String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("ffmpeg failed").to_owned();
+        return Err(AudioError::Corrupt { detail });
+    }
+    written.map_err(|e| AudioError::io("feeding ffmpeg", e))?;
+    Ok(out.stdout)
+}
+
+/// OGG/Opus at 48 kHz mono, what messaging apps play.
+pub const OGG_OPUS: &[&str] = &["-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-f", "ogg"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +334,22 @@ mod tests {
         assert_eq!(p.container, "mov,mp4,m4a,3gp,3g2,mj2");
         assert_eq!((p.codec.as_str(), p.sample_rate_hz, p.channels), ("aac", 44100, 1));
         assert_eq!(p.pack_bits(), 16);
+    }
+
+    #[test]
+    fn transcodes_speech_to_ogg_opus_in_memory() {
+        let tone: Vec<u8> = {
+            let mut out = Vec::new();
+            let mut w = crate::wav::WavWriter::new(std::io::Cursor::new(&mut out), 16_000, 16).unwrap();
+            let samples: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+            w.write(&samples).unwrap();
+            w.finish().unwrap();
+            out
+        };
+        let ogg = transcode(&tone, OGG_OPUS).unwrap();
+        assert!(ogg.starts_with(b"OggS"), "an OGG container");
+        assert!(ogg.windows(8).any(|w| w == b"OpusHead"), "holding Opus");
+        assert_eq!(transcode(b"not audio", OGG_OPUS).unwrap_err().code(), "corrupt_audio");
     }
 
     #[test]

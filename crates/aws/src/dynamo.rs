@@ -5,6 +5,12 @@
 //! | caller's current sample | `CALLER#{e164}` | `SAMPLE` | | |
 //! | clone run | `RUN#{run_id}` | `RUN` | `CALLER#{e164}` | `RUN#{started_at}` |
 //! | call | `CALL#{call_id}` | `CALL` | `CALLER#{e164}` | `CALL#{started_at}#{call_id}` |
+//! | caller's cached clone | `CALLER#{e164}` | `CLONE` | `CLONES` | `{last_used_at}#{e164}` |
+//! | clone log entry | `RUN#{run_id}` | `CLONE#{at}` | | |
+//!
+//! Cached clones share one GSI1 partition ordered by last use: the least recently used voice
+//! (the one to give up when the account's voice slots are full) is the first item of a query.
+//! There are at most as many as the plan has voice slots.
 //!
 //! Access patterns: a caller's current sample (get by pk); a run by id (get; the state
 //! machine's RecordSuccess/RecordFailure states update the same item); a call by id (get); a
@@ -20,8 +26,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
-    BlobRef, CallLog, CallRecord, CallStatus, CallerId, ErrorType, RunId, RunLog, RunOutcome, RunRecord,
-    RunStatus, SampleLog, SampleRecord, SampleWrite, StepError, StorageError,
+    BlobRef, CallLog, CallRecord, CallStatus, CallerId, CloneCache, CloneLogRecord, CloneRecord, ErrorType,
+    RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, StepError,
+    StorageError,
 };
 
 use crate::errors::storage_error;
@@ -379,5 +386,104 @@ impl CallLog for DynamoRecords {
             }
         }
         Ok(out)
+    }
+}
+
+fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
+    let body =
+        serde_json::to_string(r).map_err(|e| StorageError::Failed(format!("encoding a clone: {e}")))?;
+    Ok(HashMap::from([
+        ("pk".into(), s(caller_pk(&r.caller_id))),
+        ("sk".into(), s("CLONE")),
+        ("gsi1pk".into(), s("CLONES")),
+        ("gsi1sk".into(), s(format!("{}#{}", timestamp(r.last_used_at), r.caller_id.as_str()))),
+        ("voice_id".into(), s(r.voice_id.as_str())),
+        (
+            "status".into(),
+            s(serde_json::to_value(r.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()),
+        ),
+        ("record".into(), s(body)),
+        // The cache entry is stale after `expires_at`; the table keeps it a week longer so the
+        // voice can still be found and deleted.
+        (TTL_ATTRIBUTE.into(), n(r.expires_at + 7 * 24 * 3600)),
+    ]))
+}
+
+fn clone_from(item: &Item) -> Result<CloneRecord, StorageError> {
+    let read = Read(item);
+    serde_json::from_str(read.str("record")?)
+        .map_err(|e| StorageError::Failed(format!("a broken clone record: {e}")))
+}
+
+impl CloneCache for DynamoRecords {
+    async fn clone_of(&self, caller: &CallerId) -> Result<Option<CloneRecord>, StorageError> {
+        self.get(caller_pk(caller), "CLONE").await?.as_ref().map(clone_from).transpose()
+    }
+
+    async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
+        let subject = caller_pk(&rec.caller_id);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(clone_item(rec)?))
+            .send()
+            .await
+            .map_err(|e| storage_error(&subject, "writing the clone of", e))?;
+        Ok(())
+    }
+
+    async fn touch_clone(&self, caller: &CallerId, at: DateTime<Utc>) -> Result<(), StorageError> {
+        let mut rec =
+            self.clone_of(caller).await?.ok_or_else(|| StorageError::NotFound(caller_pk(caller)))?;
+        rec.reuse_count += 1;
+        rec.last_used_at = at;
+        self.put_clone(&rec).await
+    }
+
+    async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s("CLONES"))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(clone_from(&item.map_err(|e| storage_error("CLONES", "listing", e))?)?);
+        }
+        Ok(out)
+    }
+
+    async fn log_clone(&self, rec: &CloneLogRecord) -> Result<(), StorageError> {
+        let body = serde_json::to_string(rec)
+            .map_err(|e| StorageError::Failed(format!("encoding a clone log: {e}")))?;
+        let pk = format!("RUN#{}", rec.run_id);
+        let item = HashMap::from([
+            ("pk".into(), s(pk.clone())),
+            ("sk".into(), s(format!("CLONE#{}", timestamp(rec.at)))),
+            ("status".into(), s(&rec.status)),
+            ("latency_ms".into(), n(rec.latency_ms)),
+            ("bytes_uploaded".into(), n(rec.bytes_uploaded)),
+            ("record".into(), s(body)),
+            (
+                TTL_ATTRIBUTE.into(),
+                n(echome_core::records::expiry(rec.at, echome_core::records::RUN_RETENTION_DAYS)),
+            ),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| storage_error(&pk, "logging the clone of", e))?;
+        Ok(())
     }
 }

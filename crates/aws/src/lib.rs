@@ -5,6 +5,7 @@ pub mod dynamo;
 mod errors;
 pub mod lambda;
 pub mod s3;
+pub mod secrets;
 pub mod sfn;
 
 pub use dynamo::DynamoRecords;

@@ -138,3 +138,62 @@ async fn the_table_expires_records_through_its_ttl_attribute() {
     assert_eq!(desc.attribute_name(), Some(echome_aws::dynamo::TTL_ATTRIBUTE));
     assert_eq!(desc.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
 }
+
+#[tokio::test]
+async fn clones_are_cached_per_caller_and_listed_for_eviction() {
+    use echome_core::{CloneCache, CloneLogRecord, CloneRecord, CloneStatus, VoiceId};
+    let moto = MotoServer::start();
+    let db = table(&moto).await;
+    let clone = |caller: &str, voice: &str, used: &str| CloneRecord {
+        caller_id: CallerId::parse(caller).unwrap(),
+        voice_id: VoiceId::parse(voice).unwrap(),
+        engine: "elevenlabs".into(),
+        pack_digest: "abc".into(),
+        run_id: RunId::parse("run-1").unwrap(),
+        created_at: t(used),
+        last_used_at: t(used),
+        reuse_count: 0,
+        status: CloneStatus::Active,
+        expires_at: (t(used) + Duration::hours(24)).timestamp(),
+    };
+    let a = clone("+14155550001", "voiceA", "2026-11-20T09:00:00.000Z");
+    let b = clone("+14155550002", "voiceB", "2026-11-20T10:00:00.000Z");
+    db.put_clone(&a).await.unwrap();
+    db.put_clone(&b).await.unwrap();
+    assert_eq!(db.clone_of(&a.caller_id).await.unwrap(), Some(a.clone()));
+    db.touch_clone(&a.caller_id, t("2026-11-20T11:00:00.000Z")).await.unwrap();
+    let listed: Vec<_> = db.clones().await.unwrap().into_iter().map(|c| c.voice_id.to_string()).collect();
+    assert_eq!(listed, ["voiceB", "voiceA"], "least recently used first");
+    let a2 = db.clone_of(&a.caller_id).await.unwrap().unwrap();
+    assert_eq!((a2.reuse_count, a2.last_used_at), (1, t("2026-11-20T11:00:00.000Z")));
+    assert!(
+        db.touch_clone(&CallerId::parse("+14155550009").unwrap(), t("2026-11-20T11:00:00.000Z"))
+            .await
+            .is_err()
+    );
+
+    let log = CloneLogRecord {
+        run_id: RunId::parse("run-1").unwrap(),
+        caller_id: a.caller_id.clone(),
+        engine: "elevenlabs".into(),
+        voice_id: Some(a.voice_id.clone()),
+        status: "created".into(),
+        latency_ms: 1234,
+        bytes_uploaded: 8_000_000,
+        error: None,
+        at: t("2026-11-20T09:00:00.000Z"),
+    };
+    db.log_clone(&log).await.unwrap();
+    let item = db
+        .client()
+        .get_item()
+        .table_name("echome")
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("RUN#run-1".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("CLONE#2026-11-20T09:00:00.000Z".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the clone log entry");
+    assert_eq!(item["latency_ms"].as_n().unwrap(), "1234");
+}

@@ -10,8 +10,15 @@ pub mod steps;
 
 pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};
-pub use ports::{BlobStore, CallLog, RunLog, RunStart, RunStarter, SampleLog};
-pub use records::{CallRecord, CallStatus, RunOutcome, RunRecord, RunStatus, SampleRecord, SampleWrite};
+pub use ports::{
+    BlobStore, CallLog, CloneCache, EngineVoice, RunLog, RunStart, RunStarter, SampleLog, SpeechFormat,
+    VoiceEngine,
+};
+pub use records::{
+    CallRecord, CallStatus, CloneLogRecord, CloneRecord, CloneStatus, RunOutcome, RunRecord, RunStatus,
+    SampleRecord, SampleWrite,
+};
 pub use steps::{
-    BlobRef, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, SourceInfo,
+    BlobRef, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput,
+    SegmentOutput, SourceInfo,
 };

@@ -6,8 +6,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::error::StorageError;
-use crate::ids::{CallerId, RunId};
-use crate::records::{CallRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
+use crate::ids::{CallerId, RunId, VoiceId};
+use crate::records::{
+    CallRecord, CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite,
+};
 use crate::steps::{BlobRef, CloneRunInput};
 
 /// Object storage: S3 in AWS, a folder locally. Audio moves through files and ranges, never
@@ -102,4 +104,74 @@ pub enum RunStart {
 /// Starts clone runs: Step Functions in AWS, the in-process runner locally.
 pub trait RunStarter: Send + Sync {
     fn start(&self, input: &CloneRunInput) -> impl Future<Output = Result<RunStart, StorageError>> + Send;
+}
+
+/// The clone cache (one entry per caller) and the clone log.
+pub trait CloneCache: Send + Sync {
+    fn clone_of(
+        &self,
+        caller: &CallerId,
+    ) -> impl Future<Output = Result<Option<CloneRecord>, StorageError>> + Send;
+
+    /// Stores the caller's entry, replacing any earlier one.
+    fn put_clone(&self, rec: &CloneRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// A reuse: the count goes up and `last_used_at` moves.
+    fn touch_clone(
+        &self,
+        caller: &CallerId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Every caller's entry (for slot eviction and reconciliation).
+    fn clones(&self) -> impl Future<Output = Result<Vec<CloneRecord>, StorageError>> + Send;
+
+    fn log_clone(&self, rec: &CloneLogRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
+/// A voice the engine holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineVoice {
+    pub voice_id: VoiceId,
+    /// Made by echome (labelled so); only these are ever deleted.
+    pub ours: bool,
+}
+
+/// Speech audio formats callers get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpeechFormat {
+    Mp3,
+    /// Raw G.711 μ-law at 8 kHz, for phone lines.
+    Ulaw,
+    /// Opus in an OGG container, for messaging apps.
+    Ogg,
+}
+
+/// The voice provider: ElevenLabs, or locally the offline espeak-ng engine.
+pub trait VoiceEngine: Send + Sync {
+    /// `elevenlabs` or `offline`; recorded with everything the engine makes.
+    fn name(&self) -> &'static str;
+
+    /// Makes a voice from local pack files; returns its id and the bytes uploaded.
+    fn clone_voice(
+        &self,
+        name: &str,
+        files: &[std::path::PathBuf],
+        remove_background_noise: bool,
+    ) -> impl Future<Output = Result<(VoiceId, u64), crate::StepError>> + Send;
+
+    fn delete_voice(&self, voice: &VoiceId) -> impl Future<Output = Result<(), crate::StepError>> + Send;
+
+    /// The account's voices (all pages).
+    fn voices(&self) -> impl Future<Output = Result<Vec<EngineVoice>, crate::StepError>> + Send;
+
+    /// `(used, limit)` voice slots, when the engine has a limit.
+    fn slots(&self) -> impl Future<Output = Result<Option<(u32, u32)>, crate::StepError>> + Send;
+
+    fn synthesize(
+        &self,
+        voice: &VoiceId,
+        text: &str,
+        format: SpeechFormat,
+    ) -> impl Future<Output = Result<Vec<u8>, crate::StepError>> + Send;
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
-use crate::ids::{CallId, CallerId, RunId};
+use crate::ids::{CallId, CallerId, RunId, VoiceId};
 use crate::steps::BlobRef;
 
 /// How long records are kept before the store's TTL removes them.
@@ -109,4 +109,54 @@ pub struct CallRecord {
     pub started_at: DateTime<Utc>,
     pub status: CallStatus,
     pub expires_at: i64,
+}
+
+/// How long a clone is reused before the next call makes a fresh one (`CACHE_TTL`).
+pub const DEFAULT_CLONE_TTL_HOURS: i64 = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloneStatus {
+    Active,
+    /// Deleted at the provider to free a voice slot (or replaced); kept for the record.
+    Evicted,
+}
+
+/// The caller's cloned voice, as cached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneRecord {
+    pub caller_id: CallerId,
+    pub voice_id: VoiceId,
+    /// `elevenlabs`, or `offline` (a matching espeak-ng voice, never a clone).
+    pub engine: String,
+    /// Which pack the voice was made from: the same pack is never cloned twice.
+    pub pack_digest: String,
+    pub run_id: RunId,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub reuse_count: u64,
+    pub status: CloneStatus,
+    /// Epoch seconds; the cache entry is stale after this (and the table's TTL removes it later).
+    pub expires_at: i64,
+}
+
+impl CloneRecord {
+    pub fn is_fresh(&self, now: DateTime<Utc>) -> bool {
+        self.status == CloneStatus::Active && now.timestamp() < self.expires_at
+    }
+}
+
+/// One attempt at cloning, for the clone log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneLogRecord {
+    pub run_id: RunId,
+    pub caller_id: CallerId,
+    pub engine: String,
+    pub voice_id: Option<VoiceId>,
+    /// `created`, `reused` or `failed`.
+    pub status: String,
+    pub latency_ms: u64,
+    pub bytes_uploaded: u64,
+    pub error: Option<StepError>,
+    pub at: DateTime<Utc>,
 }

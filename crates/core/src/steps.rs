@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CallerId, RunId};
+use crate::ids::{CallerId, RunId, VoiceId};
 
 /// Where an object lives: an S3 bucket and key, or a folder and path under the local data dir.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,4 +95,25 @@ pub struct SegmentOutput {
     pub noisy: bool,
     /// Warning codes from the report (`narrowband`, `below_target`, …).
     pub warnings: Vec<String>,
+}
+
+/// CloneVoice's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneInput {
+    pub run_id: RunId,
+    pub caller_id: CallerId,
+    pub pack: SegmentOutput,
+}
+
+/// CloneVoice's output, placed under `$.clone` in the run's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneOutput {
+    pub voice_id: VoiceId,
+    /// `elevenlabs`, or `offline` locally without an API key (then it is not a clone).
+    pub engine: String,
+    /// A fresh clone of the same pack was reused: nothing was uploaded.
+    pub cached: bool,
+    /// A voice deleted to free a slot for this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evicted: Option<VoiceId>,
 }

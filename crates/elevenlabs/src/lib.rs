@@ -4,6 +4,7 @@
 pub mod account;
 pub mod calls;
 pub mod client;
+pub mod engine;
 pub mod error;
 pub mod limiter;
 pub mod tts;
@@ -11,5 +12,6 @@ pub mod voices;
 pub mod webhooks;
 
 pub use client::{ApiKey, Client, Config};
+pub use engine::ElevenLabsEngine;
 pub use error::ElevenLabsError;
 pub use limiter::{Limiter, Priority};

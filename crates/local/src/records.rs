@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
-    CallLog, CallRecord, CallerId, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord,
-    SampleWrite, StorageError,
+    CallLog, CallRecord, CallerId, CloneCache, CloneLogRecord, CloneRecord, RunId, RunLog, RunOutcome,
+    RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, StorageError,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -18,6 +18,9 @@ use serde::de::DeserializeOwned;
 const SAMPLES: TableDefinition<&str, &[u8]> = TableDefinition::new("samples");
 const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 const CALLS: TableDefinition<&str, &[u8]> = TableDefinition::new("calls");
+const CLONES: TableDefinition<&str, &[u8]> = TableDefinition::new("clones");
+/// `{run_id}|{at}` → the clone log's record.
+const CLONE_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("clone_log");
 /// `{caller}|{started_at}|{call_id}` → call id: a caller's calls in time order.
 const CALLS_BY_CALLER: TableDefinition<&str, &str> = TableDefinition::new("calls_by_caller");
 
@@ -49,7 +52,7 @@ impl LocalRecords {
         }
         let db = Database::create(path).map_err(failed)?;
         let tx = db.begin_write().map_err(failed)?;
-        for t in [SAMPLES, RUNS, CALLS] {
+        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG] {
             tx.open_table(t).map_err(failed)?;
         }
         tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
@@ -204,6 +207,68 @@ impl CallLog for LocalRecords {
             if let Some(v) = calls.get(id.value()).map_err(failed)? {
                 out.push(decode(v.value())?);
             }
+        }
+        Ok(out)
+    }
+}
+
+impl CloneCache for LocalRecords {
+    async fn clone_of(&self, caller: &CallerId) -> Result<Option<CloneRecord>, StorageError> {
+        self.get(CLONES, caller.as_str())
+    }
+
+    async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
+        let bytes = encode(rec)?;
+        self.update(CLONES, |t| {
+            t.insert(rec.caller_id.as_str(), bytes.as_slice()).map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    async fn touch_clone(&self, caller: &CallerId, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.update(CLONES, |t| {
+            let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StorageError::NotFound(format!("clone of {caller}"))),
+            };
+            rec.reuse_count += 1;
+            rec.last_used_at = at;
+            t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
+        let tx = self.db.begin_read().map_err(failed)?;
+        let t = tx.open_table(CLONES).map_err(failed)?;
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(failed)? {
+            let (_, v) = entry.map_err(failed)?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    async fn log_clone(&self, rec: &CloneLogRecord) -> Result<(), StorageError> {
+        let key = format!("{}|{}", rec.run_id, time_key(rec.at));
+        let bytes = encode(rec)?;
+        self.update(CLONE_LOG, |t| {
+            t.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
+            Ok(())
+        })
+    }
+}
+
+impl LocalRecords {
+    /// The clone log of one run, oldest first.
+    pub fn clone_log(&self, run_id: &RunId) -> Result<Vec<CloneLogRecord>, StorageError> {
+        let tx = self.db.begin_read().map_err(failed)?;
+        let t = tx.open_table(CLONE_LOG).map_err(failed)?;
+        let (lo, hi) = (format!("{run_id}|"), format!("{run_id}}}"));
+        let mut out = Vec::new();
+        for entry in t.range(lo.as_str()..hi.as_str()).map_err(failed)? {
+            let (_, v) = entry.map_err(failed)?;
+            out.push(decode(v.value())?);
         }
         Ok(out)
     }

@@ -1,0 +1,111 @@
+//! ElevenLabs as echome's voice engine (the `VoiceEngine` port). Voices echome makes carry the
+//! label `echome=1`; nothing else is ever deleted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use echome_core::{EngineVoice, SpeechFormat, StepError, VoiceEngine, VoiceId};
+
+use crate::client::Client;
+use crate::limiter::Priority;
+use crate::tts::{OutputFormat, TtsRequest};
+use crate::voices::{NewVoice, VoiceQuery};
+
+pub const OUR_LABEL: &str = "echome";
+
+#[derive(Debug, Clone)]
+pub struct ElevenLabsEngine {
+    client: Client,
+    pub model_id: String,
+    pub priority: Priority,
+}
+
+impl ElevenLabsEngine {
+    pub fn new(client: Client) -> Self {
+        Self { client, model_id: "eleven_multilingual_v2".into(), priority: Priority::Batch }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn voice_id(raw: &str) -> Result<VoiceId, StepError> {
+    VoiceId::parse(raw).map_err(|e| {
+        StepError::new(echome_core::ErrorType::Internal, "provider_answer_invalid", e.to_string())
+    })
+}
+
+impl VoiceEngine for ElevenLabsEngine {
+    fn name(&self) -> &'static str {
+        "elevenlabs"
+    }
+
+    async fn clone_voice(
+        &self,
+        name: &str,
+        files: &[PathBuf],
+        remove_background_noise: bool,
+    ) -> Result<(VoiceId, u64), StepError> {
+        let bytes = files.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
+        let voice = NewVoice {
+            name: name.to_owned(),
+            files: files.to_vec(),
+            remove_background_noise,
+            description: Some("Made by echome from a caller's recording".into()),
+            labels: BTreeMap::from([(OUR_LABEL.to_owned(), "1".to_owned())]),
+        };
+        let added = self.client.add_voice(&voice, self.priority).await?;
+        Ok((voice_id(&added.voice_id)?, bytes))
+    }
+
+    async fn delete_voice(&self, voice: &VoiceId) -> Result<(), StepError> {
+        Ok(self.client.delete_voice(voice.as_str(), self.priority).await?)
+    }
+
+    async fn voices(&self) -> Result<Vec<EngineVoice>, StepError> {
+        let query = VoiceQuery { voice_type: Some("personal".into()), ..Default::default() };
+        let voices = self.client.list_voices(&query, self.priority).await?;
+        voices
+            .into_iter()
+            .map(|v| {
+                let ours = v.labels.get(OUR_LABEL).is_some_and(|x| x == "1");
+                Ok(EngineVoice { voice_id: voice_id(&v.voice_id)?, ours })
+            })
+            .collect()
+    }
+
+    async fn slots(&self) -> Result<Option<(u32, u32)>, StepError> {
+        let sub = self.client.subscription(self.priority).await?;
+        Ok(Some((sub.voice_slots_used, sub.voice_limit)))
+    }
+
+    async fn synthesize(
+        &self,
+        voice: &VoiceId,
+        text: &str,
+        format: SpeechFormat,
+    ) -> Result<Vec<u8>, StepError> {
+        let req = TtsRequest {
+            text: text.to_owned(),
+            model_id: self.model_id.clone(),
+            language_code: None,
+            voice_settings: None,
+            seed: None,
+            previous_text: None,
+            next_text: None,
+        };
+        let api_format = match format {
+            SpeechFormat::Ulaw => OutputFormat::Ulaw8000,
+            // The API's Opus is not an OGG file: ask for MP3 and let ffmpeg wrap it.
+            SpeechFormat::Mp3 | SpeechFormat::Ogg => OutputFormat::Mp3_44100_128,
+        };
+        let speech = self.client.text_to_speech(voice.as_str(), &req, api_format, self.priority).await?;
+        match format {
+            SpeechFormat::Ogg => {
+                Ok(echome_audio::ffmpeg::transcode(&speech.audio, echome_audio::ffmpeg::OGG_OPUS)?)
+            }
+            _ => Ok(speech.audio),
+        }
+    }
+}

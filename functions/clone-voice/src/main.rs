@@ -1,0 +1,38 @@
+use clone_voice::{Config, handle};
+use echome_aws::{DynamoRecords, S3BlobStore, lambda, secrets};
+use echome_core::env;
+use echome_elevenlabs::{ApiKey, Client, ElevenLabsEngine};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+struct State {
+    blobs: S3BlobStore,
+    records: DynamoRecords,
+    engine: ElevenLabsEngine,
+    config: Config,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda::init_tracing();
+    let config = Config::from_env()?;
+    let table = env::required("TABLE_NAME")?;
+    let key_parameter = env::required("ELEVENLABS_API_KEY_PARAMETER")?;
+    let sdk = echome_aws::config::load().await;
+    let mut api =
+        echome_elevenlabs::Config::new(ApiKey::new(secrets::ssm_secret(&sdk, &key_parameter).await?));
+    if let Ok(base) = std::env::var("ELEVENLABS_API_BASE") {
+        api.base_url = base.trim_end_matches('/').to_owned();
+    }
+    let engine = ElevenLabsEngine::new(Client::new(api)?);
+    let state =
+        State { blobs: S3BlobStore::new(&sdk), records: DynamoRecords::new(&sdk, table), engine, config };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<echome_core::CloneInput>| {
+        let state = &state;
+        async move {
+            handle(&state.blobs, &state.records, &state.engine, &state.config, event.payload)
+                .await
+                .map_err(lambda::StepFailure::from)
+        }
+    }))
+    .await
+}
