@@ -66,7 +66,16 @@ demo: deps
 	@mkdir -p $(DEMO_DIR)
 	cargo run -q -p echome-testkit --bin echome-testgen -- --kind mixed --seconds 300 --seed 1 \
 	  --out $(DEMO_DIR)/caller.wav --truth $(DEMO_DIR)/caller.truth.json
-	cargo run -q -p echome-cli --bin echome -- --data-dir .echome run $(DEMO_DIR)/caller.wav --caller +14155550123
+	cargo run -q -p echome-cli --bin echome -- --data-dir .echome run $(DEMO_DIR)/caller.wav --caller +14155550123 --json \
+	  > $(DEMO_DIR)/run.json || { cat $(DEMO_DIR)/run.json; exit 1; }
+	@python3 -c 'import json; r = json.load(open("$(DEMO_DIR)/run.json")); \
+	  print("run", r["run_id"], r["status"]); print("sample pack:", *r["samples"], sep="\n  "); \
+	  print("report: ", r["report"]); print("picture:", r["picture"]); \
+	  print("voice:  ", r["voice_id"], "(" + r["engine"] + ")"); r["note"] and print("note:   ", r["note"]); \
+	  open("$(DEMO_DIR)/voice_id", "w").write(r["voice_id"])'
+	cargo run -q -p echome-cli --bin echome -- --data-dir .echome say --voice "$$(cat $(DEMO_DIR)/voice_id)" \
+	  --text "Hello, thanks for calling. This is your own voice, or the closest one we could find." \
+	  --format mp3 --out $(DEMO_DIR)/hello.mp3
 
 # Figures for the README: echome against the original design, same machine, same run.
 bench: deps

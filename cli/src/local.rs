@@ -3,8 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use echome_core::{ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, StepError};
+use echome_core::{
+    CloneInput, CloneOutput, ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, StepError,
+};
 use echome_local::{CloneRunSteps, FsBlobStore, LocalRecords, RunEvent, Runner};
+
+use crate::engine::Engine;
+
+/// `CACHE_TTL` hours, as in AWS (default 24).
+fn clone_ttl() -> chrono::Duration {
+    let hours = echome_core::env::parsed::<i64>("CACHE_TTL", "a number of hours").ok().flatten();
+    chrono::Duration::hours(hours.unwrap_or(echome_core::records::DEFAULT_CLONE_TTL_HOURS))
+}
 
 /// The local stand-in for the recordings bucket.
 pub const BUCKET: &str = "recordings";
@@ -26,11 +36,15 @@ impl Local {
     pub fn runner(
         &self,
         min_speech_s: f64,
+        engine: Engine,
         on_event: impl Fn(RunEvent) + Send + Sync + 'static,
     ) -> Runner<Steps, LocalRecords> {
         let work_dir = self.data_dir.join("work");
         let steps = Steps {
             blobs: self.blobs.clone(),
+            records: self.records.clone(),
+            engine,
+            clone: clone_voice::Config { work_dir: work_dir.clone(), ttl: clone_ttl() },
             extract: extract_audio::Config {
                 bucket: BUCKET.into(),
                 work_dir: work_dir.clone(),
@@ -48,6 +62,9 @@ impl Local {
 
 pub struct Steps {
     blobs: FsBlobStore,
+    records: LocalRecords,
+    engine: Engine,
+    clone: clone_voice::Config,
     extract: extract_audio::Config,
     segment: segment_audio::Config,
 }
@@ -59,5 +76,9 @@ impl CloneRunSteps for Steps {
 
     async fn segment_audio(&self, input: SegmentInput) -> Result<SegmentOutput, StepError> {
         segment_audio::handle(&self.blobs, &self.segment, input).await
+    }
+
+    async fn clone_voice(&self, input: CloneInput) -> Result<CloneOutput, StepError> {
+        clone_voice::handle(&self.blobs, &self.records, &self.engine, &self.clone, input).await
     }
 }

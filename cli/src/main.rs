@@ -1,9 +1,11 @@
 //! `echome`: the pipeline's steps on one machine, no AWS account needed.
 
+mod engine;
 mod local;
 mod output;
 mod prepare;
 mod run;
+mod say;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +28,10 @@ enum Command {
     Prepare(prepare::Args),
     /// Run the whole clone run on a recording, locally, with every step the state machine has.
     Run(run::RunArgs),
+    /// The clone run on a recording (prepare + clone); prints the voice id.
+    Clone(run::RunArgs),
+    /// Text to speech in a voice.
+    Say(say::SayArgs),
     /// Callers' samples.
     #[command(subcommand)]
     Samples(SamplesCommand),
@@ -54,7 +60,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Prepare(args) => prepare::run(args),
-        Command::Run(args) => runtime.block_on(run::run(&cli.data_dir, args)),
+        Command::Run(args) | Command::Clone(args) => runtime.block_on(run::run(&cli.data_dir, args)),
+        Command::Say(args) => runtime.block_on(say::run(args)),
         Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
     }
 }

@@ -13,6 +13,7 @@ use echome_local::RunEvent;
 use serde_json::json;
 use upload_trigger::{Accepted, Upload, accept_upload};
 
+use crate::engine::Engine;
 use crate::local::{BUCKET, Local};
 use crate::output::{fail_step, spinner};
 
@@ -57,7 +58,7 @@ async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError
         .await?;
     let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample: upload.object };
     let started = Instant::now();
-    let runner = local.runner(args.common.min_speech, progress(args.common.json));
+    let runner = local.runner(args.common.min_speech, Engine::from_env()?, progress(args.common.json));
     runner.run(&input).await?;
     report(&local, &run_id, started, args.common.json).await
 }
@@ -71,7 +72,7 @@ pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
         let caller = parse_caller(&args.caller)?;
         let upload = store(&local, &caller, &args.audio).await?;
         let started = Instant::now();
-        let runner = local.runner(args.common.min_speech, progress(json));
+        let runner = local.runner(args.common.min_speech, Engine::from_env()?, progress(json));
         match accept_upload(&local.records, &runner, &upload).await? {
             Accepted::Started { run_id } | Accepted::AlreadyStarted { run_id } => {
                 let run_id = RunId::parse(&run_id).map_err(|e| StepError::internal(e.to_string()))?;
@@ -162,6 +163,13 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                 })
                 .unwrap_or_default();
             let picture = path(&report_blob.with_key(format!("{}timeline.svg", run_id.prefix())))?;
+            let clone_log = local.records.clone_log(run_id)?;
+            let last = clone_log.last();
+            let engine = last.map_or("", |l| l.engine.as_str()).to_owned();
+            let cached = last.is_some_and(|l| l.status == "reused");
+            let offline_note = (engine == "offline").then_some(
+                "offline engine: a matching espeak-ng voice, not a clone (set ELEVENLABS_API_KEY to clone)",
+            );
             if json {
                 let out = json!({
                     "run_id": run_id,
@@ -174,6 +182,10 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                     "speech_s": report["totals"]["speech_s"],
                     "selected_s": report["totals"]["selected_s"],
                     "warnings": report["warnings"],
+                    "voice_id": run.voice_id,
+                    "engine": engine,
+                    "cached": cached,
+                    "note": offline_note,
                 });
                 println!("{out:#}");
             } else {
@@ -188,6 +200,12 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                 }
                 println!("report:  {}", path(&report_blob)?);
                 println!("picture: {picture}");
+                if let Some(v) = &run.voice_id {
+                    println!("voice:   {v} ({engine}{})", if cached { ", reused" } else { "" });
+                }
+                if let Some(note) = offline_note {
+                    println!("note:    {note}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

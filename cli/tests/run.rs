@@ -8,6 +8,7 @@ use serde_json::Value;
 
 fn echome(data: &Path, args: &[&str]) -> (bool, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_echome"))
+        .env_remove("ELEVENLABS_API_KEY")
         .arg("--data-dir")
         .arg(data)
         .args(args)

@@ -28,7 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
     BlobRef, CallLog, CallRecord, CallStatus, CallerId, CloneCache, CloneLogRecord, CloneRecord, ErrorType,
     RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, StepError,
-    StorageError,
+    StorageError, VoiceId,
 };
 
 use crate::errors::storage_error;
@@ -269,11 +269,12 @@ impl RunLog for DynamoRecords {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":at", s(timestamp(at)));
         req = match outcome {
-            RunOutcome::Succeeded { report } => req
+            RunOutcome::Succeeded { report, voice_id } => req
                 .update_expression(
-                    "SET #status = :s, finished_at = :at, report_bucket = :rb, report_key = :rk",
+                    "SET #status = :s, finished_at = :at, report_bucket = :rb, report_key = :rk, voice_id = :v",
                 )
                 .expression_attribute_values(":s", s(RunStatus::Succeeded.as_str()))
+                .expression_attribute_values(":v", s(voice_id.as_ref().map_or("", VoiceId::as_str)))
                 .expression_attribute_values(":rb", s(&report.bucket))
                 .expression_attribute_values(":rk", s(&report.key)),
             RunOutcome::Failed(err) => req
@@ -309,6 +310,7 @@ impl RunLog for DynamoRecords {
             started_at: r.time("started_at")?,
             finished_at: r.opt("finished_at").map(parse_time).transpose()?,
             report,
+            voice_id: r.opt("voice_id").filter(|v| !v.is_empty()).and_then(|v| VoiceId::parse(v).ok()),
             error,
             expires_at: r.num(TTL_ATTRIBUTE)?,
         }))

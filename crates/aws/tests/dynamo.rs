@@ -66,7 +66,18 @@ async fn a_run_is_created_once_and_keeps_how_it_ended() {
 
     let report = BlobRef::new("b", "runs/run-ok/report.json");
     let done = started + Duration::seconds(42);
-    db.finish_run(&ok.run_id, &RunOutcome::Succeeded { report: report.clone() }, done).await.unwrap();
+    db.finish_run(
+        &ok.run_id,
+        &RunOutcome::Succeeded {
+            report: report.clone(),
+            voice_id: Some(echome_core::VoiceId::parse("voiceX").unwrap()),
+        },
+        done,
+    )
+    .await
+    .unwrap();
+    let voice = db.run(&ok.run_id).await.unwrap().unwrap().voice_id;
+    assert_eq!(voice.as_ref().map(|v| v.as_str()), Some("voiceX"));
     let back = db.run(&ok.run_id).await.unwrap().unwrap();
     assert_eq!(
         (back.status, back.finished_at, back.report),
@@ -88,8 +99,9 @@ async fn a_run_is_created_once_and_keeps_how_it_ended() {
     assert_eq!(back.error.as_ref().map_or(ErrorType::Internal, |e| e.error_type), ErrorType::NoUsableSpeech);
 
     let ghost = RunId::parse("never-created").unwrap();
-    let missing =
-        db.finish_run(&ghost, &RunOutcome::Succeeded { report: BlobRef::new("b", "r") }, done).await;
+    let missing = db
+        .finish_run(&ghost, &RunOutcome::Succeeded { report: BlobRef::new("b", "r"), voice_id: None }, done)
+        .await;
     assert!(matches!(missing, Err(StorageError::NotFound(_))), "{missing:?}");
     assert_eq!(db.run(&ghost).await.unwrap(), None, "finishing an unknown run creates nothing");
 }

@@ -116,5 +116,6 @@ fn definition() -> String {
         .unwrap()
         .replace("${ExtractAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:extract-audio")
         .replace("${SegmentAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:segment-audio")
+        .replace("${CloneVoiceFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:clone-voice")
         .replace("${TableName}", "echome")
 }

@@ -68,6 +68,9 @@ pub struct RunRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// The pack's report, when the run got that far.
     pub report: Option<BlobRef>,
+    /// The caller's voice, when the run got that far.
+    #[serde(default)]
+    pub voice_id: Option<VoiceId>,
     pub error: Option<StepError>,
     pub expires_at: i64,
 }
@@ -82,6 +85,7 @@ impl RunRecord {
             started_at: at,
             finished_at: None,
             report: None,
+            voice_id: None,
             error: None,
             expires_at: expiry(at, RUN_RETENTION_DAYS),
         }
@@ -91,7 +95,7 @@ impl RunRecord {
 /// How a run ended, as its last state records it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
-    Succeeded { report: BlobRef },
+    Succeeded { report: BlobRef, voice_id: Option<VoiceId> },
     Failed(StepError),
 }
 

@@ -2,9 +2,11 @@
 //! embedded database and an in-process runner of the clone run).
 
 pub mod blobs;
+pub mod offline_voice;
 pub mod records;
 pub mod runner;
 
 pub use blobs::FsBlobStore;
+pub use offline_voice::OfflineEngine;
 pub use records::LocalRecords;
 pub use runner::{CloneRunSteps, RunEvent, RunResult, Runner};

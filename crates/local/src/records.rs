@@ -148,9 +148,10 @@ impl RunLog for LocalRecords {
             };
             rec.finished_at = Some(at);
             match outcome {
-                RunOutcome::Succeeded { report } => {
+                RunOutcome::Succeeded { report, voice_id } => {
                     rec.status = RunStatus::Succeeded;
                     rec.report = Some(report.clone());
+                    rec.voice_id = voice_id.clone();
                 }
                 RunOutcome::Failed(e) => {
                     rec.status = RunStatus::Failed;

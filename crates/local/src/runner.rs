@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use echome_core::{
-    CloneRunInput, ErrorType, ExtractInput, ExtractOutput, RunLog, RunOutcome, RunStart, RunStarter,
-    SegmentInput, SegmentOutput, StepError, StorageError,
+    CloneInput, CloneOutput, CloneRunInput, ErrorType, ExtractInput, ExtractOutput, RunLog, RunOutcome,
+    RunStart, RunStarter, SegmentInput, SegmentOutput, StepError, StorageError,
 };
 
 /// A Task state and what it calls: a function (`extract-audio`) or a service integration.
@@ -23,6 +23,7 @@ pub const RECORD_RUN: &str = "dynamodb:updateItem";
 pub const CLONE_RUN: &[Step] = &[
     Step { state: "ExtractAudio", function: "extract-audio" },
     Step { state: "SegmentAudio", function: "segment-audio" },
+    Step { state: "CloneVoice", function: "clone-voice" },
     Step { state: "RecordSuccess", function: RECORD_RUN },
 ];
 
@@ -43,6 +44,7 @@ pub trait CloneRunSteps: Send + Sync {
         &self,
         input: SegmentInput,
     ) -> impl Future<Output = Result<SegmentOutput, StepError>> + Send;
+    fn clone_voice(&self, input: CloneInput) -> impl Future<Output = Result<CloneOutput, StepError>> + Send;
 }
 
 /// What a run reports as it goes, for a progress bar.
@@ -58,6 +60,7 @@ pub enum RunEvent {
 pub struct RunResult {
     pub extracted: Option<ExtractOutput>,
     pub pack: Option<SegmentOutput>,
+    pub clone: Option<CloneOutput>,
     pub error: Option<StepError>,
 }
 
@@ -87,7 +90,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
     /// Runs every state; the run's record (which must exist) says how it ended. `Err` only when
     /// the record itself cannot be written.
     pub async fn run(&self, input: &CloneRunInput) -> Result<RunResult, StorageError> {
-        let mut result = RunResult { extracted: None, pack: None, error: None };
+        let mut result = RunResult { extracted: None, pack: None, clone: None, error: None };
         for &step in CLONE_RUN {
             let started = Instant::now();
             (self.on_event)(RunEvent::Entered(step));
@@ -111,18 +114,28 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
                     }
                     None => Err(StepError::internal("SegmentAudio ran before ExtractAudio")),
                 },
-                RECORD_RUN => {
-                    let report = result.pack.as_ref().map(|p| p.report.clone());
-                    match report {
-                        Some(report) => {
-                            self.log
-                                .finish_run(&input.run_id, &RunOutcome::Succeeded { report }, Utc::now())
-                                .await?;
-                            Ok(())
-                        }
-                        None => Err(StepError::internal("RecordSuccess without a pack")),
+                "clone-voice" => match result.pack.clone() {
+                    Some(pack) => {
+                        let req = CloneInput {
+                            run_id: input.run_id.clone(),
+                            caller_id: input.caller_id.clone(),
+                            pack,
+                        };
+                        self.retrying(step, || self.steps.clone_voice(req.clone()))
+                            .await
+                            .map(|o| result.clone = Some(o))
                     }
-                }
+                    None => Err(StepError::internal("CloneVoice ran before SegmentAudio")),
+                },
+                RECORD_RUN => match result.pack.as_ref().map(|p| p.report.clone()) {
+                    Some(report) => {
+                        let voice_id = result.clone.as_ref().map(|c| c.voice_id.clone());
+                        let outcome = RunOutcome::Succeeded { report, voice_id };
+                        self.log.finish_run(&input.run_id, &outcome, Utc::now()).await?;
+                        Ok(())
+                    }
+                    None => Err(StepError::internal("RecordSuccess without a pack")),
+                },
                 other => Err(StepError::internal(format!("the local runner has no function {other}"))),
             };
             (self.on_event)(RunEvent::Left(step, started.elapsed()));
@@ -146,7 +159,10 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         let mut attempt = 0;
         loop {
             match call().await {
-                Err(e) if e.error_type == ErrorType::Retryable && attempt < RETRIES => {
+                Err(e)
+                    if matches!(e.error_type, ErrorType::Retryable | ErrorType::ProviderThrottled)
+                        && attempt < RETRIES =>
+                {
                     attempt += 1;
                     (self.on_event)(RunEvent::Retrying(step, attempt));
                     tracing::warn!(state = step.state, attempt, error = %e, "retrying");
@@ -214,6 +230,16 @@ mod tests {
             })
         }
 
+        async fn clone_voice(&self, _input: CloneInput) -> Result<CloneOutput, StepError> {
+            self.seen.lock().unwrap().push("clone-voice");
+            Ok(CloneOutput {
+                voice_id: echome_core::VoiceId::parse("voice1").unwrap(),
+                engine: "offline".into(),
+                cached: false,
+                evicted: None,
+            })
+        }
+
         async fn segment_audio(&self, input: SegmentInput) -> Result<SegmentOutput, StepError> {
             self.seen.lock().unwrap().push("segment-audio");
             if let Some(e) = &self.segment_error {
@@ -261,7 +287,8 @@ mod tests {
     async fn retryable_failures_are_retried_as_the_asl_does() {
         let (result, rec, seen) = run_with(steps(2, None)).await;
         assert!(result.error.is_none());
-        assert_eq!(seen, ["extract-audio", "extract-audio", "extract-audio", "segment-audio"]);
+        assert_eq!(seen, ["extract-audio", "extract-audio", "extract-audio", "segment-audio", "clone-voice"]);
+        assert_eq!(rec.voice_id.as_ref().map(|v| v.as_str()), Some("voice1"));
         assert_eq!(rec.status, RunStatus::Succeeded);
         assert_eq!(rec.report.unwrap().key, "runs/r1/report.json");
     }
