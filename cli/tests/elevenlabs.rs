@@ -1,0 +1,138 @@
+//! `echome clone` and `echome say` end to end with ElevenLabs: `ELEVENLABS_API_BASE` points at a
+//! local stub (wiremock), the recording is generated, ffmpeg is real.
+
+use std::path::Path;
+use std::process::Command;
+
+use echome_testkit::{Scene, SceneKind, generate};
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "sk_stub_key_for_tests";
+const VOICE: &str = "c38kUX8pkfYO2kHyqfFy";
+
+fn echome(server: &MockServer, data: &Path, args: &[&str]) -> (bool, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_echome"))
+        .env("ELEVENLABS_API_KEY", KEY)
+        .env("ELEVENLABS_API_BASE", server.uri())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run echome");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains(KEY), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(KEY), "the key is never printed");
+    (
+        out.status.success(),
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}")),
+    )
+}
+
+fn mp3(dir: &Path) -> Vec<u8> {
+    let out = dir.join("tone.mp3");
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=220:duration=1"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success());
+    std::fs::read(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_and_say_go_through_elevenlabs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/user/subscription"))
+        .and(header("xi-api-key", KEY))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"voice_slots_used": 1, "voice_limit": 10})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/voices/add"))
+        .and(header("xi-api-key", KEY))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"voice_id": VOICE, "requires_verification": false})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/text-to-speech/{VOICE}")))
+        .and(header("xi-api-key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(mp3(dir.path())))
+        .mount(&server)
+        .await;
+
+    let data = dir.path().join("data");
+    let call = dir.path().join("call.wav");
+    generate(Scene { kind: SceneKind::Clean, seconds: 70.0, seed: 33 }, &call).unwrap();
+    let (ok, out) =
+        echome(&server, &data, &["clone", call.to_str().unwrap(), "--caller", "+14155550123", "--json"]);
+    assert!(ok, "{out:#}");
+    assert_eq!(
+        (out["voice_id"].as_str(), out["engine"].as_str(), out["cached"].as_bool()),
+        (Some(VOICE), Some("elevenlabs"), Some(false))
+    );
+    assert!(out["note"].is_null());
+
+    // The same recording again: the clone is reused, nothing is uploaded (expect(1) above).
+    let (ok, again) =
+        echome(&server, &data, &["clone", call.to_str().unwrap(), "--caller", "+14155550123", "--json"]);
+    assert!(ok, "{again:#}");
+    assert_eq!(again["cached"], true);
+
+    let uploads: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1/voices/add")
+        .collect();
+    let body = String::from_utf8_lossy(&uploads[0].body);
+    let files = body.matches("name=\"files\"").count();
+    assert_eq!(files, out["samples"].as_array().unwrap().len(), "every pack file, as a `files` part");
+    assert!(body.contains(r#"{"echome":"1"}"#), "the voice is labelled as echome's");
+    assert!(
+        body.contains("+14******123") && !body.contains("+14155550123"),
+        "the voice's name has no full number"
+    );
+
+    for (format, check) in [("mp3", &b"ID3"[..]), ("ogg", &b"OggS"[..])] {
+        let file = dir.path().join(format!("hi.{format}"));
+        let args = [
+            "say",
+            "--voice",
+            VOICE,
+            "--text",
+            "Hello there.",
+            "--format",
+            format,
+            "--out",
+            file.to_str().unwrap(),
+            "--json",
+        ];
+        let (ok, said) = echome(&server, &data, &args);
+        assert!(ok, "{said:#}");
+        assert_eq!(said["engine"], "elevenlabs");
+        assert!(std::fs::read(&file).unwrap().starts_with(check), "{format}");
+    }
+    let tts: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path().starts_with("/v1/text-to-speech/"))
+        .collect();
+    assert!(
+        tts.iter().all(|r| r.url.query() == Some("output_format=mp3_44100_128")),
+        "OGG is made from MP3 by ffmpeg"
+    );
+}
