@@ -87,4 +87,18 @@ impl VoiceEngine for Engine {
             Self::Offline(e) => e.synthesize(voice, text, format).await,
         }
     }
+
+    async fn max_characters(&self) -> Result<usize, StepError> {
+        match self {
+            Self::ElevenLabs(e) => e.max_characters().await,
+            Self::Offline(e) => e.max_characters().await,
+        }
+    }
+
+    fn model(&self) -> &str {
+        match self {
+            Self::ElevenLabs(e) => e.model(),
+            Self::Offline(e) => e.model(),
+        }
+    }
 }

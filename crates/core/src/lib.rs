@@ -20,5 +20,5 @@ pub use records::{
 };
 pub use steps::{
     BlobRef, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput,
-    SegmentOutput, SourceInfo,
+    SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput,
 };

@@ -138,13 +138,32 @@ pub struct EngineVoice {
 }
 
 /// Speech audio formats callers get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SpeechFormat {
     Mp3,
     /// Raw G.711 μ-law at 8 kHz, for phone lines.
     Ulaw,
     /// Opus in an OGG container, for messaging apps.
     Ogg,
+}
+
+impl SpeechFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Mp3 => "mp3",
+            Self::Ulaw => "ulaw",
+            Self::Ogg => "ogg",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Mp3 => "audio/mpeg",
+            Self::Ulaw => "audio/basic",
+            Self::Ogg => "audio/ogg",
+        }
+    }
 }
 
 /// The voice provider: ElevenLabs, or locally the offline espeak-ng engine.
@@ -174,4 +193,10 @@ pub trait VoiceEngine: Send + Sync {
         text: &str,
         format: SpeechFormat,
     ) -> impl Future<Output = Result<Vec<u8>, crate::StepError>> + Send;
+
+    /// The most characters one `synthesize` call may carry (the model's limit).
+    fn max_characters(&self) -> impl Future<Output = Result<usize, crate::StepError>> + Send;
+
+    /// The model that speaks (part of what makes two requests the same).
+    fn model(&self) -> &str;
 }

@@ -117,3 +117,30 @@ pub struct CloneOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evicted: Option<VoiceId>,
 }
+
+/// SynthesizeSpeech's input: text in a voice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SynthesizeInput {
+    pub voice_id: VoiceId,
+    pub text: String,
+    #[serde(default = "default_format")]
+    pub format: crate::ports::SpeechFormat,
+}
+
+fn default_format() -> crate::ports::SpeechFormat {
+    crate::ports::SpeechFormat::Mp3
+}
+
+/// SynthesizeSpeech's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SynthesizeOutput {
+    /// `tts/{hash}.{ext}`: the hash of engine, voice, model, format and text.
+    pub audio: BlobRef,
+    /// The same request was answered before: the provider was not called.
+    pub cached: bool,
+    /// Characters sent to the provider for this audio.
+    pub characters: u64,
+    /// Requests the text took (split at sentence boundaries under the model's limit).
+    pub pieces: usize,
+    pub engine: String,
+}

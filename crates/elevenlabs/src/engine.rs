@@ -108,4 +108,15 @@ impl VoiceEngine for ElevenLabsEngine {
             _ => Ok(speech.audio),
         }
     }
+
+    async fn max_characters(&self) -> Result<usize, StepError> {
+        let models = self.client.models(self.priority).await?;
+        let limit = models.iter().find(|m| m.model_id == self.model_id).and_then(|m| m.character_limit());
+        // The documented limit of eleven_multilingual_v2, if the model list does not say.
+        Ok(limit.map_or(10_000, |l| l as usize))
+    }
+
+    fn model(&self) -> &str {
+        &self.model_id
+    }
 }

@@ -170,6 +170,19 @@ impl VoiceEngine for OfflineEngine {
         .await
         .map_err(|e| StepError::internal(format!("speaking stopped: {e}")))?
     }
+
+    async fn max_characters(&self) -> Result<usize, StepError> {
+        Ok(Self::MAX_CHARACTERS)
+    }
+
+    fn model(&self) -> &str {
+        "espeak-ng"
+    }
+}
+
+impl OfflineEngine {
+    /// espeak-ng takes any length; pieces this long keep memory small.
+    pub const MAX_CHARACTERS: usize = 5_000;
 }
 
 /// Whether a voice id belongs to the offline engine.

@@ -62,6 +62,12 @@ impl VoiceEngine for Engine {
     async fn synthesize(&self, _: &VoiceId, _: &str, _: SpeechFormat) -> Result<Vec<u8>, StepError> {
         Err(StepError::internal("not used here"))
     }
+    async fn max_characters(&self) -> Result<usize, StepError> {
+        Ok(10_000)
+    }
+    fn model(&self) -> &str {
+        "test"
+    }
 }
 
 struct World {

@@ -1,0 +1,107 @@
+//! Runs the handler on every event in events/synthesize-speech/ with the filesystem store and
+//! the ElevenLabs engine pointed at a local stub.
+
+use std::path::Path;
+use std::process::Command;
+
+use echome_core::{BlobStore, ErrorType, SynthesizeInput};
+use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
+use echome_local::FsBlobStore;
+use serde_json::json;
+use synthesize_speech::{Config, handle};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn event(name: &str) -> SynthesizeInput {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/synthesize-speech/{name}.json"));
+    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn mp3() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.mp3");
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=300:duration=0.5"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::read(out).unwrap()
+}
+
+async fn tts_calls(server: &MockServer) -> usize {
+    let reqs = server.received_requests().await.unwrap();
+    reqs.iter().filter(|r| r.url.path().starts_with("/v1/text-to-speech/")).count()
+}
+
+#[tokio::test]
+async fn every_event_gets_the_answer_a_user_expects() {
+    let mut names: Vec<_> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/synthesize-speech"))
+            .unwrap()
+            .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+    names.sort();
+    assert_eq!(names, ["empty-text", "greeting-ulaw", "message-ogg"], "every event needs a case");
+
+    let server = MockServer::start().await;
+    // A small character limit, so the greeting takes more than one request.
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"model_id": "eleven_multilingual_v2", "can_do_text_to_speech": true, "maximum_text_length_per_request": 60}]),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb"))
+        .and(query_param("output_format", "ulaw_8000"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_bytes(vec![0x7f_u8; 4000])
+                .insert_header("character-cost", "40"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb"))
+        .and(query_param("output_format", "mp3_44100_128"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(mp3()))
+        .mount(&server)
+        .await;
+    let mut api = ApiConfig::new(ApiKey::new("sk_stub"));
+    api.base_url = server.uri();
+    let engine = ElevenLabsEngine::new(Client::new(api).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = FsBlobStore::new(dir.path());
+    let cfg = Config { bucket: "echome-recordings".into() };
+
+    let greeting = handle(&blobs, &engine, &cfg, event("greeting-ulaw")).await.unwrap();
+    assert!(!greeting.cached && greeting.pieces >= 2, "{greeting:?}");
+    assert!(greeting.audio.key.starts_with("tts/") && greeting.audio.key.ends_with(".ulaw"));
+    assert_eq!(
+        blobs.get_bytes(&greeting.audio).await.unwrap().len(),
+        4000 * greeting.pieces,
+        "pieces joined"
+    );
+    assert_eq!(tts_calls(&server).await, greeting.pieces);
+    let record: serde_json::Value = serde_json::from_slice(
+        &blobs
+            .get_bytes(&greeting.audio.with_key(greeting.audio.key.replace(".ulaw", ".json")))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["characters"], greeting.characters, "characters used are recorded");
+
+    let again = handle(&blobs, &engine, &cfg, event("greeting-ulaw")).await.unwrap();
+    assert!(again.cached && again.audio == greeting.audio);
+    assert_eq!(tts_calls(&server).await, greeting.pieces, "the same request twice calls the API once");
+
+    let ogg = handle(&blobs, &engine, &cfg, event("message-ogg")).await.unwrap();
+    let bytes = blobs.get_bytes(&ogg.audio).await.unwrap();
+    assert!(bytes.starts_with(b"OggS") && ogg.audio.key.ends_with(".ogg"), "{ogg:?}");
+
+    let err = handle(&blobs, &engine, &cfg, event("empty-text")).await.unwrap_err();
+    assert_eq!((err.error_type, err.code.as_str()), (ErrorType::InvalidInput, "invalid_input"));
+}
