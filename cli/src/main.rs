@@ -6,6 +6,7 @@ mod output;
 mod prepare;
 mod run;
 mod say;
+mod voices;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
     Clone(run::RunArgs),
     /// Text to speech in a voice.
     Say(say::SayArgs),
+    /// Voices at the engine and in the clone cache.
+    #[command(subcommand)]
+    Voices(voices::VoicesCommand),
     /// Callers' samples.
     #[command(subcommand)]
     Samples(SamplesCommand),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(args),
         Command::Run(args) | Command::Clone(args) => runtime.block_on(run::run(&cli.data_dir, args)),
         Command::Say(args) => runtime.block_on(say::run(args)),
+        Command::Voices(cmd) => runtime.block_on(voices::run(&cli.data_dir, cmd)),
         Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
     }
 }

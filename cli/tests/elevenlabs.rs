@@ -124,6 +124,31 @@ async fn clone_and_say_go_through_elevenlabs() {
         assert_eq!(said["engine"], "elevenlabs");
         assert!(std::fs::read(&file).unwrap().starts_with(check), "{format}");
     }
+    // The account holds our voice, an orphan of ours and someone else's.
+    let v = |id: &str, ours: bool| json!({"voice_id": id, "name": id, "category": "cloned", "labels": if ours { json!({"echome": "1"}) } else { json!({}) }});
+    Mock::given(method("GET"))
+        .and(path("/v2/voices"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"voices": [v(VOICE, true), v("orphanVoice1", true), v("foreignVoice1", false)], "has_more": false}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v1/voices/orphanVoice1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "ok"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (ok, list) = echome(&server, &data, &["voices", "list", "--json"]);
+    assert!(ok, "{list:#}");
+    assert_eq!(list["cached"][0]["voice_id"], VOICE);
+    assert_eq!(list["others_at_engine"], 1);
+    let (ok, refused) = echome(&server, &data, &["voices", "delete", "foreignVoice1", "--json"]);
+    assert!(!ok && refused["error"]["message"].as_str().unwrap().contains("not made by echome"), "{refused}");
+    let (ok, done) = echome(&server, &data, &["voices", "reconcile", "--json"]);
+    assert!(ok, "{done:#}");
+    assert_eq!(done["deleted"], json!(["orphanVoice1"]), "only the uncached echome voice goes");
+
     let tts: Vec<_> = server
         .received_requests()
         .await

@@ -217,3 +217,57 @@ fn attempt(input: &CloneInput, engine: &str, started: Instant, at: DateTime<Utc>
         at,
     }
 }
+
+/// What reconciliation changed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Reconciled {
+    /// echome's voices deleted at the engine: no longer cached, or their cache entry expired.
+    pub deleted: Vec<VoiceId>,
+    /// Cache entries whose voice the engine no longer has, marked evicted.
+    pub forgotten: Vec<VoiceId>,
+}
+
+/// Brings the cache and the engine's voices into line (`echome voices reconcile`): a voice
+/// echome made that no fresh cache entry points to is deleted; an entry whose voice is gone is
+/// marked evicted. Voices echome did not make are never touched.
+pub async fn reconcile<C: CloneCache, E: VoiceEngine>(
+    cache: &C,
+    engine: &E,
+    now: DateTime<Utc>,
+) -> Result<Reconciled, StepError> {
+    let at_engine = engine.voices().await?;
+    let entries: Vec<CloneRecord> = cache
+        .clones()
+        .await?
+        .into_iter()
+        .filter(|c| c.engine == engine.name() && c.status == CloneStatus::Active)
+        .collect();
+    let mut out = Reconciled::default();
+    for voice in at_engine.iter().filter(|v| v.ours) {
+        match entries.iter().find(|c| c.voice_id == voice.voice_id) {
+            Some(entry) if entry.is_fresh(now) => {}
+            Some(entry) => {
+                retire(cache, engine, entry).await?;
+                out.deleted.push(voice.voice_id.clone());
+            }
+            None => {
+                match engine.delete_voice(&voice.voice_id).await {
+                    Ok(()) => {}
+                    Err(e) if e.code == "voice_not_found" => {}
+                    Err(e) => return Err(e),
+                }
+                out.deleted.push(voice.voice_id.clone());
+            }
+        }
+    }
+    // The offline engine keeps nothing, so there is nothing to find missing there.
+    if engine.slots().await?.is_some() {
+        for entry in entries.iter().filter(|c| !at_engine.iter().any(|v| v.voice_id == c.voice_id)) {
+            let mut gone = entry.clone();
+            gone.status = CloneStatus::Evicted;
+            cache.put_clone(&gone).await?;
+            out.forgotten.push(entry.voice_id.clone());
+        }
+    }
+    Ok(out)
+}

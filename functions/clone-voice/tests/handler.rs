@@ -204,3 +204,32 @@ async fn a_noisy_pack_asks_for_background_noise_removal() {
     handle_at(&w.blobs, &w.records, &engine, &w.cfg, input, t0()).await.unwrap();
     assert!(engine.made.lock().unwrap()[0].2);
 }
+
+#[tokio::test]
+async fn reconciliation_deletes_uncached_echome_voices_and_forgets_missing_ones() {
+    let w = world();
+    let engine = Engine::with(10, &[("foreign1", false), ("orphan1", true)]);
+    let base = event();
+    stage(&w, &base, "{}").await;
+    let a = for_caller(&base, "+14155550001", "run-a");
+    let b = for_caller(&base, "+14155550002", "run-b");
+    let va = handle_at(&w.blobs, &w.records, &engine, &w.cfg, a.clone(), t0()).await.unwrap();
+    let vb = handle_at(&w.blobs, &w.records, &engine, &w.cfg, b.clone(), t0()).await.unwrap();
+    // b's voice disappears at the provider (deleted by hand in the dashboard).
+    engine.voices.lock().unwrap().retain(|v| v.voice_id != vb.voice_id);
+
+    let done = clone_voice::reconcile(&w.records, &engine, t0() + Duration::hours(1)).await.unwrap();
+    assert_eq!(done.deleted.iter().map(|v| v.as_str()).collect::<Vec<_>>(), ["orphan1"]);
+    assert_eq!(done.forgotten, [vb.voice_id.clone()]);
+    let left: Vec<_> = engine.voices.lock().unwrap().iter().map(|v| v.voice_id.to_string()).collect();
+    assert_eq!(
+        left,
+        ["foreign1".to_owned(), va.voice_id.to_string()],
+        "foreign voices stay; cached ones stay"
+    );
+
+    // A day later a's entry has expired: its voice goes too.
+    let later = clone_voice::reconcile(&w.records, &engine, t0() + Duration::hours(30)).await.unwrap();
+    assert_eq!(later.deleted, [va.voice_id.clone()]);
+    assert_eq!(w.records.clone_of(&a.caller_id).await.unwrap().unwrap().status, CloneStatus::Evicted);
+}

@@ -1,0 +1,128 @@
+//! `echome voices list|delete|reconcile`: the engine's voices next to the clone cache.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use echome_core::{CloneCache, CloneStatus, StepError, VoiceEngine, VoiceId};
+use serde_json::json;
+
+use crate::engine::Engine;
+use crate::local::Local;
+use crate::output::fail_step;
+
+#[derive(clap::Subcommand)]
+pub enum VoicesCommand {
+    /// The engine's voices and the cached clones.
+    List(Json),
+    /// Delete a voice echome made (at the engine and in the cache).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete echome's voices no fresh cache entry points to; forget entries whose voice is gone.
+    Reconcile(Json),
+}
+
+#[derive(clap::Args)]
+pub struct Json {
+    /// Machine-readable output on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
+    let json = match &cmd {
+        VoicesCommand::List(j) | VoicesCommand::Reconcile(j) | VoicesCommand::Delete { json: j, .. } => {
+            j.json
+        }
+    };
+    match inner(data_dir, cmd, json).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail_step(json, &e),
+    }
+}
+
+async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), StepError> {
+    let local = Local::open(data_dir)?;
+    let engine = Engine::from_env()?;
+    let now = Utc::now();
+    match cmd {
+        VoicesCommand::List(_) => {
+            let at_engine = engine.voices().await?;
+            let cache = local.records.clones().await?;
+            let rows: Vec<_> = cache
+                .iter()
+                .map(|c| {
+                    json!({
+                        "voice_id": c.voice_id,
+                        "engine": c.engine,
+                        "caller_id": c.caller_id.redacted(),
+                        "status": c.status,
+                        "fresh": c.is_fresh(now),
+                        "reuse_count": c.reuse_count,
+                        "last_used_at": c.last_used_at,
+                    })
+                })
+                .collect();
+            let foreign = at_engine.iter().filter(|v| !v.ours).count();
+            let ours: Vec<_> = at_engine.iter().filter(|v| v.ours).map(|v| v.voice_id.to_string()).collect();
+            if json {
+                println!(
+                    "{:#}",
+                    json!({ "engine": engine.name(), "cached": rows, "ours_at_engine": ours, "others_at_engine": foreign })
+                );
+            } else {
+                println!(
+                    "engine: {} ({} of echome's voices there, {foreign} others)",
+                    engine.name(),
+                    ours.len()
+                );
+                for c in &cache {
+                    println!(
+                        "  {:<24} {:<14} {:?}{} used {}x, last {}",
+                        c.voice_id.as_str(),
+                        c.caller_id.redacted(),
+                        c.status,
+                        if c.is_fresh(now) { "" } else { " (expired)" },
+                        c.reuse_count,
+                        c.last_used_at.format("%Y-%m-%d %H:%M")
+                    );
+                }
+            }
+        }
+        VoicesCommand::Delete { id, .. } => {
+            let voice = VoiceId::parse(&id).map_err(|e| StepError::invalid_input(e.to_string()))?;
+            let known = engine.voices().await?;
+            if known.iter().any(|v| v.voice_id == voice && !v.ours) {
+                return Err(StepError::invalid_input(format!(
+                    "{voice} was not made by echome; it is left alone"
+                )));
+            }
+            engine.delete_voice(&voice).await?;
+            for mut c in local.records.clones().await?.into_iter().filter(|c| c.voice_id == voice) {
+                c.status = CloneStatus::Evicted;
+                local.records.put_clone(&c).await?;
+            }
+            if json {
+                println!("{}", json!({ "deleted": voice }));
+            } else {
+                println!("deleted {voice}");
+            }
+        }
+        VoicesCommand::Reconcile(_) => {
+            let done = clone_voice::reconcile(&local.records, &engine, now).await?;
+            if json {
+                println!("{:#}", json!(done));
+            } else {
+                println!(
+                    "deleted {} voice(s), forgot {} cache entr(y/ies)",
+                    done.deleted.len(),
+                    done.forgotten.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
