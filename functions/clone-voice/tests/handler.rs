@@ -220,7 +220,7 @@ async fn reconciliation_deletes_uncached_echome_voices_and_forgets_missing_ones(
 
     let done = clone_voice::reconcile(&w.records, &engine, t0() + Duration::hours(1)).await.unwrap();
     assert_eq!(done.deleted.iter().map(|v| v.as_str()).collect::<Vec<_>>(), ["orphan1"]);
-    assert_eq!(done.forgotten, [vb.voice_id.clone()]);
+    assert_eq!(done.forgotten, std::slice::from_ref(&vb.voice_id));
     let left: Vec<_> = engine.voices.lock().unwrap().iter().map(|v| v.voice_id.to_string()).collect();
     assert_eq!(
         left,
@@ -230,6 +230,6 @@ async fn reconciliation_deletes_uncached_echome_voices_and_forgets_missing_ones(
 
     // A day later a's entry has expired: its voice goes too.
     let later = clone_voice::reconcile(&w.records, &engine, t0() + Duration::hours(30)).await.unwrap();
-    assert_eq!(later.deleted, [va.voice_id.clone()]);
+    assert_eq!(later.deleted, std::slice::from_ref(&va.voice_id));
     assert_eq!(w.records.clone_of(&a.caller_id).await.unwrap().unwrap().status, CloneStatus::Evicted);
 }
