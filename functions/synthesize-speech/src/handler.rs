@@ -3,6 +3,8 @@
 //! twice calls the provider once. Long text is split at sentence boundaries under the model's
 //! character limit and the pieces joined; the characters used are recorded next to the audio.
 
+pub mod batch;
+
 use chrono::Utc;
 use echome_core::{
     BlobRef, BlobStore, SpeechFormat, StepError, StorageError, SynthesizeInput, SynthesizeOutput,

@@ -2,7 +2,8 @@ use echome_aws::{S3BlobStore, lambda, secrets};
 use echome_core::env;
 use echome_elevenlabs::{ApiKey, Client, ElevenLabsEngine};
 use lambda_runtime::{LambdaEvent, service_fn};
-use synthesize_speech::{Config, handle};
+use synthesize_speech::Config;
+use synthesize_speech::batch::{Invocation, invoke};
 
 struct State {
     blobs: S3BlobStore,
@@ -26,10 +27,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         engine.model_id = model;
     }
     let state = State { blobs: S3BlobStore::new(&sdk), engine, config };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<echome_core::SynthesizeInput>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Invocation>| {
         let state = &state;
         async move {
-            handle(&state.blobs, &state.engine, &state.config, event.payload)
+            invoke(&state.blobs, &state.engine, &state.config, event.payload)
                 .await
                 .map_err(lambda::StepFailure::from)
         }

@@ -8,9 +8,17 @@ use echome_core::{BlobStore, ErrorType, SynthesizeInput};
 use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
 use echome_local::FsBlobStore;
 use serde_json::json;
+use synthesize_speech::batch::{Answer, Invocation, invoke};
 use synthesize_speech::{Config, handle};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn raw(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/synthesize-speech/{name}.json")),
+    )
+    .unwrap()
+}
 
 fn event(name: &str) -> SynthesizeInput {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/synthesize-speech/{name}.json"));
@@ -42,7 +50,11 @@ async fn every_event_gets_the_answer_a_user_expects() {
             .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
             .collect();
     names.sort();
-    assert_eq!(names, ["empty-text", "greeting-ulaw", "message-ogg"], "every event needs a case");
+    assert_eq!(
+        names,
+        ["empty-text", "greeting-ulaw", "message-ogg", "sqs-batch"],
+        "every event needs a case"
+    );
 
     let server = MockServer::start().await;
     // A small character limit, so the greeting takes more than one request.
@@ -104,4 +116,14 @@ async fn every_event_gets_the_answer_a_user_expects() {
 
     let err = handle(&blobs, &engine, &cfg, event("empty-text")).await.unwrap_err();
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::InvalidInput, "invalid_input"));
+
+    // A batch from SQS: the good message is spoken, the bad one goes back to the queue.
+    let batch: Invocation = serde_json::from_slice(&raw("sqs-batch")).unwrap();
+    let Answer::Batch(res) = invoke(&blobs, &engine, &cfg, batch).await.unwrap() else {
+        panic!("a batch answer")
+    };
+    let failed: Vec<_> = res.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+    let single: Invocation = serde_json::from_slice(&raw("greeting-ulaw")).unwrap();
+    assert!(matches!(invoke(&blobs, &engine, &cfg, single).await.unwrap(), Answer::Single(o) if o.cached));
 }
