@@ -8,17 +8,7 @@ use echome_testkit::moto::MotoServer;
 async fn a_run_starts_once_under_its_own_name() {
     let moto = MotoServer::start();
     let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
-    let probe = SfnRunStarter::new(&sdk, "unused");
-    let created = probe
-        .client()
-        .create_state_machine()
-        .name("clone-run")
-        .definition(definition())
-        .role_arn("arn:aws:iam::123456789012:role/clone-run")
-        .send()
-        .await
-        .unwrap();
-    let starter = SfnRunStarter::new(&sdk, created.state_machine_arn());
+    let (starter, machine) = clone_run_machine(&sdk).await;
 
     let caller = CallerId::parse("+14155550123").unwrap();
     let key = "samples/+14155550123/call.mp3";
@@ -38,13 +28,7 @@ async fn a_run_starts_once_under_its_own_name() {
     };
     assert_eq!(starter.start(&other).await.unwrap(), RunStart::AlreadyStarted);
 
-    let list = starter
-        .client()
-        .list_executions()
-        .state_machine_arn(created.state_machine_arn())
-        .send()
-        .await
-        .unwrap();
+    let list = starter.client().list_executions().state_machine_arn(&machine).send().await.unwrap();
     let names: Vec<_> = list.executions().iter().map(|e| e.name().to_owned()).collect();
     assert_eq!(names, [input.run_id.as_str()]);
     let arn = list.executions()[0].execution_arn();
@@ -65,17 +49,7 @@ async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
     let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
     let records = DynamoRecords::new(&sdk, "echome");
     records.create_table().await.unwrap();
-    let probe = SfnRunStarter::new(&sdk, "unused");
-    let created = probe
-        .client()
-        .create_state_machine()
-        .name("clone-run")
-        .definition(definition())
-        .role_arn("arn:aws:iam::123456789012:role/clone-run")
-        .send()
-        .await
-        .unwrap();
-    let starter = SfnRunStarter::new(&sdk, created.state_machine_arn());
+    let (starter, machine) = clone_run_machine(&sdk).await;
 
     let caller = CallerId::parse("+14155550123").unwrap();
     let sample = BlobRef::new("echome-recordings", "samples/+14155550123/call.mp3");
@@ -89,13 +63,7 @@ async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
 
     let mut status = String::new();
     for _ in 0..100 {
-        let list = starter
-            .client()
-            .list_executions()
-            .state_machine_arn(created.state_machine_arn())
-            .send()
-            .await
-            .unwrap();
+        let list = starter.client().list_executions().state_machine_arn(&machine).send().await.unwrap();
         status = list.executions()[0].status().as_str().to_owned();
         if status != "RUNNING" {
             break;
@@ -118,4 +86,19 @@ fn definition() -> String {
         .replace("${SegmentAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:segment-audio")
         .replace("${CloneVoiceFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:clone-voice")
         .replace("${TableName}", "echome")
+}
+
+/// The clone-run state machine, created in moto; a starter for it and its ARN.
+async fn clone_run_machine(sdk: &aws_config::SdkConfig) -> (SfnRunStarter, String) {
+    let created = SfnRunStarter::new(sdk, "unused")
+        .client()
+        .create_state_machine()
+        .name("clone-run")
+        .definition(definition())
+        .role_arn("arn:aws:iam::123456789012:role/clone-run")
+        .send()
+        .await
+        .unwrap();
+    let arn = created.state_machine_arn().to_owned();
+    (SfnRunStarter::new(sdk, &arn), arn)
 }

@@ -60,11 +60,16 @@ impl Config {
         if key.trim().is_empty() {
             return Ok(None);
         }
-        let mut cfg = Self::new(ApiKey::new(key.trim()));
+        Ok(Some(Self::with_key(ApiKey::new(key.trim()))))
+    }
+
+    /// A key from elsewhere (SSM in AWS); the host still comes from `ELEVENLABS_API_BASE`.
+    pub fn with_key(api_key: ApiKey) -> Self {
+        let mut cfg = Self::new(api_key);
         if let Ok(base) = std::env::var("ELEVENLABS_API_BASE") {
             cfg.base_url = base.trim_end_matches('/').to_owned();
         }
-        Ok(Some(cfg))
+        cfg
     }
 }
 

@@ -1,7 +1,5 @@
 //! Runs the handler on every event in events/api/ with the local records.
 
-use std::path::Path;
-
 use api::handle;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
@@ -11,9 +9,7 @@ use echome_local::LocalRecords;
 use serde_json::Value;
 
 fn event(name: &str) -> ApiGatewayV2httpRequest {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/api/{name}.json"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    echome_testkit::events::parse("api", name)
 }
 
 async fn call(log: &LocalRecords, name: &str) -> (i64, Value) {
@@ -28,11 +24,7 @@ async fn call(log: &LocalRecords, name: &str) -> (i64, Value) {
 
 #[tokio::test]
 async fn every_event_gets_the_answer_a_user_expects() {
-    let mut names: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/api"))
-        .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = echome_testkit::events::names("api");
     assert_eq!(names, ["bad-run-id", "health", "run-status", "unknown-run"], "every event needs a case");
     let dir = tempfile::tempdir().unwrap();
     let log = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();

@@ -18,11 +18,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let table = env::required("TABLE_NAME")?;
     let key_parameter = env::required("ELEVENLABS_API_KEY_PARAMETER")?;
     let sdk = echome_aws::config::load().await;
-    let mut api =
-        echome_elevenlabs::Config::new(ApiKey::new(secrets::ssm_secret(&sdk, &key_parameter).await?));
-    if let Ok(base) = std::env::var("ELEVENLABS_API_BASE") {
-        api.base_url = base.trim_end_matches('/').to_owned();
-    }
+    let key = secrets::ssm_secret(&sdk, &key_parameter).await?;
+    let api = echome_elevenlabs::Config::with_key(ApiKey::new(key));
     let engine = ElevenLabsEngine::new(Client::new(api)?);
     let state =
         State { blobs: S3BlobStore::new(&sdk), records: DynamoRecords::new(&sdk, table), engine, config };

@@ -9,19 +9,14 @@ use echome_testkit::{Scene, SceneKind, generate};
 use extract_audio::{Config, handle};
 
 fn events() -> Vec<(String, ExtractInput)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/extract-audio");
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| {
-            let input = serde_json::from_slice(&std::fs::read(&p).unwrap())
-                .unwrap_or_else(|e| panic!("{} is not an ExtractAudio input: {e}", p.display()));
-            (p.file_stem().unwrap().to_string_lossy().into_owned(), input)
+    let names = echome_testkit::events::names("extract-audio");
+    names
+        .into_iter()
+        .map(|n| {
+            let input = echome_testkit::events::parse("extract-audio", &n);
+            (n, input)
         })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+        .collect()
 }
 
 fn config(work: &Path) -> Config {

@@ -12,21 +12,11 @@ use echome_testkit::{Scene, SceneKind, generate};
 const BUCKET: &str = "echome-recordings";
 
 fn event(name: &str) -> SegmentInput {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/segment-audio/{name}.json"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap())
-        .unwrap_or_else(|e| panic!("{} is not a SegmentAudio input: {e}", path.display()))
+    echome_testkit::events::parse("segment-audio", name)
 }
 
 fn event_names() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/segment-audio");
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    echome_testkit::events::names("segment-audio")
 }
 
 /// Uploads `recording` as the caller's sample and runs extract-audio for the event's run.

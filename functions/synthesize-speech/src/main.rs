@@ -17,11 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let key_parameter = env::required("ELEVENLABS_API_KEY_PARAMETER")?;
     let sdk = echome_aws::config::load().await;
-    let mut api =
-        echome_elevenlabs::Config::new(ApiKey::new(secrets::ssm_secret(&sdk, &key_parameter).await?));
-    if let Ok(base) = std::env::var("ELEVENLABS_API_BASE") {
-        api.base_url = base.trim_end_matches('/').to_owned();
-    }
+    let key = secrets::ssm_secret(&sdk, &key_parameter).await?;
+    let api = echome_elevenlabs::Config::with_key(ApiKey::new(key));
     let mut engine = ElevenLabsEngine::new(Client::new(api)?);
     if let Ok(model) = std::env::var("ELEVENLABS_MODEL_ID") {
         engine.model_id = model;

@@ -1,7 +1,6 @@
 //! Runs the handler on every event in events/synthesize-speech/ with the filesystem store and
 //! the ElevenLabs engine pointed at a local stub.
 
-use std::path::Path;
 use std::process::Command;
 
 use echome_core::{BlobStore, ErrorType, SynthesizeInput};
@@ -14,15 +13,11 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn raw(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/synthesize-speech/{name}.json")),
-    )
-    .unwrap()
+    echome_testkit::events::read("synthesize-speech", name)
 }
 
 fn event(name: &str) -> SynthesizeInput {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/synthesize-speech/{name}.json"));
-    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    echome_testkit::events::parse("synthesize-speech", name)
 }
 
 fn mp3() -> Vec<u8> {
@@ -44,12 +39,7 @@ async fn tts_calls(server: &MockServer) -> usize {
 
 #[tokio::test]
 async fn every_event_gets_the_answer_a_user_expects() {
-    let mut names: Vec<_> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/synthesize-speech"))
-            .unwrap()
-            .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
-            .collect();
-    names.sort();
+    let names = echome_testkit::events::names("synthesize-speech");
     assert_eq!(
         names,
         ["empty-text", "greeting-ulaw", "message-ogg", "sqs-batch"],

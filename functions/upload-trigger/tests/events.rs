@@ -1,7 +1,6 @@
 //! Runs the handler on every event in events/upload-trigger/ with the local records, and a
 //! starter that remembers what it was asked to start.
 
-use std::path::Path;
 use std::sync::Mutex;
 
 use aws_lambda_events::event::s3::S3Event;
@@ -26,19 +25,12 @@ impl RunStarter for Starts {
 }
 
 fn event(name: &str) -> S3Event {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/upload-trigger/{name}.json"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    echome_testkit::events::parse("upload-trigger", name)
 }
 
 #[tokio::test]
 async fn every_event_gets_the_answer_a_user_expects() {
-    let mut names: Vec<_> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/upload-trigger"))
-            .unwrap()
-            .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
-            .collect();
-    names.sort();
+    let names = echome_testkit::events::names("upload-trigger");
     assert_eq!(
         names,
         ["invalid-caller", "new-sample", "older-sample", "outside-samples"],
