@@ -7,6 +7,7 @@ pub mod ids;
 pub mod ports;
 pub mod records;
 pub mod steps;
+pub mod threecx;
 
 pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};

@@ -1,0 +1,359 @@
+//! The 3CX call webhook: authentication (HMAC over `"<timestamp>.<raw body>"`, a 300 s window,
+//! an optional source allow-list, a size limit) and the payload, checked field by field.
+//! Nothing unauthenticated is parsed, stored or acted on.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::ids::{CallId, CallerId};
+
+pub const TIMESTAMP_HEADER: &str = "x-3cx-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-3cx-signature";
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const TOLERANCE_S: i64 = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the {0} header is missing")]
+    MissingHeader(&'static str),
+    #[error("the {0} header is malformed")]
+    MalformedHeader(&'static str),
+    #[error("the signature does not match the body")]
+    BadSignature,
+    #[error("the timestamp is {0} s away from now; the limit is {TOLERANCE_S} s")]
+    StaleTimestamp(i64),
+    #[error("the body is {0} bytes; the limit is {MAX_BODY_BYTES}")]
+    TooLarge(usize),
+    #[error("requests from {0} are not accepted")]
+    Forbidden(String),
+    #[error("the body is not JSON: {0}")]
+    BadJson(String),
+    #[error("{field}: {problem}")]
+    BadField { field: &'static str, problem: String },
+}
+
+impl WebhookError {
+    /// The HTTP status the webhook answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::MissingHeader(_)
+            | Self::MalformedHeader(_)
+            | Self::BadSignature
+            | Self::StaleTimestamp(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::TooLarge(_) => 413,
+            Self::BadJson(_) | Self::BadField { .. } => 400,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(_) | Self::MalformedHeader(_) | Self::BadSignature => "bad_signature",
+            Self::StaleTimestamp(_) => "stale_timestamp",
+            Self::Forbidden(_) => "forbidden",
+            Self::TooLarge(_) => "too_large",
+            Self::BadJson(_) => "bad_json",
+            Self::BadField { .. } => "bad_field",
+        }
+    }
+}
+
+/// Checks size, timestamp window and signature, in that order.
+pub fn verify(
+    secret: &[u8],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(WebhookError::TooLarge(body.len()));
+    }
+    let ts = timestamp.ok_or(WebhookError::MissingHeader("X-3CX-Timestamp"))?;
+    let t: i64 = ts.trim().parse().map_err(|_| WebhookError::MalformedHeader("X-3CX-Timestamp"))?;
+    let sig = signature.ok_or(WebhookError::MissingHeader("X-3CX-Signature"))?;
+    let hex = sig.trim().strip_prefix("sha256=").ok_or(WebhookError::MalformedHeader("X-3CX-Signature"))?;
+    let given = decode_hex(hex).ok_or(WebhookError::MalformedHeader("X-3CX-Signature"))?;
+    let skew = now.timestamp() - t;
+    if skew.abs() > TOLERANCE_S {
+        return Err(WebhookError::StaleTimestamp(skew));
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| WebhookError::BadSignature)?;
+    mac.update(ts.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&given).map_err(|_| WebhookError::BadSignature)
+}
+
+/// The `X-3CX-Signature` value for `body` at `timestamp` (tests, local tools).
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// `THREECX_TRUSTED_IPS`: CIDR blocks (or single addresses), comma separated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrustedIps(Vec<(IpAddr, u8)>);
+
+impl TrustedIps {
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (addr, bits) = match item.split_once('/') {
+                Some((a, b)) => (a, Some(b)),
+                None => (item, None),
+            };
+            let ip: IpAddr =
+                addr.parse().map_err(|_| format!("{item:?} is not an IP address or CIDR block"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(b) => b
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("{item:?} has a bad prefix length"))?,
+                None => max,
+            };
+            out.push((ip, bits));
+        }
+        Ok(Self(out))
+    }
+
+    /// An empty list allows everyone.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.0.is_empty() || self.0.iter().any(|&(net, bits)| in_block(ip, net, bits))
+    }
+}
+
+fn in_block(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    let (a, b, width) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    if bits == 0 {
+        return true;
+    }
+    let shift = width - bits as u32;
+    (a >> shift) == (b >> shift)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CallEventType {
+    IncomingCall,
+    CallStateChanged,
+    CallEnded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// A 3CX call event, after its signature checked out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CallEvent {
+    pub event_type: CallEventType,
+    pub call_id: CallId,
+    pub caller_id: CallerId,
+    pub called_number: String,
+    pub timestamp: DateTime<Utc>,
+    pub direction: Direction,
+    pub duration_s: Option<f64>,
+    pub recording_url: Option<String>,
+}
+
+impl CallEvent {
+    /// Field by field, so a 400 names what is wrong.
+    pub fn parse(body: &[u8]) -> Result<Self, WebhookError> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| WebhookError::BadJson(e.to_string()))?;
+        let obj = v.as_object().ok_or_else(|| WebhookError::BadJson("expected a JSON object".into()))?;
+        let bad = |field: &'static str, problem: &str| WebhookError::BadField {
+            field,
+            problem: problem.to_owned(),
+        };
+        let text = |field: &'static str| -> Result<&str, WebhookError> {
+            match obj.get(field) {
+                None | Some(Value::Null) => Err(bad(field, "is required")),
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
+                Some(_) => Err(bad(field, "must be a non-empty string")),
+            }
+        };
+        let event_type = match text("event_type")? {
+            "IncomingCall" => CallEventType::IncomingCall,
+            "CallStateChanged" => CallEventType::CallStateChanged,
+            "CallEnded" => CallEventType::CallEnded,
+            _ => return Err(bad("event_type", "must be IncomingCall, CallStateChanged or CallEnded")),
+        };
+        let call_id = CallId::parse(text("call_id")?)
+            .map_err(|_| bad("call_id", "must be 1 to 128 letters, digits, '-', '_', '.' or ':'"))?;
+        let caller_id = CallerId::parse(text("caller_id")?)
+            .map_err(|_| bad("caller_id", "must be an E.164 phone number"))?;
+        let called_number = text("called_number")?.to_owned();
+        let timestamp =
+            match obj.get("timestamp") {
+                Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| bad("timestamp", "must be an RFC 3339 time or unix seconds"))?,
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .and_then(|s| DateTime::from_timestamp(s, 0))
+                    .ok_or_else(|| bad("timestamp", "must be an RFC 3339 time or unix seconds"))?,
+                None | Some(Value::Null) => return Err(bad("timestamp", "is required")),
+                Some(_) => return Err(bad("timestamp", "must be an RFC 3339 time or unix seconds")),
+            };
+        let direction = match text("direction")?.to_ascii_lowercase().as_str() {
+            "inbound" => Direction::Inbound,
+            "outbound" => Direction::Outbound,
+            _ => return Err(bad("direction", "must be inbound or outbound")),
+        };
+        let duration_s = match obj.get("duration") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(
+                n.as_f64()
+                    .filter(|d| *d >= 0.0)
+                    .ok_or_else(|| bad("duration", "must be seconds, 0 or more"))?,
+            ),
+            Some(_) => return Err(bad("duration", "must be seconds, 0 or more")),
+        };
+        let recording_url = match obj.get("recording_url") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.starts_with("https://") || s.starts_with("http://") => {
+                Some(s.clone())
+            }
+            Some(_) => return Err(bad("recording_url", "must be an http(s) URL")),
+        };
+        Ok(Self {
+            event_type,
+            call_id,
+            caller_id,
+            called_number,
+            timestamp,
+            direction,
+            duration_s,
+            recording_url,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"3cx-webhook-secret-for-tests";
+    const BODY: &[u8] = br#"{"event_type":"IncomingCall","call_id":"3cx-8812","caller_id":"+14155550123","called_number":"+18005550199","timestamp":"2026-11-20T09:14:02Z","direction":"inbound"}"#;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_165_442, 0).unwrap()
+    }
+
+    #[test]
+    fn a_signed_fresh_request_passes_and_parses() {
+        let t = now().timestamp() - 10;
+        let sig = sign(SECRET, t, BODY);
+        assert_eq!(verify(SECRET, Some(&t.to_string()), Some(&sig), BODY, now()), Ok(()));
+        let ev = CallEvent::parse(BODY).unwrap();
+        assert_eq!(
+            (ev.event_type, ev.call_id.as_str(), ev.direction),
+            (CallEventType::IncomingCall, "3cx-8812", Direction::Inbound)
+        );
+        assert_eq!(ev.caller_id.as_str(), "+14155550123");
+    }
+
+    #[test]
+    fn a_known_vector_computed_independently() {
+        // Python: hmac.new(b"s3cret", b"1700000000.{}", hashlib.sha256).hexdigest()
+        let sig = "sha256=97926816e98fbb41ccb1673225ff29a2f35369099990e1b1561651e7bd097ebf";
+        assert_eq!(sign(b"s3cret", 1_700_000_000, b"{}"), sig);
+    }
+
+    #[test]
+    fn everything_unauthenticated_gets_401_403_or_413() {
+        let t = now().timestamp();
+        let sig = sign(SECRET, t, BODY);
+        let ts = t.to_string();
+        let check = |ts: Option<&str>, sig: Option<&str>, body: &[u8]| {
+            verify(SECRET, ts, sig, body, now()).unwrap_err().status()
+        };
+        assert_eq!(check(None, Some(&sig), BODY), 401);
+        assert_eq!(check(Some(&ts), None, BODY), 401);
+        assert_eq!(check(Some(&ts), Some("sha256=zz"), BODY), 401);
+        assert_eq!(check(Some(&ts), Some(&sig.replace("sha256=", "md5=")), BODY), 401);
+        assert_eq!(check(Some(&ts), Some(&sign(b"wrong", t, BODY)), BODY), 401);
+        assert_eq!(check(Some(&ts), Some(&sig), &BODY[..BODY.len() - 1]), 401, "tampered body");
+        let old = (t - 301).to_string();
+        assert_eq!(
+            verify(SECRET, Some(&old), Some(&sign(SECRET, t - 301, BODY)), BODY, now()),
+            Err(WebhookError::StaleTimestamp(301))
+        );
+        let future = (t + 301).to_string();
+        assert_eq!(
+            check(Some(&future), Some(&sign(SECRET, t + 301, BODY)), BODY),
+            401,
+            "the future is stale too"
+        );
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(check(Some(&ts), Some(&sign(SECRET, t, &big)), &big), 413);
+    }
+
+    #[test]
+    fn bad_payloads_name_the_field() {
+        let field = |body: &str| match CallEvent::parse(body.as_bytes()) {
+            Err(WebhookError::BadField { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        };
+        let base: Value = serde_json::from_slice(BODY).unwrap();
+        let with = |k: &str, v: Value| {
+            let mut o = base.clone();
+            o[k] = v;
+            o.to_string()
+        };
+        assert_eq!(field(&with("caller_id", "0044123".into())), "caller_id");
+        assert_eq!(field(&with("event_type", "Ringing".into())), "event_type");
+        assert_eq!(field(&with("call_id", "a/b".into())), "call_id");
+        assert_eq!(field(&with("timestamp", "yesterday".into())), "timestamp");
+        assert_eq!(field(&with("direction", "sideways".into())), "direction");
+        assert_eq!(field(&with("duration", (-3).into())), "duration");
+        assert_eq!(field(&with("recording_url", "ftp://x".into())), "recording_url");
+        assert_eq!(field(&with("called_number", Value::Null)), "called_number");
+        assert!(matches!(CallEvent::parse(b"not json"), Err(WebhookError::BadJson(_))));
+        let ended = with("event_type", "CallEnded".into());
+        let ended = {
+            let mut v: Value = serde_json::from_str(&ended).unwrap();
+            v["duration"] = 42.5.into();
+            v["timestamp"] = 1_795_165_442.into();
+            v.to_string()
+        };
+        let ev = CallEvent::parse(ended.as_bytes()).unwrap();
+        assert_eq!((ev.event_type, ev.duration_s), (CallEventType::CallEnded, Some(42.5)));
+    }
+
+    #[test]
+    fn the_allow_list_takes_cidr_blocks_of_both_families() {
+        let ips = TrustedIps::parse("203.0.113.0/24, 198.51.100.7, 2001:db8::/32").unwrap();
+        assert!(ips.allows("203.0.113.99".parse().unwrap()));
+        assert!(ips.allows("198.51.100.7".parse().unwrap()));
+        assert!(!ips.allows("198.51.100.8".parse().unwrap()));
+        assert!(ips.allows("2001:db8:1::5".parse().unwrap()));
+        assert!(!ips.allows("2001:db9::1".parse().unwrap()));
+        assert!(TrustedIps::parse("").unwrap().allows("192.0.2.1".parse().unwrap()), "empty allows all");
+        assert!(TrustedIps::parse("10.0.0.0/33").is_err() && TrustedIps::parse("ten").is_err());
+    }
+}
