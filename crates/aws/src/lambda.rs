@@ -1,7 +1,7 @@
 //! What every Lambda's `main.rs` shares: JSON logs, and step failures reported with the stable
 //! `error_type` names the state machine's Retry and Catch match.
 
-use echome_core::StepError;
+use echome_core::{StepError, redact};
 use lambda_runtime::Diagnostic;
 
 /// JSON logs without ANSI colours or timestamps (CloudWatch adds them); level from `RUST_LOG`
@@ -27,7 +27,9 @@ pub fn init_tracing() {
 pub struct StepFailure(pub StepError);
 
 impl From<StepError> for StepFailure {
-    fn from(e: StepError) -> Self {
+    fn from(mut e: StepError) -> Self {
+        // Messages can carry S3 keys, and keys carry phone numbers.
+        e.message = redact::phone_numbers(&e.message);
         tracing::warn!(error_type = e.error_type.as_str(), code = %e.code, message = %e.message, "step failed");
         Self(e)
     }
@@ -49,5 +51,16 @@ mod tests {
         let d: Diagnostic = StepFailure::from(StepError::from(AudioError::EmptyFile)).into();
         assert_eq!(d.error_type, "InvalidAudio");
         assert_eq!(d.error_message, "empty_file: the file is empty (0 bytes)");
+    }
+
+    #[test]
+    fn phone_numbers_in_messages_are_redacted() {
+        let e = StepError::from(echome_core::StorageError::NotFound("b/samples/+14155550123/a.mp3".into()));
+        let d: Diagnostic = StepFailure::from(e).into();
+        assert!(
+            d.error_message.contains("+14******123") && !d.error_message.contains("4155550123"),
+            "{}",
+            d.error_message
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod ids;
 pub mod ports;
 pub mod records;
+pub mod redact;
 pub mod steps;
 pub mod threecx;
 

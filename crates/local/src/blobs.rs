@@ -75,7 +75,8 @@ async fn remove_quietly(path: &Path) {
     if let Err(e) = tokio::fs::remove_file(path).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
-        tracing::warn!(path = %path.display(), error = %e, "could not remove a temporary file");
+        let path = echome_core::redact::phone_numbers(&path.display().to_string());
+        tracing::warn!(path = %path, error = %e, "could not remove a temporary file");
     }
 }
 

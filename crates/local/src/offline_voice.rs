@@ -67,7 +67,7 @@ pub fn measure(files: &[PathBuf]) -> Result<(f32, f32), AudioError> {
         if let Err(e) = std::fs::remove_file(&scratch)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::warn!(path = %scratch.display(), error = %e, "could not remove a scratch file");
+            tracing::warn!(path = %echome_core::redact::phone_numbers(&scratch.display().to_string()), error = %e, "could not remove a scratch file");
         }
         extracted?;
         for c in analyzer.finish().chunks {

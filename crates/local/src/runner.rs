@@ -165,7 +165,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
                 {
                     attempt += 1;
                     (self.on_event)(RunEvent::Retrying(step, attempt));
-                    tracing::warn!(state = step.state, attempt, error = %e, "retrying");
+                    tracing::warn!(state = step.state, attempt, error = %echome_core::redact::phone_numbers(&e.to_string()), "retrying");
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }

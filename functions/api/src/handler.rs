@@ -45,7 +45,7 @@ impl ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        tracing::error!(error = %e, "storage failed");
+        tracing::error!(error = %echome_core::redact::phone_numbers(&e.to_string()), "storage failed");
         match e {
             StorageError::NotFound(what) => Self::NotFound(what),
             StorageError::Transient(_) => Self::Unavailable,

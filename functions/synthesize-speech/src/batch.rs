@@ -53,7 +53,7 @@ pub async fn handle_batch<B: BlobStore, E: VoiceEngine>(
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            tracing::warn!(message_id = %id, error_type = e.error_type.as_str(), code = %e.code, message = %e.message, "speech request failed");
+            tracing::warn!(message_id = %id, error_type = e.error_type.as_str(), code = %e.code, message = %echome_core::redact::phone_numbers(&e.message), "speech request failed");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             failures.push(failure);
