@@ -17,8 +17,9 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             StorageError::Transient(detail)
         }
-        _ if status == Some(404)
-            || matches!(code.as_str(), "NoSuchKey" | "NotFound" | "ResourceNotFoundException") =>
+        // DynamoDB's ResourceNotFoundException means a missing table, not a missing item: that
+        // is a broken deployment, reported as a failure below.
+        _ if status == Some(404) || matches!(code.as_str(), "NoSuchKey" | "NotFound") =>
         {
             StorageError::NotFound(subject.to_owned())
         }
