@@ -19,8 +19,7 @@ where
         }
         // DynamoDB's ResourceNotFoundException means a missing table, not a missing item: that
         // is a broken deployment, reported as a failure below.
-        _ if status == Some(404) || matches!(code.as_str(), "NoSuchKey" | "NotFound") =>
-        {
+        _ if status == Some(404) || matches!(code.as_str(), "NoSuchKey" | "NotFound") => {
             StorageError::NotFound(subject.to_owned())
         }
         _ if matches!(status, Some(429 | 500 | 502 | 503 | 504))
