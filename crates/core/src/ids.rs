@@ -103,7 +103,7 @@ impl RunId {
         h.update(key.as_bytes());
         h.update([0]);
         h.update(version.as_bytes());
-        let hex: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+        let hex = crate::signing::hex(&h.finalize()[..12]);
         let digits = caller.as_str().trim_start_matches('+');
         Self(format!("up-{}-{hex}", &digits[digits.len().saturating_sub(4)..]))
     }

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod ports;
 pub mod records;
 pub mod redact;
+pub mod signing;
 pub mod steps;
 pub mod threecx;
 

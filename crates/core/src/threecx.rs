@@ -5,11 +5,10 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::ids::{CallId, CallerId};
+use crate::signing;
 
 pub const TIMESTAMP_HEADER: &str = "x-3cx-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-3cx-signature";
@@ -77,33 +76,21 @@ pub fn verify(
     let t: i64 = ts.trim().parse().map_err(|_| WebhookError::MalformedHeader("X-3CX-Timestamp"))?;
     let sig = signature.ok_or(WebhookError::MissingHeader("X-3CX-Signature"))?;
     let hex = sig.trim().strip_prefix("sha256=").ok_or(WebhookError::MalformedHeader("X-3CX-Signature"))?;
-    let given = decode_hex(hex).ok_or(WebhookError::MalformedHeader("X-3CX-Signature"))?;
+    let given = signing::unhex(hex).ok_or(WebhookError::MalformedHeader("X-3CX-Signature"))?;
     let skew = now.timestamp() - t;
     if skew.abs() > TOLERANCE_S {
         return Err(WebhookError::StaleTimestamp(skew));
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| WebhookError::BadSignature)?;
-    mac.update(ts.trim().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&given).map_err(|_| WebhookError::BadSignature)
+    if signing::verify_timestamped(secret, ts.trim(), body, &given) {
+        Ok(())
+    } else {
+        Err(WebhookError::BadSignature)
+    }
 }
 
 /// The `X-3CX-Signature` value for `body` at `timestamp` (tests, local tools).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    format!("sha256={}", signing::sign_timestamped(secret, &timestamp.to_string(), body))
 }
 
 /// `THREECX_TRUSTED_IPS`: CIDR blocks (or single addresses), comma separated.

@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
+use echome_core::signing;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::calls::ConfigOverride;
 
@@ -43,32 +42,20 @@ pub fn verify_signature(
         }
     }
     let (t, v0) = (t.ok_or(SignatureError::Malformed)?, v0.ok_or(SignatureError::Malformed)?);
-    let given = decode_hex(v0).ok_or(SignatureError::Malformed)?;
+    let given = signing::unhex(v0).ok_or(SignatureError::Malformed)?;
     if now_unix - t > TOLERANCE_S {
         return Err(SignatureError::Stale { age_s: now_unix - t });
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&given).map_err(|_| SignatureError::Mismatch)
+    if signing::verify_timestamped(secret, &t.to_string(), body, &given) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// The header ElevenLabs would send for `body` at `t` (tests, local tools).
 pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={t},v0={hex}")
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.is_empty() {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    format!("t={t},v0={}", signing::sign_timestamped(secret, &t.to_string(), body))
 }
 
 /// A post-call webhook, after its signature checked out.

@@ -60,7 +60,7 @@ where
     let started = Instant::now();
     // The report names the pack's files and their content: its digest identifies the pack.
     let report = blobs.get_bytes(&input.pack.report).await?;
-    let digest: String = Sha256::digest(&report).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
     let previous = cache.clone_of(&input.caller_id).await?;
     if let Some(prev) = &previous
         && prev.is_fresh(now)

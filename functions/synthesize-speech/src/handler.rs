@@ -60,7 +60,7 @@ pub async fn handle<B: BlobStore, E: VoiceEngine>(
         h.update(part.as_bytes());
         h.update([0]);
     }
-    let hash: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hash = echome_core::signing::hex(&h.finalize()[..16]);
     let audio = BlobRef::new(&cfg.bucket, format!("tts/{hash}.{}", input.format.extension()));
     let record_blob = BlobRef::new(&cfg.bucket, format!("tts/{hash}.json"));
 
