@@ -10,12 +10,6 @@ use echome_local::{CloneRunSteps, FsBlobStore, LocalRecords, RunEvent, Runner};
 
 use crate::engine::Engine;
 
-/// `CACHE_TTL` hours, as in AWS (default 24).
-fn clone_ttl() -> chrono::Duration {
-    let hours = echome_core::env::parsed::<i64>("CACHE_TTL", "a number of hours").ok().flatten();
-    chrono::Duration::hours(hours.unwrap_or(echome_core::records::DEFAULT_CLONE_TTL_HOURS))
-}
-
 /// The local stand-in for the recordings bucket.
 pub const BUCKET: &str = "recordings";
 
@@ -38,13 +32,14 @@ impl Local {
         min_speech_s: f64,
         engine: Engine,
         on_event: impl Fn(RunEvent) + Send + Sync + 'static,
-    ) -> Runner<Steps, LocalRecords> {
+    ) -> Result<Runner<Steps, LocalRecords>, StepError> {
+        let ttl = clone_voice::ttl_from_env().map_err(StepError::invalid_input)?;
         let work_dir = self.data_dir.join("work");
         let steps = Steps {
             blobs: self.blobs.clone(),
             records: self.records.clone(),
             engine,
-            clone: clone_voice::Config { work_dir: work_dir.clone(), ttl: clone_ttl() },
+            clone: clone_voice::Config { work_dir: work_dir.clone(), ttl },
             extract: extract_audio::Config {
                 bucket: BUCKET.into(),
                 work_dir: work_dir.clone(),
@@ -56,7 +51,7 @@ impl Local {
                 prepare: echome_audio::PrepareConfig::default().with_min_speech(min_speech_s),
             },
         };
-        Runner::new(steps, self.records.clone()).on_event(on_event)
+        Ok(Runner::new(steps, self.records.clone()).on_event(on_event))
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::Utc;
-use echome_core::{CloneCache, CloneStatus, StepError, VoiceEngine, VoiceId};
+use echome_core::{CloneCache, StepError, VoiceEngine, VoiceId};
 use serde_json::json;
 
 use crate::engine::Engine;
@@ -101,9 +101,8 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                 )));
             }
             engine.delete_voice(&voice).await?;
-            for mut c in local.records.clones().await?.into_iter().filter(|c| c.voice_id == voice) {
-                c.status = CloneStatus::Evicted;
-                local.records.put_clone(&c).await?;
+            for c in local.records.clones().await?.iter().filter(|c| c.voice_id == voice) {
+                clone_voice::mark_evicted(&local.records, c).await?;
             }
             if json {
                 println!("{}", json!({ "deleted": voice }));

@@ -23,10 +23,15 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
-        let hours: i64 = env::parsed("CACHE_TTL", "a number of hours")?
-            .unwrap_or(echome_core::records::DEFAULT_CLONE_TTL_HOURS);
-        Ok(Self { work_dir: env::work_dir(), ttl: Duration::hours(hours) })
+        Ok(Self { work_dir: env::work_dir(), ttl: ttl_from_env()? })
     }
+}
+
+/// `CACHE_TTL` in hours (default 24), for the Lambda and for local runs alike.
+pub fn ttl_from_env() -> Result<Duration, String> {
+    let hours: i64 = env::parsed("CACHE_TTL", "a number of hours")?
+        .unwrap_or(echome_core::records::DEFAULT_CLONE_TTL_HOURS);
+    Ok(Duration::hours(hours))
 }
 
 pub async fn handle<B, C, E>(
@@ -153,22 +158,31 @@ where
     Ok((CloneOutput { voice_id, engine: engine.name().to_owned(), cached: false, evicted }, bytes))
 }
 
-/// Deletes a cached voice at the engine (already gone is fine) and marks its entry.
+/// Deletes a cached voice at the engine and marks its entry.
 async fn retire<C: CloneCache, E: VoiceEngine>(
     cache: &C,
     engine: &E,
     rec: &CloneRecord,
 ) -> Result<(), StepError> {
-    match engine.delete_voice(&rec.voice_id).await {
-        Ok(()) => {}
-        Err(e) if e.code == "voice_not_found" => {}
-        Err(e) => return Err(e),
-    }
-    let mut gone = rec.clone();
-    gone.status = CloneStatus::Evicted;
-    cache.put_clone(&gone).await?;
+    delete_at_engine(engine, &rec.voice_id).await?;
+    mark_evicted(cache, rec).await?;
     tracing::info!(caller = %rec.caller_id, voice_id = %rec.voice_id, "voice deleted");
     Ok(())
+}
+
+/// Deletes a voice at the engine; one that is already gone counts as deleted.
+async fn delete_at_engine<E: VoiceEngine>(engine: &E, voice: &VoiceId) -> Result<(), StepError> {
+    match engine.delete_voice(voice).await {
+        Err(e) if e.code != "voice_not_found" => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Keeps a cache entry for the record, marked as no longer usable.
+pub async fn mark_evicted<C: CloneCache>(cache: &C, rec: &CloneRecord) -> Result<(), StepError> {
+    let mut gone = rec.clone();
+    gone.status = CloneStatus::Evicted;
+    Ok(cache.put_clone(&gone).await?)
 }
 
 /// At the voice limit, deletes the least recently used voice that echome made and the cache
@@ -251,11 +265,7 @@ pub async fn reconcile<C: CloneCache, E: VoiceEngine>(
                 out.deleted.push(voice.voice_id.clone());
             }
             None => {
-                match engine.delete_voice(&voice.voice_id).await {
-                    Ok(()) => {}
-                    Err(e) if e.code == "voice_not_found" => {}
-                    Err(e) => return Err(e),
-                }
+                delete_at_engine(engine, &voice.voice_id).await?;
                 out.deleted.push(voice.voice_id.clone());
             }
         }
@@ -263,9 +273,7 @@ pub async fn reconcile<C: CloneCache, E: VoiceEngine>(
     // The offline engine keeps nothing, so there is nothing to find missing there.
     if engine.slots().await?.is_some() {
         for entry in entries.iter().filter(|c| !at_engine.iter().any(|v| v.voice_id == c.voice_id)) {
-            let mut gone = entry.clone();
-            gone.status = CloneStatus::Evicted;
-            cache.put_clone(&gone).await?;
+            mark_evicted(cache, entry).await?;
             out.forgotten.push(entry.voice_id.clone());
         }
     }
