@@ -129,6 +129,14 @@ pub fn classify(status: u16, code: String, message: String) -> ElevenLabsError {
     }
 }
 
+/// On a path that names a voice, a 404 means that voice is unknown.
+pub fn voice_missing(e: ElevenLabsError) -> ElevenLabsError {
+    match e {
+        ElevenLabsError::Rejected { status: 404, message, .. } => ElevenLabsError::VoiceNotFound { message },
+        other => other,
+    }
+}
+
 /// Worth another try: 429 (unless the quota is gone), 408 and 5xx.
 pub fn retryable(status: u16, code: &str) -> bool {
     let never = matches!(code, "quota_exceeded" | "invalid_api_key" | "voice_not_found");

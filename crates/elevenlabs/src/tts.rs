@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::error::ElevenLabsError;
+use crate::error::{ElevenLabsError, voice_missing};
 use crate::limiter::Priority;
 
 /// The output formats echome asks for.
@@ -87,12 +87,7 @@ impl Client {
                 Ok(self.http().post(&url).query(&[("output_format", format.as_str())]).json(req))
             })
             .await
-            .map_err(|e| match e {
-                ElevenLabsError::Rejected { status: 404, message, .. } => {
-                    ElevenLabsError::VoiceNotFound { message }
-                }
-                other => other,
-            })?;
+            .map_err(voice_missing)?;
         let cost = answer
             .header("character-cost")
             .or_else(|| answer.header("x-character-count"))

@@ -8,7 +8,7 @@ use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::error::ElevenLabsError;
+use crate::error::{ElevenLabsError, voice_missing};
 use crate::limiter::Priority;
 
 /// A clone to make from local files (the sample pack).
@@ -108,13 +108,7 @@ impl Client {
 
     pub async fn get_voice(&self, voice_id: &str, priority: Priority) -> Result<Voice, ElevenLabsError> {
         let url = self.url(&format!("/v1/voices/{voice_id}"));
-        let answer = self.send(priority, "get voice", || Ok(self.http().get(&url))).await;
-        match answer {
-            Err(ElevenLabsError::Rejected { status: 404, message, .. }) => {
-                Err(ElevenLabsError::VoiceNotFound { message })
-            }
-            other => other?.json(),
-        }
+        self.send(priority, "get voice", || Ok(self.http().get(&url))).await.map_err(voice_missing)?.json()
     }
 
     /// Every page of `GET /v2/voices`.
@@ -155,12 +149,7 @@ impl Client {
 
     pub async fn delete_voice(&self, voice_id: &str, priority: Priority) -> Result<(), ElevenLabsError> {
         let url = self.url(&format!("/v1/voices/{voice_id}"));
-        match self.send(priority, "delete voice", || Ok(self.http().delete(&url))).await {
-            Ok(_) => Ok(()),
-            Err(ElevenLabsError::Rejected { status: 404, message, .. }) => {
-                Err(ElevenLabsError::VoiceNotFound { message })
-            }
-            Err(e) => Err(e),
-        }
+        self.send(priority, "delete voice", || Ok(self.http().delete(&url))).await.map_err(voice_missing)?;
+        Ok(())
     }
 }
