@@ -319,11 +319,9 @@ impl RunLog for DynamoRecords {
 
 fn call_from(item: &Item) -> Result<CallRecord, StorageError> {
     let r = Read(item);
-    let status = match r.str("status")? {
-        "started" => CallStatus::Started,
-        "ended" => CallStatus::Ended,
-        other => return Err(StorageError::Failed(format!("unknown call status {other:?}"))),
-    };
+    let status = r.str("status")?;
+    let status = CallStatus::parse(status)
+        .ok_or_else(|| StorageError::Failed(format!("unknown call status {status:?}")))?;
     Ok(CallRecord {
         call_id: echome_core::CallId::parse(r.str("call_id")?)
             .map_err(|e| StorageError::Failed(e.to_string()))?,
@@ -336,10 +334,6 @@ fn call_from(item: &Item) -> Result<CallRecord, StorageError> {
 
 impl CallLog for DynamoRecords {
     async fn record_call(&self, rec: &CallRecord) -> Result<CallRecord, StorageError> {
-        let status = match rec.status {
-            CallStatus::Started => "started",
-            CallStatus::Ended => "ended",
-        };
         let item = HashMap::from([
             ("pk".into(), s(format!("CALL#{}", rec.call_id))),
             ("sk".into(), s("CALL")),
@@ -348,7 +342,7 @@ impl CallLog for DynamoRecords {
             ("call_id".into(), s(rec.call_id.as_str())),
             ("caller_id".into(), s(rec.caller_id.as_str())),
             ("started_at".into(), s(timestamp(rec.started_at))),
-            ("status".into(), s(status)),
+            ("status".into(), s(rec.status.as_str())),
             (TTL_ATTRIBUTE.into(), n(rec.expires_at)),
         ]);
         if self.put_if(item, "attribute_not_exists(pk)", vec![]).await? {
@@ -400,13 +394,7 @@ fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
         ("gsi1pk".into(), s("CLONES")),
         ("gsi1sk".into(), s(format!("{}#{}", timestamp(r.last_used_at), r.caller_id.as_str()))),
         ("voice_id".into(), s(r.voice_id.as_str())),
-        (
-            "status".into(),
-            s(serde_json::to_value(r.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()),
-        ),
+        ("status".into(), s(r.status.as_str())),
         ("record".into(), s(body)),
         // The cache entry is stale after `expires_at`; the table keeps it a week longer so the
         // voice can still be found and deleted.

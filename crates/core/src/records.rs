@@ -106,6 +106,19 @@ pub enum CallStatus {
     Ended,
 }
 
+impl CallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Started, Self::Ended].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     pub call_id: CallId,
@@ -124,6 +137,15 @@ pub enum CloneStatus {
     Active,
     /// Deleted at the provider to free a voice slot (or replaced); kept for the record.
     Evicted,
+}
+
+impl CloneStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Evicted => "evicted",
+        }
+    }
 }
 
 /// The caller's cloned voice, as cached.
@@ -163,4 +185,24 @@ pub struct CloneLogRecord {
     pub bytes_uploaded: u64,
     pub error: Option<StepError>,
     pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_are_the_ones_serde_writes() {
+        let json = |v: serde_json::Value| v.as_str().map(str::to_owned);
+        for s in [CallStatus::Started, CallStatus::Ended] {
+            assert_eq!(json(serde_json::to_value(s).unwrap()).as_deref(), Some(s.as_str()));
+            assert_eq!(CallStatus::parse(s.as_str()), Some(s));
+        }
+        for s in [CloneStatus::Active, CloneStatus::Evicted] {
+            assert_eq!(json(serde_json::to_value(s).unwrap()).as_deref(), Some(s.as_str()));
+        }
+        for s in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed] {
+            assert_eq!(json(serde_json::to_value(s).unwrap()).as_deref(), Some(s.as_str()));
+        }
+    }
 }
