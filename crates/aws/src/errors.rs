@@ -1,16 +1,17 @@
 //! SDK failures sorted into the port's three kinds: what retrying may fix is `Transient`.
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use echome_core::StorageError;
 
 /// `subject` names the object or record (it becomes the `NotFound` payload); `what` says what
 /// was being done.
-pub(crate) fn storage_error<E, R>(subject: &str, what: &str, e: SdkError<E, R>) -> StorageError
+/// Every SDK crate answers with the same smithy `HttpResponse`.
+pub(crate) fn storage_error<E>(subject: &str, what: &str, e: SdkError<E, HttpResponse>) -> StorageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HasStatus,
 {
-    let status = e.raw_response().map(HasStatus::status);
+    let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().unwrap_or_default().to_owned();
     let detail = format!("{what} {subject}: {}", DisplayErrorContext(&e));
     match e {
@@ -38,16 +39,5 @@ where
             StorageError::Transient(detail)
         }
         _ => StorageError::Failed(detail),
-    }
-}
-
-/// The HTTP status of a raw response, whatever the SDK's response type.
-pub(crate) trait HasStatus {
-    fn status(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status(&self) -> u16 {
-        self.status().as_u16()
     }
 }
