@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use echome_core::{EngineVoice, SpeechFormat, StepError, VoiceEngine, VoiceId};
 
@@ -18,11 +19,23 @@ pub struct ElevenLabsEngine {
     client: Client,
     pub model_id: String,
     pub priority: Priority,
+    /// The model's character limit, asked for once per process (per model).
+    limit: Arc<Mutex<Option<(String, usize)>>>,
 }
 
 impl ElevenLabsEngine {
     pub fn new(client: Client) -> Self {
-        Self { client, model_id: "eleven_multilingual_v2".into(), priority: Priority::Batch }
+        Self {
+            client,
+            model_id: "eleven_multilingual_v2".into(),
+            priority: Priority::Batch,
+            limit: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn known_limit(&self) -> Option<usize> {
+        let cached = self.limit.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cached.as_ref().filter(|(model, _)| *model == self.model_id).map(|&(_, limit)| limit)
     }
 
     pub fn client(&self) -> &Client {
@@ -110,10 +123,16 @@ impl VoiceEngine for ElevenLabsEngine {
     }
 
     async fn max_characters(&self) -> Result<usize, StepError> {
+        if let Some(limit) = self.known_limit() {
+            return Ok(limit);
+        }
         let models = self.client.models(self.priority).await?;
         let limit = models.iter().find(|m| m.model_id == self.model_id).and_then(|m| m.character_limit());
         // The documented limit of eleven_multilingual_v2, if the model list does not say.
-        Ok(limit.map_or(10_000, |l| l as usize))
+        let limit = limit.map_or(10_000, |l| l as usize);
+        *self.limit.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((self.model_id.clone(), limit));
+        Ok(limit)
     }
 
     fn model(&self) -> &str {

@@ -101,6 +101,9 @@ async fn every_event_gets_the_answer_a_user_expects() {
     assert_eq!(tts_calls(&server).await, greeting.pieces, "the same request twice calls the API once");
 
     let ogg = handle(&blobs, &engine, &cfg, event("message-ogg")).await.unwrap();
+    let models =
+        server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/v1/models").count();
+    assert_eq!(models, 1, "the model's limit is asked for once");
     let bytes = blobs.get_bytes(&ogg.audio).await.unwrap();
     assert!(bytes.starts_with(b"OggS") && ogg.audio.key.ends_with(".ogg"), "{ogg:?}");
 
