@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use echome_core::{
     CloneInput, CloneOutput, ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, StepError,
+    TransitionInput, TransitionOutput,
 };
 use echome_local::{CloneRunSteps, FsBlobStore, LocalRecords, RunEvent, Runner};
 
+use crate::agent::Agent;
 use crate::engine::Engine;
 
 /// The local stand-in for the recordings bucket.
@@ -31,14 +33,18 @@ impl Local {
         &self,
         min_speech_s: f64,
         engine: Engine,
+        agent: Agent,
         on_event: impl Fn(RunEvent) + Send + Sync + 'static,
     ) -> Result<Runner<Steps, LocalRecords>, StepError> {
+        let transition = transition_call::Config::from_env().map_err(StepError::invalid_input)?;
         let ttl = clone_voice::ttl_from_env().map_err(StepError::invalid_input)?;
         let work_dir = self.data_dir.join("work");
         let steps = Steps {
             blobs: self.blobs.clone(),
             records: self.records.clone(),
             engine,
+            agent,
+            transition,
             clone: clone_voice::Config { work_dir: work_dir.clone(), ttl },
             extract: extract_audio::Config {
                 bucket: BUCKET.into(),
@@ -59,6 +65,8 @@ pub struct Steps {
     blobs: FsBlobStore,
     records: LocalRecords,
     engine: Engine,
+    agent: Agent,
+    transition: transition_call::Config,
     clone: clone_voice::Config,
     extract: extract_audio::Config,
     segment: segment_audio::Config,
@@ -75,5 +83,9 @@ impl CloneRunSteps for Steps {
 
     async fn clone_voice(&self, input: CloneInput) -> Result<CloneOutput, StepError> {
         clone_voice::handle(&self.blobs, &self.records, &self.engine, &self.clone, input).await
+    }
+
+    async fn transition_call(&self, input: TransitionInput) -> Result<TransitionOutput, StepError> {
+        transition_call::handle(&self.records, &self.agent, &self.transition, input).await
     }
 }

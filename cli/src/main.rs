@@ -1,5 +1,6 @@
 //! `echome`: the pipeline's steps on one machine, no AWS account needed.
 
+mod agent;
 mod engine;
 mod local;
 mod output;

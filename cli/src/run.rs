@@ -13,6 +13,7 @@ use echome_local::RunEvent;
 use serde_json::json;
 use upload_trigger::{Accepted, Upload, accept_upload};
 
+use crate::agent::Agent;
 use crate::engine::Engine;
 use crate::local::{BUCKET, Local};
 use crate::output::{fail_step, spinner};
@@ -56,9 +57,15 @@ async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError
         .records
         .create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), Utc::now()))
         .await?;
-    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample: upload.object };
+    let input =
+        CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample: upload.object, call: None };
     let started = Instant::now();
-    let runner = local.runner(args.common.min_speech, Engine::from_env()?, progress(args.common.json))?;
+    let runner = local.runner(
+        args.common.min_speech,
+        Engine::from_env()?,
+        Agent::NotConfigured,
+        progress(args.common.json),
+    )?;
     runner.run(&input).await?;
     report(&local, &run_id, started, args.common.json).await
 }
@@ -72,7 +79,12 @@ pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
         let caller = parse_caller(&args.caller)?;
         let upload = store(&local, &caller, &args.audio).await?;
         let started = Instant::now();
-        let runner = local.runner(args.common.min_speech, Engine::from_env()?, progress(json))?;
+        let runner = local.runner(
+            args.common.min_speech,
+            Engine::from_env()?,
+            Agent::NotConfigured,
+            progress(json),
+        )?;
         match accept_upload(&local.records, &runner, &upload).await? {
             Accepted::Started { run_id } | Accepted::AlreadyStarted { run_id } => {
                 let run_id = RunId::parse(&run_id).map_err(|e| StepError::internal(e.to_string()))?;

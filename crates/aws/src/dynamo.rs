@@ -5,6 +5,7 @@
 //! | caller's current sample | `CALLER#{e164}` | `SAMPLE` | | |
 //! | clone run | `RUN#{run_id}` | `RUN` | `CALLER#{e164}` | `RUN#{started_at}` |
 //! | call | `CALL#{call_id}` | `CALL` | `CALLER#{e164}` | `CALL#{started_at}#{call_id}` |
+//! | call event | `CALL#{call_id}` (or `EVENTS#{day}`) | `EVENT#{at}#{kind}#{n}` | `EVENTS#{day}` | `{at}#{kind}#{n}` |
 //! | caller's cached clone | `CALLER#{e164}` | `CLONE` | `CLONES` | `{last_used_at}#{e164}` |
 //! | clone log entry | `RUN#{run_id}` | `CLONE#{at}` | | |
 //!
@@ -14,7 +15,9 @@
 //!
 //! Access patterns: a caller's current sample (get by pk); a run by id (get; the state
 //! machine's RecordSuccess/RecordFailure states update the same item); a call by id (get); a
-//! caller's calls or runs by time (query GSI1 on `gsi1pk` with a `gsi1sk` range). Writes are
+//! caller's calls or runs by time (query GSI1 on `gsi1pk` with a `gsi1sk` range); a call's
+//! events (query pk); a day's events, for `/metrics` (query GSI1 on `EVENTS#{day}`). A call is
+//! written with a `version` condition, so a `CallEnded` racing the hand-over is never lost. Writes are
 //! conditional so retried events are idempotent: a run or call is created once, and a sample
 //! only replaces an older one. Runs and calls carry `expires_at` (epoch seconds), the table's
 //! TTL attribute. Times are RFC 3339 UTC with milliseconds, which sort as strings and match
@@ -26,9 +29,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
-    BlobRef, CallLog, CallRecord, CallStatus, CallerId, CloneCache, CloneLogRecord, CloneRecord, ErrorType,
-    RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, StepError,
-    StorageError, VoiceId,
+    BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
+    CloneLogRecord, CloneRecord, ErrorType, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog,
+    SampleRecord, SampleWrite, StepError, StorageError, VoiceId,
 };
 
 use crate::errors::storage_error;
@@ -290,6 +293,27 @@ impl RunLog for DynamoRecords {
         }
     }
 
+    async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {
+        let pk = caller_pk(caller);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :run)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":run", s("RUN#"))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| storage_error(&pk, "querying runs of", e))?;
+        match out.items().first().map(|i| Read(i).str("run_id").map(str::to_owned)).transpose()? {
+            Some(id) => self.run(&RunId::parse(&id).map_err(|e| StorageError::Failed(e.to_string()))?).await,
+            None => Ok(None),
+        }
+    }
+
     async fn run(&self, run_id: &RunId) -> Result<Option<RunRecord>, StorageError> {
         let Some(item) = self.get(format!("RUN#{run_id}"), "RUN").await? else { return Ok(None) };
         let r = Read(&item);
@@ -317,68 +341,188 @@ impl RunLog for DynamoRecords {
     }
 }
 
+fn call_item(r: &CallRecord) -> Result<Item, StorageError> {
+    let body = serde_json::to_string(r).map_err(|e| StorageError::Failed(format!("encoding a call: {e}")))?;
+    Ok(HashMap::from([
+        ("pk".into(), s(format!("CALL#{}", r.call_id))),
+        ("sk".into(), s("CALL")),
+        ("gsi1pk".into(), s(caller_pk(&r.caller_id))),
+        ("gsi1sk".into(), s(format!("CALL#{}", call_sort_key(r)))),
+        ("status".into(), s(r.status.as_str())),
+        ("version".into(), n(r.version)),
+        ("record".into(), s(body)),
+        (TTL_ATTRIBUTE.into(), n(r.expires_at)),
+    ]))
+}
+
+/// `{started_at}#{call_id}`: how a caller's calls sort, and the page cursor.
+fn call_sort_key(r: &CallRecord) -> String {
+    format!("{}#{}", timestamp(r.started_at), r.call_id)
+}
+
 fn call_from(item: &Item) -> Result<CallRecord, StorageError> {
-    let r = Read(item);
-    let status = r.str("status")?;
-    let status = CallStatus::parse(status)
-        .ok_or_else(|| StorageError::Failed(format!("unknown call status {status:?}")))?;
-    Ok(CallRecord {
-        call_id: echome_core::CallId::parse(r.str("call_id")?)
-            .map_err(|e| StorageError::Failed(e.to_string()))?,
-        caller_id: r.caller()?,
-        started_at: r.time("started_at")?,
-        status,
-        expires_at: r.num(TTL_ATTRIBUTE)?,
-    })
+    let mut rec: CallRecord = serde_json::from_str(Read(item).str("record")?)
+        .map_err(|e| StorageError::Failed(format!("a broken call record: {e}")))?;
+    rec.version = Read(item).num("version")?.max(0) as u64;
+    Ok(rec)
+}
+
+fn event_from(item: &Item) -> Result<CallEventRecord, StorageError> {
+    serde_json::from_str(Read(item).str("record")?)
+        .map_err(|e| StorageError::Failed(format!("a broken call event: {e}")))
+}
+
+/// Unique per process and event: concurrent writers at the same millisecond never collide.
+fn event_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
+    format!("{seed:016x}{:08x}", SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+impl DynamoRecords {
+    async fn query_items(
+        &self,
+        subject: &str,
+        req: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StorageError> {
+        let mut pages = req.into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(item.map_err(|e| storage_error(subject, "querying", e))?);
+        }
+        Ok(out)
+    }
 }
 
 impl CallLog for DynamoRecords {
-    async fn record_call(&self, rec: &CallRecord) -> Result<CallRecord, StorageError> {
-        let item = HashMap::from([
-            ("pk".into(), s(format!("CALL#{}", rec.call_id))),
-            ("sk".into(), s("CALL")),
-            ("gsi1pk".into(), s(caller_pk(&rec.caller_id))),
-            ("gsi1sk".into(), s(format!("CALL#{}#{}", timestamp(rec.started_at), rec.call_id))),
-            ("call_id".into(), s(rec.call_id.as_str())),
-            ("caller_id".into(), s(rec.caller_id.as_str())),
-            ("started_at".into(), s(timestamp(rec.started_at))),
-            ("status".into(), s(rec.status.as_str())),
-            (TTL_ATTRIBUTE.into(), n(rec.expires_at)),
-        ]);
-        if self.put_if(item, "attribute_not_exists(pk)", vec![]).await? {
-            return Ok(rec.clone());
+    async fn claim_call(&self, rec: &CallRecord) -> Result<CallClaim, StorageError> {
+        let fresh = CallRecord { version: 0, ..rec.clone() };
+        if self.put_if(call_item(&fresh)?, "attribute_not_exists(pk)", vec![]).await? {
+            return Ok(CallClaim::New(fresh));
         }
-        let first = self.get(format!("CALL#{}", rec.call_id), "CALL").await?;
-        first
-            .as_ref()
-            .map(call_from)
-            .unwrap_or_else(|| Err(StorageError::Transient("the call record vanished".into())))
+        match self.call(&rec.call_id).await? {
+            Some(first) => Ok(CallClaim::Existing(first)),
+            None => Err(StorageError::Transient("the call record vanished".into())),
+        }
     }
 
-    async fn calls_by_caller(
+    async fn call(&self, call_id: &CallId) -> Result<Option<CallRecord>, StorageError> {
+        self.get(format!("CALL#{call_id}"), "CALL").await?.as_ref().map(call_from).transpose()
+    }
+
+    async fn save_call(&self, rec: &CallRecord) -> Result<bool, StorageError> {
+        let next = CallRecord { version: rec.version + 1, ..rec.clone() };
+        self.put_if(call_item(&next)?, "version = :v", vec![(":v", n(rec.version))]).await
+    }
+
+    async fn calls_of(
         &self,
         caller: &CallerId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<CallRecord>, StorageError> {
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<CallPage, StorageError> {
         let pk = caller_pk(caller);
-        let mut pages = self
+        let hi = format!("CALL#{}", after.unwrap_or("~"));
+        let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(GSI1)
-            .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
+            .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :lo AND :hi")
             .expression_attribute_values(":pk", s(pk.clone()))
-            .expression_attribute_values(":from", s(format!("CALL#{}", timestamp(from))))
-            .expression_attribute_values(":to", s(format!("CALL#{}", timestamp(to))))
-            .into_paginator()
-            .items()
-            .send();
+            .expression_attribute_values(":lo", s("CALL#"))
+            .expression_attribute_values(":hi", s(hi.clone()))
+            .scan_index_forward(false)
+            // One more than asked (and one for the cursor's own item, which BETWEEN includes)
+            // says whether there is a next page.
+            .limit(i32::try_from(limit + 2).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| storage_error(&pk, "querying calls of", e))?;
+        let mut page = CallPage::default();
+        for item in out.items() {
+            if Read(item).opt("gsi1sk") == Some(hi.as_str()) {
+                continue;
+            }
+            if page.calls.len() == limit {
+                page.next = page.calls.last().map(call_sort_key);
+                break;
+            }
+            page.calls.push(call_from(item)?);
+        }
+        Ok(page)
+    }
+
+    async fn log_event(&self, event: &CallEventRecord) -> Result<(), StorageError> {
+        let body = serde_json::to_string(event)
+            .map_err(|e| StorageError::Failed(format!("encoding a call event: {e}")))?;
+        let at = timestamp(event.at);
+        let sort = format!("{at}#{}#{}", event.kind.as_str(), event_suffix());
+        let pk = match &event.call_id {
+            Some(c) => format!("CALL#{c}"),
+            None => format!("EVENTS#{}", event.at.format("%Y-%m-%d")),
+        };
+        let item = HashMap::from([
+            ("pk".into(), s(pk.clone())),
+            ("sk".into(), s(format!("EVENT#{sort}"))),
+            ("gsi1pk".into(), s(format!("EVENTS#{}", event.at.format("%Y-%m-%d")))),
+            ("gsi1sk".into(), s(sort)),
+            ("kind".into(), s(event.kind.as_str())),
+            ("record".into(), s(body)),
+            (TTL_ATTRIBUTE.into(), n(event.expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| storage_error(&pk, "logging an event of", e))?;
+        Ok(())
+    }
+
+    async fn call_events(&self, call_id: &CallId) -> Result<Vec<CallEventRecord>, StorageError> {
+        let pk = format!("CALL#{call_id}");
+        let req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":e", s("EVENT#"));
+        self.query_items(&pk, req).await?.iter().map(event_from).collect()
+    }
+
+    async fn events_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CallEventRecord>, StorageError> {
         let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            let call = call_from(&item.map_err(|e| storage_error(&pk, "querying calls of", e))?)?;
-            if call.started_at < to {
-                out.push(call);
+        let mut day = from.date_naive();
+        while day <= to.date_naive() {
+            let pk = format!("EVENTS#{}", day.format("%Y-%m-%d"));
+            let req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":from", s(timestamp(from)))
+                .expression_attribute_values(":to", s(timestamp(to)));
+            for item in self.query_items(&pk, req).await? {
+                let e = event_from(&item)?;
+                if e.at >= from && e.at < to {
+                    out.push(e);
+                }
+            }
+            day = day.succ_opt().unwrap_or(day);
+            if day == chrono::NaiveDate::MAX {
+                break;
             }
         }
         Ok(out)

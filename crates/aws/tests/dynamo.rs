@@ -3,8 +3,9 @@
 use chrono::{DateTime, Duration, Utc};
 use echome_aws::DynamoRecords;
 use echome_core::{
-    BlobRef, CallId, CallLog, CallRecord, CallStatus, CallerId, ErrorType, RunId, RunLog, RunOutcome,
-    RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, StepError, StorageError,
+    BlobRef, CallClaim, CallEventKind, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallStatus,
+    CallerId, ErrorType, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord,
+    SampleWrite, StepError, StorageError, calls::update_call,
 };
 use echome_testkit::moto::MotoServer;
 
@@ -104,41 +105,86 @@ async fn a_run_is_created_once_and_keeps_how_it_ended() {
         .await;
     assert!(matches!(missing, Err(StorageError::NotFound(_))), "{missing:?}");
     assert_eq!(db.run(&ghost).await.unwrap(), None, "finishing an unknown run creates nothing");
+
+    let later = RunRecord::started(
+        RunId::parse("run-later").unwrap(),
+        caller(),
+        BlobRef::new("b", "samples/z.wav"),
+        started + Duration::minutes(5),
+    );
+    db.create_run(&later).await.unwrap();
+    assert_eq!(db.latest_run(&caller()).await.unwrap(), Some(later));
+    let stranger = CallerId::parse("+442071838750").unwrap();
+    assert_eq!(db.latest_run(&stranger).await.unwrap(), None);
 }
 
 #[tokio::test]
-async fn calls_are_recorded_once_and_listed_by_caller_and_time() {
+async fn calls_are_recorded_once_listed_by_caller_and_never_lose_a_racing_write() {
     let moto = MotoServer::start();
     let db = table(&moto).await;
-    let call = |id: &str, who: &CallerId, at: &str| CallRecord {
-        call_id: CallId::parse(id).unwrap(),
-        caller_id: who.clone(),
-        started_at: t(at),
-        status: CallStatus::Started,
-        expires_at: echome_core::records::expiry(t(at), 365),
+    let call = |id: &str, who: &CallerId, at: &str| {
+        CallRecord::new(CallId::parse(id).unwrap(), who.clone(), "+18005550199".into(), t(at))
     };
     let other = CallerId::parse("+442071838750").unwrap();
     let first = call("c1", &caller(), "2026-11-20T09:00:00.000Z");
-    assert_eq!(db.record_call(&first).await.unwrap(), first);
-    let retried = CallRecord { started_at: t("2026-11-20T09:00:05.000Z"), ..first.clone() };
-    assert_eq!(db.record_call(&retried).await.unwrap(), first, "a retried webhook gets the first record");
+    assert_eq!(db.claim_call(&first).await.unwrap(), CallClaim::New(first.clone()));
+    let retried = call("c1", &caller(), "2026-11-20T09:00:05.000Z");
+    assert_eq!(
+        db.claim_call(&retried).await.unwrap(),
+        CallClaim::Existing(first.clone()),
+        "a retried webhook gets the first record"
+    );
     for (id, who, at) in [
         ("c2", caller(), "2026-11-20T12:00:00.000Z"),
         ("c3", caller(), "2026-11-21T09:00:00.000Z"),
         ("c4", other.clone(), "2026-11-20T11:00:00.000Z"),
     ] {
-        db.record_call(&call(id, &who, at)).await.unwrap();
+        db.claim_call(&call(id, &who, at)).await.unwrap();
     }
-    let ids = |calls: Vec<CallRecord>| calls.into_iter().map(|c| c.call_id.to_string()).collect::<Vec<_>>();
-    let day =
-        db.calls_by_caller(&caller(), t("2026-11-20T00:00:00.000Z"), t("2026-11-21T00:00:00.000Z")).await;
-    assert_eq!(ids(day.unwrap()), ["c1", "c2"]);
-    let all =
-        db.calls_by_caller(&caller(), t("2026-01-01T00:00:00.000Z"), t("2027-01-01T00:00:00.000Z")).await;
-    assert_eq!(ids(all.unwrap()), ["c1", "c2", "c3"]);
-    let edge =
-        db.calls_by_caller(&caller(), t("2026-11-20T09:00:00.000Z"), t("2026-11-20T12:00:00.000Z")).await;
-    assert_eq!(ids(edge.unwrap()), ["c1"], "the range is [from, to)");
+    let ids = |p: &CallPage| p.calls.iter().map(|c| c.call_id.to_string()).collect::<Vec<_>>();
+    let page = db.calls_of(&caller(), 2, None).await.unwrap();
+    assert_eq!(ids(&page), ["c3", "c2"], "newest first");
+    let rest = db.calls_of(&caller(), 2, page.next.as_deref()).await.unwrap();
+    assert_eq!((ids(&rest), rest.next), (vec!["c1".to_owned()], None));
+    assert_eq!(ids(&db.calls_of(&other, 10, None).await.unwrap()), ["c4"]);
+
+    // CallEnded and the hand-over read the same version; the second write must not win.
+    let ended = CallRecord { status: CallStatus::Ended, ..first.clone() };
+    let handed_over = CallRecord { status: CallStatus::Agent, ..first.clone() };
+    assert!(db.save_call(&ended).await.unwrap());
+    assert!(!db.save_call(&handed_over).await.unwrap());
+    let updated = update_call(&db, &first.call_id, |c| {
+        c.note = Some("rung after the end".into());
+        true
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((updated.status, updated.version), (CallStatus::Ended, 2));
+    assert_eq!(db.call(&first.call_id).await.unwrap(), Some(updated));
+}
+
+#[tokio::test]
+async fn call_events_are_kept_per_call_and_per_day() {
+    let moto = MotoServer::start();
+    let db = table(&moto).await;
+    let c1 = CallId::parse("c1").unwrap();
+    let at = t("2026-11-20T23:59:59.500Z");
+    for kind in [CallEventKind::Incoming, CallEventKind::Incoming, CallEventKind::CloneReady] {
+        db.log_event(&CallEventRecord::new(kind, Some(&c1), at)).await.unwrap();
+    }
+    let rejected = CallEventRecord::new(CallEventKind::WebhookRejected, None, t("2026-11-21T00:00:01.000Z"))
+        .detail("3cx-call bad_signature");
+    db.log_event(&rejected).await.unwrap();
+    let mine = db.call_events(&c1).await.unwrap();
+    assert_eq!(mine.len(), 3, "events at the same instant are all kept");
+    let both_days =
+        db.events_between(t("2026-11-20T00:00:00.000Z"), t("2026-11-22T00:00:00.000Z")).await.unwrap();
+    assert_eq!(both_days.len(), 4);
+    assert!(both_days.contains(&rejected));
+    let first_day =
+        db.events_between(t("2026-11-20T00:00:00.000Z"), t("2026-11-21T00:00:00.000Z")).await.unwrap();
+    assert_eq!(first_day.len(), 3);
 }
 
 #[tokio::test]

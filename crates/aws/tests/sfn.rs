@@ -58,7 +58,7 @@ async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
         .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
         .await
         .unwrap();
-    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample };
+    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, call: None };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
 
     let mut status = String::new();

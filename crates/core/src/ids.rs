@@ -108,6 +108,14 @@ impl RunId {
         Self(format!("up-{}-{hex}", &digits[digits.len().saturating_sub(4)..]))
     }
 
+    /// The run an incoming call starts: one per 3CX call, so a duplicate webhook names the
+    /// same run.
+    pub fn for_call(call: &CallId) -> Self {
+        use sha2::{Digest, Sha256};
+        let hex = crate::signing::hex(&Sha256::digest(call.as_str().as_bytes())[..12]);
+        Self(format!("call-{hex}"))
+    }
+
     /// S3 key prefix of everything this run derives.
     pub fn prefix(&self) -> String {
         format!("runs/{}/", self.0)

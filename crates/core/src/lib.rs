@@ -1,9 +1,12 @@
 //! echome's domain: validated ids, the clone run's step inputs and outputs, errors and the ports
-//! (traits) that the AWS and local adapters implement. Nothing here does I/O.
+//! (traits) that the AWS and local adapters implement. Nothing here does I/O but through the
+//! ports (and the metric lines `calls::record_event` writes to stdout in Lambda).
 
+pub mod calls;
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod metrics;
 pub mod ports;
 pub mod records;
 pub mod redact;
@@ -11,17 +14,17 @@ pub mod signing;
 pub mod steps;
 pub mod threecx;
 
+pub use calls::{CallEventKind, CallEventRecord, CallPath, CallRecord, CallStatus, HandOver};
 pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};
 pub use ports::{
-    BlobStore, CallLog, CloneCache, EngineVoice, RunLog, RunStart, RunStarter, SampleLog, SpeechFormat,
-    VoiceEngine,
+    AgentCallRequest, AgentCallStarted, AgentCalls, BlobStore, CallClaim, CallLog, CallPage, CloneCache,
+    EngineVoice, RunLog, RunStart, RunStarter, SampleLog, SpeechFormat, VoiceEngine,
 };
 pub use records::{
-    CallRecord, CallStatus, CloneLogRecord, CloneRecord, CloneStatus, RunOutcome, RunRecord, RunStatus,
-    SampleRecord, SampleWrite,
+    CloneLogRecord, CloneRecord, CloneStatus, RunOutcome, RunRecord, RunStatus, SampleRecord, SampleWrite,
 };
 pub use steps::{
-    BlobRef, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput,
-    SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput,
+    BlobRef, CallContext, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput,
+    SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput, TransitionInput, TransitionOutput,
 };

@@ -5,11 +5,10 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use crate::calls::{CallEventRecord, CallRecord};
 use crate::error::StorageError;
-use crate::ids::{CallerId, RunId, VoiceId};
-use crate::records::{
-    CallRecord, CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite,
-};
+use crate::ids::{CallId, CallerId, RunId, VoiceId};
+use crate::records::{CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
 use crate::steps::{BlobRef, CloneRunInput};
 
 /// Object storage: S3 in AWS, a folder locally. Audio moves through files and ranges, never
@@ -77,20 +76,64 @@ pub trait RunLog: Send + Sync {
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     fn run(&self, run_id: &RunId) -> impl Future<Output = Result<Option<RunRecord>, StorageError>> + Send;
-}
 
-/// The call log: by call id, and by caller and time.
-pub trait CallLog: Send + Sync {
-    /// Records a call once; a retried webhook gets the record the first delivery made.
-    fn record_call(&self, rec: &CallRecord) -> impl Future<Output = Result<CallRecord, StorageError>> + Send;
-
-    /// A caller's calls that started in `[from, to)`, oldest first.
-    fn calls_by_caller(
+    /// The caller's most recently started run.
+    fn latest_run(
         &self,
         caller: &CallerId,
+    ) -> impl Future<Output = Result<Option<RunRecord>, StorageError>> + Send;
+}
+
+/// Whether recording a call made it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallClaim {
+    /// This delivery recorded the call: it works out the answer.
+    New(CallRecord),
+    /// Already on record (a retried or concurrent webhook): the first delivery's record.
+    Existing(CallRecord),
+}
+
+/// A page of a caller's calls, newest first; `next` continues after the last one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallPage {
+    pub calls: Vec<CallRecord>,
+    pub next: Option<String>,
+}
+
+/// The call log: calls by id and by caller and time, and the call flow's events.
+pub trait CallLog: Send + Sync {
+    /// Records a call once, whatever the number of deliveries racing to do so.
+    fn claim_call(&self, rec: &CallRecord) -> impl Future<Output = Result<CallClaim, StorageError>> + Send;
+
+    fn call(&self, call_id: &CallId)
+    -> impl Future<Output = Result<Option<CallRecord>, StorageError>> + Send;
+
+    /// Writes `rec` (with `version + 1`) only if the stored record is still at `rec.version`;
+    /// `Ok(false)` when another writer came first. Use [`crate::calls::update_call`].
+    fn save_call(&self, rec: &CallRecord) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    /// A caller's calls, newest first, `limit` at a time; `after` is the previous page's `next`.
+    fn calls_of(
+        &self,
+        caller: &CallerId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<CallPage, StorageError>> + Send;
+
+    fn log_event(&self, event: &CallEventRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// One call's events, oldest first.
+    fn call_events(
+        &self,
+        call_id: &CallId,
+    ) -> impl Future<Output = Result<Vec<CallEventRecord>, StorageError>> + Send;
+
+    /// Every event in `[from, to)`, for `/metrics`.
+    fn events_between(
+        &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<CallRecord>, StorageError>> + Send;
+    ) -> impl Future<Output = Result<Vec<CallEventRecord>, StorageError>> + Send;
 }
 
 /// Whether asking for a run started one.
@@ -199,4 +242,28 @@ pub trait VoiceEngine: Send + Sync {
 
     /// The model that speaks (part of what makes two requests the same).
     fn model(&self) -> &str;
+}
+
+/// A conversation the voice agent is asked to start with the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentCallRequest {
+    /// Whom the agent rings (E.164).
+    pub to: CallerId,
+    /// `None`: the agent's own voice.
+    pub voice_id: Option<VoiceId>,
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentCallStarted {
+    /// The provider's conversation id (or its trunk's call id).
+    pub call_id: Option<String>,
+}
+
+/// The voice agent that talks to callers: ElevenLabs Agents over a SIP trunk or Twilio.
+pub trait AgentCalls: Send + Sync {
+    fn start_call(
+        &self,
+        req: &AgentCallRequest,
+    ) -> impl Future<Output = Result<AgentCallStarted, crate::StepError>> + Send;
 }

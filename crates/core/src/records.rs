@@ -1,11 +1,11 @@
-//! What echome keeps on record: each caller's current sample, each clone run, each call.
+//! What echome keeps on record: each caller's current sample, each clone run, each cached clone (calls: see `calls`).
 //! DynamoDB holds them in AWS, an embedded database locally (see the adapters).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
-use crate::ids::{CallId, CallerId, RunId, VoiceId};
+use crate::ids::{CallerId, RunId, VoiceId};
 use crate::steps::BlobRef;
 
 /// How long records are kept before the store's TTL removes them.
@@ -99,35 +99,6 @@ pub enum RunOutcome {
     Failed(StepError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallStatus {
-    Started,
-    Ended,
-}
-
-impl CallStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Started => "started",
-            Self::Ended => "ended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Started, Self::Ended].into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallRecord {
-    pub call_id: CallId,
-    pub caller_id: CallerId,
-    pub started_at: DateTime<Utc>,
-    pub status: CallStatus,
-    pub expires_at: i64,
-}
-
 /// How long a clone is reused before the next call makes a fresh one (`CACHE_TTL`).
 pub const DEFAULT_CLONE_TTL_HOURS: i64 = 24;
 
@@ -194,10 +165,6 @@ mod tests {
     #[test]
     fn status_names_are_the_ones_serde_writes() {
         let json = |v: serde_json::Value| v.as_str().map(str::to_owned);
-        for s in [CallStatus::Started, CallStatus::Ended] {
-            assert_eq!(json(serde_json::to_value(s).unwrap()).as_deref(), Some(s.as_str()));
-            assert_eq!(CallStatus::parse(s.as_str()), Some(s));
-        }
         for s in [CloneStatus::Active, CloneStatus::Evicted] {
             assert_eq!(json(serde_json::to_value(s).unwrap()).as_deref(), Some(s.as_str()));
         }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CallerId, RunId, VoiceId};
+use crate::ids::{CallId, CallerId, RunId, VoiceId};
 
 /// Where an object lives: an S3 bucket and key, or a folder and path under the local data dir.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,12 +28,61 @@ impl std::fmt::Display for BlobRef {
     }
 }
 
-/// The clone run's input, as upload-trigger (or `echome`) starts it.
+/// The clone run's input, as upload-trigger, webhook-intake (or `echome`) starts it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneRunInput {
     pub run_id: RunId,
     pub caller_id: CallerId,
     pub sample: BlobRef,
+    /// A caller on the line, listening to the greeting until the clone is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallContext>,
+}
+
+/// The call a clone run hands over when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallContext {
+    pub threecx_call_id: CallId,
+    #[serde(default)]
+    pub greeting_call_id: Option<String>,
+    /// Whom the agent rings (E.164).
+    pub phone_number: CallerId,
+    /// After this the caller gets the default voice rather than wait longer (RFC 3339, which
+    /// the state machine's Wait state takes as its `TimestampPath`).
+    pub deadline: chrono::DateTime<chrono::Utc>,
+}
+
+/// TransitionCall's input: the run's state when the clone is ready, when it failed
+/// (`error`, as the state machine's Catch puts it), or at the deadline (neither).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionInput {
+    pub run_id: RunId,
+    pub caller_id: CallerId,
+    pub call: CallContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone: Option<CloneOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StateError>,
+}
+
+/// A Catch's `{"Error", "Cause"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// What TransitionCall did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionOutput {
+    /// `transferred`, `fallback`, `not_rung`, or `already_done`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// ExtractAudio's input: the run and the caller's original recording.

@@ -2,6 +2,7 @@
 //! (../shared/reference): cloning, voices, speech, account, agent calls, webhooks.
 
 pub mod account;
+pub mod agent;
 pub mod calls;
 pub mod client;
 pub mod engine;
@@ -11,6 +12,7 @@ pub mod tts;
 pub mod voices;
 pub mod webhooks;
 
+pub use agent::{AgentConfig, ElevenLabsAgent};
 pub use client::{ApiKey, Client, Config};
 pub use engine::ElevenLabsEngine;
 pub use error::ElevenLabsError;

@@ -85,6 +85,9 @@ pub struct Conversation {
     pub conversation_id: String,
     #[serde(default)]
     pub status: String,
+    /// `[{role, message, time_in_call_secs, …}]`.
+    #[serde(default)]
+    pub transcript: Vec<serde_json::Value>,
     #[serde(default)]
     pub metadata: serde_json::Value,
     #[serde(default)]
@@ -113,6 +116,50 @@ pub struct InitiationResponse {
     pub dynamic_variables: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_config_override: Option<ConfigOverride>,
+}
+
+/// What the conversation-initiation webhook receives for an inbound Twilio or SIP call.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct InitiationRequest {
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub called_number: Option<String>,
+    #[serde(default)]
+    pub call_sid: Option<String>,
+}
+
+impl Conversation {
+    /// The 3CX call this conversation belongs to: echome puts it in every agent call's
+    /// dynamic variables.
+    pub fn threecx_call_id(&self) -> Option<&str> {
+        self.conversation_initiation_client_data
+            .get("dynamic_variables")
+            .and_then(|v| v.get("threecx_call_id"))
+            .and_then(serde_json::Value::as_str)
+    }
+
+    pub fn duration_s(&self) -> Option<f64> {
+        self.metadata.get("call_duration_secs").and_then(serde_json::Value::as_f64)
+    }
+
+    /// `role: message` lines, at most `max` characters.
+    pub fn excerpt(&self, max: usize) -> String {
+        let mut out = String::new();
+        for turn in &self.transcript {
+            let role = turn.get("role").and_then(serde_json::Value::as_str).unwrap_or("?");
+            let Some(msg) = turn.get("message").and_then(serde_json::Value::as_str) else { continue };
+            let line = format!("{role}: {msg}\n");
+            if out.chars().count() + line.chars().count() > max {
+                out.extend(line.chars().take(max.saturating_sub(out.chars().count())));
+                break;
+            }
+            out.push_str(&line);
+        }
+        out
+    }
 }
 
 impl InitiationResponse {

@@ -9,4 +9,4 @@ pub mod runner;
 pub use blobs::FsBlobStore;
 pub use offline_voice::OfflineEngine;
 pub use records::LocalRecords;
-pub use runner::{CloneRunSteps, RunEvent, RunResult, Runner};
+pub use runner::{Background, CloneRunSteps, RunEvent, RunResult, Runner};

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
-    CallLog, CallRecord, CallerId, CloneCache, CloneLogRecord, CloneRecord, RunId, RunLog, RunOutcome,
-    RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, StorageError,
+    CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache, CloneLogRecord,
+    CloneRecord, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite,
+    StorageError,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -21,8 +22,12 @@ const CALLS: TableDefinition<&str, &[u8]> = TableDefinition::new("calls");
 const CLONES: TableDefinition<&str, &[u8]> = TableDefinition::new("clones");
 /// `{run_id}|{at}` → the clone log's record.
 const CLONE_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("clone_log");
-/// `{caller}|{started_at}|{call_id}` → call id: a caller's calls in time order.
+/// `{caller}|{started_at}#{call_id}` → call id: a caller's calls in time order.
 const CALLS_BY_CALLER: TableDefinition<&str, &str> = TableDefinition::new("calls_by_caller");
+/// `{at}|{kind}|{n}` → a call-flow event, in time order.
+const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("call_events");
+/// `{call_id}|{event key}` → event key: one call's events.
+const EVENTS_BY_CALL: TableDefinition<&str, &str> = TableDefinition::new("call_events_by_call");
 
 #[derive(Clone)]
 pub struct LocalRecords {
@@ -52,10 +57,12 @@ impl LocalRecords {
         }
         let db = Database::create(path).map_err(failed)?;
         let tx = db.begin_write().map_err(failed)?;
-        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG] {
+        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS] {
             tx.open_table(t).map_err(failed)?;
         }
-        tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
+        for t in [CALLS_BY_CALLER, EVENTS_BY_CALL] {
+            tx.open_table(t).map_err(failed)?;
+        }
         tx.commit().map_err(failed)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -166,48 +173,138 @@ impl RunLog for LocalRecords {
     async fn run(&self, run_id: &RunId) -> Result<Option<RunRecord>, StorageError> {
         self.get(RUNS, run_id.as_str())
     }
+
+    async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {
+        Ok(self.runs()?.into_iter().find(|r| &r.caller_id == caller))
+    }
+}
+
+/// `{started_at}#{call_id}`: how a caller's calls sort, and the page cursor.
+fn call_sort_key(rec: &CallRecord) -> String {
+    format!("{}#{}", time_key(rec.started_at), rec.call_id)
 }
 
 impl CallLog for LocalRecords {
-    async fn record_call(&self, rec: &CallRecord) -> Result<CallRecord, StorageError> {
+    async fn claim_call(&self, rec: &CallRecord) -> Result<CallClaim, StorageError> {
         let tx = self.db.begin_write().map_err(failed)?;
-        let stored = {
+        let claim = {
             let mut calls = tx.open_table(CALLS).map_err(failed)?;
             let existing: Option<CallRecord> =
                 calls.get(rec.call_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
             match existing {
-                Some(first) => first,
+                Some(first) => CallClaim::Existing(first),
                 None => {
                     calls.insert(rec.call_id.as_str(), encode(rec)?.as_slice()).map_err(failed)?;
                     let mut index = tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
-                    let key =
-                        format!("{}|{}|{}", rec.caller_id.as_str(), time_key(rec.started_at), rec.call_id);
+                    let key = format!("{}|{}", rec.caller_id.as_str(), call_sort_key(rec));
                     index.insert(key.as_str(), rec.call_id.as_str()).map_err(failed)?;
-                    rec.clone()
+                    CallClaim::New(rec.clone())
                 }
             }
         };
         tx.commit().map_err(failed)?;
-        Ok(stored)
+        Ok(claim)
     }
 
-    async fn calls_by_caller(
+    async fn call(&self, call_id: &CallId) -> Result<Option<CallRecord>, StorageError> {
+        self.get(CALLS, call_id.as_str())
+    }
+
+    async fn save_call(&self, rec: &CallRecord) -> Result<bool, StorageError> {
+        self.update(CALLS, |t| {
+            let stored: Option<CallRecord> =
+                t.get(rec.call_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
+            match stored {
+                Some(s) if s.version == rec.version => {
+                    let next = CallRecord { version: rec.version + 1, ..rec.clone() };
+                    t.insert(rec.call_id.as_str(), encode(&next)?.as_slice()).map_err(failed)?;
+                    Ok(true)
+                }
+                Some(_) => Ok(false),
+                None => Err(StorageError::NotFound(format!("call {}", rec.call_id))),
+            }
+        })
+    }
+
+    async fn calls_of(
         &self,
         caller: &CallerId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<CallRecord>, StorageError> {
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<CallPage, StorageError> {
         let tx = self.db.begin_read().map_err(failed)?;
         let index = tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
         let calls = tx.open_table(CALLS).map_err(failed)?;
-        let lo = format!("{}|{}", caller.as_str(), time_key(from));
-        let hi = format!("{}|{}", caller.as_str(), time_key(to));
-        let mut out = Vec::new();
-        for entry in index.range(lo.as_str()..hi.as_str()).map_err(failed)? {
+        let lo = format!("{}|", caller.as_str());
+        let hi = match after {
+            Some(cursor) => format!("{}|{cursor}", caller.as_str()),
+            None => format!("{}}}", caller.as_str()),
+        };
+        let mut page = CallPage::default();
+        for entry in index.range(lo.as_str()..hi.as_str()).map_err(failed)?.rev() {
             let (_, id) = entry.map_err(failed)?;
+            if page.calls.len() == limit {
+                page.next = page.calls.last().map(call_sort_key);
+                break;
+            }
             if let Some(v) = calls.get(id.value()).map_err(failed)? {
+                page.calls.push(decode(v.value())?);
+            }
+        }
+        Ok(page)
+    }
+
+    async fn log_event(&self, event: &CallEventRecord) -> Result<(), StorageError> {
+        let bytes = encode(event)?;
+        let tx = self.db.begin_write().map_err(failed)?;
+        {
+            let mut events = tx.open_table(EVENTS).map_err(failed)?;
+            let base = format!("{}|{}", time_key(event.at), event.kind.as_str());
+            let mut n = 0u32;
+            let key = loop {
+                let key = format!("{base}|{n:06}");
+                if events.get(key.as_str()).map_err(failed)?.is_none() {
+                    break key;
+                }
+                n += 1;
+            };
+            events.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
+            if let Some(call) = &event.call_id {
+                let mut by_call = tx.open_table(EVENTS_BY_CALL).map_err(failed)?;
+                let index = format!("{call}|{key}");
+                by_call.insert(index.as_str(), key.as_str()).map_err(failed)?;
+            }
+        }
+        tx.commit().map_err(failed)
+    }
+
+    async fn call_events(&self, call_id: &CallId) -> Result<Vec<CallEventRecord>, StorageError> {
+        let tx = self.db.begin_read().map_err(failed)?;
+        let by_call = tx.open_table(EVENTS_BY_CALL).map_err(failed)?;
+        let events = tx.open_table(EVENTS).map_err(failed)?;
+        let (lo, hi) = (format!("{call_id}|"), format!("{call_id}}}"));
+        let mut out = Vec::new();
+        for entry in by_call.range(lo.as_str()..hi.as_str()).map_err(failed)? {
+            let (_, key) = entry.map_err(failed)?;
+            if let Some(v) = events.get(key.value()).map_err(failed)? {
                 out.push(decode(v.value())?);
             }
+        }
+        Ok(out)
+    }
+
+    async fn events_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CallEventRecord>, StorageError> {
+        let tx = self.db.begin_read().map_err(failed)?;
+        let events = tx.open_table(EVENTS).map_err(failed)?;
+        let (lo, hi) = (time_key(from), time_key(to));
+        let mut out = Vec::new();
+        for entry in events.range(lo.as_str()..hi.as_str()).map_err(failed)? {
+            let (_, v) = entry.map_err(failed)?;
+            out.push(decode(v.value())?);
         }
         Ok(out)
     }
@@ -329,21 +426,49 @@ mod tests {
             db.finish_run(&ghost, &RunOutcome::Failed(StepError::internal("x")), Utc::now()).await.is_err()
         );
 
-        let call = |id: &str, at: &str| CallRecord {
-            call_id: CallId::parse(id).unwrap(),
-            caller_id: caller.clone(),
-            started_at: t(at),
-            status: CallStatus::Started,
-            expires_at: 0,
+        let call = |id: &str, at: &str| {
+            CallRecord::new(CallId::parse(id).unwrap(), caller.clone(), "+18005550199".into(), t(at))
         };
         let first = call("c1", "2026-11-20T09:00:00Z");
-        assert_eq!(db.record_call(&first).await.unwrap(), first);
-        assert_eq!(db.record_call(&call("c1", "2026-11-20T09:30:00Z")).await.unwrap(), first);
-        db.record_call(&call("c2", "2026-11-20T12:00:00Z")).await.unwrap();
-        db.record_call(&call("c3", "2026-11-21T09:00:00Z")).await.unwrap();
-        let got =
-            db.calls_by_caller(&caller, t("2026-11-20T00:00:00Z"), t("2026-11-20T12:00:00Z")).await.unwrap();
-        assert_eq!(got.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(), ["c1"]);
+        assert_eq!(db.claim_call(&first).await.unwrap(), CallClaim::New(first.clone()));
+        assert_eq!(
+            db.claim_call(&call("c1", "2026-11-20T09:30:00Z")).await.unwrap(),
+            CallClaim::Existing(first.clone())
+        );
+        for (id, at) in [("c2", "2026-11-20T12:00:00Z"), ("c3", "2026-11-21T09:00:00Z")] {
+            db.claim_call(&call(id, at)).await.unwrap();
+        }
+        let ids = |p: &CallPage| p.calls.iter().map(|c| c.call_id.to_string()).collect::<Vec<_>>();
+        let page = db.calls_of(&caller, 2, None).await.unwrap();
+        assert_eq!(ids(&page), ["c3", "c2"]);
+        let rest = db.calls_of(&caller, 2, page.next.as_deref()).await.unwrap();
+        assert_eq!((ids(&rest), rest.next), (vec!["c1".to_owned()], None));
+
+        let mut stale = first.clone();
+        assert!(db.save_call(&CallRecord { status: CallStatus::Ended, ..first.clone() }).await.unwrap());
+        stale.status = CallStatus::Agent;
+        assert!(!db.save_call(&stale).await.unwrap(), "a write based on an old read is refused");
+        let ended = echome_core::calls::update_call(&db, &first.call_id, |c| {
+            c.note = Some("hung up".into());
+            true
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!((ended.status, ended.version), (CallStatus::Ended, 2));
+        assert_eq!(db.call(&first.call_id).await.unwrap(), Some(ended));
+
+        use echome_core::{CallEventKind, CallEventRecord};
+        let at = t("2026-11-20T09:00:01Z");
+        for kind in [CallEventKind::Incoming, CallEventKind::Incoming, CallEventKind::Ended] {
+            db.log_event(&CallEventRecord::new(kind, Some(&first.call_id), at)).await.unwrap();
+        }
+        db.log_event(&CallEventRecord::new(CallEventKind::WebhookRejected, None, t("2026-11-22T00:00:00Z")))
+            .await
+            .unwrap();
+        assert_eq!(db.call_events(&first.call_id).await.unwrap().len(), 3, "same instant, all kept");
+        let day = db.events_between(t("2026-11-20T00:00:00Z"), t("2026-11-21T00:00:00Z")).await.unwrap();
+        assert_eq!(day.len(), 3);
         drop(db);
         let reopened = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         assert_eq!(reopened.runs().unwrap().len(), 1, "records survive a restart");

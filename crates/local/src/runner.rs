@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use echome_core::{
     CloneInput, CloneOutput, CloneRunInput, ErrorType, ExtractInput, ExtractOutput, RunLog, RunOutcome,
-    RunStart, RunStarter, SegmentInput, SegmentOutput, StepError, StorageError,
+    RunStart, RunStarter, SegmentInput, SegmentOutput, StepError, StorageError, TransitionInput,
+    TransitionOutput,
+    steps::{CallContext, StateError},
 };
 
 /// A Task state and what it calls: a function (`extract-audio`) or a service integration.
@@ -19,16 +21,26 @@ pub struct Step {
 /// The ASL's `arn:aws:states:::dynamodb:updateItem`: the run's record is updated.
 pub const RECORD_RUN: &str = "dynamodb:updateItem";
 
-/// The success path, in order.
+/// The success path, in order. TransitionCall runs only when a caller is waiting.
 pub const CLONE_RUN: &[Step] = &[
     Step { state: "ExtractAudio", function: "extract-audio" },
     Step { state: "SegmentAudio", function: "segment-audio" },
     Step { state: "CloneVoice", function: "clone-voice" },
+    TRANSITION,
     Step { state: "RecordSuccess", function: RECORD_RUN },
 ];
 
+pub const TRANSITION: Step = Step { state: "TransitionCall", function: "transition-call" };
+
+/// The ASL's parallel branch: at the call's deadline, the caller still on the greeting gets
+/// the default voice.
+pub const AT_DEADLINE: Step = Step { state: "HandOverAtDeadline", function: "transition-call" };
+
 /// Where every function step's Catch goes.
 pub const ON_FAILURE: Step = Step { state: "RecordFailure", function: RECORD_RUN };
+
+/// After the failure is recorded, a waiting caller is handed to the default voice.
+pub const AFTER_FAILURE: Step = Step { state: "HandOverAfterFailure", function: "transition-call" };
 
 /// As the ASL's Retry on `Retryable`: 3 more attempts, 2 s apart, doubling.
 const RETRIES: u32 = 3;
@@ -45,6 +57,10 @@ pub trait CloneRunSteps: Send + Sync {
         input: SegmentInput,
     ) -> impl Future<Output = Result<SegmentOutput, StepError>> + Send;
     fn clone_voice(&self, input: CloneInput) -> impl Future<Output = Result<CloneOutput, StepError>> + Send;
+    fn transition_call(
+        &self,
+        input: TransitionInput,
+    ) -> impl Future<Output = Result<TransitionOutput, StepError>> + Send;
 }
 
 /// What a run reports as it goes, for a progress bar.
@@ -61,6 +77,8 @@ pub struct RunResult {
     pub extracted: Option<ExtractOutput>,
     pub pack: Option<SegmentOutput>,
     pub clone: Option<CloneOutput>,
+    /// What the hand-over did, when a caller was waiting.
+    pub transition: Option<TransitionOutput>,
     pub error: Option<StepError>,
 }
 
@@ -89,65 +107,137 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
 
     /// Runs every state; the run's record (which must exist) says how it ended. `Err` only when
     /// the record itself cannot be written.
+    ///
+    /// With a caller waiting, the clone runs beside a timer, as the ASL's Parallel state: the
+    /// deadline hands the caller to the default voice if the clone is not ready by then; a
+    /// failed clone stops the timer and goes to the failure path, which hands over at once.
     pub async fn run(&self, input: &CloneRunInput) -> Result<RunResult, StorageError> {
-        let mut result = RunResult { extracted: None, pack: None, clone: None, error: None };
-        for &step in CLONE_RUN {
-            let started = Instant::now();
-            (self.on_event)(RunEvent::Entered(step));
-            let outcome = match step.function {
-                "extract-audio" => {
-                    let req = ExtractInput {
-                        run_id: input.run_id.clone(),
-                        caller_id: input.caller_id.clone(),
-                        sample: input.sample.clone(),
-                    };
-                    self.retrying(step, || self.steps.extract_audio(req.clone()))
-                        .await
-                        .map(|o| result.extracted = Some(o))
+        let mut result =
+            RunResult { extracted: None, pack: None, clone: None, transition: None, error: None };
+        let outcome = match &input.call {
+            None => self.clone_branch(input, &mut result).await,
+            Some(call) => {
+                let wait = (call.deadline - Utc::now()).to_std().unwrap_or_default();
+                let deadline = async {
+                    tokio::time::sleep(wait).await;
+                    self.step(AT_DEADLINE, || {
+                        self.steps.transition_call(self.transition_input(input, call, None, None))
+                    })
+                    .await
+                };
+                let branch = self.clone_branch(input, &mut result);
+                tokio::pin!(deadline, branch);
+                tokio::select! {
+                    done = &mut branch => done,
+                    // The clone branch keeps going after the deadline: a clone made late is
+                    // still cached for the caller's next call.
+                    at_deadline = &mut deadline => match at_deadline {
+                        Ok(_) => branch.await,
+                        Err(e) => Err(e),
+                    },
                 }
-                "segment-audio" => match result.extracted.clone() {
-                    Some(extracted) => {
-                        let req = SegmentInput { run_id: input.run_id.clone(), extracted };
-                        self.retrying(step, || self.steps.segment_audio(req.clone()))
-                            .await
-                            .map(|o| result.pack = Some(o))
-                    }
-                    None => Err(StepError::internal("SegmentAudio ran before ExtractAudio")),
-                },
-                "clone-voice" => match result.pack.clone() {
-                    Some(pack) => {
-                        let req = CloneInput {
-                            run_id: input.run_id.clone(),
-                            caller_id: input.caller_id.clone(),
-                            pack,
-                        };
-                        self.retrying(step, || self.steps.clone_voice(req.clone()))
-                            .await
-                            .map(|o| result.clone = Some(o))
-                    }
-                    None => Err(StepError::internal("CloneVoice ran before SegmentAudio")),
-                },
-                RECORD_RUN => match result.pack.as_ref().map(|p| p.report.clone()) {
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                let step = CLONE_RUN[CLONE_RUN.len() - 1];
+                (self.on_event)(RunEvent::Entered(step));
+                let started = Instant::now();
+                let report = result.pack.as_ref().map(|p| p.report.clone());
+                let voice_id = result.clone.as_ref().map(|c| c.voice_id.clone());
+                match report {
                     Some(report) => {
-                        let voice_id = result.clone.as_ref().map(|c| c.voice_id.clone());
                         let outcome = RunOutcome::Succeeded { report, voice_id };
                         self.log.finish_run(&input.run_id, &outcome, Utc::now()).await?;
-                        Ok(())
                     }
-                    None => Err(StepError::internal("RecordSuccess without a pack")),
-                },
-                other => Err(StepError::internal(format!("the local runner has no function {other}"))),
-            };
-            (self.on_event)(RunEvent::Left(step, started.elapsed()));
-            if let Err(e) = outcome {
-                (self.on_event)(RunEvent::Entered(ON_FAILURE));
-                self.log.finish_run(&input.run_id, &RunOutcome::Failed(e.clone()), Utc::now()).await?;
-                (self.on_event)(RunEvent::Left(ON_FAILURE, started.elapsed()));
-                result.error = Some(e);
-                break;
+                    None => {
+                        self.fail(input, StepError::internal("RecordSuccess without a pack"), &mut result)
+                            .await?
+                    }
+                }
+                (self.on_event)(RunEvent::Left(step, started.elapsed()));
             }
+            Err(e) => self.fail(input, e, &mut result).await?,
         }
         Ok(result)
+    }
+
+    /// ExtractAudio → SegmentAudio → CloneVoice → (caller waiting?) TransitionCall.
+    async fn clone_branch(&self, input: &CloneRunInput, result: &mut RunResult) -> Result<(), StepError> {
+        let req = ExtractInput {
+            run_id: input.run_id.clone(),
+            caller_id: input.caller_id.clone(),
+            sample: input.sample.clone(),
+        };
+        let extracted = self.step(CLONE_RUN[0], || self.steps.extract_audio(req.clone())).await?;
+        result.extracted = Some(extracted.clone());
+        let req = SegmentInput { run_id: input.run_id.clone(), extracted };
+        let pack = self.step(CLONE_RUN[1], || self.steps.segment_audio(req.clone())).await?;
+        result.pack = Some(pack.clone());
+        let req = CloneInput { run_id: input.run_id.clone(), caller_id: input.caller_id.clone(), pack };
+        let clone = self.step(CLONE_RUN[2], || self.steps.clone_voice(req.clone())).await?;
+        result.clone = Some(clone.clone());
+        if let Some(call) = &input.call {
+            let req = self.transition_input(input, call, Some(clone), None);
+            let done = self.step(TRANSITION, || self.steps.transition_call(req.clone())).await?;
+            result.transition = Some(done);
+        }
+        Ok(())
+    }
+
+    /// RecordFailure, then (caller waiting) HandOverAfterFailure, whose own failure ends the
+    /// run as failed all the same.
+    async fn fail(
+        &self,
+        input: &CloneRunInput,
+        e: StepError,
+        result: &mut RunResult,
+    ) -> Result<(), StorageError> {
+        let started = Instant::now();
+        (self.on_event)(RunEvent::Entered(ON_FAILURE));
+        self.log.finish_run(&input.run_id, &RunOutcome::Failed(e.clone()), Utc::now()).await?;
+        (self.on_event)(RunEvent::Left(ON_FAILURE, started.elapsed()));
+        if let Some(call) = &input.call {
+            let req = self.transition_input(input, call, None, Some(&e));
+            match self.step(AFTER_FAILURE, || self.steps.transition_call(req.clone())).await {
+                Ok(done) => result.transition = Some(done),
+                Err(e) => {
+                    tracing::error!(error = %echome_core::redact::phone_numbers(&e.to_string()), "the fallback hand-over failed")
+                }
+            }
+        }
+        result.error = Some(e);
+        Ok(())
+    }
+
+    fn transition_input(
+        &self,
+        input: &CloneRunInput,
+        call: &CallContext,
+        clone: Option<CloneOutput>,
+        error: Option<&StepError>,
+    ) -> TransitionInput {
+        TransitionInput {
+            run_id: input.run_id.clone(),
+            caller_id: input.caller_id.clone(),
+            call: call.clone(),
+            clone,
+            error: error
+                .map(|e| StateError { error: e.error_type.as_str().to_owned(), cause: e.to_string() }),
+        }
+    }
+
+    /// One Task state with its retries, reported to `on_event`.
+    async fn step<T, F, Fut>(&self, step: Step, call: F) -> Result<T, StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let started = Instant::now();
+        (self.on_event)(RunEvent::Entered(step));
+        let out = self.retrying(step, call).await;
+        (self.on_event)(RunEvent::Left(step, started.elapsed()));
+        out
     }
 
     async fn retrying<T, F, Fut>(&self, step: Step, mut call: F) -> Result<T, StepError>
@@ -188,6 +278,28 @@ impl<S: CloneRunSteps, L: RunLog> RunStarter for Runner<S, L> {
     }
 }
 
+/// For `echome serve`: starting a run returns at once (as StartExecution does) and the run goes
+/// on in the background.
+pub struct Background<S, L>(pub std::sync::Arc<Runner<S, L>>);
+
+impl<S: CloneRunSteps + 'static, L: RunLog + 'static> RunStarter for Background<S, L> {
+    async fn start(&self, input: &CloneRunInput) -> Result<RunStart, StorageError> {
+        if let Some(rec) = self.0.log.run(&input.run_id).await?
+            && rec.status != echome_core::RunStatus::Running
+        {
+            return Ok(RunStart::AlreadyStarted);
+        }
+        let runner = self.0.clone();
+        let input = input.clone();
+        tokio::spawn(async move {
+            if let Err(e) = runner.run(&input).await {
+                tracing::error!(run_id = %input.run_id, error = %e, "the run's record could not be written");
+            }
+        });
+        Ok(RunStart::Started)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -201,6 +313,7 @@ mod tests {
     /// Steps that fail `flaky` times with `Retryable` before extracting, then segment or fail.
     struct FakeSteps {
         flaky: u32,
+        segment_delay: Option<Duration>,
         calls: AtomicU32,
         segment_error: Option<StepError>,
         seen: Mutex<Vec<&'static str>>,
@@ -240,8 +353,21 @@ mod tests {
             })
         }
 
+        async fn transition_call(&self, input: TransitionInput) -> Result<TransitionOutput, StepError> {
+            let what = match (&input.clone, &input.error) {
+                (Some(_), _) => "transition-call:clone",
+                (None, Some(_)) => "transition-call:failed",
+                (None, None) => "transition-call:deadline",
+            };
+            self.seen.lock().unwrap().push(what);
+            Ok(TransitionOutput { outcome: what.into(), agent_call_id: None, reason: None })
+        }
+
         async fn segment_audio(&self, input: SegmentInput) -> Result<SegmentOutput, StepError> {
             self.seen.lock().unwrap().push("segment-audio");
+            if let Some(d) = self.segment_delay {
+                tokio::time::sleep(d).await;
+            }
             if let Some(e) = &self.segment_error {
                 return Err(e.clone());
             }
@@ -259,12 +385,20 @@ mod tests {
     }
 
     async fn run_with(steps: FakeSteps) -> (RunResult, RunRecord, Vec<&'static str>) {
+        run_call(steps, None).await
+    }
+
+    async fn run_call(
+        steps: FakeSteps,
+        call: Option<echome_core::CallContext>,
+    ) -> (RunResult, RunRecord, Vec<&'static str>) {
         let dir = tempfile::tempdir().unwrap();
         let log = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
         let input = CloneRunInput {
             run_id: RunId::parse("r1").unwrap(),
             caller_id: CallerId::parse("+14155550123").unwrap(),
             sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
+            call,
         };
         let rec = RunRecord::started(
             input.run_id.clone(),
@@ -280,7 +414,58 @@ mod tests {
     }
 
     fn steps(flaky: u32, segment_error: Option<StepError>) -> FakeSteps {
-        FakeSteps { flaky, calls: AtomicU32::new(0), segment_error, seen: Mutex::new(vec![]) }
+        FakeSteps {
+            flaky,
+            segment_delay: None,
+            calls: AtomicU32::new(0),
+            segment_error,
+            seen: Mutex::new(vec![]),
+        }
+    }
+
+    fn waiting(deadline_ms: i64) -> Option<echome_core::CallContext> {
+        Some(echome_core::CallContext {
+            threecx_call_id: echome_core::CallId::parse("3cx-1").unwrap(),
+            greeting_call_id: Some("conv_greeting".into()),
+            phone_number: CallerId::parse("+14155550123").unwrap(),
+            deadline: Utc::now() + chrono::Duration::milliseconds(deadline_ms),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_waiting_caller_is_handed_over_when_the_clone_is_ready() {
+        let (result, rec, seen) = run_call(steps(0, None), waiting(5_000)).await;
+        assert_eq!(seen, ["extract-audio", "segment-audio", "clone-voice", "transition-call:clone"]);
+        assert_eq!(rec.status, RunStatus::Succeeded);
+        assert!(result.transition.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failed_clone_hands_the_caller_over_after_recording_the_failure() {
+        let err = StepError::from(AudioError::MusicOnly { music_s: 50.0, duration_s: 60.0 });
+        let (result, rec, seen) = run_call(steps(0, Some(err)), waiting(5_000)).await;
+        assert_eq!(seen, ["extract-audio", "segment-audio", "transition-call:failed"]);
+        assert_eq!(rec.status, RunStatus::Failed);
+        assert_eq!(result.transition.unwrap().outcome, "transition-call:failed");
+    }
+
+    #[tokio::test]
+    async fn the_deadline_hands_over_while_the_clone_is_still_being_made() {
+        let mut slow = steps(0, None);
+        slow.segment_delay = Some(Duration::from_millis(300));
+        let (_, rec, seen) = run_call(slow, waiting(50)).await;
+        assert_eq!(
+            seen,
+            [
+                "extract-audio",
+                "segment-audio",
+                "transition-call:deadline",
+                "clone-voice",
+                "transition-call:clone"
+            ],
+            "the clone still finishes (and is cached) after the deadline"
+        );
+        assert_eq!(rec.status, RunStatus::Succeeded);
     }
 
     #[tokio::test]

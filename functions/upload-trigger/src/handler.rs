@@ -73,8 +73,12 @@ where
     // and an earlier attempt may have stopped between the two writes.
     log.create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), upload.at))
         .await?;
-    let input =
-        CloneRunInput { run_id: run_id.clone(), caller_id: caller.clone(), sample: upload.object.clone() };
+    let input = CloneRunInput {
+        run_id: run_id.clone(),
+        caller_id: caller.clone(),
+        sample: upload.object.clone(),
+        call: None,
+    };
     let started = starter.start(&input).await?;
     tracing::info!(caller = %caller, run_id = %run_id, ?started, "sample recorded");
     Ok(match started {

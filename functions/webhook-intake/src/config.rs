@@ -1,0 +1,108 @@
+//! webhook-intake's settings, read once at start-up. The three secrets come from SSM in AWS
+//! (and from the environment for `echome serve`); the rest from the environment.
+
+use std::time::Duration;
+
+use echome_core::VoiceId;
+use echome_core::env;
+use echome_core::threecx::TrustedIps;
+
+/// The webhooks' shared secrets. `Debug` never shows them.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// `THREECX_WEBHOOK_SECRET`: HMAC key of `X-3CX-Signature`.
+    pub threecx: Vec<u8>,
+    /// `ELEVENLABS_WEBHOOK_SECRET`: HMAC key of `ElevenLabs-Signature` (post-call).
+    pub post_call: Vec<u8>,
+    /// `ELEVENLABS_INITIATION_SECRET`: the `Authorization: Bearer` of conversation initiation.
+    pub initiation: Vec<u8>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub secrets: Secrets,
+    /// `THREECX_TRUSTED_IPS`: empty allows every address.
+    pub trusted_ips: TrustedIps,
+    /// The bucket raw webhook events and transcripts go to (`webhooks/…`).
+    pub bucket: String,
+    /// `GREETING_VOICE_ID`: the greeting's voice; unset, the agent's own.
+    pub greeting_voice: Option<VoiceId>,
+    /// `GREETING_MESSAGE`, given to the agent as the `greeting_message` variable.
+    pub greeting_message: String,
+    /// `GREETING_MUSIC_URL` when `GREETING_MUSIC_ENABLED`.
+    pub greeting_music_url: Option<String>,
+    /// `DEFAULT_VOICE_ID`: the voice of callers with no sample; unset, the agent's own.
+    pub default_voice: Option<VoiceId>,
+    /// `CLONE_MAX_WAIT_SECONDS` (35): how long a caller stays on the greeting at most.
+    pub clone_max_wait: Duration,
+    /// How long a duplicate `IncomingCall` waits for the first delivery's answer.
+    pub duplicate_wait: Duration,
+    /// Write embedded-metric-format lines (in Lambda).
+    pub emf: bool,
+}
+
+pub const DEFAULT_GREETING: &str = "Thanks for calling. One moment while we get everything ready for you.";
+
+fn voice(name: &str) -> Result<Option<VoiceId>, String> {
+    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+        Some(v) => VoiceId::parse(v.trim()).map(Some).map_err(|e| format!("{name}: {e}")),
+        None => Ok(None),
+    }
+}
+
+impl Config {
+    pub fn from_env(secrets: Secrets, bucket: String) -> Result<Self, String> {
+        let trusted_ips = match std::env::var("THREECX_TRUSTED_IPS") {
+            Ok(list) => TrustedIps::parse(&list).map_err(|e| format!("THREECX_TRUSTED_IPS: {e}"))?,
+            Err(_) => TrustedIps::default(),
+        };
+        let music_on = env::parsed::<bool>("GREETING_MUSIC_ENABLED", "true or false")?.unwrap_or(false);
+        let greeting_music_url =
+            match std::env::var("GREETING_MUSIC_URL").ok().filter(|u| !u.trim().is_empty()) {
+                Some(url) if music_on => {
+                    if !url.starts_with("https://") {
+                        return Err(format!("GREETING_MUSIC_URL must be an https URL: {url:?}"));
+                    }
+                    Some(url)
+                }
+                None if music_on => {
+                    return Err("GREETING_MUSIC_ENABLED is true but GREETING_MUSIC_URL is not set".into());
+                }
+                _ => None,
+            };
+        let wait = env::parsed::<u64>("CLONE_MAX_WAIT_SECONDS", "a number of seconds")?.unwrap_or(35);
+        if !(5..=600).contains(&wait) {
+            return Err(format!("CLONE_MAX_WAIT_SECONDS is {wait}; 5 to 600 seconds make sense"));
+        }
+        for (name, secret) in [
+            ("THREECX_WEBHOOK_SECRET", &secrets.threecx),
+            ("ELEVENLABS_WEBHOOK_SECRET", &secrets.post_call),
+            ("ELEVENLABS_INITIATION_SECRET", &secrets.initiation),
+        ] {
+            if secret.len() < 16 {
+                return Err(format!("{name} must be at least 16 characters"));
+            }
+        }
+        Ok(Self {
+            secrets,
+            trusted_ips,
+            bucket,
+            greeting_voice: voice("GREETING_VOICE_ID")?,
+            greeting_message: std::env::var("GREETING_MESSAGE")
+                .ok()
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_GREETING.into()),
+            greeting_music_url,
+            default_voice: voice("DEFAULT_VOICE_ID")?,
+            clone_max_wait: Duration::from_secs(wait),
+            duplicate_wait: Duration::from_millis(450),
+            emf: false,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The ElevenLabs webhooks. Conversation initiation answers with the caller's cached voice in
+//! one lookup; post-call keeps the raw event first, then updates the call log, and answers
+//! 200 whatever it finds (ElevenLabs disables endpoints that keep failing).
+
+use chrono::Utc;
+use echome_core::calls::{ConversationSummary, TRANSCRIPT_EXCERPT_CHARS, record_event, update_call};
+use echome_core::{
+    AgentCalls, BlobRef, BlobStore, CallEventKind, CallEventRecord, CallId, CallLog, CallerId, CloneCache,
+    RunLog, RunStarter, SampleLog,
+};
+use echome_elevenlabs::calls::{ConfigOverride, TtsOverride};
+use echome_elevenlabs::webhooks::{
+    InitiationRequest, InitiationResponse, SIGNATURE_HEADER, WebhookEvent, verify_signature,
+};
+use serde_json::{Value, json};
+
+use crate::{Intake, IntakeError, Request};
+
+/// Constant time, whatever the lengths.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<R, S, B, A> Intake<R, S, B, A>
+where
+    R: CallLog + CloneCache + SampleLog + RunLog,
+    S: RunStarter,
+    B: BlobStore,
+    A: AgentCalls,
+{
+    pub(crate) async fn initiation(&self, req: &Request<'_>) -> Result<(i64, Value), IntakeError> {
+        let bearer = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+        if !bearer.is_some_and(|b| same_secret(b.as_bytes(), &self.config.secrets.initiation)) {
+            return Err(IntakeError::Unauthorized("a valid Authorization: Bearer secret is required".into()));
+        }
+        let init: InitiationRequest = serde_json::from_slice(&req.body)
+            .map_err(|e| IntakeError::BadRequest(format!("the body is not an initiation request: {e}")))?;
+        // Withheld or odd numbers are normal on inbound calls: no override, not an error.
+        let caller = init.caller_id.as_deref().and_then(|c| CallerId::parse(c).ok());
+        let clone = match &caller {
+            Some(c) => self.records.clone_of(c).await?.filter(|r| r.is_fresh(Utc::now())),
+            None => None,
+        };
+        let mut answer = InitiationResponse::new(clone.as_ref().map(|c| ConfigOverride {
+            tts: Some(TtsOverride { voice_id: Some(c.voice_id.as_str().to_owned()) }),
+            agent: None,
+        }));
+        if let Some(c) = &caller {
+            answer.dynamic_variables.insert("caller_id".into(), c.as_str().into());
+        }
+        answer.dynamic_variables.insert("mode".into(), "agent".into());
+        answer.dynamic_variables.insert("cloned_voice".into(), clone.is_some().into());
+        tracing::info!(caller = ?caller, cloned = clone.is_some(), "conversation initiation answered");
+        serde_json::to_value(answer).map(|v| (200, v)).map_err(|_| IntakeError::Internal)
+    }
+
+    pub(crate) async fn post_call(&self, req: &Request<'_>) -> Result<(i64, Value), IntakeError> {
+        verify_signature(
+            &self.config.secrets.post_call,
+            req.header(SIGNATURE_HEADER),
+            &req.body,
+            req.now.timestamp(),
+        )
+        .map_err(|e| IntakeError::Unauthorized(e.to_string()))?;
+        let kept = self.keep("elevenlabs", req).await?;
+        let event: WebhookEvent = match serde_json::from_slice(&req.body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(kept = %kept, error = %e, "a post-call event that does not parse was kept");
+                return Ok((200, json!({ "status": "stored", "kept": kept.key })));
+            }
+        };
+        let data = match event {
+            WebhookEvent::PostCallTranscription { data, .. } => data,
+            WebhookEvent::PostCallAudio { data, .. } => {
+                return Ok((200, json!({ "status": "stored", "conversation_id": data.conversation_id })));
+            }
+            WebhookEvent::CallInitiationFailure { data, .. } => {
+                let call_id = data
+                    .pointer("/conversation_initiation_client_data/dynamic_variables/threecx_call_id")
+                    .and_then(Value::as_str)
+                    .and_then(|c| CallId::parse(c).ok());
+                let reason = data.get("failure_reason").and_then(Value::as_str).unwrap_or("unknown");
+                let ev = CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref(), Utc::now())
+                    .detail(format!("initiation_failed {reason}"));
+                record_event(&self.records, ev, self.config.emf).await;
+                return Ok((200, json!({ "status": "stored" })));
+            }
+            WebhookEvent::Unknown => return Ok((200, json!({ "status": "stored" }))),
+        };
+        let transcript = BlobRef::new(
+            &self.config.bucket,
+            format!("webhooks/transcripts/{}.json", safe(&data.conversation_id)),
+        );
+        let body = serde_json::to_vec(&data.transcript).map_err(|_| IntakeError::Internal)?;
+        self.blobs.put_bytes(&transcript, body, "application/json").await?;
+        let summary = ConversationSummary {
+            conversation_id: data.conversation_id.clone(),
+            status: data.status.clone(),
+            duration_s: data.duration_s(),
+            transcript: Some(transcript),
+            excerpt: data.excerpt(TRANSCRIPT_EXCERPT_CHARS),
+        };
+        let call_id = data.threecx_call_id().and_then(|c| CallId::parse(c).ok());
+        let updated = match &call_id {
+            Some(id) => {
+                update_call(&self.records, id, |c| {
+                    c.conversations.retain(|s| s.conversation_id != summary.conversation_id);
+                    c.conversations.push(summary.clone());
+                    true
+                })
+                .await?
+            }
+            None => None,
+        };
+        let known = updated.is_some();
+        if !known {
+            tracing::info!(conversation_id = %data.conversation_id, kept = %kept, "post-call event for a conversation not on record");
+        }
+        let ev =
+            CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref().filter(|_| known), Utc::now())
+                .detail(format!("{} {}", data.status, data.conversation_id));
+        record_event(&self.records, ev, self.config.emf).await;
+        Ok((
+            200,
+            json!({ "status": "recorded", "conversation_id": data.conversation_id, "known_call": known }),
+        ))
+    }
+}
+
+/// An id as a key segment: what is not a plain character becomes `_`.
+fn safe(id: &str) -> String {
+    id.chars()
+        .take(128)
+        .map(|c| if c.is_ascii_alphanumeric() || "-_".contains(c) { c } else { '_' })
+        .collect()
+}

@@ -1,0 +1,428 @@
+//! webhook-intake on the events/ fixtures and on requests built like them, over the local
+//! adapters (embedded database, folder blobs); the agent and the run starter are in-memory
+//! fakes of their ports that record what they were asked.
+
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use chrono::Utc;
+use echome_core::threecx::TrustedIps;
+use echome_core::{
+    AgentCallRequest, AgentCallStarted, AgentCalls, BlobRef, CallEventKind, CallId, CallLog, CallPath,
+    CallStatus, CallerId, CloneCache, CloneRecord, CloneRunInput, CloneStatus, ErrorType, RunId, RunStart,
+    RunStarter, SampleLog, SampleRecord, StepError, StorageError, VoiceId,
+};
+use echome_local::{FsBlobStore, LocalRecords};
+use serde_json::{Value, json};
+use webhook_intake::config::Secrets;
+use webhook_intake::{Config, Intake};
+
+const THREECX: &[u8] = b"3cx-secret-for-the-tests-0123456789";
+const POST_CALL: &[u8] = b"whsec_post_call_secret_for_tests";
+const INITIATION: &str = "initiation-bearer-secret-for-tests";
+const CALLER: &str = "+14155550123";
+
+#[derive(Default, Clone)]
+struct Agent {
+    rung: Arc<Mutex<Vec<AgentCallRequest>>>,
+    down: bool,
+}
+
+impl AgentCalls for Agent {
+    async fn start_call(&self, req: &AgentCallRequest) -> Result<AgentCallStarted, StepError> {
+        if self.down {
+            return Err(StepError::new(
+                ErrorType::Retryable,
+                "provider_unavailable",
+                "503 from the provider",
+            ));
+        }
+        // As slow as a real provider, so concurrent duplicates really overlap.
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let mut rung = self.rung.lock().unwrap();
+        rung.push(req.clone());
+        Ok(AgentCallStarted { call_id: Some(format!("conv_{}", rung.len())) })
+    }
+}
+
+#[derive(Default, Clone)]
+struct Starter(Arc<Mutex<Vec<CloneRunInput>>>);
+
+impl RunStarter for Starter {
+    async fn start(&self, input: &CloneRunInput) -> Result<RunStart, StorageError> {
+        self.0.lock().unwrap().push(input.clone());
+        Ok(RunStart::Started)
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    intake: Intake<LocalRecords, Starter, FsBlobStore, Agent>,
+}
+
+fn config() -> Config {
+    let secrets =
+        Secrets { threecx: THREECX.to_vec(), post_call: POST_CALL.to_vec(), initiation: INITIATION.into() };
+    let mut cfg = Config::from_env(secrets, "recordings".into()).unwrap();
+    cfg.greeting_voice = Some(VoiceId::parse("greetingVoice").unwrap());
+    cfg.default_voice = Some(VoiceId::parse("defaultVoice").unwrap());
+    cfg.greeting_music_url = Some("https://cdn.example.com/hold.mp3".into());
+    cfg
+}
+
+fn world_with(agent: Agent, cfg: Config) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let intake = Intake {
+        records: LocalRecords::open(&dir.path().join("r.redb")).unwrap(),
+        runs: Starter::default(),
+        blobs: FsBlobStore::new(dir.path().join("blobs")),
+        agent,
+        config: cfg,
+    };
+    World { dir, intake }
+}
+
+fn world() -> World {
+    world_with(Agent::default(), config())
+}
+
+fn caller() -> CallerId {
+    CallerId::parse(CALLER).unwrap()
+}
+
+impl World {
+    async fn with_sample(self) -> Self {
+        let rec = SampleRecord {
+            caller_id: caller(),
+            sample: BlobRef::new("recordings", "samples/+14155550123/call.mp3"),
+            version: "v1".into(),
+            uploaded_at: Utc::now(),
+            size: 1000,
+        };
+        self.intake.records.record_sample(&rec).await.unwrap();
+        self
+    }
+
+    async fn with_clone(self) -> Self {
+        let now = Utc::now();
+        let rec = CloneRecord {
+            caller_id: caller(),
+            voice_id: VoiceId::parse("clonedVoice").unwrap(),
+            engine: "elevenlabs".into(),
+            pack_digest: "d".into(),
+            run_id: RunId::parse("up-0123-abc").unwrap(),
+            created_at: now,
+            last_used_at: now,
+            reuse_count: 0,
+            status: CloneStatus::Active,
+            expires_at: now.timestamp() + 3600,
+        };
+        self.intake.records.put_clone(&rec).await.unwrap();
+        self
+    }
+
+    async fn send(&self, req: ApiGatewayV2httpRequest) -> (i64, Value) {
+        let res = self.intake.handle(req).await;
+        let body = match res.body {
+            Some(aws_lambda_events::encodings::Body::Text(t)) => serde_json::from_str(&t).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        (res.status_code, body)
+    }
+
+    fn rung(&self) -> Vec<AgentCallRequest> {
+        self.intake.agent.rung.lock().unwrap().clone()
+    }
+
+    fn runs(&self) -> Vec<CloneRunInput> {
+        self.intake.runs.0.lock().unwrap().clone()
+    }
+}
+
+/// A fixture with its `SIGNED_BY_TEST` placeholders signed now with the tests' secrets.
+fn fixture(name: &str) -> ApiGatewayV2httpRequest {
+    let mut v: Value = serde_json::from_slice(&echome_testkit::events::read("webhook-intake", name)).unwrap();
+    sign(&mut v);
+    serde_json::from_value(v).unwrap()
+}
+
+fn sign(v: &mut Value) {
+    let now = Utc::now().timestamp();
+    let body = v["body"].as_str().unwrap_or_default().as_bytes().to_vec();
+    let headers = v["headers"].as_object_mut().unwrap();
+    if headers.get("x-3cx-timestamp").and_then(Value::as_str) == Some("SIGNED_BY_TEST") {
+        headers.insert("x-3cx-timestamp".into(), now.to_string().into());
+    }
+    if headers.get("x-3cx-signature").and_then(Value::as_str) == Some("sha256=SIGNED_BY_TEST") {
+        let ts: i64 = headers["x-3cx-timestamp"].as_str().unwrap().parse().unwrap();
+        headers.insert("x-3cx-signature".into(), echome_core::threecx::sign(THREECX, ts, &body).into());
+    }
+    if headers.get("elevenlabs-signature").and_then(Value::as_str)
+        == Some("t=SIGNED_BY_TEST,v0=SIGNED_BY_TEST")
+    {
+        let sig = echome_elevenlabs::webhooks::sign(POST_CALL, now, &body);
+        headers.insert("elevenlabs-signature".into(), sig.into());
+    }
+    if headers.get("authorization").and_then(Value::as_str) == Some("Bearer SIGNED_BY_TEST") {
+        headers.insert("authorization".into(), format!("Bearer {INITIATION}").into());
+    }
+}
+
+/// A signed 3CX event like the fixture, with fields replaced.
+fn threecx(event_type: &str, call_id: &str, extra: Value) -> ApiGatewayV2httpRequest {
+    let mut v: Value =
+        serde_json::from_slice(&echome_testkit::events::read("webhook-intake", "incoming-call")).unwrap();
+    let mut body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+    body["event_type"] = event_type.into();
+    body["call_id"] = call_id.into();
+    for (k, val) in extra.as_object().unwrap() {
+        body[k] = val.clone();
+    }
+    v["body"] = body.to_string().into();
+    sign(&mut v);
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test]
+async fn every_fixture_gets_the_status_a_user_expects() {
+    for name in echome_testkit::events::names("webhook-intake") {
+        let w = world().with_sample().await;
+        // The call the later events are about, and a cached clone for the initiation.
+        if name != "incoming-call" {
+            w.send(fixture("incoming-call")).await;
+        }
+        let w = w.with_clone().await;
+        let (status, body) = w.send(fixture(&name)).await;
+        let expected = match name.as_str() {
+            "incoming-call" | "call-state-changed" | "call-ended" | "post-call" => 200,
+            "post-call-unknown-conversation" | "conversation-initiation" => 200,
+            "bad-caller-id" => 400,
+            "bad-signature" | "stale-timestamp" | "post-call-bad-signature" => 401,
+            "conversation-initiation-no-secret" => 401,
+            other => panic!("no expectation for events/webhook-intake/{other}.json"),
+        };
+        assert_eq!(status, expected, "{name}: {body}");
+        if status >= 400 {
+            assert!(
+                body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+                "{name}: {body}"
+            );
+        }
+        let text = body.to_string();
+        assert!(!text.contains("panicked") && !text.contains(INITIATION), "{name}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_cached_clone_answers_with_the_agent_in_the_cloned_voice() {
+    let w = world().with_sample().await.with_clone().await;
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "cached");
+    assert_eq!(
+        (body["voice_id"].clone(), body["agent_call_id"].clone()),
+        (json!("clonedVoice"), json!("conv_1"))
+    );
+    let rung = w.rung();
+    assert_eq!(rung.len(), 1);
+    assert_eq!(rung[0].voice_id.as_ref().map(VoiceId::as_str), Some("clonedVoice"));
+    assert_eq!(rung[0].to.as_str(), CALLER);
+    assert_eq!(rung[0].variables["threecx_call_id"], "3cx-8812");
+    assert!(w.runs().is_empty(), "nothing to clone");
+    let clone = w.intake.records.clone_of(&caller()).await.unwrap().unwrap();
+    assert_eq!(clone.reuse_count, 1, "the reuse is counted");
+}
+
+#[tokio::test]
+async fn a_caller_with_a_sample_hears_the_greeting_while_the_clone_run_starts() {
+    let w = world().with_sample().await;
+    let before = Utc::now();
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["path"].clone(), body["greeting_call_id"].clone()), (json!("cloning"), json!("conv_1")));
+    let rung = w.rung();
+    assert_eq!(rung[0].voice_id.as_ref().map(VoiceId::as_str), Some("greetingVoice"));
+    assert_eq!(rung[0].variables["mode"], "greeting");
+    assert_eq!(rung[0].variables["greeting_message"], webhook_intake::config::DEFAULT_GREETING);
+    assert_eq!(rung[0].variables["greeting_music_url"], "https://cdn.example.com/hold.mp3");
+    let runs = w.runs();
+    assert_eq!(runs.len(), 1);
+    let call = runs[0].call.as_ref().expect("the call rides along");
+    assert_eq!(
+        (call.threecx_call_id.as_str(), call.greeting_call_id.as_deref()),
+        ("3cx-8812", Some("conv_1"))
+    );
+    let wait = (call.deadline - before).num_seconds();
+    assert!((34..=36).contains(&wait), "deadline {wait} s after the call");
+    assert_eq!(runs[0].sample.key, "samples/+14155550123/call.mp3");
+    assert_eq!(body["run_id"], runs[0].run_id.as_str());
+    let rec = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
+    assert_eq!((rec.status, rec.path), (CallStatus::Greeting, Some(CallPath::Cloning)));
+}
+
+#[tokio::test]
+async fn a_caller_without_a_sample_gets_the_default_voice() {
+    let w = world();
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["path"].clone()), (200, json!("no_sample")));
+    assert_eq!(w.rung()[0].voice_id.as_ref().map(VoiceId::as_str), Some("defaultVoice"));
+    assert!(w.runs().is_empty());
+}
+
+#[tokio::test]
+async fn ten_concurrent_duplicates_get_one_greeting_one_run_and_the_same_answer() {
+    let w = Arc::new(world().with_sample().await);
+    let req = fixture("incoming-call");
+    let answers = futures_join(&w, &req, 10).await;
+    assert_eq!(w.rung().len(), 1, "one greeting");
+    assert_eq!(w.runs().len(), 1, "one run");
+    let first = answers.iter().find(|(_, b)| b["duplicate"] == false).expect("one first answer").1.clone();
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        for k in ["path", "greeting_call_id", "run_id", "call_id"] {
+            assert_eq!(body[k], first[k], "{k}: {body}");
+        }
+    }
+    assert_eq!(answers.iter().filter(|(_, b)| b["duplicate"] == true).count(), 9);
+    // A retry much later gets the same answer too.
+    let (_, later) = w.send(req).await;
+    assert_eq!(
+        (later["greeting_call_id"].clone(), later["duplicate"].clone()),
+        (first["greeting_call_id"].clone(), json!(true))
+    );
+}
+
+async fn futures_join(w: &Arc<World>, req: &ApiGatewayV2httpRequest, n: usize) -> Vec<(i64, Value)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (w, req) = (w.clone(), req.clone());
+        tasks.push(tokio::spawn(async move { w.send(req).await }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn call_ended_and_state_changes_are_recorded_on_the_call() {
+    let w = world().with_sample().await;
+    w.send(fixture("incoming-call")).await;
+    let (status, body) = w.send(fixture("call-state-changed")).await;
+    assert_eq!((status, body["known_call"].clone()), (200, json!(true)));
+    let (status, _) = w.send(fixture("call-ended")).await;
+    assert_eq!(status, 200);
+    let id = CallId::parse("3cx-8812").unwrap();
+    let rec = w.intake.records.call(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.status, rec.state.as_deref(), rec.duration_s),
+        (CallStatus::Ended, Some("Talking"), Some(74.5))
+    );
+    let kinds: Vec<_> = w.intake.records.call_events(&id).await.unwrap().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [CallEventKind::Incoming, CallEventKind::StateChanged, CallEventKind::Ended]);
+    let (_, unknown) = w.send(threecx("CallEnded", "3cx-never-seen", json!({}))).await;
+    assert_eq!(unknown["known_call"], false);
+}
+
+#[tokio::test]
+async fn refusals_are_specific_recorded_and_nothing_unauthenticated_is_kept() {
+    let mut cfg = config();
+    cfg.trusted_ips = TrustedIps::parse("198.51.100.0/24").unwrap();
+    let w = world_with(Agent::default(), cfg).with_sample().await;
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["error"]["code"].clone()), (403, json!("forbidden")), "source 203.0.113.10");
+
+    let w = world().with_sample().await;
+    let (status, body) = w.send(fixture("bad-caller-id")).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("caller_id"), "{body}");
+    let (status, _) = w.send(fixture("stale-timestamp")).await;
+    assert_eq!(status, 401);
+    let (status, body) = w.send(fixture("bad-signature")).await;
+    assert_eq!((status, body["error"]["code"].clone()), (401, json!("bad_signature")));
+    let big = threecx("IncomingCall", "3cx-big", json!({ "padding": "x".repeat(70_000) }));
+    assert_eq!(w.send(big).await.0, 413);
+    assert!(w.rung().is_empty() && w.runs().is_empty(), "nothing acted on");
+
+    let kept = kept_files(&w);
+    assert_eq!(kept.len(), 1, "only the authenticated (malformed) event is kept: {kept:?}");
+    let (from, to) = (Utc::now() - chrono::Duration::minutes(1), Utc::now() + chrono::Duration::seconds(1));
+    let day = w.intake.records.events_between(from, to).await.unwrap();
+    let rejected: Vec<_> = day.iter().filter_map(|e| e.detail.clone()).collect();
+    for want in
+        ["3cx-call bad_field", "3cx-call stale_timestamp", "3cx-call bad_signature", "3cx-call too_large"]
+    {
+        assert!(rejected.iter().any(|r| r == want), "{want} in {rejected:?}");
+    }
+}
+
+fn kept_files(w: &World) -> Vec<std::path::PathBuf> {
+    let root = w.dir.path().join("blobs");
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p)
+            } else if p.to_string_lossy().contains("webhooks/") {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_unreachable_agent_is_a_clear_failure_and_the_duplicate_gets_it_too() {
+    let w = world_with(Agent { down: true, ..Agent::default() }, config()).with_clone().await;
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["status"].clone()), (502, json!("failed")), "{body}");
+    assert_eq!(body["note"], "agent unreachable: provider_unavailable");
+    let (again, _) = w.send(fixture("incoming-call")).await;
+    assert_eq!(again, 502);
+}
+
+#[tokio::test]
+async fn post_call_keeps_the_raw_event_then_fills_in_the_call() {
+    let w = world().with_sample().await;
+    w.send(fixture("incoming-call")).await;
+    let (status, body) = w.send(fixture("post-call")).await;
+    assert_eq!((status, body["known_call"].clone()), (200, json!(true)), "{body}");
+    let rec = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
+    let conv = &rec.conversations[0];
+    assert_eq!((conv.conversation_id.as_str(), conv.duration_s), ("conv_01jbagent", Some(70.0)));
+    assert!(conv.excerpt.starts_with("agent: Hello again"), "{}", conv.excerpt);
+    let transcript = w.intake.blobs.path_of(conv.transcript.as_ref().unwrap()).unwrap();
+    let turns: Value = serde_json::from_slice(&std::fs::read(transcript).unwrap()).unwrap();
+    assert_eq!(turns.as_array().unwrap().len(), 2, "the whole transcript is kept");
+    // The same event again (ElevenLabs retries): still one conversation on the call.
+    w.send(fixture("post-call")).await;
+    let rec = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
+    assert_eq!(rec.conversations.len(), 1);
+
+    let (status, body) = w.send(fixture("post-call-unknown-conversation")).await;
+    assert_eq!((status, body["known_call"].clone()), (200, json!(false)));
+    let raw =
+        kept_files(&w).into_iter().filter(|p| p.to_string_lossy().contains("webhooks/elevenlabs/")).count();
+    assert_eq!(raw, 3, "every signed post-call event is kept raw");
+    assert_eq!(w.send(fixture("post-call-bad-signature")).await.0, 401);
+}
+
+#[tokio::test]
+async fn conversation_initiation_answers_with_the_cached_voice_in_one_lookup() {
+    let w = world().with_clone().await;
+    let (status, body) = w.send(fixture("conversation-initiation")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["type"], "conversation_initiation_client_data");
+    assert_eq!(body["conversation_config_override"]["tts"]["voice_id"], "clonedVoice");
+    assert_eq!(body["dynamic_variables"]["caller_id"], CALLER);
+
+    let cold = world();
+    let (status, body) = cold.send(fixture("conversation-initiation")).await;
+    assert_eq!(status, 200);
+    assert!(body.get("conversation_config_override").is_none(), "no clone, no override: {body}");
+    assert!(cold.rung().is_empty() && cold.runs().is_empty(), "no cloning on this path");
+    assert_eq!(cold.send(fixture("conversation-initiation-no-secret")).await.0, 401);
+}
