@@ -1,0 +1,80 @@
+//! How records look in answers: callers' numbers redacted, times in RFC 3339.
+
+use chrono::{DateTime, Utc};
+use echome_core::{CallEventRecord, CallRecord, CallerId, CloneRecord, RunRecord, RunStatus};
+use serde_json::{Value, json};
+
+pub fn run(run: &RunRecord) -> Value {
+    json!({
+        "run_id": run.run_id,
+        "caller_id": run.caller_id.redacted(),
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "report": run.report,
+        "voice_id": run.voice_id,
+        "error": run.error.as_ref().map(|e| json!({ "type": e.error_type, "code": e.code, "message": e.message })),
+    })
+}
+
+pub fn call(call: &CallRecord, events: Option<&[CallEventRecord]>) -> Value {
+    let mut v = json!({
+        "call_id": call.call_id,
+        "caller_id": call.caller_id.redacted(),
+        "status": call.status,
+        "path": call.path,
+        "started_at": call.started_at,
+        "ended_at": call.ended_at,
+        "duration_s": call.duration_s,
+        "state": call.state,
+        "greeting": call.greeting,
+        "agent": call.agent,
+        "voice_id": call.voice_id,
+        "run_id": call.run_id,
+        "deadline": call.deadline,
+        "hand_over": call.hand_over,
+        "note": call.note,
+        "conversations": call.conversations,
+    });
+    if let Some(events) = events {
+        v["events"] = events
+            .iter()
+            .map(|e| json!({ "at": e.at, "kind": e.kind, "duration_ms": e.duration_ms, "detail": e.detail }))
+            .collect();
+    }
+    v
+}
+
+/// `ready` (a fresh clone), `cloning` (a run under way), `failed` (the latest run failed),
+/// or `not_started`.
+pub fn clone_status(
+    caller: &CallerId,
+    clone: Option<&CloneRecord>,
+    run: Option<&RunRecord>,
+    now: DateTime<Utc>,
+) -> Value {
+    let fresh = clone.filter(|c| c.is_fresh(now));
+    let status = match (fresh, run.map(|r| r.status)) {
+        (Some(_), _) => "ready",
+        (_, Some(RunStatus::Running)) => "cloning",
+        (None, Some(RunStatus::Failed)) => "failed",
+        _ => "not_started",
+    };
+    json!({
+        "caller_id": caller.redacted(),
+        "status": status,
+        "voice_id": fresh.map(|c| &c.voice_id),
+        "engine": fresh.map(|c| &c.engine),
+        "created_at": fresh.map(|c| c.created_at),
+        "last_used_at": fresh.map(|c| c.last_used_at),
+        "expires_at": fresh.and_then(|c| DateTime::from_timestamp(c.expires_at, 0)),
+        "reuse_count": fresh.map(|c| c.reuse_count),
+        "latest_run": run.map(|r| json!({
+            "run_id": r.run_id,
+            "status": r.status,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "error": r.error.as_ref().map(|e| json!({ "type": e.error_type, "code": e.code, "message": e.message })),
+        })),
+    })
+}
