@@ -7,6 +7,7 @@ mod output;
 mod prepare;
 mod run;
 mod say;
+mod serve;
 mod voices;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ enum Command {
     /// Voices at the engine and in the clone cache.
     #[command(subcommand)]
     Voices(voices::VoicesCommand),
+    /// The webhooks and the read API over HTTP, with the same handlers as in AWS.
+    Serve(serve::ServeArgs),
     /// Callers' samples.
     #[command(subcommand)]
     Samples(SamplesCommand),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(args),
         Command::Run(args) | Command::Clone(args) => runtime.block_on(run::run(&cli.data_dir, args)),
         Command::Say(args) => runtime.block_on(say::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(&cli.data_dir, args)),
         Command::Voices(cmd) => runtime.block_on(voices::run(&cli.data_dir, cmd)),
         Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
     }

@@ -16,6 +16,7 @@ async fn a_run_starts_once_under_its_own_name() {
         run_id: RunId::for_upload(&caller, key, "v1"),
         caller_id: caller.clone(),
         sample: BlobRef::new("echome-recordings", key),
+        call: None,
     };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
     // While the first run is open, Step Functions answers a same-name, same-input start with
@@ -58,19 +59,14 @@ async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
         .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
         .await
         .unwrap();
-    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, call: None };
+    let input = CloneRunInput {
+        run_id: run_id.clone(),
+        caller_id: caller.clone(),
+        sample: sample.clone(),
+        call: None,
+    };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
-
-    let mut status = String::new();
-    for _ in 0..100 {
-        let list = starter.client().list_executions().state_machine_arn(&machine).send().await.unwrap();
-        status = list.executions()[0].status().as_str().to_owned();
-        if status != "RUNNING" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "FAILED");
+    assert_eq!(final_status(&starter, &machine, &run_id).await, "FAILED");
     let run = records.run(&run_id).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
     assert!(run.finished_at.is_some_and(|t| t >= run.started_at), "{run:?}");
@@ -79,12 +75,66 @@ async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
     assert!(error.message.contains("extract-audio"), "{error:?}");
 }
 
+/// With a caller waiting, the failure path also tries the hand-over (its function is missing
+/// in moto too) and still ends the run as failed, with the clone's error on record.
+#[tokio::test]
+async fn with_a_caller_waiting_the_failure_path_still_records_the_clone_s_error() {
+    use echome_aws::DynamoRecords;
+    use echome_core::{RunLog, RunRecord, RunStatus};
+
+    // A server of its own: moto cannot start an execution while it holds a Parallel one.
+    let moto = MotoServer::start();
+    moto.enable_state_machine_execution();
+    let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
+    let records = DynamoRecords::new(&sdk, "echome");
+    records.create_table().await.unwrap();
+    let (starter, machine) = clone_run_machine(&sdk).await;
+    let caller = CallerId::parse("+14155550123").unwrap();
+    let sample = BlobRef::new("echome-recordings", "samples/+14155550123/call.mp3");
+    let waiting = RunId::for_call(&echome_core::CallId::parse("3cx-9001").unwrap());
+    records
+        .create_run(&RunRecord::started(waiting.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
+        .await
+        .unwrap();
+    let call = echome_core::CallContext {
+        threecx_call_id: echome_core::CallId::parse("3cx-9001").unwrap(),
+        greeting_call_id: Some("conv_greeting".into()),
+        phone_number: caller.clone(),
+        deadline: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::seconds(35), 0),
+    };
+    let input = CloneRunInput { run_id: waiting.clone(), caller_id: caller, sample, call: Some(call) };
+    assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
+    assert_eq!(final_status(&starter, &machine, &waiting).await, "FAILED");
+    let run = records.run(&waiting).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.unwrap().message.contains("extract-audio"));
+}
+
+/// Waits for the execution named after `run_id` to end; its status.
+async fn final_status(starter: &SfnRunStarter, machine: &str, run_id: &RunId) -> String {
+    let mut status = String::new();
+    for _ in 0..100 {
+        let list = starter.client().list_executions().state_machine_arn(machine).send().await.unwrap();
+        let exec = list.executions().iter().find(|e| e.name() == run_id.as_str()).expect("the execution");
+        status = exec.status().as_str().to_owned();
+        if status != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    status
+}
+
 fn definition() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/clone-run.asl.json"))
         .unwrap()
         .replace("${ExtractAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:extract-audio")
         .replace("${SegmentAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:segment-audio")
         .replace("${CloneVoiceFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:clone-voice")
+        .replace(
+            "${TransitionCallFunctionArn}",
+            "arn:aws:lambda:us-east-1:123456789012:function:transition-call",
+        )
         .replace("${TableName}", "echome")
 }
 

@@ -1,7 +1,7 @@
 //! The local runner and statemachine/clone-run.asl.json must describe the same run: the same
 //! Task states, in the same order, calling the same functions, failing to the same state.
 
-use echome_local::runner::{CLONE_RUN, ON_FAILURE};
+use echome_local::runner::{AFTER_FAILURE, AT_DEADLINE, CLONE_RUN, ON_FAILURE};
 use serde_json::Value;
 
 fn asl() -> Value {
@@ -32,35 +32,67 @@ fn task(states: &Value, name: &str) -> String {
     function_of(s["Resource"].as_str().unwrap())
 }
 
-#[test]
-fn the_runner_runs_the_state_machine_s_task_states_in_order() {
-    let asl = asl();
-    let states = &asl["States"];
+/// The Task states on the path from `start`, following `Next`, the first branch of a
+/// Parallel state and, at a Choice, the branch taken when a caller is waiting.
+fn tasks_from(states: &Value, start: &str) -> Vec<(String, String)> {
     let mut path = Vec::new();
-    let mut at = asl["StartAt"].as_str().unwrap().to_owned();
+    let mut at = start.to_owned();
     loop {
         let s = &states[&at];
-        if s["Type"] == "Task" {
-            path.push((at.clone(), task(states, &at)));
+        match s["Type"].as_str() {
+            Some("Task") => path.push((at.clone(), task(states, &at))),
+            Some("Parallel") => {
+                let branch = &s["Branches"][0];
+                path.extend(tasks_from(&branch["States"], branch["StartAt"].as_str().unwrap()));
+            }
+            Some("Choice") => {
+                let first = &s["Choices"][0];
+                assert_eq!(first["Variable"], "$.call", "{at} chooses on whether a caller is waiting");
+                at = first["Next"].as_str().unwrap().to_owned();
+                continue;
+            }
+            _ => {}
         }
         if s["End"] == true || matches!(s["Type"].as_str(), Some("Succeed" | "Fail")) {
             break;
         }
         at = s["Next"].as_str().unwrap_or_else(|| panic!("{at} has no Next")).to_owned();
     }
+    path
+}
+
+#[test]
+fn the_runner_runs_the_state_machine_s_task_states_in_order() {
+    let asl = asl();
+    let path = tasks_from(&asl["States"], asl["StartAt"].as_str().unwrap());
     let runner: Vec<_> = CLONE_RUN.iter().map(|s| (s.state.to_owned(), s.function.to_owned())).collect();
     assert_eq!(runner, path, "runner (left) and ASL (right) disagree");
 }
 
 #[test]
-fn every_function_step_fails_to_the_same_state_as_the_runner() {
+fn the_deadline_runs_beside_the_clone_and_the_failure_path_hands_over() {
     let asl = asl();
     let states = &asl["States"];
+    let parallel = &states[asl["StartAt"].as_str().unwrap()];
+    assert_eq!(parallel["Type"], "Parallel");
+    let deadline = &parallel["Branches"][1];
+    let path = tasks_from(&deadline["States"], deadline["StartAt"].as_str().unwrap());
+    assert_eq!(path, [(AT_DEADLINE.state.to_owned(), AT_DEADLINE.function.to_owned())]);
+    let catch: Vec<_> =
+        parallel["Catch"].as_array().unwrap().iter().map(|c| c["Next"].as_str().unwrap()).collect();
+    assert_eq!(catch, [ON_FAILURE.state], "a failed clone goes to the failure path");
+    let failure = tasks_from(states, ON_FAILURE.state);
+    let expected = [ON_FAILURE, AFTER_FAILURE].map(|s| (s.state.to_owned(), s.function.to_owned()));
+    assert_eq!(failure, expected);
+}
+
+#[test]
+fn every_function_step_retries_what_the_runner_retries() {
+    let asl = asl();
+    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0]["States"];
     for step in CLONE_RUN.iter().filter(|s| !s.function.contains(':')) {
-        let catch = &states[step.state]["Catch"];
-        let targets: Vec<_> = catch.as_array().unwrap().iter().map(|c| c["Next"].as_str().unwrap()).collect();
-        assert_eq!(targets, [ON_FAILURE.state], "{}'s Catch", step.state);
-        let retried: Vec<&str> = states[step.state]["Retry"]
+        assert!(branch[step.state].get("Catch").is_none(), "{}: the Parallel state catches", step.state);
+        let retried: Vec<&str> = branch[step.state]["Retry"]
             .as_array()
             .unwrap()
             .iter()
@@ -68,9 +100,9 @@ fn every_function_step_fails_to_the_same_state_as_the_runner() {
             .collect();
         // The runner retries exactly these two names.
         for name in ["Retryable", "ProviderThrottled"] {
-            let expected = name == "Retryable" || step.function == "clone-voice";
+            let expected = name == "Retryable" || matches!(step.function, "clone-voice" | "transition-call");
             assert_eq!(retried.contains(&name), expected, "{} retries {name}: {retried:?}", step.state);
         }
     }
-    assert_eq!(task(states, ON_FAILURE.state), ON_FAILURE.function);
+    assert_eq!(task(&asl["States"], ON_FAILURE.state), ON_FAILURE.function);
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path, record_event, update_call};
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
@@ -108,7 +108,10 @@ where
             _ => (self.config.default_voice.clone(), None),
         };
         let rung = self.ring(&call, voice.clone(), vars).await;
-        let deadline = now + Duration::from_std(self.config.clone_max_wait).unwrap_or(Duration::seconds(35));
+        // Whole seconds: the state machine's Wait state reads it as its TimestampPath.
+        let deadline = (now
+            + Duration::from_std(self.config.clone_max_wait).unwrap_or(Duration::seconds(35)))
+        .trunc_subsecs(0);
         let run_id = run.as_ref().map(|_| RunId::for_call(&call.call_id));
         let updated = update_call(&self.records, &call.call_id, |c| {
             c.path = Some(path);

@@ -1,0 +1,316 @@
+//! The call flow end to end: `echome serve` (the same webhook and API handlers as in AWS, the
+//! local runner, real ffmpeg on a generated recording) with ElevenLabs as a local stub
+//! (wiremock) that checks the agent calls as the official API describes them.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use echome_core::{BlobRef, BlobStore, CallerId, SampleLog, SampleRecord};
+use echome_local::{FsBlobStore, LocalRecords};
+use echome_testkit::{Scene, SceneKind, generate};
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "sk_stub_key_for_tests";
+const VOICE: &str = "c38kUX8pkfYO2kHyqfFy";
+const THREECX: &str = "3cx-secret-for-the-e2e-tests-0123";
+const POST_CALL: &str = "whsec_post_call_secret_for_e2e_tests";
+const INITIATION: &str = "initiation-bearer-secret-for-e2e";
+const OUTBOUND: &str = "/v1/convai/sip-trunk/outbound-call";
+
+struct Serve {
+    child: Child,
+    to: Http,
+}
+
+/// Requests to a running `echome serve`.
+#[derive(Clone)]
+struct Http {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl std::ops::Deref for Serve {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.to
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Err(e) = self.child.kill() {
+            eprintln!("stopping echome serve: {e}");
+        }
+        if let Err(e) = self.child.wait() {
+            eprintln!("waiting for echome serve: {e}");
+        }
+    }
+}
+
+fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_echome"))
+        .args(["--data-dir", data.to_str().unwrap(), "serve", "--port", "0"])
+        .env("ELEVENLABS_API_KEY", KEY)
+        .env("ELEVENLABS_API_BASE", stub.uri())
+        .env("ELEVENLABS_AGENT_ID", "agent_01jbstub")
+        .env("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_01jbstub")
+        .env("THREECX_WEBHOOK_SECRET", THREECX)
+        .env("ELEVENLABS_WEBHOOK_SECRET", POST_CALL)
+        .env("ELEVENLABS_INITIATION_SECRET", INITIATION)
+        .env("GREETING_VOICE_ID", "greetingVoice01")
+        .env("DEFAULT_VOICE_ID", "defaultVoice01")
+        .env("CLONE_MAX_WAIT_SECONDS", max_wait_s.to_string())
+        .env("ECHOME_MIN_SPEECH_S", "20")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start echome serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let base = first["listening"].as_str().unwrap().to_owned();
+    Serve { child, to: Http { base, http: reqwest::Client::new() } }
+}
+
+impl Http {
+    async fn threecx(&self, event_type: &str, call_id: &str, caller: &str, stale: bool) -> (u16, Value) {
+        let body = json!({
+            "event_type": event_type, "call_id": call_id, "caller_id": caller,
+            "called_number": "+18005550199", "timestamp": Utc::now().to_rfc3339(), "direction": "inbound",
+        })
+        .to_string();
+        let ts = Utc::now().timestamp() - if stale { 400 } else { 0 };
+        let sig = echome_core::threecx::sign(THREECX.as_bytes(), ts, body.as_bytes());
+        self.post("/webhook/3cx-call", body, &[("X-3CX-Timestamp", ts.to_string()), ("X-3CX-Signature", sig)])
+            .await
+    }
+
+    async fn post(&self, path: &str, body: String, headers: &[(&str, String)]) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .body(body)
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    /// Polls `/calls/{id}` until `done` holds.
+    async fn call_when(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let until = Instant::now() + within;
+        loop {
+            let (_, call) = self.get(&format!("/calls/{id}")).await;
+            if done(&call) || Instant::now() > until {
+                return call;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The caller's recording on file, as an upload under samples/ leaves it.
+async fn with_sample(data: &Path, caller: &str, seed: u64) {
+    let rec_path = data.join("upload.wav");
+    std::fs::create_dir_all(data).unwrap();
+    generate(Scene { kind: SceneKind::Clean, seconds: 45.0, seed }, &rec_path).unwrap();
+    let blob = BlobRef::new("recordings", format!("samples/{caller}/call.wav"));
+    FsBlobStore::new(data.join("blobs")).upload_from(&blob, &rec_path, "audio/wav").await.unwrap();
+    let records = LocalRecords::open(&data.join("echome.redb")).unwrap();
+    let size = std::fs::metadata(&rec_path).unwrap().len();
+    let sample = SampleRecord {
+        caller_id: CallerId::parse(caller).unwrap(),
+        sample: blob,
+        version: "v1".into(),
+        uploaded_at: Utc::now(),
+        size,
+    };
+    records.record_sample(&sample).await.unwrap();
+}
+
+async fn stub(clone_works: bool) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/user/subscription"))
+        .and(header("xi-api-key", KEY))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"voice_slots_used": 1, "voice_limit": 10})),
+        )
+        .mount(&server)
+        .await;
+    let add = if clone_works {
+        ResponseTemplate::new(200).set_body_json(json!({"voice_id": VOICE, "requires_verification": false}))
+    } else {
+        ResponseTemplate::new(503)
+            .set_body_json(json!({"detail": {"status": "service_unavailable", "message": "down"}}))
+    };
+    Mock::given(method("POST")).and(path("/v1/voices/add")).respond_with(add).mount(&server).await;
+    // As the spec's BodyHandleAnOutboundCallViaSipTrunk: agent, number and E.164 destination.
+    Mock::given(method("POST"))
+        .and(path(OUTBOUND))
+        .and(header("xi-api-key", KEY))
+        .and(body_partial_json(
+            json!({"agent_id": "agent_01jbstub", "agent_phone_number_id": "phnum_01jbstub"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"success": true, "message": "ok", "conversation_id": "conv_stub", "sip_call_id": "sip-1"}),
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The agent calls placed, in order: (voice override, dynamic variables).
+async fn agent_calls(stub: &MockServer, call_id: &str) -> Vec<(Value, Value)> {
+    stub.received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == OUTBOUND)
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .map(|b| b["conversation_initiation_client_data"].clone())
+        .filter(|d| d["dynamic_variables"]["threecx_call_id"] == call_id)
+        .map(|d| {
+            (d["conversation_config_override"]["tts"]["voice_id"].clone(), d["dynamic_variables"].clone())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_hears_the_greeting_then_their_cloned_voice_and_next_time_the_clone_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let caller = "+14155550123";
+    with_sample(&data, caller, 41).await;
+    let stub = stub(true).await;
+    let s = serve(&stub, &data, 300);
+
+    // Refused before anything happens.
+    let (status, _) = s.threecx("IncomingCall", "3cx-stale", caller, true).await;
+    assert_eq!(status, 401, "stale timestamp");
+    let body = json!({"event_type": "IncomingCall"}).to_string();
+    let (status, bad) = s
+        .post(
+            "/webhook/3cx-call",
+            body,
+            &[
+                ("X-3CX-Timestamp", Utc::now().timestamp().to_string()),
+                ("X-3CX-Signature", format!("sha256={}", "0".repeat(64))),
+            ],
+        )
+        .await;
+    assert_eq!((status, bad["error"]["code"].clone()), (401, json!("bad_signature")));
+
+    // Ten deliveries of the same IncomingCall at once: one greeting, one clone run.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let to = s.to.clone();
+        tasks.push(tokio::spawn(async move {
+            to.threecx("IncomingCall", "3cx-1001", "+14155550123", false).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    for (status, a) in &answers {
+        assert_eq!(*status, 200, "{a}");
+        assert_eq!(
+            (a["path"].clone(), a["greeting_call_id"].clone()),
+            (json!("cloning"), json!("conv_stub")),
+            "{a}"
+        );
+    }
+    assert_eq!(answers.iter().filter(|(_, a)| a["duplicate"] == false).count(), 1);
+
+    let call = s.call_when("3cx-1001", Duration::from_secs(240), |c| c["hand_over"] == "transferred").await;
+    assert_eq!(call["hand_over"], "transferred", "{call:#}");
+    assert_eq!(call["voice_id"], VOICE);
+    let placed = agent_calls(&stub, "3cx-1001").await;
+    assert_eq!(placed.len(), 2, "the greeting, then the agent: {placed:?}");
+    assert_eq!(placed[0].0, "greetingVoice01");
+    assert_eq!(placed[0].1["mode"], "greeting");
+    assert_eq!(placed[1].0, VOICE, "the agent speaks with the cloned voice");
+    for (k, v) in
+        [("mode", "agent"), ("from_greeting", "true"), ("auto_transitioned", "true"), ("caller_id", caller)]
+    {
+        assert_eq!(placed[1].1[k], v, "{k}");
+    }
+    let kinds: Vec<_> =
+        call["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["incoming", "clone_ready", "clone_transfer"], "{call:#}");
+
+    // The next call from the same caller: the cached clone at once.
+    let (status, next) = s.threecx("IncomingCall", "3cx-1002", caller, false).await;
+    assert_eq!(
+        (status, next["path"].clone(), next["voice_id"].clone()),
+        (200, json!("cached"), json!(VOICE))
+    );
+    assert_eq!(agent_calls(&stub, "3cx-1002").await.len(), 1);
+    let (_, status_now) = s.get("/api/clone-status/%2B14155550123").await;
+    assert_eq!(status_now["status"], "ready");
+    let (_, metrics) = s.get("/metrics").await;
+    let m = &metrics["metrics"];
+    assert_eq!(
+        (m["calls"]["cloning"].clone(), m["calls"]["cached"].clone(), m["transfers"].clone()),
+        (json!(1), json!(1), json!(1))
+    );
+    assert_eq!(m["cache_hit_rate"], 0.5);
+    assert_eq!(m["webhook_rejections_total"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_provider_or_a_hung_up_caller_never_leaves_anyone_waiting_or_rings_in_vain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    with_sample(&data, "+14155550123", 42).await;
+    with_sample(&data, "+442071838750", 43).await;
+    let stub = stub(false).await;
+    let s = serve(&stub, &data, 5);
+
+    let started = Instant::now();
+    let (status, a) = s.threecx("IncomingCall", "3cx-2001", "+14155550123", false).await;
+    assert_eq!((status, a["path"].clone()), (200, json!("cloning")));
+    let call = s.call_when("3cx-2001", Duration::from_secs(30), |c| c["hand_over"].is_string()).await;
+    assert_eq!(
+        (call["hand_over"].clone(), call["note"].clone()),
+        (json!("fallback"), json!("deadline_passed")),
+        "{call:#}"
+    );
+    let fallback_at = started.elapsed();
+    assert!(
+        fallback_at < Duration::from_secs(12),
+        "the fallback came {fallback_at:?} after the call; the deadline is 5 s"
+    );
+    let placed = agent_calls(&stub, "3cx-2001").await;
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    assert_eq!(
+        (placed[1].0.clone(), placed[1].1["fallback_reason"].clone()),
+        (json!("defaultVoice01"), json!("deadline_passed"))
+    );
+
+    // A caller who hangs up on the greeting is not rung back.
+    let (_, b) = s.threecx("IncomingCall", "3cx-2002", "+442071838750", false).await;
+    assert_eq!(b["path"], "cloning");
+    let (status, _) = s.threecx("CallEnded", "3cx-2002", "+442071838750", false).await;
+    assert_eq!(status, 200);
+    let call = s.call_when("3cx-2002", Duration::from_secs(30), |c| c["hand_over"].is_string()).await;
+    assert_eq!(
+        (call["status"].clone(), call["hand_over"].clone()),
+        (json!("ended"), json!("not_rung")),
+        "{call:#}"
+    );
+    assert_eq!(agent_calls(&stub, "3cx-2002").await.len(), 1, "only the greeting");
+}
