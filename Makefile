@@ -13,7 +13,7 @@ VENV := $(TOOLS)/venv
 export PATH := $(VENV)/bin:$(TOOLS)/node_modules/.bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: deps tools test check-infra build demo bench fmt clean
+.PHONY: deps tools test check-infra build demo bench bench-calls fmt clean
 
 deps:
 	@missing=""; \
@@ -80,6 +80,11 @@ demo: deps
 # Figures for the README: echome against the original design, same machine, same run.
 bench: deps
 	python3 bench/bench.py
+
+# The 3CX webhook under load through a release `echome serve` (figures in the README).
+bench-calls: deps
+	cargo build --release -p echome-cli --bin echome --example call_bench
+	target/release/examples/call_bench 100 5
 
 fmt:
 	cargo fmt --all
