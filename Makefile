@@ -85,6 +85,7 @@ bench: deps
 bench-calls: deps
 	cargo build --release -p echome-cli --bin echome --example call_bench
 	target/release/examples/call_bench 100 5
+	target/release/examples/call_bench 10 5
 
 fmt:
 	cargo fmt --all

@@ -20,8 +20,6 @@ use echome_core::{
 };
 use echome_local::{FsBlobStore, LocalRecords};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET: &str = "3cx-secret-for-the-benchmark-0123";
 const TARGET_P99_MS: f64 = 100.0;
@@ -54,7 +52,9 @@ async fn seed(data: &Path, callers: usize, sample_file: &Path) {
             .expect("clone");
         let cloning = CallerId::parse(&caller("cloning", i)).expect("caller");
         let blob = BlobRef::new("recordings", format!("samples/{cloning}/call.wav"));
-        blobs.upload_from(&blob, sample_file, "audio/wav").await.expect("sample");
+        if std::env::var("BENCH_NO_BLOB").is_err() {
+            blobs.upload_from(&blob, sample_file, "audio/wav").await.expect("sample");
+        }
         let sample = SampleRecord {
             caller_id: cloning,
             sample: blob,
@@ -66,35 +66,50 @@ async fn seed(data: &Path, callers: usize, sample_file: &Path) {
     }
 }
 
-async fn stub() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/convai/sip-trunk/outbound-call"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"success": true, "message": "ok", "conversation_id": "conv_bench", "sip_call_id": "sip"}),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/voices/add"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"voice_id": "benchVoice"})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/user/subscription"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"voice_slots_used": 1, "voice_limit": 1000})),
-        )
-        .mount(&server)
-        .await;
-    server
+/// ElevenLabs as the cheapest possible stand-in (a few lines of hyper, not wiremock): the
+/// figures are echome's, not the stub's. Every POST starts a call or makes a voice; GETs are
+/// the subscription.
+async fn stub() -> String {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("stub port");
+    let addr = listener.local_addr().expect("stub address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let body = match (req.method().as_str(), req.uri().path()) {
+                            ("POST", "/v1/voices/add") => json!({"voice_id": "benchVoice"}),
+                            ("POST", _) => {
+                                json!({"success": true, "message": "ok", "conversation_id": "conv_bench", "sip_call_id": "sip"})
+                            }
+                            _ => json!({"voice_slots_used": 1, "voice_limit": 1000}),
+                        };
+                        let mut res = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+                        res.headers_mut().insert(
+                            "content-type",
+                            hyper::header::HeaderValue::from_static("application/json"),
+                        );
+                        Ok::<_, std::convert::Infallible>(res)
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await
+                {
+                    eprintln!("stub connection: {e}");
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
 }
 
-fn start(echome: &Path, data: &Path, stub: &MockServer) -> (Child, String) {
+fn start(echome: &Path, data: &Path, stub: &str) -> (Child, String) {
     let mut child = Command::new(echome)
         .args(["--data-dir", data.to_str().unwrap_or_default(), "serve", "--port", "0"])
         .env("ELEVENLABS_API_KEY", "sk_bench")
-        .env("ELEVENLABS_API_BASE", stub.uri())
+        .env("ELEVENLABS_API_BASE", stub)
         .env("ELEVENLABS_AGENT_ID", "agent_bench")
         .env("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_bench")
         .env("THREECX_WEBHOOK_SECRET", SECRET)

@@ -77,8 +77,11 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
     if matches!(agent, Agent::NotConfigured) {
         tracing::warn!("no voice agent configured: incoming calls will be answered 502 agent_not_configured");
     }
-    let runner: Runner<Steps, LocalRecords> =
-        local.runner(args.min_speech, Engine::from_env()?, agent.clone(), |_| {})?;
+    // Clone runs (ffmpeg, analysis) get half the cores; the webhooks keep the rest.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runner: Runner<Steps, LocalRecords> = local
+        .runner(args.min_speech, Engine::from_env()?, agent.clone(), |_| {})?
+        .with_concurrency((cores / 2).max(1));
     let server = Arc::new(Server {
         webhooks: Intake {
             records: local.records.clone(),

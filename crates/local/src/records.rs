@@ -12,7 +12,7 @@ use echome_core::{
     CloneRecord, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite,
     StorageError,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -84,7 +84,20 @@ impl LocalRecords {
         table: TableDefinition<&str, &[u8]>,
         f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
-        let tx = self.db.begin_write().map_err(failed)?;
+        self.update_with(table, Durability::Immediate, f)
+    }
+
+    /// [`Self::update`] with a durability: `None` for bookkeeping (call events, reuse counts)
+    /// that may be lost in a crash until the next durable commit, and costs no fsync on the
+    /// call's path.
+    fn update_with<R>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        durability: Durability,
+        f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let mut tx = self.db.begin_write().map_err(failed)?;
+        tx.set_durability(durability).map_err(failed)?;
         let r = {
             let mut t = tx.open_table(table).map_err(failed)?;
             f(&mut t)?
@@ -256,7 +269,8 @@ impl CallLog for LocalRecords {
 
     async fn log_event(&self, event: &CallEventRecord) -> Result<(), StorageError> {
         let bytes = encode(event)?;
-        let tx = self.db.begin_write().map_err(failed)?;
+        let mut tx = self.db.begin_write().map_err(failed)?;
+        tx.set_durability(Durability::None).map_err(failed)?;
         {
             let mut events = tx.open_table(EVENTS).map_err(failed)?;
             let base = format!("{}|{}", time_key(event.at), event.kind.as_str());
@@ -324,7 +338,7 @@ impl CloneCache for LocalRecords {
     }
 
     async fn touch_clone(&self, caller: &CallerId, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.update(CLONES, |t| {
+        self.update_with(CLONES, Durability::None, |t| {
             let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
                 Some(v) => decode(v.value())?,
                 None => return Err(StorageError::NotFound(format!("clone of {caller}"))),

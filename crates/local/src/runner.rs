@@ -86,16 +86,25 @@ pub struct Runner<S, L> {
     steps: S,
     log: L,
     backoff: Duration,
+    /// How many clones may run at once (the deadline timers are never held back).
+    limit: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     on_event: Box<dyn Fn(RunEvent) + Send + Sync>,
 }
 
 impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
     pub fn new(steps: S, log: L) -> Self {
-        Self { steps, log, backoff: FIRST_BACKOFF, on_event: Box::new(|_| {}) }
+        Self { steps, log, backoff: FIRST_BACKOFF, limit: None, on_event: Box::new(|_| {}) }
     }
 
     pub fn on_event(mut self, f: impl Fn(RunEvent) + Send + Sync + 'static) -> Self {
         self.on_event = Box::new(f);
+        self
+    }
+
+    /// At most `n` clone branches at once (`echome serve`: one machine's cores, not one per
+    /// caller); the rest wait their turn while their deadlines still run.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.limit = Some(std::sync::Arc::new(tokio::sync::Semaphore::new(n.max(1))));
         self
     }
 
@@ -164,6 +173,16 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
 
     /// ExtractAudio → SegmentAudio → CloneVoice → (caller waiting?) TransitionCall.
     async fn clone_branch(&self, input: &CloneRunInput, result: &mut RunResult) -> Result<(), StepError> {
+        let _turn = match &self.limit {
+            Some(limit) => Some(
+                limit
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StepError::internal("the run queue closed"))?,
+            ),
+            None => None,
+        };
         let req = ExtractInput {
             run_id: input.run_id.clone(),
             caller_id: input.caller_id.clone(),
