@@ -198,12 +198,8 @@ fn call_sort_key(rec: &CallRecord) -> String {
 }
 
 impl CallLog for LocalRecords {
-    /// Without an fsync of its own: the first answer's `save_call` commits durably (and with it
-    /// the claim) before the answer is sent; a crash before that loses the claim together with
-    /// the request, which 3CX then retries.
     async fn claim_call(&self, rec: &CallRecord) -> Result<CallClaim, StorageError> {
-        let mut tx = self.db.begin_write().map_err(failed)?;
-        tx.set_durability(Durability::None).map_err(failed)?;
+        let tx = self.db.begin_write().map_err(failed)?;
         let claim = {
             let mut calls = tx.open_table(CALLS).map_err(failed)?;
             let existing: Option<CallRecord> =
