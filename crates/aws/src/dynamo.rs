@@ -296,10 +296,7 @@ impl RunLog for DynamoRecords {
     async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {
         let pk = caller_pk(caller);
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
+            .gsi1_query()
             .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :run)")
             .expression_attribute_values(":pk", s(pk.clone()))
             .expression_attribute_values(":run", s("RUN#"))
@@ -383,6 +380,11 @@ fn event_suffix() -> String {
 }
 
 impl DynamoRecords {
+    /// A query of GSI1 (a caller's runs and calls, the clone LRU, a day's events).
+    fn gsi1_query(&self) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client.query().table_name(&self.table).index_name(GSI1)
+    }
+
     async fn query_items(
         &self,
         subject: &str,
@@ -427,10 +429,7 @@ impl CallLog for DynamoRecords {
         let pk = caller_pk(caller);
         let hi = format!("CALL#{}", after.unwrap_or("~"));
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
+            .gsi1_query()
             .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :lo AND :hi")
             .expression_attribute_values(":pk", s(pk.clone()))
             .expression_attribute_values(":lo", s("CALL#"))
@@ -506,10 +505,7 @@ impl CallLog for DynamoRecords {
         while day <= to.date_naive() {
             let pk = format!("EVENTS#{}", day.format("%Y-%m-%d"));
             let req = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
+                .gsi1_query()
                 .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .expression_attribute_values(":from", s(timestamp(from)))
@@ -578,21 +574,11 @@ impl CloneCache for DynamoRecords {
     }
 
     async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
+        let req = self
+            .gsi1_query()
             .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s("CLONES"))
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            out.push(clone_from(&item.map_err(|e| storage_error("CLONES", "listing", e))?)?);
-        }
-        Ok(out)
+            .expression_attribute_values(":pk", s("CLONES"));
+        self.query_items("CLONES", req).await?.iter().map(clone_from).collect()
     }
 
     async fn log_clone(&self, rec: &CloneLogRecord) -> Result<(), StorageError> {

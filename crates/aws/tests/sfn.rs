@@ -1,7 +1,9 @@
 //! Starting clone runs on Step Functions, against a real moto server through the real SDK.
 
-use echome_aws::SfnRunStarter;
-use echome_core::{BlobRef, CallerId, CloneRunInput, RunId, RunStart, RunStarter};
+use echome_aws::{DynamoRecords, SfnRunStarter};
+use echome_core::{
+    BlobRef, CallerId, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStart, RunStarter, RunStatus,
+};
 use echome_testkit::moto::MotoServer;
 
 #[tokio::test]
@@ -42,32 +44,10 @@ async fn a_run_starts_once_under_its_own_name() {
 /// and the Catch path must record that on the run's item exactly as DynamoRecords reads it.
 #[tokio::test]
 async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
-    use echome_aws::DynamoRecords;
-    use echome_core::{ErrorType, RunLog, RunRecord, RunStatus};
-
-    let moto = MotoServer::start();
-    moto.enable_state_machine_execution();
-    let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
-    let records = DynamoRecords::new(&sdk, "echome");
-    records.create_table().await.unwrap();
-    let (starter, machine) = clone_run_machine(&sdk).await;
-
     let caller = CallerId::parse("+14155550123").unwrap();
-    let sample = BlobRef::new("echome-recordings", "samples/+14155550123/call.mp3");
-    let run_id = RunId::for_upload(&caller, &sample.key, "v1");
-    records
-        .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
-        .await
-        .unwrap();
-    let input = CloneRunInput {
-        run_id: run_id.clone(),
-        caller_id: caller.clone(),
-        sample: sample.clone(),
-        call: None,
-    };
-    assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
-    assert_eq!(final_status(&starter, &machine, &run_id).await, "FAILED");
-    let run = records.run(&run_id).await.unwrap().unwrap();
+    let run_id = RunId::for_upload(&caller, "samples/+14155550123/call.mp3", "v1");
+    let (status, run) = run_on_moto(run_id, None).await;
+    assert_eq!(status, "FAILED");
     assert_eq!(run.status, RunStatus::Failed);
     assert!(run.finished_at.is_some_and(|t| t >= run.started_at), "{run:?}");
     let error = run.error.expect("the failure is on record");
@@ -79,10 +59,22 @@ async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
 /// in moto too) and still ends the run as failed, with the clone's error on record.
 #[tokio::test]
 async fn with_a_caller_waiting_the_failure_path_still_records_the_clone_s_error() {
-    use echome_aws::DynamoRecords;
-    use echome_core::{RunLog, RunRecord, RunStatus};
+    let call = echome_core::CallContext {
+        threecx_call_id: echome_core::CallId::parse("3cx-9001").unwrap(),
+        greeting_call_id: Some("conv_greeting".into()),
+        phone_number: CallerId::parse("+14155550123").unwrap(),
+        deadline: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::seconds(35), 0),
+    };
+    let waiting = RunId::for_call(&call.threecx_call_id);
+    let (status, run) = run_on_moto(waiting, Some(call)).await;
+    assert_eq!(status, "FAILED");
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.unwrap().message.contains("extract-audio"));
+}
 
-    // A server of its own: moto cannot start an execution while it holds a Parallel one.
+/// One clone run on a moto server of its own (moto cannot start an execution while it holds a
+/// Parallel one): how the execution ended and the run's record afterwards.
+async fn run_on_moto(run_id: RunId, call: Option<echome_core::CallContext>) -> (String, RunRecord) {
     let moto = MotoServer::start();
     moto.enable_state_machine_execution();
     let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
@@ -91,23 +83,14 @@ async fn with_a_caller_waiting_the_failure_path_still_records_the_clone_s_error(
     let (starter, machine) = clone_run_machine(&sdk).await;
     let caller = CallerId::parse("+14155550123").unwrap();
     let sample = BlobRef::new("echome-recordings", "samples/+14155550123/call.mp3");
-    let waiting = RunId::for_call(&echome_core::CallId::parse("3cx-9001").unwrap());
     records
-        .create_run(&RunRecord::started(waiting.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
+        .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
         .await
         .unwrap();
-    let call = echome_core::CallContext {
-        threecx_call_id: echome_core::CallId::parse("3cx-9001").unwrap(),
-        greeting_call_id: Some("conv_greeting".into()),
-        phone_number: caller.clone(),
-        deadline: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::seconds(35), 0),
-    };
-    let input = CloneRunInput { run_id: waiting.clone(), caller_id: caller, sample, call: Some(call) };
+    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, call };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
-    assert_eq!(final_status(&starter, &machine, &waiting).await, "FAILED");
-    let run = records.run(&waiting).await.unwrap().unwrap();
-    assert_eq!(run.status, RunStatus::Failed);
-    assert!(run.error.unwrap().message.contains("extract-audio"));
+    let status = final_status(&starter, &machine, &run_id).await;
+    (status, records.run(&run_id).await.unwrap().unwrap())
 }
 
 /// Waits for the execution named after `run_id` to end; its status.

@@ -131,14 +131,17 @@ pub struct InitiationRequest {
     pub call_sid: Option<String>,
 }
 
+/// The 3CX call id echome put in an agent call's dynamic variables, from the
+/// `conversation_initiation_client_data` a webhook echoes back.
+pub fn threecx_call_id(client_data: &serde_json::Value) -> Option<&str> {
+    client_data.pointer("/dynamic_variables/threecx_call_id").and_then(serde_json::Value::as_str)
+}
+
 impl Conversation {
     /// The 3CX call this conversation belongs to: echome puts it in every agent call's
     /// dynamic variables.
     pub fn threecx_call_id(&self) -> Option<&str> {
-        self.conversation_initiation_client_data
-            .get("dynamic_variables")
-            .and_then(|v| v.get("threecx_call_id"))
-            .and_then(serde_json::Value::as_str)
+        threecx_call_id(&self.conversation_initiation_client_data)
     }
 
     pub fn duration_s(&self) -> Option<f64> {
@@ -147,16 +150,18 @@ impl Conversation {
 
     /// `role: message` lines, at most `max` characters.
     pub fn excerpt(&self, max: usize) -> String {
-        let mut out = String::new();
+        let (mut out, mut chars) = (String::new(), 0);
         for turn in &self.transcript {
             let role = turn.get("role").and_then(serde_json::Value::as_str).unwrap_or("?");
             let Some(msg) = turn.get("message").and_then(serde_json::Value::as_str) else { continue };
             let line = format!("{role}: {msg}\n");
-            if out.chars().count() + line.chars().count() > max {
-                out.extend(line.chars().take(max.saturating_sub(out.chars().count())));
+            let len = line.chars().count();
+            if chars + len > max {
+                out.extend(line.chars().take(max - chars));
                 break;
             }
             out.push_str(&line);
+            chars += len;
         }
         out
     }

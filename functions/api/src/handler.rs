@@ -93,13 +93,13 @@ impl<R: RunLog + CallLog + CloneCache, E: VoiceEngine> Api<R, E> {
                 serde_json::from_str(OPENAPI).map(|v| (200, v)).map_err(|_| ApiError::Internal)
             }
             ["metrics"] => {
-                let hours = query(req, "hours").map(|h| h.parse::<i64>()).transpose();
-                let hours = hours.ok().flatten().filter(|h| (1..=24 * 31).contains(h));
-                let hours = match (query(req, "hours"), hours) {
-                    (Some(raw), None) => {
-                        return Err(ApiError::BadRequest(format!("hours must be 1 to 744, not {raw:?}")));
+                let hours = match query(req, "hours") {
+                    None => 24,
+                    Some(raw) => {
+                        raw.parse::<i64>().ok().filter(|h| (1..=24 * 31).contains(h)).ok_or_else(|| {
+                            ApiError::BadRequest(format!("hours must be 1 to 744, not {raw:?}"))
+                        })?
                     }
-                    (_, h) => h.unwrap_or(24),
                 };
                 let to = Utc::now();
                 let events = self.records.events_between(to - Duration::hours(hours), to).await?;

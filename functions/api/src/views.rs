@@ -1,7 +1,7 @@
 //! How records look in answers: callers' numbers redacted, times in RFC 3339.
 
 use chrono::{DateTime, Utc};
-use echome_core::{CallEventRecord, CallRecord, CallerId, CloneRecord, RunRecord, RunStatus};
+use echome_core::{CallEventRecord, CallRecord, CallerId, CloneRecord, RunRecord, RunStatus, StepError};
 use serde_json::{Value, json};
 
 pub fn run(run: &RunRecord) -> Value {
@@ -13,8 +13,12 @@ pub fn run(run: &RunRecord) -> Value {
         "finished_at": run.finished_at,
         "report": run.report,
         "voice_id": run.voice_id,
-        "error": run.error.as_ref().map(|e| json!({ "type": e.error_type, "code": e.code, "message": e.message })),
+        "error": run.error.as_ref().map(error),
     })
+}
+
+fn error(e: &StepError) -> Value {
+    json!({ "type": e.error_type, "code": e.code, "message": e.message })
 }
 
 pub fn call(call: &CallRecord, events: Option<&[CallEventRecord]>) -> Value {
@@ -74,7 +78,7 @@ pub fn clone_status(
             "status": r.status,
             "started_at": r.started_at,
             "finished_at": r.finished_at,
-            "error": r.error.as_ref().map(|e| json!({ "type": e.error_type, "code": e.code, "message": e.message })),
+            "error": r.error.as_ref().map(error),
         })),
     })
 }

@@ -10,7 +10,7 @@ use echome_core::{
 };
 use echome_elevenlabs::calls::{ConfigOverride, TtsOverride};
 use echome_elevenlabs::webhooks::{
-    InitiationRequest, InitiationResponse, SIGNATURE_HEADER, WebhookEvent, verify_signature,
+    InitiationRequest, InitiationResponse, SIGNATURE_HEADER, WebhookEvent, threecx_call_id, verify_signature,
 };
 use serde_json::{Value, json};
 
@@ -79,8 +79,8 @@ where
             }
             WebhookEvent::CallInitiationFailure { data, .. } => {
                 let call_id = data
-                    .pointer("/conversation_initiation_client_data/dynamic_variables/threecx_call_id")
-                    .and_then(Value::as_str)
+                    .get("conversation_initiation_client_data")
+                    .and_then(threecx_call_id)
                     .and_then(|c| CallId::parse(c).ok());
                 let reason = data.get("failure_reason").and_then(Value::as_str).unwrap_or("unknown");
                 let ev = CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref(), Utc::now())
