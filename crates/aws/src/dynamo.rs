@@ -509,7 +509,8 @@ impl CallLog for DynamoRecords {
                 .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .expression_attribute_values(":from", s(timestamp(from)))
-                .expression_attribute_values(":to", s(timestamp(to)));
+                // Sort keys carry milliseconds: through `to`'s whole millisecond, cut exactly below.
+                .expression_attribute_values(":to", s(format!("{}~", timestamp(to))));
             for item in self.query_items(&pk, req).await? {
                 let e = event_from(&item)?;
                 if e.at >= from && e.at < to {

@@ -314,11 +314,15 @@ impl CallLog for LocalRecords {
     ) -> Result<Vec<CallEventRecord>, StorageError> {
         let tx = self.db.begin_read().map_err(failed)?;
         let events = tx.open_table(EVENTS).map_err(failed)?;
-        let (lo, hi) = (time_key(from), time_key(to));
+        // Keys carry milliseconds: scan through `to`'s whole millisecond, then cut at full precision.
+        let (lo, hi) = (time_key(from), format!("{}~", time_key(to)));
         let mut out = Vec::new();
         for entry in events.range(lo.as_str()..hi.as_str()).map_err(failed)? {
             let (_, v) = entry.map_err(failed)?;
-            out.push(decode(v.value())?);
+            let event: CallEventRecord = decode(v.value())?;
+            if event.at >= from && event.at < to {
+                out.push(event);
+            }
         }
         Ok(out)
     }
@@ -483,6 +487,11 @@ mod tests {
         assert_eq!(db.call_events(&first.call_id).await.unwrap().len(), 3, "same instant, all kept");
         let day = db.events_between(t("2026-11-20T00:00:00Z"), t("2026-11-21T00:00:00Z")).await.unwrap();
         assert_eq!(day.len(), 3);
+        let just_now = t("2026-11-20T09:00:02.142100Z");
+        db.log_event(&CallEventRecord::new(CallEventKind::Incoming, None, just_now)).await.unwrap();
+        let upto = |to: &str| db.events_between(t("2026-11-20T09:00:02Z"), t(to));
+        assert_eq!(upto("2026-11-20T09:00:02.142900Z").await.unwrap().len(), 1, "same millisecond as `to`");
+        assert_eq!(upto("2026-11-20T09:00:02.142100Z").await.unwrap().len(), 0, "`to` is excluded");
         drop(db);
         let reopened = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         assert_eq!(reopened.runs().unwrap().len(), 1, "records survive a restart");
