@@ -9,6 +9,7 @@ mod run;
 mod say;
 mod serve;
 mod voices;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ enum Command {
     /// Callers' samples.
     #[command(subcommand)]
     Samples(SamplesCommand),
+    /// The webhook deliveries `echome serve` kept, as received.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,5 +76,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve::run(&cli.data_dir, args)),
         Command::Voices(cmd) => runtime.block_on(voices::run(&cli.data_dir, cmd)),
         Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
+        Command::Webhooks(args) => webhooks::run(&cli.data_dir, args),
     }
 }

@@ -44,7 +44,7 @@ pub struct ServeArgs {
     pub min_speech: f64,
 }
 
-type Webhooks = Intake<LocalRecords, Background<Steps, LocalRecords>, FsBlobStore, Agent>;
+type Webhooks = Intake<LocalRecords, Background<Steps, LocalRecords>, FsBlobStore, Agent, LocalRecords>;
 
 struct Server {
     webhooks: Webhooks,
@@ -88,6 +88,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             runs: Background(Arc::new(runner)),
             blobs: local.blobs.clone(),
             agent,
+            archive: local.records.clone(),
             config,
         },
         api: Api { records: local.records.clone(), engine: Engine::from_env()? },

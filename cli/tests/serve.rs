@@ -269,6 +269,22 @@ async fn a_caller_hears_the_greeting_then_their_cloned_voice_and_next_time_the_c
     );
     assert_eq!(m["cache_hit_rate"], 0.5);
     assert_eq!(m["webhook_rejections_total"], 2);
+
+    // Every authenticated delivery is kept as received; the refused ones are not.
+    drop(s);
+    let out = Command::new(env!("CARGO_BIN_EXE_echome"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["webhooks", "3cx", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let calls: std::collections::BTreeSet<_> =
+        kept.iter().map(|d| d["body"]["call_id"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(calls, ["3cx-1001".to_owned(), "3cx-1002".to_owned()].into(), "{kept:#?}");
+    assert!(kept.iter().all(|d| d["key"].as_str().unwrap().starts_with("webhooks/3cx/")), "{kept:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -188,11 +188,7 @@ async fn call_events_are_kept_per_call_and_per_day() {
     let just_now = CallEventRecord::new(CallEventKind::Ended, Some(&c1), t("2026-11-21T08:00:00.142100Z"));
     db.log_event(&just_now).await.unwrap();
     let upto = |to: &str| db.events_between(t("2026-11-21T07:00:00.000Z"), t(to));
-    assert_eq!(
-        upto("2026-11-21T08:00:00.142900Z").await.unwrap(),
-        [just_now.clone()],
-        "same millisecond as `to`"
-    );
+    assert_eq!(upto("2026-11-21T08:00:00.142900Z").await.unwrap(), [just_now], "same millisecond as `to`");
     assert!(upto("2026-11-21T08:00:00.142100Z").await.unwrap().is_empty(), "`to` is excluded");
 }
 

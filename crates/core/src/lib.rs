@@ -2,6 +2,7 @@
 //! (traits) that the AWS and local adapters implement. Nothing here does I/O but through the
 //! ports (and the metric lines `calls::record_event` writes to stdout in Lambda).
 
+pub mod archive;
 pub mod calls;
 pub mod env;
 pub mod error;
@@ -14,12 +15,13 @@ pub mod signing;
 pub mod steps;
 pub mod threecx;
 
+pub use archive::{BlobArchive, Delivery};
 pub use calls::{CallEventKind, CallEventRecord, CallPath, CallRecord, CallStatus, HandOver};
 pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};
 pub use ports::{
     AgentCallRequest, AgentCallStarted, AgentCalls, BlobStore, CallClaim, CallLog, CallPage, CloneCache,
-    EngineVoice, RunLog, RunStart, RunStarter, SampleLog, SpeechFormat, VoiceEngine,
+    EngineVoice, RunLog, RunStart, RunStarter, SampleLog, SpeechFormat, VoiceEngine, WebhookArchive,
 };
 pub use records::{
     CloneLogRecord, CloneRecord, CloneStatus, RunOutcome, RunRecord, RunStatus, SampleRecord, SampleWrite,

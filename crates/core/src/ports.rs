@@ -5,6 +5,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use crate::archive::Delivery;
 use crate::calls::{CallEventRecord, CallRecord};
 use crate::error::StorageError;
 use crate::ids::{CallId, CallerId, RunId, VoiceId};
@@ -47,6 +48,14 @@ pub trait BlobStore: Send + Sync {
 
     /// Reads a small object whole.
     fn get_bytes(&self, blob: &BlobRef) -> impl Future<Output = Result<Vec<u8>, StorageError>> + Send;
+}
+
+/// Where webhook deliveries are kept as received, before anything acts on them: S3 in AWS (see
+/// [`crate::archive::BlobArchive`]); the local database on one machine, where a file per
+/// delivery cost more than the rest of the call.
+pub trait WebhookArchive: Send + Sync {
+    /// Keeps the delivery durably; returns its key ([`Delivery::key`]).
+    fn keep(&self, delivery: &Delivery<'_>) -> impl Future<Output = Result<String, StorageError>> + Send;
 }
 
 /// Each caller's current sample.

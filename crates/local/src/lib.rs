@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod offline_voice;
 pub mod records;
 pub mod runner;
+mod writer;
 
 pub use blobs::FsBlobStore;
 pub use offline_voice::OfflineEngine;

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
     CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache, CloneLogRecord,
-    CloneRecord, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite,
-    StorageError,
+    CloneRecord, Delivery, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord,
+    SampleWrite, StorageError, WebhookArchive,
 };
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::writer::GroupCommit;
 
 const SAMPLES: TableDefinition<&str, &[u8]> = TableDefinition::new("samples");
 const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
@@ -28,9 +30,13 @@ const CALLS_BY_CALLER: TableDefinition<&str, &str> = TableDefinition::new("calls
 const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("call_events");
 /// `{call_id}|{event key}` → event key: one call's events.
 const EVENTS_BY_CALL: TableDefinition<&str, &str> = TableDefinition::new("call_events_by_call");
+/// [`Delivery::key`] → the webhook delivery's body, as received.
+const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
 
+/// Reads go straight to the database; writes are group-committed by one writer thread.
 #[derive(Clone)]
 pub struct LocalRecords {
+    writer: Arc<GroupCommit>,
     db: Arc<Database>,
 }
 
@@ -46,6 +52,12 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
     serde_json::from_slice(bytes).map_err(failed)
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    Yes,
+    No,
+}
+
 fn time_key(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -57,14 +69,15 @@ impl LocalRecords {
         }
         let db = Database::create(path).map_err(failed)?;
         let tx = db.begin_write().map_err(failed)?;
-        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS] {
+        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS, WEBHOOKS] {
             tx.open_table(t).map_err(failed)?;
         }
         for t in [CALLS_BY_CALLER, EVENTS_BY_CALL] {
             tx.open_table(t).map_err(failed)?;
         }
         tx.commit().map_err(failed)?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(db);
+        Ok(Self { writer: Arc::new(GroupCommit::start(db.clone())?), db })
     }
 
     fn get<T: DeserializeOwned>(
@@ -78,32 +91,29 @@ impl LocalRecords {
         got.map(|v| decode(v.value())).transpose()
     }
 
-    /// Runs `f` on one table in a write transaction; it decides whether to write.
-    fn update<R>(
+    /// Runs `f` on one table in a durable write; it decides whether to write.
+    async fn update<R: Send + 'static>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
-        f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<R, StorageError>,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        f: impl FnMut(&mut redb::Table<&str, &[u8]>) -> Result<R, StorageError> + Send + 'static,
     ) -> Result<R, StorageError> {
-        self.update_with(table, Durability::Immediate, f)
+        self.update_with(table, Durable::Yes, f).await
     }
 
-    /// [`Self::update`] with a durability: `None` for bookkeeping (call events, reuse counts)
-    /// that may be lost in a crash until the next durable commit, and costs no fsync on the
-    /// call's path.
-    fn update_with<R>(
+    /// [`Self::update`], for bookkeeping (call events, reuse counts) with `Durable::No`: it may
+    /// be lost in a crash until the next durable commit, and costs no fsync on the call's path.
+    async fn update_with<R: Send + 'static>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
-        durability: Durability,
-        f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<R, StorageError>,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        durable: Durable,
+        mut f: impl FnMut(&mut redb::Table<&str, &[u8]>) -> Result<R, StorageError> + Send + 'static,
     ) -> Result<R, StorageError> {
-        let mut tx = self.db.begin_write().map_err(failed)?;
-        tx.set_durability(durability).map_err(failed)?;
-        let r = {
-            let mut t = tx.open_table(table).map_err(failed)?;
-            f(&mut t)?
-        };
-        tx.commit().map_err(failed)?;
-        Ok(r)
+        self.writer
+            .write(durable == Durable::Yes, move |tx| {
+                let mut t = tx.open_table(table).map_err(failed)?;
+                f(&mut t)
+            })
+            .await
     }
 
     /// Every run on record, newest first (for `echome runs`).
@@ -122,8 +132,8 @@ impl LocalRecords {
 
 impl SampleLog for LocalRecords {
     async fn record_sample(&self, rec: &SampleRecord) -> Result<SampleWrite, StorageError> {
-        let bytes = encode(rec)?;
-        self.update(SAMPLES, |t| {
+        let (rec, bytes) = (rec.clone(), encode(rec)?);
+        self.update(SAMPLES, move |t| {
             let current: Option<SampleRecord> =
                 t.get(rec.caller_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
             let newest = current.is_none_or(|c| {
@@ -136,6 +146,7 @@ impl SampleLog for LocalRecords {
             t.insert(rec.caller_id.as_str(), bytes.as_slice()).map_err(failed)?;
             Ok(SampleWrite::Newest)
         })
+        .await
     }
 
     async fn current_sample(&self, caller: &CallerId) -> Result<Option<SampleRecord>, StorageError> {
@@ -145,14 +156,15 @@ impl SampleLog for LocalRecords {
 
 impl RunLog for LocalRecords {
     async fn create_run(&self, rec: &RunRecord) -> Result<bool, StorageError> {
-        let bytes = encode(rec)?;
-        self.update(RUNS, |t| {
-            if t.get(rec.run_id.as_str()).map_err(failed)?.is_some() {
+        let (run_id, bytes) = (rec.run_id.clone(), encode(rec)?);
+        self.update(RUNS, move |t| {
+            if t.get(run_id.as_str()).map_err(failed)?.is_some() {
                 return Ok(false);
             }
-            t.insert(rec.run_id.as_str(), bytes.as_slice()).map_err(failed)?;
+            t.insert(run_id.as_str(), bytes.as_slice()).map_err(failed)?;
             Ok(true)
         })
+        .await
     }
 
     async fn finish_run(
@@ -161,13 +173,14 @@ impl RunLog for LocalRecords {
         outcome: &RunOutcome,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        self.update(RUNS, |t| {
+        let (run_id, outcome) = (run_id.clone(), outcome.clone());
+        self.update(RUNS, move |t| {
             let mut rec: RunRecord = match t.get(run_id.as_str()).map_err(failed)? {
                 Some(v) => decode(v.value())?,
                 None => return Err(StorageError::NotFound(format!("run {run_id}"))),
             };
             rec.finished_at = Some(at);
-            match outcome {
+            match &outcome {
                 RunOutcome::Succeeded { report, voice_id } => {
                     rec.status = RunStatus::Succeeded;
                     rec.report = Some(report.clone());
@@ -181,6 +194,7 @@ impl RunLog for LocalRecords {
             t.insert(run_id.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
             Ok(())
         })
+        .await
     }
 
     async fn run(&self, run_id: &RunId) -> Result<Option<RunRecord>, StorageError> {
@@ -199,24 +213,27 @@ fn call_sort_key(rec: &CallRecord) -> String {
 
 impl CallLog for LocalRecords {
     async fn claim_call(&self, rec: &CallRecord) -> Result<CallClaim, StorageError> {
-        let tx = self.db.begin_write().map_err(failed)?;
-        let claim = {
-            let mut calls = tx.open_table(CALLS).map_err(failed)?;
-            let existing: Option<CallRecord> =
-                calls.get(rec.call_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
-            match existing {
-                Some(first) => CallClaim::Existing(first),
-                None => {
-                    calls.insert(rec.call_id.as_str(), encode(rec)?.as_slice()).map_err(failed)?;
-                    let mut index = tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
-                    let key = format!("{}|{}", rec.caller_id.as_str(), call_sort_key(rec));
-                    index.insert(key.as_str(), rec.call_id.as_str()).map_err(failed)?;
-                    CallClaim::New(rec.clone())
-                }
-            }
-        };
-        tx.commit().map_err(failed)?;
-        Ok(claim)
+        let (rec, bytes) = (rec.clone(), encode(rec)?);
+        self.writer
+            .write(true, move |tx| {
+                let mut calls = tx.open_table(CALLS).map_err(failed)?;
+                let existing: Option<CallRecord> = calls
+                    .get(rec.call_id.as_str())
+                    .map_err(failed)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                Ok(match existing {
+                    Some(first) => CallClaim::Existing(first),
+                    None => {
+                        calls.insert(rec.call_id.as_str(), bytes.as_slice()).map_err(failed)?;
+                        let mut index = tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
+                        let key = format!("{}|{}", rec.caller_id.as_str(), call_sort_key(&rec));
+                        index.insert(key.as_str(), rec.call_id.as_str()).map_err(failed)?;
+                        CallClaim::New(rec.clone())
+                    }
+                })
+            })
+            .await
     }
 
     async fn call(&self, call_id: &CallId) -> Result<Option<CallRecord>, StorageError> {
@@ -224,19 +241,21 @@ impl CallLog for LocalRecords {
     }
 
     async fn save_call(&self, rec: &CallRecord) -> Result<bool, StorageError> {
-        self.update(CALLS, |t| {
+        let next = CallRecord { version: rec.version + 1, ..rec.clone() };
+        let (call_id, version, bytes) = (rec.call_id.clone(), rec.version, encode(&next)?);
+        self.update(CALLS, move |t| {
             let stored: Option<CallRecord> =
-                t.get(rec.call_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
+                t.get(call_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
             match stored {
-                Some(s) if s.version == rec.version => {
-                    let next = CallRecord { version: rec.version + 1, ..rec.clone() };
-                    t.insert(rec.call_id.as_str(), encode(&next)?.as_slice()).map_err(failed)?;
+                Some(s) if s.version == version => {
+                    t.insert(call_id.as_str(), bytes.as_slice()).map_err(failed)?;
                     Ok(true)
                 }
                 Some(_) => Ok(false),
-                None => Err(StorageError::NotFound(format!("call {}", rec.call_id))),
+                None => Err(StorageError::NotFound(format!("call {call_id}"))),
             }
         })
+        .await
     }
 
     async fn calls_of(
@@ -269,27 +288,28 @@ impl CallLog for LocalRecords {
 
     async fn log_event(&self, event: &CallEventRecord) -> Result<(), StorageError> {
         let bytes = encode(event)?;
-        let mut tx = self.db.begin_write().map_err(failed)?;
-        tx.set_durability(Durability::None).map_err(failed)?;
-        {
-            let mut events = tx.open_table(EVENTS).map_err(failed)?;
-            let base = format!("{}|{}", time_key(event.at), event.kind.as_str());
-            let mut n = 0u32;
-            let key = loop {
-                let key = format!("{base}|{n:06}");
-                if events.get(key.as_str()).map_err(failed)?.is_none() {
-                    break key;
+        let base = format!("{}|{}", time_key(event.at), event.kind.as_str());
+        let call = event.call_id.clone();
+        self.writer
+            .write(false, move |tx| {
+                let mut events = tx.open_table(EVENTS).map_err(failed)?;
+                let mut n = 0u32;
+                let key = loop {
+                    let key = format!("{base}|{n:06}");
+                    if events.get(key.as_str()).map_err(failed)?.is_none() {
+                        break key;
+                    }
+                    n += 1;
+                };
+                events.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
+                if let Some(call) = &call {
+                    let mut by_call = tx.open_table(EVENTS_BY_CALL).map_err(failed)?;
+                    let index = format!("{call}|{key}");
+                    by_call.insert(index.as_str(), key.as_str()).map_err(failed)?;
                 }
-                n += 1;
-            };
-            events.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
-            if let Some(call) = &event.call_id {
-                let mut by_call = tx.open_table(EVENTS_BY_CALL).map_err(failed)?;
-                let index = format!("{call}|{key}");
-                by_call.insert(index.as_str(), key.as_str()).map_err(failed)?;
-            }
-        }
-        tx.commit().map_err(failed)
+                Ok(())
+            })
+            .await
     }
 
     async fn call_events(&self, call_id: &CallId) -> Result<Vec<CallEventRecord>, StorageError> {
@@ -334,15 +354,17 @@ impl CloneCache for LocalRecords {
     }
 
     async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
-        let bytes = encode(rec)?;
-        self.update(CLONES, |t| {
-            t.insert(rec.caller_id.as_str(), bytes.as_slice()).map_err(failed)?;
+        let (caller, bytes) = (rec.caller_id.clone(), encode(rec)?);
+        self.update(CLONES, move |t| {
+            t.insert(caller.as_str(), bytes.as_slice()).map_err(failed)?;
             Ok(())
         })
+        .await
     }
 
     async fn touch_clone(&self, caller: &CallerId, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.update_with(CLONES, Durability::None, |t| {
+        let caller = caller.clone();
+        self.update_with(CLONES, Durable::No, move |t| {
             let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
                 Some(v) => decode(v.value())?,
                 None => return Err(StorageError::NotFound(format!("clone of {caller}"))),
@@ -352,6 +374,7 @@ impl CloneCache for LocalRecords {
             t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
             Ok(())
         })
+        .await
     }
 
     async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
@@ -368,14 +391,45 @@ impl CloneCache for LocalRecords {
     async fn log_clone(&self, rec: &CloneLogRecord) -> Result<(), StorageError> {
         let key = format!("{}|{}", rec.run_id, time_key(rec.at));
         let bytes = encode(rec)?;
-        self.update(CLONE_LOG, |t| {
+        self.update(CLONE_LOG, move |t| {
             t.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
             Ok(())
         })
+        .await
+    }
+}
+
+/// A transaction per delivery would be an fsync per call; the writer groups them.
+impl WebhookArchive for LocalRecords {
+    async fn keep(&self, delivery: &Delivery<'_>) -> Result<String, StorageError> {
+        let (key, body) = (delivery.key(), delivery.body.to_vec());
+        let stored = key.clone();
+        self.update(WEBHOOKS, move |t| {
+            t.insert(stored.as_str(), body.as_slice()).map_err(failed)?;
+            Ok(())
+        })
+        .await?;
+        Ok(key)
     }
 }
 
 impl LocalRecords {
+    /// Kept webhook deliveries whose key starts with `prefix` (`webhooks/3cx/2026-11-22/`), in
+    /// key order: by source, day and time.
+    pub fn kept_webhooks(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let tx = self.db.begin_read().map_err(failed)?;
+        let t = tx.open_table(WEBHOOKS).map_err(failed)?;
+        let mut out = Vec::new();
+        for entry in t.range(prefix..).map_err(failed)? {
+            let (k, v) = entry.map_err(failed)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// The clone log of one run, oldest first.
     pub fn clone_log(&self, run_id: &RunId) -> Result<Vec<CloneLogRecord>, StorageError> {
         let tx = self.db.begin_read().map_err(failed)?;
@@ -495,5 +549,23 @@ mod tests {
         drop(db);
         let reopened = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         assert_eq!(reopened.runs().unwrap().len(), 1, "records survive a restart");
+    }
+
+    #[tokio::test]
+    async fn webhook_deliveries_are_kept_as_received_and_listed_by_source_and_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("echome.redb");
+        let db = LocalRecords::open(&path).unwrap();
+        let at = t("2026-11-22T09:05:07.042Z");
+        let body = br#"{"event_type":"IncomingCall"}"#;
+        let key = db.keep(&Delivery { source: "3cx", received_at: at, body }).await.unwrap();
+        db.keep(&Delivery { source: "elevenlabs", received_at: at, body: b"not json" }).await.unwrap();
+        db.keep(&Delivery { source: "3cx", received_at: t("2026-11-23T00:00:00Z"), body }).await.unwrap();
+        drop(db);
+        let db = LocalRecords::open(&path).unwrap();
+        let day = db.kept_webhooks("webhooks/3cx/2026-11-22/").unwrap();
+        assert_eq!(day, [(key, body.to_vec())]);
+        assert_eq!(db.kept_webhooks("webhooks/").unwrap().len(), 3);
+        assert_eq!(db.kept_webhooks("webhooks/elevenlabs/").unwrap()[0].1, b"not json");
     }
 }

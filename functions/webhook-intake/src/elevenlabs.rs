@@ -6,7 +6,7 @@ use chrono::Utc;
 use echome_core::calls::{ConversationSummary, TRANSCRIPT_EXCERPT_CHARS, record_event, update_call};
 use echome_core::{
     AgentCalls, BlobRef, BlobStore, CallEventKind, CallEventRecord, CallId, CallLog, CallerId, CloneCache,
-    RunLog, RunStarter, SampleLog,
+    RunLog, RunStarter, SampleLog, WebhookArchive,
 };
 use echome_elevenlabs::calls::{ConfigOverride, TtsOverride};
 use echome_elevenlabs::webhooks::{
@@ -23,12 +23,13 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl<R, S, B, A> Intake<R, S, B, A>
+impl<R, S, B, A, W> Intake<R, S, B, A, W>
 where
     R: CallLog + CloneCache + SampleLog + RunLog,
     S: RunStarter,
     B: BlobStore,
     A: AgentCalls,
+    W: WebhookArchive,
 {
     pub(crate) async fn initiation(&self, req: &Request<'_>) -> Result<(i64, Value), IntakeError> {
         let bearer = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
@@ -69,7 +70,7 @@ where
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(kept = %kept, error = %e, "a post-call event that does not parse was kept");
-                return Ok((200, json!({ "status": "stored", "kept": kept.key })));
+                return Ok((200, json!({ "status": "stored", "kept": kept })));
             }
         };
         let data = match event {

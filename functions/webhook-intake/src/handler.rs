@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use echome_core::calls::record_event;
 use echome_core::threecx::WebhookError;
 use echome_core::{
-    AgentCalls, BlobRef, BlobStore, CallEventKind, CallEventRecord, CallLog, CloneCache, RunLog, RunStarter,
-    SampleLog, StorageError,
+    AgentCalls, BlobStore, CallEventKind, CallEventRecord, CallLog, CloneCache, Delivery, RunLog, RunStarter,
+    SampleLog, StorageError, WebhookArchive,
 };
 use serde_json::{Value, json};
 
@@ -78,11 +78,14 @@ impl From<StorageError> for IntakeError {
 
 /// Everything the webhooks act on. One records type serves the call log, the clone cache, the
 /// samples and the runs (one DynamoDB table, one local database).
-pub struct Intake<R, S, B, A> {
+pub struct Intake<R, S, B, A, W> {
     pub records: R,
     pub runs: S,
+    /// Transcripts.
     pub blobs: B,
     pub agent: A,
+    /// Every authenticated delivery, as received.
+    pub archive: W,
     pub config: Config,
 }
 
@@ -100,12 +103,13 @@ impl Request<'_> {
     }
 }
 
-impl<R, S, B, A> Intake<R, S, B, A>
+impl<R, S, B, A, W> Intake<R, S, B, A, W>
 where
     R: CallLog + CloneCache + SampleLog + RunLog,
     S: RunStarter,
     B: BlobStore,
     A: AgentCalls,
+    W: WebhookArchive,
 {
     pub async fn handle(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
         let path = req.raw_path.as_deref().unwrap_or("/").trim_end_matches('/').to_owned();
@@ -155,18 +159,9 @@ where
     }
 
     /// Keeps what an authenticated sender sent, before it is acted on (or refused as
-    /// malformed): `webhooks/{source}/{day}/{time}-{digest}.json`.
-    async fn keep(&self, source: &str, req: &Request<'_>) -> Result<BlobRef, IntakeError> {
-        use sha2::{Digest, Sha256};
-        let digest = echome_core::signing::hex(&Sha256::digest(&req.body)[..8]);
-        let key = format!(
-            "webhooks/{source}/{}/{}-{digest}.json",
-            req.now.format("%Y-%m-%d"),
-            req.now.format("%H%M%S%.3f")
-        );
-        let blob = BlobRef::new(&self.config.bucket, key);
-        self.blobs.put_bytes(&blob, req.body.clone(), "application/json").await?;
-        Ok(blob)
+    /// malformed); returns its key.
+    async fn keep(&self, source: &str, req: &Request<'_>) -> Result<String, IntakeError> {
+        Ok(self.archive.keep(&Delivery { source, received_at: req.now, body: &req.body }).await?)
     }
 }
 

@@ -1,6 +1,6 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use echome_aws::{DynamoRecords, S3BlobStore, SfnRunStarter, lambda, secrets};
-use echome_core::env;
+use echome_core::{BlobArchive, env};
 use echome_elevenlabs::{AgentConfig, ApiKey, ElevenLabsAgent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use webhook_intake::{Config, Intake, config::Secrets};
@@ -28,6 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         runs: SfnRunStarter::new(&sdk, state_machine),
         blobs: S3BlobStore::new(&sdk),
         agent: ElevenLabsAgent::new(api, agent_config)?,
+        archive: BlobArchive { blobs: S3BlobStore::new(&sdk), bucket: bucket.clone() },
         config: Config { emf: true, ..Config::from_env(secrets, bucket)? },
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {

@@ -10,18 +10,19 @@ use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
     AgentCallRequest, AgentCalls, BlobStore, CallClaim, CallContext, CallEventKind, CallEventRecord, CallLog,
     CallRecord, CallStatus, CloneCache, CloneRunInput, RunId, RunLog, RunRecord, RunStarter, SampleLog,
-    StepError, VoiceId,
+    StepError, VoiceId, WebhookArchive,
 };
 use serde_json::{Value, json};
 
 use crate::{Intake, IntakeError, Request};
 
-impl<R, S, B, A> Intake<R, S, B, A>
+impl<R, S, B, A, W> Intake<R, S, B, A, W>
 where
     R: CallLog + CloneCache + SampleLog + RunLog,
     S: RunStarter,
     B: BlobStore,
     A: AgentCalls,
+    W: WebhookArchive,
 {
     pub(crate) async fn threecx(&self, req: &Request<'_>) -> Result<(i64, Value), IntakeError> {
         if req.body.len() > threecx::MAX_BODY_BYTES {

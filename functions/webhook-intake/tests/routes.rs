@@ -56,8 +56,9 @@ impl RunStarter for Starter {
 }
 
 struct World {
-    dir: tempfile::TempDir,
-    intake: Intake<LocalRecords, Starter, FsBlobStore, Agent>,
+    /// Where the records and blobs live, for as long as the world does.
+    _dir: tempfile::TempDir,
+    intake: Intake<LocalRecords, Starter, FsBlobStore, Agent, LocalRecords>,
 }
 
 fn config() -> Config {
@@ -72,14 +73,16 @@ fn config() -> Config {
 
 fn world_with(agent: Agent, cfg: Config) -> World {
     let dir = tempfile::tempdir().unwrap();
+    let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
     let intake = Intake {
-        records: LocalRecords::open(&dir.path().join("r.redb")).unwrap(),
+        records: records.clone(),
         runs: Starter::default(),
         blobs: FsBlobStore::new(dir.path().join("blobs")),
         agent,
+        archive: records,
         config: cfg,
     };
-    World { dir, intake }
+    World { _dir: dir, intake }
 }
 
 fn world() -> World {
@@ -345,8 +348,10 @@ async fn refusals_are_specific_recorded_and_nothing_unauthenticated_is_kept() {
     assert_eq!(w.send(big).await.0, 413);
     assert!(w.rung().is_empty() && w.runs().is_empty(), "nothing acted on");
 
-    let kept = kept_files(&w);
+    let kept = kept(&w, "webhooks/");
     assert_eq!(kept.len(), 1, "only the authenticated (malformed) event is kept: {kept:?}");
+    assert!(kept[0].0.starts_with("webhooks/3cx/"), "{}", kept[0].0);
+    assert_eq!(kept[0].1, fixture("bad-caller-id").body.unwrap().into_bytes(), "as received");
     let (from, to) = (Utc::now() - chrono::Duration::minutes(1), Utc::now() + chrono::Duration::seconds(1));
     let day = w.intake.records.events_between(from, to).await.unwrap();
     let rejected: Vec<_> = day.iter().filter_map(|e| e.detail.clone()).collect();
@@ -357,21 +362,9 @@ async fn refusals_are_specific_recorded_and_nothing_unauthenticated_is_kept() {
     }
 }
 
-fn kept_files(w: &World) -> Vec<std::path::PathBuf> {
-    let root = w.dir.path().join("blobs");
-    let mut out = Vec::new();
-    let mut stack = vec![root];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p)
-            } else if p.to_string_lossy().contains("webhooks/") {
-                out.push(p)
-            }
-        }
-    }
-    out
+/// The deliveries kept, as `(key, body)`.
+fn kept(w: &World, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    w.intake.archive.kept_webhooks(prefix).unwrap()
 }
 
 #[tokio::test]
@@ -404,9 +397,7 @@ async fn post_call_keeps_the_raw_event_then_fills_in_the_call() {
 
     let (status, body) = w.send(fixture("post-call-unknown-conversation")).await;
     assert_eq!((status, body["known_call"].clone()), (200, json!(false)));
-    let raw =
-        kept_files(&w).into_iter().filter(|p| p.to_string_lossy().contains("webhooks/elevenlabs/")).count();
-    assert_eq!(raw, 3, "every signed post-call event is kept raw");
+    assert_eq!(kept(&w, "webhooks/elevenlabs/").len(), 3, "every signed post-call event is kept raw");
     assert_eq!(w.send(fixture("post-call-bad-signature")).await.0, 401);
 }
 
