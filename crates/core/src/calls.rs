@@ -200,6 +200,13 @@ impl CallRecord {
     pub fn is_answered(&self) -> bool {
         self.path.is_some()
     }
+
+    /// Claimed more than `lease` ago and never answered, with the caller still on the line:
+    /// whoever claimed it is gone, and the next delivery of the call should answer it.
+    pub fn is_abandoned(&self, now: DateTime<Utc>, lease: std::time::Duration) -> bool {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        !self.is_answered() && self.status == CallStatus::Started && now - self.started_at > lease
+    }
 }
 
 /// The call-log records behind `/metrics` and the clone-ready/failed/transfer tables.
@@ -425,6 +432,23 @@ mod tests {
             uploaded_at: t("2026-11-01T00:00:00Z"),
             size: 10,
         }
+    }
+
+    #[test]
+    fn only_an_old_unanswered_claim_of_a_live_call_is_abandoned() {
+        let lease = std::time::Duration::from_secs(15);
+        let claimed = CallRecord::new(
+            CallId::parse("3cx-1").unwrap(),
+            CallerId::parse("+14155550123").unwrap(),
+            "+18005550199".into(),
+            t("2026-11-20T09:00:00Z"),
+        );
+        assert!(!claimed.is_abandoned(t("2026-11-20T09:00:15Z"), lease), "still within the lease");
+        assert!(claimed.is_abandoned(t("2026-11-20T09:00:16Z"), lease));
+        let answered = CallRecord { path: Some(CallPath::Cached), ..claimed.clone() };
+        assert!(!answered.is_abandoned(t("2026-11-20T10:00:00Z"), lease));
+        let hung_up = CallRecord { status: CallStatus::Ended, ..claimed };
+        assert!(!hung_up.is_abandoned(t("2026-11-20T10:00:00Z"), lease), "nobody left to answer");
     }
 
     #[test]

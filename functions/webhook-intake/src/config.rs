@@ -43,6 +43,13 @@ pub struct Config {
     pub clone_max_wait: Duration,
     /// How long a duplicate `IncomingCall` waits for the first delivery's answer.
     pub duplicate_wait: Duration,
+    /// How long ringing the agent may take before the answer says it failed: well inside the
+    /// function's 10 s timeout, so the answer is always recorded.
+    pub ring_budget: Duration,
+    /// How old an unanswered claim must be before a later delivery answers in its place: longer
+    /// than the function's timeout, so the first delivery can no longer be running (it crashed
+    /// or was cut off between claim and answer).
+    pub claim_lease: Duration,
     /// Write embedded-metric-format lines (in Lambda).
     pub emf: bool,
 }
@@ -102,6 +109,8 @@ impl Config {
             default_voice: voice("DEFAULT_VOICE_ID")?,
             clone_max_wait: Duration::from_secs(wait),
             duplicate_wait: Duration::from_millis(450),
+            ring_budget: Duration::from_secs(6),
+            claim_lease: Duration::from_secs(15),
             emf: false,
         })
     }

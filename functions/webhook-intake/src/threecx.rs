@@ -9,8 +9,8 @@ use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path, recor
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
     AgentCallRequest, AgentCalls, BlobStore, CallClaim, CallContext, CallEventKind, CallEventRecord, CallLog,
-    CallRecord, CallStatus, CloneCache, CloneRunInput, RunId, RunLog, RunRecord, RunStarter, SampleLog,
-    StepError, VoiceId, WebhookArchive,
+    CallRecord, CallStatus, CloneCache, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStarter,
+    SampleLog, StepError, VoiceId, WebhookArchive,
 };
 use serde_json::{Value, json};
 
@@ -63,13 +63,18 @@ where
             CallClaim::New(call) => self.answer(call).await?,
             CallClaim::Existing(call) => {
                 let first = self.first_answer(call).await?;
-                if !first.is_answered() {
-                    return Ok((
-                        202,
-                        json!({ "status": "processing", "call_id": first.call_id, "duplicate": true }),
-                    ));
+                if first.is_answered() {
+                    return Ok((status_of(&first), answer_body(&first, true)));
                 }
-                return Ok((status_of(&first), answer_body(&first, true)));
+                match self.take_over(first).await? {
+                    Some(call) => self.answer(call).await?,
+                    None => {
+                        return Ok((
+                            202,
+                            json!({ "status": "processing", "call_id": event.call_id, "duplicate": true }),
+                        ));
+                    }
+                }
             }
         };
         Ok((status_of(&call), answer_body(&call, false)))
@@ -85,6 +90,16 @@ where
             }
         }
         Ok(call)
+    }
+
+    /// A claim nobody answered (its delivery crashed or was cut off) is taken over by the
+    /// delivery whose version-checked save wins, so 3CX's retry still gets the caller answered.
+    async fn take_over(&self, call: CallRecord) -> Result<Option<CallRecord>, IntakeError> {
+        if !call.is_abandoned(Utc::now(), self.config.claim_lease) || !self.records.save_call(&call).await? {
+            return Ok(None);
+        }
+        tracing::warn!(call_id = %call.call_id, "the call's first delivery never answered; a retry answers it");
+        Ok(Some(CallRecord { version: call.version + 1, ..call }))
     }
 
     /// The first delivery: which path, who is rung, and (cloning) the clone run.
@@ -180,7 +195,15 @@ where
         variables: BTreeMap<String, String>,
     ) -> Result<Option<String>, StepError> {
         let req = AgentCallRequest { to: call.caller_id.clone(), voice_id, variables };
-        match self.agent.start_call(&req).await {
+        let budget = self.config.ring_budget;
+        let started = tokio::time::timeout(budget, self.agent.start_call(&req)).await.unwrap_or_else(|_| {
+            Err(StepError::new(
+                ErrorType::Retryable,
+                "agent_timeout",
+                format!("the agent did not answer within {} ms", budget.as_millis()),
+            ))
+        });
+        match started {
             Ok(started) => Ok(started.call_id),
             Err(e) => {
                 tracing::error!(call_id = %call.call_id, error = %echome_core::redact::phone_numbers(&e.to_string()), "the agent could not be rung");

@@ -26,6 +26,8 @@ const CALLER: &str = "+14155550123";
 struct Agent {
     rung: Arc<Mutex<Vec<AgentCallRequest>>>,
     down: bool,
+    /// How long a call takes to start, when not the usual 30 ms.
+    slow: Option<std::time::Duration>,
 }
 
 impl AgentCalls for Agent {
@@ -38,7 +40,7 @@ impl AgentCalls for Agent {
             ));
         }
         // As slow as a real provider, so concurrent duplicates really overlap.
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        tokio::time::sleep(self.slow.unwrap_or(std::time::Duration::from_millis(30))).await;
         let mut rung = self.rung.lock().unwrap();
         rung.push(req.clone());
         Ok(AgentCallStarted { call_id: Some(format!("conv_{}", rung.len())) })
@@ -365,6 +367,50 @@ async fn refusals_are_specific_recorded_and_nothing_unauthenticated_is_kept() {
 /// The deliveries kept, as `(key, body)`.
 fn kept(w: &World, prefix: &str) -> Vec<(String, Vec<u8>)> {
     w.intake.archive.kept_webhooks(prefix).unwrap()
+}
+
+#[tokio::test]
+async fn an_agent_that_hangs_is_cut_off_within_the_budget_and_the_call_recorded() {
+    let mut cfg = config();
+    cfg.ring_budget = std::time::Duration::from_millis(200);
+    let slow = Agent { slow: Some(std::time::Duration::from_secs(30)), ..Agent::default() };
+    let w = world_with(slow, cfg).with_clone().await;
+    let started = std::time::Instant::now();
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!((status, body["note"].clone()), (502, json!("agent unreachable: agent_timeout")), "{body}");
+    let call = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
+    assert_eq!(call.status, CallStatus::Failed, "the answer is on record, not left half-done");
+}
+
+#[tokio::test]
+async fn a_claim_nobody_answered_is_answered_by_the_next_delivery_once_its_lease_is_over() {
+    let w = world().with_clone().await;
+    let claim = |age_s: i64| {
+        echome_core::CallRecord::new(
+            CallId::parse("3cx-8812").unwrap(),
+            caller(),
+            "+18005550199".into(),
+            Utc::now() - chrono::Duration::seconds(age_s),
+        )
+    };
+    // Claimed a moment ago: the first delivery may still be answering.
+    w.intake.records.claim_call(&claim(1)).await.unwrap();
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["status"].clone()), (202, json!("processing")), "{body}");
+    assert!(w.rung().is_empty());
+
+    // Claimed long ago and never answered: its delivery is gone, this one answers.
+    let w = world().with_clone().await;
+    w.intake.records.claim_call(&claim(60)).await.unwrap();
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!(
+        (status, body["path"].clone(), body["duplicate"].clone()),
+        (200, json!("cached"), json!(false))
+    );
+    let (again, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((again, body["duplicate"].clone()), (200, json!(true)));
+    assert_eq!(w.rung().len(), 1, "answered once");
 }
 
 #[tokio::test]
