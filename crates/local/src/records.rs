@@ -67,7 +67,13 @@ impl LocalRecords {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(failed)?;
         }
-        let db = Database::create(path).map_err(failed)?;
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Failed(format!(
+                "{} is in use by another echome process (is `echome serve` running on this data dir?)",
+                path.display()
+            )),
+            other => failed(other),
+        })?;
         let tx = db.begin_write().map_err(failed)?;
         for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS, WEBHOOKS] {
             tx.open_table(t).map_err(failed)?;
@@ -549,6 +555,15 @@ mod tests {
         drop(db);
         let reopened = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         assert_eq!(reopened.runs().unwrap().len(), 1, "records survive a restart");
+    }
+
+    #[test]
+    fn a_database_in_use_is_named_with_what_to_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("echome.redb");
+        let _serving = LocalRecords::open(&path).unwrap();
+        let Err(StorageError::Failed(msg)) = LocalRecords::open(&path) else { panic!("opened twice") };
+        assert!(msg.contains("in use by another echome process") && msg.contains("echome serve"), "{msg}");
     }
 
     #[tokio::test]
