@@ -170,6 +170,19 @@ impl DynamoRecords {
         Ok(out.item)
     }
 
+    /// Puts an item, replacing any with its key; `what` names the write in errors.
+    async fn put(&self, item: Item, what: &str) -> Result<(), StorageError> {
+        let subject = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| storage_error(&subject, what, e))?;
+        Ok(())
+    }
+
     /// Puts an item unless the condition fails; `Ok(false)` when it did.
     async fn put_if(
         &self,
@@ -465,7 +478,7 @@ impl CallLog for DynamoRecords {
             None => format!("EVENTS#{}", event.at.format("%Y-%m-%d")),
         };
         let item = HashMap::from([
-            ("pk".into(), s(pk.clone())),
+            ("pk".into(), s(pk)),
             ("sk".into(), s(format!("EVENT#{sort}"))),
             ("gsi1pk".into(), s(format!("EVENTS#{}", event.at.format("%Y-%m-%d")))),
             ("gsi1sk".into(), s(sort)),
@@ -473,14 +486,7 @@ impl CallLog for DynamoRecords {
             ("record".into(), s(body)),
             (TTL_ATTRIBUTE.into(), n(event.expires_at)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| storage_error(&pk, "logging an event of", e))?;
-        Ok(())
+        self.put(item, "logging an event of").await
     }
 
     async fn call_events(&self, call_id: &CallId) -> Result<Vec<CallEventRecord>, StorageError> {
@@ -555,15 +561,7 @@ impl CloneCache for DynamoRecords {
     }
 
     async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
-        let subject = caller_pk(&rec.caller_id);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(clone_item(rec)?))
-            .send()
-            .await
-            .map_err(|e| storage_error(&subject, "writing the clone of", e))?;
-        Ok(())
+        self.put(clone_item(rec)?, "writing the clone of").await
     }
 
     async fn touch_clone(&self, caller: &CallerId, at: DateTime<Utc>) -> Result<(), StorageError> {
@@ -587,7 +585,7 @@ impl CloneCache for DynamoRecords {
             .map_err(|e| StorageError::Failed(format!("encoding a clone log: {e}")))?;
         let pk = format!("RUN#{}", rec.run_id);
         let item = HashMap::from([
-            ("pk".into(), s(pk.clone())),
+            ("pk".into(), s(pk)),
             ("sk".into(), s(format!("CLONE#{}", timestamp(rec.at)))),
             ("status".into(), s(&rec.status)),
             ("latency_ms".into(), n(rec.latency_ms)),
@@ -598,13 +596,6 @@ impl CloneCache for DynamoRecords {
                 n(echome_core::records::expiry(rec.at, echome_core::records::RUN_RETENTION_DAYS)),
             ),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| storage_error(&pk, "logging the clone of", e))?;
-        Ok(())
+        self.put(item, "logging the clone of").await
     }
 }

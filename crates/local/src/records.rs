@@ -40,7 +40,7 @@ pub struct LocalRecords {
     db: Arc<Database>,
 }
 
-fn failed(e: impl std::fmt::Display) -> StorageError {
+pub(crate) fn failed(e: impl std::fmt::Display) -> StorageError {
     StorageError::Failed(format!("local records: {e}"))
 }
 

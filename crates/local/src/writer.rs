@@ -11,6 +11,8 @@ use echome_core::StorageError;
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::oneshot;
 
+use crate::records::failed;
+
 /// Enough to absorb a burst; a bound so one commit never grows without limit.
 const MAX_BATCH: usize = 256;
 
@@ -63,10 +65,6 @@ struct Queued {
 pub(crate) struct GroupCommit {
     queue: Option<mpsc::Sender<Queued>>,
     thread: Option<JoinHandle<()>>,
-}
-
-fn failed(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Failed(format!("local records: {e}"))
 }
 
 impl GroupCommit {

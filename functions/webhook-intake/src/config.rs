@@ -29,7 +29,7 @@ pub struct Config {
     pub secrets: Secrets,
     /// `THREECX_TRUSTED_IPS`: empty allows every address.
     pub trusted_ips: TrustedIps,
-    /// The bucket raw webhook events and transcripts go to (`webhooks/…`).
+    /// The bucket post-call transcripts go to (`webhooks/transcripts/…`).
     pub bucket: String,
     /// `GREETING_VOICE_ID`: the greeting's voice; unset, the agent's own.
     pub greeting_voice: Option<VoiceId>,

@@ -23,12 +23,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         initiation: secret("ELEVENLABS_INITIATION_SECRET_PARAMETER").await?.into_bytes(),
     };
     let api = echome_elevenlabs::Config::with_key(ApiKey::new(secret("ELEVENLABS_API_KEY_PARAMETER").await?));
+    let s3 = S3BlobStore::new(&sdk);
     let intake = Intake {
         records: DynamoRecords::new(&sdk, table),
         runs: SfnRunStarter::new(&sdk, state_machine),
-        blobs: S3BlobStore::new(&sdk),
+        blobs: s3.clone(),
         agent: ElevenLabsAgent::new(api, agent_config)?,
-        archive: BlobArchive { blobs: S3BlobStore::new(&sdk), bucket: bucket.clone() },
+        archive: BlobArchive { blobs: s3, bucket: bucket.clone() },
         config: Config { emf: true, ..Config::from_env(secrets, bucket)? },
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
