@@ -27,7 +27,7 @@ deps:
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
-# moto (the AWS adapter tests), sam, cfn-lint, cargo-lambda + zig, asl-validator.
+# moto (the AWS adapter tests), sam, cfn-lint, cargo-lambda + zig, Schemathesis, asl-validator.
 tools: $(VENV)/.installed $(TOOLS)/node_modules/.installed
 
 $(VENV)/.installed: tools/requirements.txt
@@ -45,6 +45,7 @@ test: deps tools check-infra
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
+	python3 tools/schemathesis_run.py $${CARGO_TARGET_DIR:-target}/debug/echome
 	$(MAKE) build
 
 # The template and the state machine, as CloudFormation and Step Functions will see them. Plain
@@ -56,6 +57,7 @@ check-infra: tools
 	@mkdir -p .aws-sam
 	python3 tools/sam_transform.py template.yaml > .aws-sam/transformed.json
 	cfn-lint .aws-sam/transformed.json
+	python3 tools/template_check.py template.yaml functions/api/openapi.json
 
 # Every function for arm64 with cargo-lambda (zig), and the ffmpeg layer.
 build: deps tools
@@ -83,9 +85,8 @@ bench: deps
 
 # The 3CX webhook under load through a release `echome serve` (figures in the README).
 bench-calls: deps
-	cargo build --release -p echome-cli --bin echome --example call_bench
-	target/release/examples/call_bench 100 5
-	target/release/examples/call_bench 10 5
+	cargo build --release -p echome-cli -p echome-testkit --bin echome --bin echome-testgen --example call_bench
+	$${CARGO_TARGET_DIR:-target}/release/examples/call_bench all
 
 fmt:
 	cargo fmt --all

@@ -7,7 +7,8 @@ use echome_elevenlabs::{AgentConfig, ElevenLabsAgent};
 
 #[derive(Clone)]
 pub enum Agent {
-    ElevenLabs(ElevenLabsAgent),
+    /// Boxed: the client is large, and "not configured" carries nothing.
+    ElevenLabs(Box<ElevenLabsAgent>),
     NotConfigured,
 }
 
@@ -16,7 +17,7 @@ impl Agent {
         let api = echome_elevenlabs::Config::from_env().map_err(StepError::invalid_input)?;
         let agent = AgentConfig::from_env().map_err(StepError::invalid_input)?;
         match (api, agent) {
-            (Some(api), Some(agent)) => Ok(Self::ElevenLabs(ElevenLabsAgent::new(api, agent)?)),
+            (Some(api), Some(agent)) => Ok(Self::ElevenLabs(Box::new(ElevenLabsAgent::new(api, agent)?))),
             _ => Ok(Self::NotConfigured),
         }
     }

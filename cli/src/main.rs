@@ -8,6 +8,7 @@ mod prepare;
 mod run;
 mod say;
 mod serve;
+mod token;
 mod voices;
 mod webhooks;
 
@@ -46,6 +47,8 @@ enum Command {
     Samples(SamplesCommand),
     /// The webhook deliveries `echome serve` kept, as received.
     Webhooks(webhooks::WebhooksArgs),
+    /// A bearer token for `echome serve`'s API, printed on stdout.
+    Token(token::TokenArgs),
 }
 
 #[derive(Subcommand)]
@@ -77,5 +80,6 @@ fn main() -> ExitCode {
         Command::Voices(cmd) => runtime.block_on(voices::run(&cli.data_dir, cmd)),
         Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
         Command::Webhooks(args) => webhooks::run(&cli.data_dir, args),
+        Command::Token(args) => token::run(&cli.data_dir, args),
     }
 }

@@ -90,7 +90,12 @@ pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
                 let run_id = RunId::parse(&run_id).map_err(|e| StepError::internal(e.to_string()))?;
                 report(&local, &run_id, started, json).await
             }
-            other => Err(StepError::invalid_input(format!("the sample was not accepted: {other:?}"))),
+            Accepted::Skipped { reason } => {
+                Err(StepError::invalid_input(format!("the sample was not accepted: {reason}")))
+            }
+            Accepted::Superseded => Err(StepError::invalid_input(
+                "the sample was not accepted: a newer sample of this caller is on record",
+            )),
         }
     };
     match inner.await {

@@ -9,12 +9,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use api::Api;
+use api::{Api, Offline, ProviderCheck, ProviderProbe, Reachability};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body as LambdaBody;
 use base64::Engine as _;
+use echome_auth::Verifier;
 use echome_core::StepError;
-use echome_local::{Background, FsBlobStore, LocalRecords, Runner};
+use echome_core::limits::RoleLimits;
+use echome_local::{Background, FsBlobStore, InProcessLimiter, LocalRecords, Runner};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -48,7 +50,41 @@ type Webhooks = Intake<LocalRecords, Background<Steps, LocalRecords>, FsBlobStor
 
 struct Server {
     webhooks: Webhooks,
-    api: Api<LocalRecords, Engine>,
+    api: Api<LocalRecords, Verifier, InProcessLimiter, Probe>,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+/// `/health?detail`'s provider: ElevenLabs' host when a key is set, else the offline engine.
+enum Probe {
+    Offline(Offline),
+    ElevenLabs(Reachability),
+}
+
+impl ProviderProbe for Probe {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Offline(p) => p.name(),
+            Self::ElevenLabs(p) => p.name(),
+        }
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        match self {
+            Self::Offline(p) => p.probe().await,
+            Self::ElevenLabs(p) => p.probe().await,
+        }
+    }
+}
+
+impl Probe {
+    fn from_env() -> Result<Self, StepError> {
+        if std::env::var("ELEVENLABS_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
+            let base = std::env::var("ELEVENLABS_API_BASE")
+                .unwrap_or_else(|_| echome_elevenlabs::client::DEFAULT_BASE_URL.into());
+            return Reachability::elevenlabs(&base).map(Self::ElevenLabs).map_err(StepError::internal);
+        }
+        Ok(Self::Offline(Offline))
+    }
 }
 
 fn secret(name: &str) -> Result<Vec<u8>, StepError> {
@@ -91,7 +127,14 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             archive: local.records.clone(),
             config,
         },
-        api: Api { records: local.records.clone(), engine: Engine::from_env()? },
+        api: Api {
+            records: local.records.clone(),
+            tokens: Verifier::from_env(data_dir).await.map_err(StepError::invalid_input)?,
+            limiter: InProcessLimiter::default(),
+            limits: RoleLimits::from_env().map_err(StepError::invalid_input)?,
+            provider: ProviderCheck::new(Probe::from_env()?),
+        },
+        requests: Default::default(),
     });
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await.map_err(|e| {
@@ -100,6 +143,10 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
     let addr = listener.local_addr().map_err(|e| StepError::internal(e.to_string()))?;
     println!("{}", json!({ "listening": format!("http://{addr}") }));
     eprintln!("echome serve: listening on http://{addr} (Ctrl-C stops)");
+    eprintln!(
+        "echome serve: the API needs a bearer token: `echome --data-dir {} token --sub YOU --role viewer|operator|admin`",
+        data_dir.display()
+    );
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -145,6 +192,9 @@ impl Server {
         event.request_context.http.method = parts.method;
         event.request_context.http.path = Some(parts.uri.path().to_owned());
         event.request_context.http.source_ip = Some(peer.ip().to_string());
+        let n = self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        event.request_context.request_id =
+            Some(format!("local-{:x}-{n}", chrono::Utc::now().timestamp_millis()));
         match String::from_utf8(body.to_vec()) {
             Ok(text) => event.body = Some(text),
             Err(_) => {

@@ -1,6 +1,12 @@
 //! ffmpeg as a subprocess: the layer's static build in Lambda (`/opt/bin/ffmpeg`), the one on
 //! PATH locally, or `FFMPEG_PATH`. One pass decodes the recording into both outputs: the
 //! full-quality mono copy the pack is cut from (a file) and 16 kHz mono for analysis (a pipe).
+//!
+//! What is uploaded is untrusted: a playlist (HLS `.m3u8`, a concat list, a DASH manifest) under
+//! any name would make ffmpeg fetch the URLs or read the local files it names. Every invocation
+//! that reads input allows the `file` and `pipe` protocols only and the containers of
+//! [`FORMATS`] only (none of which names other files), and playlists are refused by their
+//! first bytes with a message that says so.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -16,6 +22,58 @@ pub fn ffmpeg_path() -> PathBuf {
     }
     let layer = Path::new("/opt/bin/ffmpeg");
     if layer.exists() { layer.to_path_buf() } else { PathBuf::from("ffmpeg") }
+}
+
+/// The only protocols ffmpeg may open: the input file itself, or a pipe.
+pub const PROTOCOLS: &str = "file,pipe";
+
+/// The containers (ffmpeg demuxers) echome reads: audio and video files that hold their media
+/// themselves. Playlists and manifests (`hls`, `dash`, `concat`, …) are not among them.
+pub const FORMATS: &str = "wav,w64,mp3,aac,ac3,eac3,dts,flac,ogg,matroska,webm,mov,mp4,m4a,3gp,3g2,mj2,\
+asf,avi,flv,aiff,caf,amr,amrnb,amrwb,au,mpeg,mpegts,wv,ape,tta,tak,shn,mpc,mpc8,gsm,voc,loas,\
+oma,xwma,nut,rm,dsf,wtv,mxf,truehd,mlp,ircam,nistsphere,qcp,sox,g722,ilbc";
+
+/// The input options every invocation puts before its `-i`.
+fn input_guard(cmd: &mut Command) -> &mut Command {
+    cmd.args(["-protocol_whitelist", PROTOCOLS, "-format_whitelist", FORMATS])
+}
+
+/// A playlist or manifest by its first bytes, whatever the file is called.
+fn playlist_kind(head: &[u8]) -> Option<&'static str> {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let head = &head[start..];
+    let starts = |p: &[u8]| head.len() >= p.len() && head[..p.len()].eq_ignore_ascii_case(p);
+    if starts(b"#EXTM3U") {
+        Some("an HLS playlist (#EXTM3U)")
+    } else if starts(b"ffconcat") {
+        Some("an ffmpeg concat list")
+    } else if starts(b"[playlist]") {
+        Some("a PLS playlist")
+    } else if (starts(b"<?xml") || starts(b"<MPD")) && head.windows(4).any(|w| w == b"<MPD") {
+        Some("a DASH manifest (MPD)")
+    } else {
+        None
+    }
+}
+
+fn refuse_playlist(head: &[u8]) -> Result<(), AudioError> {
+    match playlist_kind(head) {
+        Some(kind) => Err(AudioError::NotAudio {
+            detail: format!(
+                "it is {kind}, not a recording: playlists name other files or URLs, which echome never opens; upload the recording itself"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn file_head(input: &Path) -> Result<Vec<u8>, AudioError> {
+    let mut head = Vec::with_capacity(1024);
+    std::fs::File::open(input)
+        .and_then(|f| f.take(1024).read_to_end(&mut head))
+        .map_err(|e| AudioError::io(format!("reading {}", input.display()), e))?;
+    Ok(head)
 }
 
 /// What ffmpeg says about the input before decoding it.
@@ -55,17 +113,23 @@ pub fn probe(input: &Path) -> Result<Probe, AudioError> {
     if meta.len() == 0 {
         return Err(AudioError::EmptyFile);
     }
-    let out = Command::new(ffmpeg_path())
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(input)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(run_error)?;
-    let probe = parse_probe(&String::from_utf8_lossy(&out.stderr))?;
+    refuse_playlist(&file_head(input)?)?;
+    let probe = parse_probe(&probe_text(input)?)?;
     if probe.container == "wav" {
         check_wav_length(input, meta.len())?;
     }
     Ok(probe)
+}
+
+/// What ffmpeg prints about the input (its stderr), under the input guard.
+fn probe_text(input: &Path) -> Result<String, AudioError> {
+    let out = input_guard(Command::new(ffmpeg_path()).args(["-hide_banner", "-nostdin"]))
+        .arg("-i")
+        .arg(input)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(run_error)?;
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// ffmpeg sizes a WAV by the file, so a cut-off WAV looks whole to it: compare with the header.
@@ -99,6 +163,10 @@ pub fn parse_probe(text: &str) -> Result<Probe, AudioError> {
         let reason = reason.rsplit(": ").next().unwrap_or(reason).to_owned();
         return Err(if text.contains("moov atom not found") || text.contains("Invalid frame") {
             AudioError::Corrupt { detail: reason }
+        } else if text.contains("not on whitelist") {
+            AudioError::NotAudio {
+                detail: "its container is not one echome reads (audio and video files such as WAV, MP3, M4A/MP4, WebM/MKV, OGG, FLAC; no playlists)".into(),
+            }
         } else {
             AudioError::NotAudio { detail: reason }
         });
@@ -196,21 +264,27 @@ pub fn extract(
     }
     let bits = probe.pack_bits();
     let codec = if bits == 24 { "pcm_s24le" } else { "pcm_s16le" };
-    let mut child = Command::new(ffmpeg_path())
-        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-i"])
-        .arg(input)
-        // Full quality: mono (downmixed before anything else), the source's own rate.
-        .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-ac", "1", "-c:a", codec])
-        .args(["-f", "wav", "-bitexact", "-y"])
-        .arg(source_out)
-        // Analysis: mono, then 16 kHz.
-        .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", &RATE.to_string()])
-        .args(["-c:a", "pcm_s16le", "-f", "s16le", "pipe:1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(run_error)?;
+    let mut child = input_guard(Command::new(ffmpeg_path()).args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-v",
+        "error",
+    ]))
+    .arg("-i")
+    .arg(input)
+    // Full quality: mono (downmixed before anything else), the source's own rate.
+    .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-ac", "1", "-c:a", codec])
+    .args(["-f", "wav", "-bitexact", "-y"])
+    .arg(source_out)
+    // Analysis: mono, then 16 kHz.
+    .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", &RATE.to_string()])
+    .args(["-c:a", "pcm_s16le", "-f", "s16le", "pipe:1"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(run_error)?;
 
     let stderr = child.stderr.take().ok_or_else(|| AudioError::io("starting ffmpeg", "no stderr"))?;
     let errors = std::thread::spawn(move || {
@@ -285,15 +359,22 @@ pub fn extract(
 /// Re-encodes audio held in memory (speech answers: a few hundred KB) through ffmpeg pipes.
 /// `out_args` name the output codec and container, e.g. `["-c:a", "libopus", "-f", "ogg"]`.
 pub fn transcode(input: &[u8], out_args: &[&str]) -> Result<Vec<u8>, AudioError> {
-    let mut child = Command::new(ffmpeg_path())
-        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-i", "pipe:0"])
-        .args(out_args)
-        .arg("pipe:1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(run_error)?;
+    refuse_playlist(&input[..input.len().min(1024)])?;
+    let mut child = input_guard(Command::new(ffmpeg_path()).args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-v",
+        "error",
+    ]))
+    .args(["-i", "pipe:0"])
+    .args(out_args)
+    .arg("pipe:1")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(run_error)?;
     let mut stdin = child.stdin.take().ok_or_else(|| AudioError::io("starting ffmpeg", "no stdin"))?;
     let data = input.to_vec();
     // Written from a thread: ffmpeg may fill stdout before it has read all of stdin.
@@ -350,6 +431,84 @@ mod tests {
         assert!(ogg.starts_with(b"OggS"), "an OGG container");
         assert!(ogg.windows(8).any(|w| w == b"OpusHead"), "holding Opus");
         assert_eq!(transcode(b"not audio", OGG_OPUS).unwrap_err().code(), "corrupt_audio");
+    }
+
+    /// A port nothing should ever connect to, and whether anything did.
+    struct Tripwire(std::net::TcpListener);
+
+    impl Tripwire {
+        fn new() -> Self {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.set_nonblocking(true).unwrap();
+            Self(l)
+        }
+        fn url(&self, path: &str) -> String {
+            format!("http://127.0.0.1:{}/{path}", self.0.local_addr().unwrap().port())
+        }
+        fn touched(&self) -> bool {
+            self.0.accept().is_ok()
+        }
+    }
+
+    /// A real playlist, named as an upload would be, that points at a URL and at another local
+    /// file holding real audio (which ffmpeg would otherwise decode as the "recording").
+    fn playlist(dir: &Path, wire: &Tripwire) -> PathBuf {
+        let other = dir.join("elsewhere.ts");
+        let ok = Command::new(ffmpeg_path())
+            .args(["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=300:duration=2"])
+            .args(["-c:a", "aac", "-f", "mpegts"])
+            .arg(&other)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let text = format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{}\n#EXTINF:2.0,\nelsewhere.ts\n#EXTINF:2.0,\nfile://{}\n#EXT-X-ENDLIST\n",
+            wire.url("seg.ts"),
+            other.display()
+        );
+        let path = dir.join("call.mp3");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_playlist_uploaded_as_a_sample_is_refused_and_nothing_it_names_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let wire = Tripwire::new();
+        let list = playlist(dir.path(), &wire);
+
+        let err = probe(&list).unwrap_err();
+        assert_eq!(err.code(), "not_audio", "{err}");
+        assert!(err.to_string().contains("HLS playlist"), "{err}");
+        let source = dir.path().join("source.wav");
+        let err = extract(&list, &source, &ExtractConfig::default(), |_| {}).unwrap_err();
+        assert_eq!(err.code(), "not_audio", "{err}");
+        assert!(!source.exists(), "nothing was decoded");
+        let err = transcode(&std::fs::read(&list).unwrap(), OGG_OPUS).unwrap_err();
+        assert!(err.to_string().contains("HLS playlist"), "{err}");
+        assert!(!wire.touched(), "no URL was fetched");
+    }
+
+    #[test]
+    fn ffmpeg_itself_is_held_to_local_files_and_plain_containers() {
+        // Past the first-bytes check too: the guard on the command line refuses the demuxer.
+        let dir = tempfile::tempdir().unwrap();
+        let wire = Tripwire::new();
+        let text = probe_text(&playlist(dir.path(), &wire)).unwrap();
+        assert!(!text.contains("Input #0"), "ffmpeg opened the playlist: {text}");
+        assert!(text.contains("not on whitelist"), "{text}");
+        assert_eq!(parse_probe(&text).unwrap_err().code(), "not_audio");
+        assert!(!wire.touched(), "no URL was fetched");
+    }
+
+    #[test]
+    fn playlists_are_known_by_their_first_bytes() {
+        assert!(playlist_kind(b"\xef\xbb\xbf  #extm3u\n").is_some());
+        assert!(playlist_kind(b"ffconcat version 1.0\nfile a.wav").is_some());
+        assert!(playlist_kind(b"<?xml version=\"1.0\"?><MPD xmlns=\"urn:mpeg:dash\">").is_some());
+        assert!(playlist_kind(b"RIFF\x24\x00\x00\x00WAVEfmt ").is_none());
+        assert!(playlist_kind(b"ID3\x04\x00").is_none());
+        assert!(playlist_kind(b"").is_none());
     }
 
     #[test]

@@ -11,7 +11,11 @@
 //!
 //! Cached clones share one GSI1 partition ordered by last use: the least recently used voice
 //! (the one to give up when the account's voice slots are full) is the first item of a query.
-//! There are at most as many as the plan has voice slots.
+//! There are at most as many as the plan has voice slots. A clone item keeps the entry as made
+//! in `record` (JSON) and what a use changes in attributes of their own, which win on read:
+//! `status`, `voice_id`, `reuse_count`, `last_used_at`, `fresh_until` (the entry's
+//! `expires_at`) and `gsi1sk`; so a use is one conditional `UpdateItem` (still active, still
+//! that voice), never a read-modify-write that could bring an evicted voice back.
 //!
 //! Access patterns: a caller's current sample (get by pk); a run by id (get; the state
 //! machine's RecordSuccess/RecordFailure states update the same item); a call by id (get); a
@@ -30,8 +34,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
     BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
-    CloneLogRecord, CloneRecord, ErrorType, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog,
-    SampleRecord, SampleWrite, StepError, StorageError, VoiceId,
+    CloneLogRecord, CloneRecord, CloneStatus, ErrorType, RunId, RunLog, RunOutcome, RunRecord, RunStatus,
+    SampleLog, SampleRecord, SampleWrite, StepError, StorageError, VoiceId,
 };
 
 use crate::errors::storage_error;
@@ -532,6 +536,14 @@ impl CallLog for DynamoRecords {
     }
 }
 
+/// The table keeps a clone entry a week past its freshness, so its voice can still be found
+/// and deleted.
+const CLONE_KEPT_AFTER_S: i64 = 7 * 24 * 3600;
+
+fn clone_sort_key(last_used_at: DateTime<Utc>, caller: &CallerId) -> String {
+    format!("{}#{}", timestamp(last_used_at), caller.as_str())
+}
+
 fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
     let body =
         serde_json::to_string(r).map_err(|e| StorageError::Failed(format!("encoding a clone: {e}")))?;
@@ -539,20 +551,42 @@ fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
         ("pk".into(), s(caller_pk(&r.caller_id))),
         ("sk".into(), s("CLONE")),
         ("gsi1pk".into(), s("CLONES")),
-        ("gsi1sk".into(), s(format!("{}#{}", timestamp(r.last_used_at), r.caller_id.as_str()))),
+        ("gsi1sk".into(), s(clone_sort_key(r.last_used_at, &r.caller_id))),
         ("voice_id".into(), s(r.voice_id.as_str())),
         ("status".into(), s(r.status.as_str())),
+        ("reuse_count".into(), n(r.reuse_count)),
+        ("last_used_at".into(), s(timestamp(r.last_used_at))),
+        ("fresh_until".into(), n(r.expires_at)),
         ("record".into(), s(body)),
-        // The cache entry is stale after `expires_at`; the table keeps it a week longer so the
-        // voice can still be found and deleted.
-        (TTL_ATTRIBUTE.into(), n(r.expires_at + 7 * 24 * 3600)),
+        (TTL_ATTRIBUTE.into(), n(r.expires_at.saturating_add(CLONE_KEPT_AFTER_S))),
     ]))
 }
 
+/// The entry as made, with what uses changed since (the attributes) laid over it.
 fn clone_from(item: &Item) -> Result<CloneRecord, StorageError> {
     let read = Read(item);
-    serde_json::from_str(read.str("record")?)
-        .map_err(|e| StorageError::Failed(format!("a broken clone record: {e}")))
+    let mut rec: CloneRecord = serde_json::from_str(read.str("record")?)
+        .map_err(|e| StorageError::Failed(format!("a broken clone record: {e}")))?;
+    if let Some(status) = read.opt("status") {
+        rec.status = match status {
+            "active" => CloneStatus::Active,
+            "evicted" => CloneStatus::Evicted,
+            other => return Err(StorageError::Failed(format!("unknown clone status {other:?}"))),
+        };
+    }
+    if let Some(v) = read.opt("voice_id") {
+        rec.voice_id = VoiceId::parse(v).map_err(|e| StorageError::Failed(e.to_string()))?;
+    }
+    if item.contains_key("reuse_count") {
+        rec.reuse_count = read.num("reuse_count")?.max(0) as u64;
+    }
+    if item.contains_key("last_used_at") {
+        rec.last_used_at = read.time("last_used_at")?;
+    }
+    if item.contains_key("fresh_until") {
+        rec.expires_at = read.num("fresh_until")?;
+    }
+    Ok(rec)
 }
 
 impl CloneCache for DynamoRecords {
@@ -564,12 +598,58 @@ impl CloneCache for DynamoRecords {
         self.put(clone_item(rec)?, "writing the clone of").await
     }
 
-    async fn touch_clone(&self, caller: &CallerId, at: DateTime<Utc>) -> Result<(), StorageError> {
-        let mut rec =
-            self.clone_of(caller).await?.ok_or_else(|| StorageError::NotFound(caller_pk(caller)))?;
-        rec.reuse_count += 1;
-        rec.last_used_at = at;
-        self.put_clone(&rec).await
+    /// One `UpdateItem` conditioned on the entry being active with `voice`, which also moves
+    /// `fresh_until` when that extends it; when the entry is already fresh for longer (a longer
+    /// TTL set it), a second one counts the use and leaves the freshness alone (DynamoDB's
+    /// update expressions have no `max`).
+    async fn touch_clone(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+        at: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StorageError> {
+        let pk = caller_pk(caller);
+        let until = at.checked_add_signed(ttl).map_or(i64::MAX, |t| t.timestamp());
+        let counted =
+            "SET reuse_count = if_not_exists(reuse_count, :zero) + :one, last_used_at = :at, gsi1sk = :sk";
+        let still_ours = "attribute_exists(pk) AND #status = :active AND voice_id = :voice";
+        let attempts = [
+            (
+                format!("{counted}, fresh_until = :until, {TTL_ATTRIBUTE} = :kept"),
+                format!("{still_ours} AND (attribute_not_exists(fresh_until) OR fresh_until < :until)"),
+                true,
+            ),
+            (counted.to_owned(), still_ours.to_owned(), false),
+        ];
+        for (update, condition, extends) in attempts {
+            let mut req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(pk.clone()))
+                .key("sk", s("CLONE"))
+                .update_expression(update)
+                .condition_expression(condition)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s(CloneStatus::Active.as_str()))
+                .expression_attribute_values(":voice", s(voice.as_str()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":at", s(timestamp(at)))
+                .expression_attribute_values(":sk", s(clone_sort_key(at, caller)));
+            if extends {
+                req = req
+                    .expression_attribute_values(":until", n(until))
+                    .expression_attribute_values(":kept", n(until.saturating_add(CLONE_KEPT_AFTER_S)));
+            }
+            match req.send().await {
+                Ok(_) => return Ok(true),
+                Err(e) if e.as_service_error().is_some_and(conditional_failed) => {}
+                Err(e) => return Err(storage_error(&pk, "counting a use of the clone of", e)),
+            }
+        }
+        Ok(false)
     }
 
     async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {

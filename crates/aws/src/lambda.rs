@@ -21,6 +21,53 @@ pub fn init_tracing() {
         .init();
 }
 
+/// Call-flow events as CloudWatch embedded-metric-format lines on stdout. Each line carries a
+/// `level` equal to the function's own log level (`AWS_LAMBDA_LOG_LEVEL`), so Lambda's level
+/// filter, which drops JSON lines below it, never drops the metrics the alarms depend on.
+#[derive(Debug, Clone)]
+pub struct EmfMetrics {
+    level: String,
+}
+
+impl EmfMetrics {
+    pub fn from_env() -> Self {
+        let level =
+            std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "INFO".into()).to_ascii_uppercase();
+        Self { level }
+    }
+
+    pub fn line(&self, event: &echome_core::CallEventRecord) -> String {
+        let mut doc = echome_core::metrics::emf_document(event);
+        doc["level"] = self.level.clone().into();
+        doc.to_string()
+    }
+}
+
+impl echome_core::metrics::MetricsSink for EmfMetrics {
+    fn record(&self, event: &echome_core::CallEventRecord) {
+        println!("{}", self.line(event));
+    }
+
+    fn provider_call(&self, call: &echome_core::metrics::ProviderCall) {
+        let mut doc =
+            echome_core::metrics::emf_provider_document(call, chrono::Utc::now().timestamp_millis());
+        doc["level"] = self.level.clone().into();
+        println!("{doc}");
+    }
+}
+
+/// The ElevenLabs client's settings every function that calls ElevenLabs starts with: the key
+/// from the SSM parameter `ELEVENLABS_API_KEY_PARAMETER` names, the host from
+/// `ELEVENLABS_API_BASE`, and each request counted for the provider's error-rate alarm.
+pub async fn elevenlabs_config(sdk: &aws_config::SdkConfig) -> Result<echome_elevenlabs::Config, String> {
+    let parameter = echome_core::env::required("ELEVENLABS_API_KEY_PARAMETER")?;
+    let key = crate::secrets::ssm_secret(sdk, &parameter).await?;
+    Ok(echome_elevenlabs::Config {
+        metrics: echome_core::metrics::Sink::new(EmfMetrics::from_env()),
+        ..echome_elevenlabs::Config::with_key(echome_elevenlabs::ApiKey::new(key))
+    })
+}
+
 /// A step's failure on its way to the runtime: `errorType` is the stable name, `errorMessage`
 /// is `"{code}: {message}"` (see [`StepError::from_cause`]).
 #[derive(Debug)]
@@ -51,6 +98,16 @@ mod tests {
         let d: Diagnostic = StepFailure::from(StepError::from(AudioError::EmptyFile)).into();
         assert_eq!(d.error_type, "InvalidAudio");
         assert_eq!(d.error_message, "empty_file: the file is empty (0 bytes)");
+    }
+
+    #[test]
+    fn metric_lines_pass_the_function_s_own_log_level_filter() {
+        let ev =
+            echome_core::CallEventRecord::new(echome_core::CallEventKind::Fallback, None, chrono::Utc::now());
+        let line: serde_json::Value =
+            serde_json::from_str(&EmfMetrics { level: "ERROR".into() }.line(&ev)).unwrap();
+        assert_eq!((line["level"].as_str(), line["Fallbacks"].as_i64()), (Some("ERROR"), Some(1)));
+        assert!(line["_aws"]["CloudWatchMetrics"].is_array());
     }
 
     #[test]

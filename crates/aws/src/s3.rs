@@ -114,4 +114,18 @@ impl BlobStore for S3BlobStore {
     async fn get_bytes(&self, blob: &BlobRef) -> Result<Vec<u8>, StorageError> {
         Self::collect(blob, self.get(blob, None, "reading").await?).await
     }
+
+    async fn exists(&self, blob: &BlobRef) -> Result<bool, StorageError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&blob.bucket)
+            .prefix(&blob.key)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| storage_error(&blob.to_string(), "looking for", e))?;
+        // The first key under the prefix, in key order, is the key itself when it exists.
+        Ok(out.contents().first().and_then(|o| o.key()) == Some(blob.key.as_str()))
+    }
 }

@@ -5,7 +5,7 @@ use echome_aws::DynamoRecords;
 use echome_core::{
     BlobRef, CallClaim, CallEventKind, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallStatus,
     CallerId, ErrorType, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord,
-    SampleWrite, StepError, StorageError, calls::update_call,
+    SampleWrite, StepError, StorageError, call_log::update_call,
 };
 use echome_testkit::moto::MotoServer;
 
@@ -224,16 +224,15 @@ async fn clones_are_cached_per_caller_and_listed_for_eviction() {
     db.put_clone(&a).await.unwrap();
     db.put_clone(&b).await.unwrap();
     assert_eq!(db.clone_of(&a.caller_id).await.unwrap(), Some(a.clone()));
-    db.touch_clone(&a.caller_id, t("2026-11-20T11:00:00.000Z")).await.unwrap();
+    let ttl = Duration::hours(24);
+    assert!(db.touch_clone(&a.caller_id, &a.voice_id, t("2026-11-20T11:00:00.000Z"), ttl).await.unwrap());
     let listed: Vec<_> = db.clones().await.unwrap().into_iter().map(|c| c.voice_id.to_string()).collect();
     assert_eq!(listed, ["voiceB", "voiceA"], "least recently used first");
     let a2 = db.clone_of(&a.caller_id).await.unwrap().unwrap();
     assert_eq!((a2.reuse_count, a2.last_used_at), (1, t("2026-11-20T11:00:00.000Z")));
-    assert!(
-        db.touch_clone(&CallerId::parse("+14155550009").unwrap(), t("2026-11-20T11:00:00.000Z"))
-            .await
-            .is_err()
-    );
+    let stranger = CallerId::parse("+14155550009").unwrap();
+    assert!(!db.touch_clone(&stranger, &a.voice_id, t("2026-11-20T11:00:00.000Z"), ttl).await.unwrap());
+    assert_eq!(db.clone_of(&stranger).await.unwrap(), None, "a use of nothing creates nothing");
 
     let log = CloneLogRecord {
         run_id: RunId::parse("run-1").unwrap(),
@@ -259,4 +258,72 @@ async fn clones_are_cached_per_caller_and_listed_for_eviction() {
         .item
         .expect("the clone log entry");
     assert_eq!(item["latency_ms"].as_n().unwrap(), "1234");
+}
+
+#[tokio::test]
+async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_clones_life() {
+    use echome_core::{CloneCache, CloneRecord, CloneStatus, VoiceId};
+    let moto = MotoServer::start();
+    let db = table(&moto).await;
+    let made = t("2026-11-20T09:00:00.000Z");
+    let ttl = Duration::hours(24);
+    let entry = CloneRecord {
+        caller_id: caller(),
+        voice_id: VoiceId::parse("voiceOld").unwrap(),
+        engine: "elevenlabs".into(),
+        pack_digest: "abc".into(),
+        run_id: RunId::parse("run-1").unwrap(),
+        created_at: made,
+        last_used_at: made,
+        reuse_count: 0,
+        status: CloneStatus::Active,
+        expires_at: (made + ttl).timestamp(),
+    };
+    db.put_clone(&entry).await.unwrap();
+
+    // A frequent caller: every use pushes the end of the clone's life out.
+    let used = t("2026-11-20T20:00:00.000Z");
+    assert!(db.touch_clone(&caller(), &entry.voice_id, used, ttl).await.unwrap());
+    assert!(db.touch_clone(&caller(), &entry.voice_id, used, Duration::hours(1)).await.unwrap());
+    let got = db.clone_of(&caller()).await.unwrap().unwrap();
+    assert_eq!((got.reuse_count, got.last_used_at), (2, used));
+    assert_eq!(got.expires_at, (used + ttl).timestamp(), "extended, and never shortened");
+    assert!(got.is_fresh(made + Duration::hours(30)), "fresh past the first day");
+    let item = db
+        .client()
+        .get_item()
+        .table_name("echome")
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("CALLER#+14155550123".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("CLONE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        item["gsi1sk"].as_s().unwrap(),
+        "2026-11-20T20:00:00.000Z#+14155550123",
+        "the LRU order moves"
+    );
+    let kept: i64 = item[echome_aws::dynamo::TTL_ATTRIBUTE].as_n().unwrap().parse().unwrap();
+    assert_eq!(kept, (used + ttl).timestamp() + 7 * 24 * 3600, "the table's TTL moves with it");
+
+    // Evicted to free a slot while a call was being answered: the late use changes nothing.
+    let evicted = CloneRecord { status: CloneStatus::Evicted, ..got.clone() };
+    db.put_clone(&evicted).await.unwrap();
+    assert!(!db.touch_clone(&caller(), &entry.voice_id, used + Duration::minutes(1), ttl).await.unwrap());
+    assert_eq!(db.clone_of(&caller()).await.unwrap(), Some(evicted.clone()));
+
+    // Replaced by a newer voice: a use of the old one does not count on the new one.
+    let replaced = CloneRecord {
+        voice_id: VoiceId::parse("voiceNew").unwrap(),
+        status: CloneStatus::Active,
+        reuse_count: 0,
+        ..evicted
+    };
+    db.put_clone(&replaced).await.unwrap();
+    assert!(!db.touch_clone(&caller(), &entry.voice_id, used + Duration::minutes(2), ttl).await.unwrap());
+    assert_eq!(db.clone_of(&caller()).await.unwrap(), Some(replaced.clone()));
+    assert!(db.touch_clone(&caller(), &replaced.voice_id, used + Duration::minutes(3), ttl).await.unwrap());
+    assert_eq!(db.clone_of(&caller()).await.unwrap().unwrap().reuse_count, 1);
 }

@@ -51,3 +51,21 @@ async fn missing_objects_and_buckets_are_reported_as_such() {
     let err = store.put_bytes(&no_bucket, vec![1], "text/plain").await.unwrap_err();
     assert!(matches!(err, StorageError::NotFound(_) | StorageError::Failed(_)), "{err:?}");
 }
+
+/// The speech cache's probe lists its own key: present, absent, and absent beside a longer key
+/// that starts with it (the first key listed is not the one asked for).
+#[tokio::test]
+async fn an_object_is_found_by_a_listing_of_its_own_key() {
+    let moto = MotoServer::start();
+    let store = store_with_bucket(&moto, "echome-test").await;
+    let record = BlobRef::new("echome-test", "tts/0123abcd.json");
+    assert!(!store.exists(&record).await.unwrap(), "nothing there yet");
+    store.put_bytes(&record.with_key("tts/0123abcd.json.partial"), vec![1], "text/plain").await.unwrap();
+    assert!(!store.exists(&record).await.unwrap(), "a longer key is not this one");
+    store.put_bytes(&record, b"{}".to_vec(), "application/json").await.unwrap();
+    assert!(store.exists(&record).await.unwrap());
+    assert!(
+        !store.exists(&BlobRef::new("echome-test", "tts/0123")).await.unwrap(),
+        "a prefix is not an object"
+    );
+}

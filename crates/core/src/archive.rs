@@ -1,35 +1,9 @@
 //! Webhook deliveries kept as received, before anything acts on them, so that nothing a sender
 //! sent is lost even when it cannot be parsed or acted on.
 
-use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
-
+use crate::blob::BlobRef;
 use crate::error::StorageError;
-use crate::ports::{BlobStore, WebhookArchive};
-use crate::steps::BlobRef;
-
-/// One delivery as it arrived.
-#[derive(Debug, Clone, Copy)]
-pub struct Delivery<'a> {
-    /// `3cx` or `elevenlabs`.
-    pub source: &'a str,
-    pub received_at: DateTime<Utc>,
-    pub body: &'a [u8],
-}
-
-impl Delivery<'_> {
-    /// `webhooks/{source}/{day}/{time}-{digest}.json`: by source and day, the same in S3 and
-    /// locally; the digest keeps two deliveries in one millisecond apart.
-    pub fn key(&self) -> String {
-        let digest = crate::signing::hex(&Sha256::digest(self.body)[..8]);
-        format!(
-            "webhooks/{}/{}/{}-{digest}.json",
-            self.source,
-            self.received_at.format("%Y-%m-%d"),
-            self.received_at.format("%H%M%S%.3f")
-        )
-    }
-}
+use crate::ports::{BlobStore, Delivery, WebhookArchive};
 
 /// The archive as one object per delivery in a blob store (S3 in AWS).
 #[derive(Debug, Clone)]
@@ -49,6 +23,8 @@ impl<B: BlobStore> WebhookArchive for BlobArchive<B> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
     #[test]

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::blob::BlobRef;
 use crate::ids::{CallId, CallerId, RunId, VoiceId};
 use crate::records::{CALL_RETENTION_DAYS, CloneRecord, SampleRecord, expiry};
-use crate::steps::BlobRef;
 
 /// What an incoming call got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +132,10 @@ pub struct CallRecord {
     #[serde(default)]
     pub called_number: String,
     pub started_at: DateTime<Utc>,
+    /// When the delivery now answering it took the claim (a takeover moves it, so a second
+    /// retry does not take over from the first).
+    #[serde(default)]
+    pub claimed_at: Option<DateTime<Utc>>,
     pub status: CallStatus,
     #[serde(default)]
     pub path: Option<CallPath>,
@@ -149,12 +153,19 @@ pub struct CallRecord {
     pub deadline: Option<DateTime<Utc>>,
     #[serde(default)]
     pub hand_over: Option<HandOver>,
+    /// When the hand-over was claimed: a claim whose ringing never finished (the function was
+    /// cut off) can be taken over after its lease.
+    #[serde(default)]
+    pub hand_over_at: Option<DateTime<Utc>>,
     /// Why the caller got the default voice or nobody, or what failed.
     #[serde(default)]
     pub note: Option<String>,
-    /// The last state 3CX reported.
+    /// The last state 3CX reported, and when 3CX said it changed (an older or replayed
+    /// `CallStateChanged` does not move it back).
     #[serde(default)]
     pub state: Option<String>,
+    #[serde(default)]
+    pub state_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub ended_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -174,6 +185,7 @@ impl CallRecord {
             caller_id,
             called_number,
             started_at: at,
+            claimed_at: Some(at),
             status: CallStatus::Started,
             path: None,
             greeting: None,
@@ -182,8 +194,10 @@ impl CallRecord {
             run_id: None,
             deadline: None,
             hand_over: None,
+            hand_over_at: None,
             note: None,
             state: None,
+            state_at: None,
             ended_at: None,
             duration_s: None,
             conversations: Vec::new(),
@@ -205,7 +219,25 @@ impl CallRecord {
     /// whoever claimed it is gone, and the next delivery of the call should answer it.
     pub fn is_abandoned(&self, now: DateTime<Utc>, lease: std::time::Duration) -> bool {
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        !self.is_answered() && self.status == CallStatus::Started && now - self.started_at > lease
+        let claimed = self.claimed_at.unwrap_or(self.started_at);
+        !self.is_answered() && self.status == CallStatus::Started && now - claimed > lease
+    }
+
+    /// The greeting was placed and the run named, but the run did not start (its start failed,
+    /// or the delivery stopped in between): the next delivery starts it. Ringing is never
+    /// repeated, so this needs no lease.
+    pub fn run_pending(&self) -> bool {
+        !self.is_answered() && self.is_live() && self.run_id.is_some() && self.greeting_placed()
+    }
+
+    /// A greeting leg is on record (even one that failed to ring is recorded as tried).
+    pub fn greeting_placed(&self) -> bool {
+        self.greeting.is_some() || self.status == CallStatus::Greeting
+    }
+
+    /// Too old to be this call: 3CX reuses call ids, and no call lasts a day.
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        now - self.started_at > chrono::Duration::hours(24)
     }
 }
 
@@ -314,13 +346,20 @@ pub enum HandOverTrigger {
     Deadline,
 }
 
+/// `lease`: how long a claimed hand-over may go without its agent leg before another trigger
+/// (the failure path after a timed-out ring) may take it over.
 pub fn plan_hand_over(
     call: &CallRecord,
     trigger: &HandOverTrigger,
     auto_transition: bool,
     now: DateTime<Utc>,
+    lease: std::time::Duration,
 ) -> HandOverPlan {
-    if call.hand_over.is_some() || call.agent.is_some() {
+    let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    let claim_lapsed = call.agent.is_none()
+        && call.hand_over.is_some_and(|h| h != HandOver::NotRung)
+        && call.hand_over_at.is_some_and(|at| now - at > lease);
+    if call.agent.is_some() || (call.hand_over.is_some() && !claim_lapsed) {
         return HandOverPlan::AlreadyDone;
     }
     if !call.is_live() {
@@ -353,41 +392,6 @@ pub fn agent_variables(call: &CallRecord, auto_transitioned: bool) -> BTreeMap<S
     ])
 }
 
-/// Stores a call-flow event and, in Lambda (`emf`), writes it to stdout as CloudWatch
-/// embedded-metric-format. An event that cannot be stored is logged, never fails the call.
-pub async fn record_event<L: crate::ports::CallLog>(log: &L, event: CallEventRecord, emf: bool) {
-    if emf {
-        println!("{}", crate::metrics::emf_document(&event));
-    }
-    if let Err(e) = log.log_event(&event).await {
-        tracing::warn!(kind = event.kind.as_str(), error = %e, "a call event was not stored");
-    }
-}
-
-/// Extra time a losing writer waits for its turn in [`update_call`].
-const UPDATE_ATTEMPTS: u32 = 8;
-
-/// Read-modify-write on one call, retried when another writer got in between (a `CallEnded`
-/// racing the hand-over must not be lost). `f` returns `false` to leave the record as it is.
-/// `Ok(None)`: no such call.
-pub async fn update_call<L: crate::ports::CallLog>(
-    log: &L,
-    call_id: &CallId,
-    mut f: impl FnMut(&mut CallRecord) -> bool,
-) -> Result<Option<CallRecord>, crate::StorageError> {
-    for _ in 0..UPDATE_ATTEMPTS {
-        let Some(mut rec) = log.call(call_id).await? else { return Ok(None) };
-        if !f(&mut rec) {
-            return Ok(Some(rec));
-        }
-        if log.save_call(&rec).await? {
-            rec.version += 1;
-            return Ok(Some(rec));
-        }
-    }
-    Err(crate::StorageError::Transient(format!("call {call_id} kept changing while being updated")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,6 +400,8 @@ mod tests {
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
+
+    const LEASE: std::time::Duration = std::time::Duration::from_secs(40);
 
     fn call() -> CallRecord {
         let mut c = CallRecord::new(
@@ -471,30 +477,59 @@ mod tests {
         let ready = HandOverTrigger::CloneReady(v.clone());
         let before = t("2026-11-20T09:00:20Z");
         let after = t("2026-11-20T09:00:36Z");
-        assert_eq!(plan_hand_over(&call(), &ready, true, before), HandOverPlan::Cloned(v));
-        assert_eq!(plan_hand_over(&call(), &ready, true, after), HandOverPlan::Fallback("deadline_passed"));
+        assert_eq!(plan_hand_over(&call(), &ready, true, before, LEASE), HandOverPlan::Cloned(v));
         assert_eq!(
-            plan_hand_over(&call(), &ready, false, before),
+            plan_hand_over(&call(), &ready, true, after, LEASE),
+            HandOverPlan::Fallback("deadline_passed")
+        );
+        assert_eq!(
+            plan_hand_over(&call(), &ready, false, before, LEASE),
             HandOverPlan::Fallback("auto_transition_disabled")
         );
         assert_eq!(
-            plan_hand_over(&call(), &HandOverTrigger::CloneFailed, true, before),
+            plan_hand_over(&call(), &HandOverTrigger::CloneFailed, true, before, LEASE),
             HandOverPlan::Fallback("clone_failed")
         );
         assert_eq!(
-            plan_hand_over(&call(), &HandOverTrigger::Deadline, true, before),
+            plan_hand_over(&call(), &HandOverTrigger::Deadline, true, before, LEASE),
             HandOverPlan::AlreadyDone
         );
         assert_eq!(
-            plan_hand_over(&call(), &HandOverTrigger::Deadline, true, after),
+            plan_hand_over(&call(), &HandOverTrigger::Deadline, true, after, LEASE),
             HandOverPlan::Fallback("deadline_passed")
         );
         let mut ended = call();
         ended.status = CallStatus::Ended;
-        assert_eq!(plan_hand_over(&ended, &ready, true, before), HandOverPlan::NotRung);
+        assert_eq!(plan_hand_over(&ended, &ready, true, before, LEASE), HandOverPlan::NotRung);
         let mut done = call();
         done.hand_over = Some(HandOver::Fallback);
-        assert_eq!(plan_hand_over(&done, &ready, true, before), HandOverPlan::AlreadyDone);
+        done.hand_over_at = Some(before);
+        assert_eq!(plan_hand_over(&done, &ready, true, before, LEASE), HandOverPlan::AlreadyDone);
+    }
+
+    #[test]
+    fn a_claimed_hand_over_that_never_rang_is_taken_over_after_its_lease() {
+        let mut claimed = call();
+        claimed.hand_over = Some(HandOver::Transferred);
+        claimed.hand_over_at = Some(t("2026-11-20T09:00:20Z"));
+        let failed = HandOverTrigger::CloneFailed;
+        let soon = t("2026-11-20T09:00:30Z");
+        assert_eq!(
+            plan_hand_over(&claimed, &failed, true, soon, LEASE),
+            HandOverPlan::AlreadyDone,
+            "the ring may still be going"
+        );
+        let later = t("2026-11-20T09:01:10Z");
+        assert_eq!(
+            plan_hand_over(&claimed, &failed, true, later, LEASE),
+            HandOverPlan::Fallback("clone_failed")
+        );
+        claimed.agent = Some(AgentLeg { call_id: None, voice_id: None, at: soon });
+        assert_eq!(
+            plan_hand_over(&claimed, &failed, true, later, LEASE),
+            HandOverPlan::AlreadyDone,
+            "it rang"
+        );
     }
 
     #[test]

@@ -20,3 +20,39 @@ pub fn parsed<T: FromStr>(name: &str, what: &str) -> Result<Option<T>, String> {
 pub fn work_dir() -> PathBuf {
     std::env::var_os("WORK_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
+
+/// A duration with its unit (`24h`, `90m`; see [`crate::duration::parse_duration`]); `None`
+/// when unset; an error naming the variable when it does not parse.
+pub fn duration(name: &str) -> Result<Option<chrono::Duration>, String> {
+    duration_from(name, std::env::var(name).ok().as_deref())
+}
+
+fn duration_from(name: &str, value: Option<&str>) -> Result<Option<chrono::Duration>, String> {
+    value.map(|v| crate::duration::parse_duration(v).map_err(|e| format!("{name}: {e}"))).transpose()
+}
+
+/// `CACHE_TTL`: how long a cloned voice is reused, and how far each use extends it (default
+/// 24 h). clone-voice and webhook-intake read the same variable, so a use counted by either
+/// keeps the clone alive equally long.
+pub fn cache_ttl() -> Result<chrono::Duration, String> {
+    cache_ttl_from(std::env::var("CACHE_TTL").ok().as_deref())
+}
+
+fn cache_ttl_from(value: Option<&str>) -> Result<chrono::Duration, String> {
+    Ok(duration_from("CACHE_TTL", value)?
+        .unwrap_or_else(|| chrono::Duration::hours(crate::records::DEFAULT_CLONE_TTL_HOURS)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_ttl_takes_a_unit_and_refuses_a_bare_number_by_name() {
+        assert_eq!(cache_ttl_from(None), Ok(chrono::Duration::hours(24)));
+        assert_eq!(cache_ttl_from(Some("86400s")), Ok(chrono::Duration::hours(24)));
+        assert_eq!(cache_ttl_from(Some("7d")), Ok(chrono::Duration::days(7)));
+        let err = cache_ttl_from(Some("24")).unwrap_err();
+        assert!(err.starts_with("CACHE_TTL: ") && err.contains("no unit") && err.contains("24h"), "{err}");
+    }
+}

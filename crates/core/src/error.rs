@@ -142,6 +142,10 @@ pub enum StorageError {
     Transient(String),
     #[error("storage failed: {0}")]
     Failed(String),
+    /// The store refused access (S3 403 `AccessDenied`): a permission is missing from the
+    /// function's policy. The text names the action and, where known, why it is needed.
+    #[error("storage access denied: {0}")]
+    Denied(String),
 }
 
 impl StorageError {
@@ -149,7 +153,17 @@ impl StorageError {
         match self {
             Self::NotFound(_) => ErrorType::InvalidInput,
             Self::Transient(_) => ErrorType::Retryable,
-            Self::Failed(_) => ErrorType::Internal,
+            Self::Failed(_) | Self::Denied(_) => ErrorType::Internal,
+        }
+    }
+
+    /// Stable snake_case code for records and JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Transient(_) => "storage_unavailable",
+            Self::Failed(_) => "storage_failed",
+            Self::Denied(_) => "storage_access_denied",
         }
     }
 }
@@ -204,12 +218,7 @@ impl From<AudioError> for StepError {
 
 impl From<StorageError> for StepError {
     fn from(e: StorageError) -> Self {
-        let code = match e {
-            StorageError::NotFound(_) => "not_found",
-            StorageError::Transient(_) => "storage_unavailable",
-            StorageError::Failed(_) => "storage_failed",
-        };
-        Self::new(e.error_type(), code, e.to_string())
+        Self::new(e.error_type(), e.code(), e.to_string())
     }
 }
 
@@ -232,6 +241,15 @@ mod tests {
             assert_eq!(e.error_type(), ErrorType::InvalidAudio);
         }
         assert_eq!(StorageError::Transient("slow down".into()).error_type().as_str(), "Retryable");
+    }
+
+    #[test]
+    fn a_denied_access_is_an_internal_failure_that_names_itself() {
+        let e = StepError::from(StorageError::Denied(
+            "s3:ListBucket on the bucket (a missing key answers 403 without it)".into(),
+        ));
+        assert_eq!((e.error_type, e.code.as_str()), (ErrorType::Internal, "storage_access_denied"));
+        assert!(e.message.contains("access denied") && e.message.contains("s3:ListBucket"), "{e}");
     }
 
     #[test]

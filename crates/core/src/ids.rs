@@ -2,16 +2,65 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Why a string is not an id. No message holds the input as given: a caller id is a phone
+/// number, and the other ids arrive from outside (webhooks, URLs) where anything, a number
+/// included, can be sent; at most a redacted excerpt is shown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("caller id {0:?} is not an E.164 phone number (+ then 8 to 15 digits, no leading 0)")]
-    CallerId(String),
-    #[error("run id {0:?} must be 1 to 80 characters of letters, digits, '-' and '_'")]
-    RunId(String),
-    #[error("call id {0:?} must be 1 to 128 characters of letters, digits, '-', '_', '.' and ':'")]
-    CallId(String),
-    #[error("voice id {0:?} must be 1 to 64 letters and digits")]
-    VoiceId(String),
+    #[error("caller id is not an E.164 phone number (+ then 8 to 15 digits, no leading 0): {0}")]
+    CallerId(CallerIdProblem),
+    #[error("run id {0} must be 1 to 80 characters of letters, digits, '-' and '_'")]
+    RunId(Shown),
+    #[error("call id {0} must be 1 to 128 characters of letters, digits, '-', '_', '.' and ':'")]
+    CallId(Shown),
+    #[error("voice id {0} must be 1 to 64 letters and digits")]
+    VoiceId(Shown),
+}
+
+/// What is wrong with a caller id, said without its digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallerIdProblem {
+    #[error("it is empty")]
+    Empty,
+    #[error("it does not start with +")]
+    NoPlus,
+    #[error(
+        "it holds something other than digits after the + (only spaces, '-', '.' and brackets may separate them)"
+    )]
+    NotDigits,
+    #[error("it has {0} digits")]
+    Length(usize),
+    #[error("its first digit is 0")]
+    LeadingZero,
+}
+
+/// A rejected id as an error shows it: its length and a redacted excerpt of at most 40
+/// characters (see [`crate::redact::phone_numbers`]), quoted so control characters stay visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown(String);
+
+impl Shown {
+    const MAX_CHARS: usize = 40;
+
+    fn of(raw: &str) -> Self {
+        if raw.is_empty() {
+            return Self("(empty)".into());
+        }
+        let n = raw.chars().count();
+        let excerpt: String = raw.chars().take(Self::MAX_CHARS).collect();
+        let excerpt = crate::redact::phone_numbers(&excerpt);
+        if n > Self::MAX_CHARS {
+            Self(format!("{excerpt:?}… ({n} characters)"))
+        } else {
+            Self(format!("{excerpt:?}"))
+        }
+    }
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A caller's phone number in E.164 form (`+441632960961`).
@@ -27,11 +76,21 @@ impl CallerId {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let compact: String =
             raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
-        let digits = compact.strip_prefix('+').ok_or_else(|| IdError::CallerId(raw.into()))?;
-        let ok = (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
-        if ok { Ok(Self(compact)) } else { Err(IdError::CallerId(raw.into())) }
+        let problem = |p| Err(IdError::CallerId(p));
+        if compact.is_empty() {
+            return problem(CallerIdProblem::Empty);
+        }
+        let Some(digits) = compact.strip_prefix('+') else { return problem(CallerIdProblem::NoPlus) };
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return problem(CallerIdProblem::NotDigits);
+        }
+        if !(8..=15).contains(&digits.len()) {
+            return problem(CallerIdProblem::Length(digits.len()));
+        }
+        if digits.starts_with('0') {
+            return problem(CallerIdProblem::LeadingZero);
+        }
+        Ok(Self(compact))
     }
 
     pub fn as_str(&self) -> &str {
@@ -40,15 +99,7 @@ impl CallerId {
 
     /// `+44*******961`: the country code's first digits and the last three stay readable.
     pub fn redacted(&self) -> String {
-        let n = self.0.len();
-        let keep_head = 3.min(n);
-        let keep_tail = 3.min(n.saturating_sub(keep_head));
-        format!(
-            "{}{}{}",
-            &self.0[..keep_head],
-            "*".repeat(n - keep_head - keep_tail),
-            &self.0[n - keep_tail..]
-        )
+        crate::redact::e164(&self.0)
     }
 }
 
@@ -86,7 +137,7 @@ impl RunId {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let ok = (1..=80).contains(&raw.len())
             && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::RunId(raw.into())) }
+        if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::RunId(Shown::of(raw))) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -153,7 +204,7 @@ macro_rules! plain_id {
                 let extra: &[u8] = $extra;
                 let ok = (1..=$max).contains(&raw.len())
                     && raw.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
-                if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::$variant(raw.into())) }
+                if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::$variant(Shown::of(raw))) }
             }
 
             pub fn as_str(&self) -> &str {
@@ -213,6 +264,39 @@ mod tests {
         let id = CallerId::parse("+441632960961").unwrap();
         assert_eq!(id.to_string(), "+44*******961");
         assert!(!format!("{id:?}").contains("1632960"));
+    }
+
+    #[test]
+    fn a_bad_caller_id_says_what_is_wrong_without_echoing_the_number() {
+        for (raw, says) in [
+            ("14155550123", "does not start with +"),
+            ("+1415555", "has 7 digits"),
+            ("+1415555012345678", "has 16 digits"),
+            ("+04155550123", "first digit is 0"),
+            ("+1415555O123", "something other than digits"),
+            ("  ", "empty"),
+        ] {
+            let msg = CallerId::parse(raw).unwrap_err().to_string();
+            assert!(msg.contains(says), "{raw:?}: {msg}");
+            assert!(msg.contains("E.164"), "{msg}");
+            assert!(!msg.contains("415555") && !msg.contains("55501"), "{raw:?} is echoed: {msg}");
+        }
+    }
+
+    #[test]
+    fn other_bad_ids_show_at_most_a_redacted_excerpt() {
+        let msg = CallId::parse("+14155550123").unwrap_err().to_string();
+        assert!(msg.starts_with("call id \"+14******123\" must be"), "{msg}");
+        let msg = RunId::parse("run for 14155550123").unwrap_err().to_string();
+        assert!(!msg.contains("4155550"), "{msg}");
+        let msg = VoiceId::parse("brand-voice-1").unwrap_err().to_string();
+        assert!(msg.contains("\"brand-voice-1\""), "a foreign id without a number is shown: {msg}");
+        let long = "x".repeat(300);
+        let msg = CallId::parse(&long).unwrap_err().to_string();
+        assert!(msg.contains("(300 characters)") && msg.len() < 200, "{msg}");
+        assert!(RunId::parse("").unwrap_err().to_string().contains("(empty)"));
+        let msg = CallId::parse("a\nb").unwrap_err().to_string();
+        assert!(msg.contains("\"a\\nb\""), "control characters stay visible: {msg}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The call flow's figures: `/metrics` computes them from the call log's events, and every
-//! function writes the same events as CloudWatch embedded-metric-format lines, so dashboards
-//! and alarms see what `/metrics` sees.
+//! function hands the same events to a [`MetricsSink`] (CloudWatch embedded-metric-format lines
+//! in Lambda), so dashboards and alarms see what `/metrics` sees.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,80 @@ use crate::calls::{CallEventKind, CallEventRecord, CallPath};
 
 /// The CloudWatch namespace of every echome metric.
 pub const NAMESPACE: &str = "echome";
+
+/// Where metrics leave the domain: EMF lines on stdout in Lambda (crates/aws), nowhere locally.
+pub trait MetricsSink: Send + Sync {
+    fn record(&self, event: &CallEventRecord);
+
+    /// One request to the voice provider (each attempt, retries too), for its error rate.
+    fn provider_call(&self, _call: &ProviderCall) {}
+}
+
+/// One attempt at a provider request and how it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCall {
+    pub provider: &'static str,
+    /// The HTTP status, 0 when no answer came.
+    pub status: u16,
+    pub ok: bool,
+}
+
+/// The EMF document for one provider request: `ProviderRequests` 1 and `ProviderErrors` 0 or 1,
+/// which the stack's error-rate alarm divides.
+pub fn emf_provider_document(call: &ProviderCall, at_millis: i64) -> Value {
+    json!({
+        "ProviderRequests": 1,
+        "ProviderErrors": u8::from(!call.ok),
+        "provider": call.provider,
+        "status": call.status,
+        "_aws": {
+            "Timestamp": at_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [{ "Name": "ProviderRequests", "Unit": "Count" }, { "Name": "ProviderErrors", "Unit": "Count" }],
+            }],
+        },
+    })
+}
+
+/// No metrics beyond the call log (local runs, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMetrics;
+
+impl MetricsSink for NoMetrics {
+    fn record(&self, _event: &CallEventRecord) {}
+}
+
+/// A sink shared by every part of a function; `Debug` so configurations can hold it.
+#[derive(Clone)]
+pub struct Sink(std::sync::Arc<dyn MetricsSink>);
+
+impl Sink {
+    pub fn new(sink: impl MetricsSink + 'static) -> Self {
+        Self(std::sync::Arc::new(sink))
+    }
+
+    pub fn record(&self, event: &CallEventRecord) {
+        self.0.record(event);
+    }
+
+    pub fn provider_call(&self, call: &ProviderCall) {
+        self.0.provider_call(call);
+    }
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Self::new(NoMetrics)
+    }
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("metrics::Sink")
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Durations {
@@ -48,9 +122,6 @@ pub struct Metrics {
     pub clone_failures: usize,
     pub not_rung: usize,
     pub calls_ended: usize,
-    /// Refused webhooks by `<route> <code>`.
-    pub webhook_rejections: BTreeMap<String, usize>,
-    pub webhook_rejections_total: usize,
 }
 
 impl Metrics {
@@ -75,11 +146,9 @@ impl Metrics {
                 CallEventKind::CloneFailed => m.clone_failures += 1,
                 CallEventKind::NotRung => m.not_rung += 1,
                 CallEventKind::Ended => m.calls_ended += 1,
-                CallEventKind::WebhookRejected => {
-                    *m.webhook_rejections.entry(e.detail.clone().unwrap_or_default()).or_default() += 1;
-                    m.webhook_rejections_total += 1;
-                }
-                CallEventKind::StateChanged | CallEventKind::PostCall => {}
+                // Refused webhooks are counted as metrics only (CloudWatch `WebhookRejections`):
+                // they are never stored, so that a flood of them costs nothing.
+                CallEventKind::WebhookRejected | CallEventKind::StateChanged | CallEventKind::PostCall => {}
             }
         }
         let hits = m.calls.get(CallPath::Cached.as_str()).copied().unwrap_or(0);
@@ -176,9 +245,21 @@ mod tests {
         assert_eq!(m.clone_time.p95_ms, Some(19_000), "nearest rank of 1..=20 s");
         assert_eq!((m.time_to_cloned_voice.p95_ms, m.transfers), (Some(10_000), 1));
         assert_eq!((m.fallbacks, m.clone_failures), (1, 1));
-        assert_eq!(m.webhook_rejections["3cx-call bad_signature"], 2);
-        assert_eq!(m.webhook_rejections_total, 3);
         assert_eq!(Metrics::from_events(&[]).cache_hit_rate, None);
+    }
+
+    #[test]
+    fn a_provider_request_counts_once_and_its_failure_once() {
+        let failed =
+            emf_provider_document(&ProviderCall { provider: "elevenlabs", status: 503, ok: false }, 7);
+        assert_eq!(
+            (failed["ProviderRequests"].clone(), failed["ProviderErrors"].clone()),
+            (json!(1), json!(1))
+        );
+        let cw = &failed["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!((cw["Namespace"].as_str(), cw["Dimensions"].clone()), (Some(NAMESPACE), json!([[]])));
+        let ok = emf_provider_document(&ProviderCall { provider: "elevenlabs", status: 200, ok: true }, 7);
+        assert_eq!(ok["ProviderErrors"], 0);
     }
 
     #[test]

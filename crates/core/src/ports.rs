@@ -5,12 +5,13 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::archive::Delivery;
+use crate::blob::BlobRef;
 use crate::calls::{CallEventRecord, CallRecord};
 use crate::error::StorageError;
 use crate::ids::{CallId, CallerId, RunId, VoiceId};
 use crate::records::{CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
-use crate::steps::{BlobRef, CloneRunInput};
+use crate::speech::SpeechFormat;
+use crate::steps::CloneRunInput;
 
 /// Object storage: S3 in AWS, a folder locally. Audio moves through files and ranges, never
 /// whole objects in memory.
@@ -48,10 +49,39 @@ pub trait BlobStore: Send + Sync {
 
     /// Reads a small object whole.
     fn get_bytes(&self, blob: &BlobRef) -> impl Future<Output = Result<Vec<u8>, StorageError>> + Send;
+
+    /// Whether the object is there, asked as a list of its own key: in S3 a `ListObjectsV2`
+    /// that `s3:ListBucket` limited by `s3:prefix` allows, where a `GetObject` of a missing key
+    /// would answer 403 unless listing the whole bucket were allowed.
+    fn exists(&self, blob: &BlobRef) -> impl Future<Output = Result<bool, StorageError>> + Send;
+}
+
+/// One delivery as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// `3cx` or `elevenlabs`.
+    pub source: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub body: &'a [u8],
+}
+
+impl Delivery<'_> {
+    /// `webhooks/{source}/{day}/{time}-{digest}.json`: by source and day, the same in S3 and
+    /// locally; the digest keeps two deliveries in one millisecond apart.
+    pub fn key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = crate::signing::hex(&Sha256::digest(self.body)[..8]);
+        format!(
+            "webhooks/{}/{}/{}-{digest}.json",
+            self.source,
+            self.received_at.format("%Y-%m-%d"),
+            self.received_at.format("%H%M%S%.3f")
+        )
+    }
 }
 
 /// Where webhook deliveries are kept as received, before anything acts on them: S3 in AWS (see
-/// [`crate::archive::BlobArchive`]); the local database on one machine, where a file per
+/// `archive::BlobArchive`); the local database on one machine, where a file per
 /// delivery cost more than the rest of the call.
 pub trait WebhookArchive: Send + Sync {
     /// Keeps the delivery durably; returns its key ([`Delivery::key`]).
@@ -118,7 +148,7 @@ pub trait CallLog: Send + Sync {
     -> impl Future<Output = Result<Option<CallRecord>, StorageError>> + Send;
 
     /// Writes `rec` (with `version + 1`) only if the stored record is still at `rec.version`;
-    /// `Ok(false)` when another writer came first. Use [`crate::calls::update_call`].
+    /// `Ok(false)` when another writer came first. Use `call_log::update_call`.
     fn save_call(&self, rec: &CallRecord) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
     /// A caller's calls, newest first, `limit` at a time; `after` is the previous page's `next`.
@@ -168,12 +198,18 @@ pub trait CloneCache: Send + Sync {
     /// Stores the caller's entry, replacing any earlier one.
     fn put_clone(&self, rec: &CloneRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
 
-    /// A reuse: the count goes up and `last_used_at` moves.
+    /// A reuse of `voice`: only while the caller's entry is still active with that voice (an
+    /// evicted or replaced voice never comes back), the count goes up, `last_used_at` moves to
+    /// `at` and `expires_at` becomes at least `at + ttl`, checked and written together (a
+    /// conditional write, never a read-modify-write). `Ok(false)`, with nothing written, when
+    /// the entry is missing, evicted or holds another voice.
     fn touch_clone(
         &self,
         caller: &CallerId,
+        voice: &VoiceId,
         at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+        ttl: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
     /// Every caller's entry (for slot eviction and reconciliation).
     fn clones(&self) -> impl Future<Output = Result<Vec<CloneRecord>, StorageError>> + Send;
@@ -187,35 +223,6 @@ pub struct EngineVoice {
     pub voice_id: VoiceId,
     /// Made by echome (labelled so); only these are ever deleted.
     pub ours: bool,
-}
-
-/// Speech audio formats callers get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SpeechFormat {
-    Mp3,
-    /// Raw G.711 μ-law at 8 kHz, for phone lines.
-    Ulaw,
-    /// Opus in an OGG container, for messaging apps.
-    Ogg,
-}
-
-impl SpeechFormat {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Mp3 => "mp3",
-            Self::Ulaw => "ulaw",
-            Self::Ogg => "ogg",
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Mp3 => "audio/mpeg",
-            Self::Ulaw => "audio/basic",
-            Self::Ogg => "audio/ogg",
-        }
-    }
 }
 
 /// The voice provider: ElevenLabs, or locally the offline espeak-ng engine.

@@ -4,13 +4,14 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::blob::BlobRef;
 use crate::error::StepError;
 use crate::ids::{CallerId, RunId, VoiceId};
-use crate::steps::BlobRef;
 
 /// How long records are kept before the store's TTL removes them.
 pub const RUN_RETENTION_DAYS: i64 = 90;
-pub const CALL_RETENTION_DAYS: i64 = 365;
+/// Call logs, as the original design says (`CALL_RETENTION_DAYS` overrides it).
+pub const CALL_RETENTION_DAYS: i64 = 90;
 
 /// Seconds since the epoch at which a record made at `at` expires.
 pub fn expiry(at: DateTime<Utc>, days: i64) -> i64 {

@@ -2,31 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob::BlobRef;
 use crate::ids::{CallId, CallerId, RunId, VoiceId};
-
-/// Where an object lives: an S3 bucket and key, or a folder and path under the local data dir.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BlobRef {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl BlobRef {
-    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
-        Self { bucket: bucket.into(), key: key.into() }
-    }
-
-    /// A sibling object in the same bucket.
-    pub fn with_key(&self, key: impl Into<String>) -> Self {
-        Self { bucket: self.bucket.clone(), key: key.into() }
-    }
-}
-
-impl std::fmt::Display for BlobRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.bucket, self.key)
-    }
-}
+use crate::speech::SpeechFormat;
 
 /// The clone run's input, as upload-trigger, webhook-intake (or `echome`) starts it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,11 +151,11 @@ pub struct SynthesizeInput {
     pub voice_id: VoiceId,
     pub text: String,
     #[serde(default = "default_format")]
-    pub format: crate::ports::SpeechFormat,
+    pub format: SpeechFormat,
 }
 
-fn default_format() -> crate::ports::SpeechFormat {
-    crate::ports::SpeechFormat::Mp3
+fn default_format() -> SpeechFormat {
+    SpeechFormat::Mp3
 }
 
 /// SynthesizeSpeech's output.

@@ -77,9 +77,11 @@ pub fn verify(
     let sig = signature.ok_or(WebhookError::MissingHeader("X-3CX-Signature"))?;
     let hex = sig.trim().strip_prefix("sha256=").ok_or(WebhookError::MalformedHeader("X-3CX-Signature"))?;
     let given = signing::unhex(hex).ok_or(WebhookError::MalformedHeader("X-3CX-Signature"))?;
-    let skew = now.timestamp() - t;
-    if skew.abs() > TOLERANCE_S {
-        return Err(WebhookError::StaleTimestamp(skew));
+    // A timestamp so far off that the difference overflows (`i64::MIN`) is stale, not a panic.
+    let fresh =
+        now.timestamp().checked_sub(t).is_some_and(|skew| skew.unsigned_abs() <= TOLERANCE_S.unsigned_abs());
+    if !fresh {
+        return Err(WebhookError::StaleTimestamp(now.timestamp().saturating_sub(t)));
     }
     if signing::verify_timestamped(secret, ts.trim(), body, &given) {
         Ok(())
@@ -147,11 +149,75 @@ pub enum CallEventType {
     CallEnded,
 }
 
+/// The design's payload says `In` / `Out`; 3CX versions and integrations also write
+/// `Inbound` / `Outbound` / `Internal` in any case: all of them are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Inbound,
     Outbound,
+    /// Between two extensions of the PBX.
+    Internal,
+}
+
+impl Direction {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "in" | "inbound" | "incoming" => Some(Self::Inbound),
+            "out" | "outbound" | "outgoing" => Some(Self::Outbound),
+            "internal" | "local" => Some(Self::Internal),
+            _ => None,
+        }
+    }
+}
+
+/// 9999-12-31T23:59:59.999Z in unix milliseconds.
+const LAST_MS: i64 = 253_402_300_799_999;
+
+/// Unix times above this are milliseconds (as seconds it would be the year 5138).
+const UNIX_MS_ABOVE: i64 = 100_000_000_000;
+
+/// RFC 3339 (`2026-11-20T09:14:02Z`, any offset); without a zone (`2026-11-20 09:14:02`, `T` or
+/// a space, optional fraction) as UTC; unix seconds or milliseconds, as a number or digits.
+fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    // No 3CX event is from before 1970: a negative time is a mistake, not a date.
+    let unix = |n: i64| match n {
+        ..0 => None,
+        // Past the year 9999 is no call's time either (RFC 3339 ends there too).
+        n if n > LAST_MS => None,
+        n if n > UNIX_MS_ABOVE => DateTime::from_timestamp_millis(n),
+        n => DateTime::from_timestamp(n, 0),
+    };
+    match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => unix(i),
+            None => n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).and_then(|f| {
+                if f.fract() == 0.0 && f <= i64::MAX as f64 {
+                    // A whole number written as `1795165442.0` is the same time.
+                    unix(f as i64)
+                } else if f < UNIX_MS_ABOVE as f64 {
+                    // Fractional seconds (`1795165442.5`): whole milliseconds are enough.
+                    DateTime::from_timestamp_millis((f * 1000.0).round() as i64)
+                } else {
+                    None
+                }
+            }),
+        },
+        Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                return s.parse().ok().and_then(unix);
+            }
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Some(t.with_timezone(&Utc));
+            }
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+                .map(|t| t.and_utc())
+        }
+        _ => None,
+    }
 }
 
 /// A 3CX call event, after its signature checked out.
@@ -183,10 +249,10 @@ impl CallEvent {
                 Some(_) => Err(bad(field, "must be a non-empty string")),
             }
         };
-        let event_type = match text("event_type")? {
-            "IncomingCall" => CallEventType::IncomingCall,
-            "CallStateChanged" => CallEventType::CallStateChanged,
-            "CallEnded" => CallEventType::CallEnded,
+        let event_type = match text("event_type")?.to_ascii_lowercase().as_str() {
+            "incomingcall" => CallEventType::IncomingCall,
+            "callstatechanged" => CallEventType::CallStateChanged,
+            "callended" => CallEventType::CallEnded,
             _ => return Err(bad("event_type", "must be IncomingCall, CallStateChanged or CallEnded")),
         };
         let call_id = CallId::parse(text("call_id")?)
@@ -194,23 +260,14 @@ impl CallEvent {
         let caller_id = CallerId::parse(text("caller_id")?)
             .map_err(|_| bad("caller_id", "must be an E.164 phone number"))?;
         let called_number = text("called_number")?.to_owned();
-        let timestamp =
-            match obj.get("timestamp") {
-                Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| bad("timestamp", "must be an RFC 3339 time or unix seconds"))?,
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .and_then(|s| DateTime::from_timestamp(s, 0))
-                    .ok_or_else(|| bad("timestamp", "must be an RFC 3339 time or unix seconds"))?,
-                None | Some(Value::Null) => return Err(bad("timestamp", "is required")),
-                Some(_) => return Err(bad("timestamp", "must be an RFC 3339 time or unix seconds")),
-            };
-        let direction = match text("direction")?.to_ascii_lowercase().as_str() {
-            "inbound" => Direction::Inbound,
-            "outbound" => Direction::Outbound,
-            _ => return Err(bad("direction", "must be inbound or outbound")),
+        const TIME: &str =
+            "must be an RFC 3339 time, YYYY-MM-DD HH:MM:SS (UTC), or unix seconds or milliseconds";
+        let timestamp = match obj.get("timestamp") {
+            None | Some(Value::Null) => return Err(bad("timestamp", "is required")),
+            Some(v) => parse_time(v).ok_or_else(|| bad("timestamp", TIME))?,
         };
+        let direction = Direction::parse(text("direction")?)
+            .ok_or_else(|| bad("direction", "must be In, Out, Inbound, Outbound or Internal"))?;
         let duration_s = match obj.get("duration") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => Some(
@@ -220,8 +277,13 @@ impl CallEvent {
             ),
             Some(_) => return Err(bad("duration", "must be seconds, 0 or more")),
         };
+        // CallStateChanged's state is read later, from the body; anything but text is wrong.
+        if !matches!(obj.get("state"), None | Some(Value::Null | Value::String(_))) {
+            return Err(bad("state", "must be a string"));
+        }
         let recording_url = match obj.get("recording_url") {
             None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) if s.starts_with("https://") || s.starts_with("http://") => {
                 Some(s.clone())
             }
@@ -319,6 +381,7 @@ mod tests {
         assert_eq!(field(&with("direction", "sideways".into())), "direction");
         assert_eq!(field(&with("duration", (-3).into())), "duration");
         assert_eq!(field(&with("recording_url", "ftp://x".into())), "recording_url");
+        assert_eq!(field(&with("state", serde_json::json!({}))), "state");
         assert_eq!(field(&with("called_number", Value::Null)), "called_number");
         assert!(matches!(CallEvent::parse(b"not json"), Err(WebhookError::BadJson(_))));
         let ended = with("event_type", "CallEnded".into());
@@ -330,6 +393,130 @@ mod tests {
         };
         let ev = CallEvent::parse(ended.as_bytes()).unwrap();
         assert_eq!((ev.event_type, ev.duration_s), (CallEventType::CallEnded, Some(42.5)));
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let ts = t.to_string();
+            let got = verify(SECRET, Some(&ts), Some(&sign(SECRET, t, BODY)), BODY, now());
+            assert!(matches!(got, Err(WebhookError::StaleTimestamp(_))), "{t}: {got:?}");
+            assert_eq!(got.unwrap_err().status(), 401);
+        }
+    }
+
+    /// The original design's example payload, as events/webhook-intake/incoming-call-3cx-design.json carries it.
+    const DESIGN_BODY: &[u8] = br#"{"event_type":"IncomingCall","call_id":"3cx-call-20261120-0001","caller_id":"+14155550123","called_number":"+18005550199","timestamp":"2026-11-20T09:14:02Z","direction":"In","extension":"100","queue":"support","recording_url":null}"#;
+
+    fn at_0914() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T09:14:02Z").unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_designs_example_payload_is_accepted() {
+        let ev = CallEvent::parse(DESIGN_BODY).unwrap();
+        assert_eq!(ev.event_type, CallEventType::IncomingCall);
+        assert_eq!(ev.call_id.as_str(), "3cx-call-20261120-0001");
+        assert_eq!(ev.caller_id.as_str(), "+14155550123");
+        assert_eq!(ev.called_number, "+18005550199");
+        assert_eq!(ev.timestamp, at_0914());
+        assert_eq!(ev.direction, Direction::Inbound);
+        assert_eq!((ev.recording_url, ev.duration_s), (None, None));
+    }
+
+    #[test]
+    fn the_fixture_carries_the_designs_payload() {
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/webhook-intake/incoming-call-3cx-design.json");
+        let event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let body = event["body"].as_str().expect("an API Gateway event with a body");
+        let (fixture, design): (Value, Value) =
+            (serde_json::from_str(body).unwrap(), serde_json::from_slice(DESIGN_BODY).unwrap());
+        assert_eq!(fixture, design);
+        assert!(CallEvent::parse(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn every_spelling_of_the_direction_is_read() {
+        let base: Value = serde_json::from_slice(DESIGN_BODY).unwrap();
+        for (raw, want) in [
+            ("In", Direction::Inbound),
+            ("Out", Direction::Outbound),
+            ("IN", Direction::Inbound),
+            ("out", Direction::Outbound),
+            ("Inbound", Direction::Inbound),
+            ("OUTBOUND", Direction::Outbound),
+            ("inbound", Direction::Inbound),
+            ("Internal", Direction::Internal),
+            (" internal ", Direction::Internal),
+        ] {
+            let mut v = base.clone();
+            v["direction"] = raw.into();
+            let ev = CallEvent::parse(v.to_string().as_bytes()).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+            assert_eq!(ev.direction, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_time_before_1970_is_refused_and_a_whole_number_with_a_point_is_read() {
+        let mut v: Value = serde_json::from_slice(BODY).unwrap();
+        v["timestamp"] = (-1).into();
+        assert!(matches!(
+            CallEvent::parse(v.to_string().as_bytes()),
+            Err(WebhookError::BadField { field: "timestamp", .. })
+        ));
+        v["timestamp"] = serde_json::json!(1_795_165_442.0);
+        assert_eq!(CallEvent::parse(v.to_string().as_bytes()).unwrap().timestamp.timestamp(), 1_795_165_442);
+        v["timestamp"] = serde_json::json!(253_402_300_800_000_i64);
+        assert!(CallEvent::parse(v.to_string().as_bytes()).is_err(), "after the year 9999");
+        v["timestamp"] = serde_json::json!(36_572_506_144_831.0);
+        assert!(CallEvent::parse(v.to_string().as_bytes()).is_ok(), "milliseconds written with a point");
+    }
+
+    #[test]
+    fn every_common_timestamp_form_is_read() {
+        let base: Value = serde_json::from_slice(DESIGN_BODY).unwrap();
+        for raw in [
+            Value::from("2026-11-20T09:14:02Z"),
+            Value::from("2026-11-20T10:14:02+01:00"),
+            Value::from("2026-11-20T09:14:02.000Z"),
+            Value::from("2026-11-20 09:14:02"),
+            Value::from("2026-11-20T09:14:02"),
+            Value::from("1795166042"),
+            Value::from(1_795_166_042_i64),
+            Value::from(1_795_166_042_000_i64),
+            Value::from(1_795_166_042.0_f64),
+        ] {
+            let mut v = base.clone();
+            v["timestamp"] = raw.clone();
+            let ev = CallEvent::parse(v.to_string().as_bytes()).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(ev.timestamp, at_0914(), "{raw}");
+        }
+        let mut v = base.clone();
+        v["timestamp"] = "2026-11-20 09:14:02.250".into();
+        let ev = CallEvent::parse(v.to_string().as_bytes()).unwrap();
+        assert_eq!(ev.timestamp, at_0914() + chrono::Duration::milliseconds(250));
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_or_null_and_extra_fields_are_ignored() {
+        let mut v: Value = serde_json::from_slice(DESIGN_BODY).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        for k in ["extension", "queue", "recording_url"] {
+            obj.remove(k);
+        }
+        obj.insert("duration".into(), Value::Null);
+        obj.insert("agent_name".into(), "Ana".into());
+        obj.insert("custom".into(), serde_json::json!({"nested": [1, 2]}));
+        let ev = CallEvent::parse(v.to_string().as_bytes()).unwrap();
+        assert_eq!((ev.recording_url, ev.duration_s), (None, None));
+        v["recording_url"] = "".into();
+        assert_eq!(CallEvent::parse(v.to_string().as_bytes()).unwrap().recording_url, None);
+        v["event_type"] = "incomingcall".into();
+        assert_eq!(
+            CallEvent::parse(v.to_string().as_bytes()).unwrap().event_type,
+            CallEventType::IncomingCall
+        );
     }
 
     #[test]

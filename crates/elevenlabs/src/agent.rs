@@ -51,6 +51,9 @@ impl ElevenLabsAgent {
             max_backoff: Duration::from_millis(200),
             timeout: Duration::from_secs(10),
             concurrency: api.concurrency.max(8),
+            // A caller is on the line: a minute's `Retry-After` is not waited out inside the
+            // ring's budget; the throttle goes back to the step, which retries on its own terms.
+            max_wait: Duration::from_secs(5),
             ..api
         };
         Ok(Self { client: Client::new(api)?, config })

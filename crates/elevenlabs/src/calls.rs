@@ -1,6 +1,7 @@
 //! Agent calls: an ElevenLabs agent rings a number over Twilio or a SIP trunk, optionally with
 //! the caller's cloned voice (`conversation_config_override.tts.voice_id`, which the agent must
-//! allow in its security overrides).
+//! allow in its security overrides). A call is placed at most once per request: after a lost
+//! answer (timeout, dropped connection, 5xx) the error is `outcome_unknown`, never a retry.
 
 use std::collections::BTreeMap;
 
@@ -95,10 +96,16 @@ impl Client {
             Trunk::Sip => "/v1/convai/sip-trunk/outbound-call",
         };
         let url = self.url(path);
-        let started: CallStarted = self
-            .send(Priority::Live, "outbound call", || Ok(self.http().post(&url).json(call)))
-            .await?
-            .json()?;
+        // Never sent twice: a second request after a lost answer would ring the caller twice.
+        // A lost answer is `OutcomeUnknown`, so the call's record says so rather than "failed".
+        let answer = self
+            .send_create(Priority::Live, "outbound call", || Ok(self.http().post(&url).json(call)))
+            .await?;
+        let started: CallStarted = answer.json().map_err(|e| ElevenLabsError::OutcomeUnknown {
+            what: "outbound call".into(),
+            status: 200,
+            message: format!("the call was accepted but its answer is unreadable: {e}"),
+        })?;
         if !started.success {
             return Err(ElevenLabsError::Rejected {
                 status: 200,

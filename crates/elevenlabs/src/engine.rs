@@ -1,5 +1,6 @@
 //! ElevenLabs as echome's voice engine (the `VoiceEngine` port). Voices echome makes carry the
-//! label `echome=1`; nothing else is ever deleted.
+//! label `echome=1` (and `echome_request=<id>`, unique per clone request); nothing else is ever
+//! deleted.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,10 +44,16 @@ impl ElevenLabsEngine {
     }
 }
 
+/// The id of a voice echome just made: ours, so it must be a valid id.
 fn voice_id(raw: &str) -> Result<VoiceId, StepError> {
     VoiceId::parse(raw).map_err(|e| {
         StepError::new(echome_core::ErrorType::Internal, "provider_answer_invalid", e.to_string())
     })
+}
+
+/// Unique per clone request (64 random bits): the label a lost answer's voice is found by.
+fn request_id() -> String {
+    format!("r{:016x}", fastrand::u64(..))
 }
 
 impl VoiceEngine for ElevenLabsEngine {
@@ -67,6 +74,7 @@ impl VoiceEngine for ElevenLabsEngine {
             remove_background_noise,
             description: Some("Made by echome from a caller's recording".into()),
             labels: BTreeMap::from([(OUR_LABEL.to_owned(), "1".to_owned())]),
+            request_id: Some(request_id()),
         };
         let added = self.client.add_voice(&voice, self.priority).await?;
         Ok((voice_id(&added.voice_id)?, bytes))
@@ -79,13 +87,22 @@ impl VoiceEngine for ElevenLabsEngine {
     async fn voices(&self) -> Result<Vec<EngineVoice>, StepError> {
         let query = VoiceQuery { voice_type: Some("personal".into()), ..Default::default() };
         let voices = self.client.list_voices(&query, self.priority).await?;
-        voices
-            .into_iter()
-            .map(|v| {
-                let ours = v.labels.get(OUR_LABEL).is_some_and(|x| x == "1");
-                Ok(EngineVoice { voice_id: voice_id(&v.voice_id)?, ours })
-            })
-            .collect()
+        // Voices made elsewhere may have ids of any shape: they are never touched, so one that
+        // is not a valid `VoiceId` is left out rather than failing the list. echome's own are
+        // valid (checked when made); one labelled ours with an odd id is not ours either.
+        let mut out = Vec::with_capacity(voices.len());
+        for v in voices {
+            match VoiceId::parse(&v.voice_id) {
+                Ok(id) => {
+                    let ours = v.labels.get(OUR_LABEL).is_some_and(|x| x == "1");
+                    out.push(EngineVoice { voice_id: id, ours });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, category = %v.category, "a voice made elsewhere is left out")
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn slots(&self) -> Result<Option<(u32, u32)>, StepError> {

@@ -24,6 +24,12 @@ pub enum ElevenLabsError {
     /// A 2xx answer that does not match the API description.
     #[error("unexpected answer from ElevenLabs: {0}")]
     Decode(String),
+    /// A request that makes something (a voice, a call) failed after it may have reached
+    /// ElevenLabs (a timeout, a dropped connection, a 5xx): it may have been done, so it is not
+    /// sent again. Not retried by the state machine either: a second call would ring the caller
+    /// twice.
+    #[error("{what} may or may not have been done at ElevenLabs ({message})")]
+    OutcomeUnknown { what: String, status: u16, message: String },
 }
 
 impl ElevenLabsError {
@@ -36,6 +42,7 @@ impl ElevenLabsError {
             Self::VoiceNotFound { .. } => "voice_not_found",
             Self::Rejected { .. } => "provider_rejected",
             Self::Decode(_) => "provider_answer_invalid",
+            Self::OutcomeUnknown { .. } => "outcome_unknown",
         }
     }
 
@@ -44,6 +51,8 @@ impl ElevenLabsError {
             Self::Throttled { .. } => ErrorType::ProviderThrottled,
             Self::Unavailable { .. } => ErrorType::Retryable,
             Self::Decode(_) => ErrorType::Internal,
+            // Caught, never retried: see the variant.
+            Self::OutcomeUnknown { .. } => ErrorType::ProviderRejected,
             _ => ErrorType::ProviderRejected,
         }
     }
@@ -143,6 +152,13 @@ pub fn retryable(status: u16, code: &str) -> bool {
     !never && (status == 429 || status == 408 || status >= 500)
 }
 
+/// An answer that proves the request did nothing, so even a request that makes something may
+/// be sent again: 429 (throttled before any work) and 408 (the server gave up waiting for the
+/// request). A 5xx proves nothing: the work may have been done before the error.
+pub fn refused_before_work(status: u16, code: &str) -> bool {
+    (status == 429 || status == 408) && retryable(status, code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +202,19 @@ mod tests {
             ErrorType::ProviderRejected
         );
         assert_eq!(classify(503, "http_503".into(), "x".into()).error_type(), ErrorType::Retryable);
+    }
+
+    #[test]
+    fn only_a_refusal_before_any_work_lets_a_create_be_sent_again() {
+        assert!(refused_before_work(429, "system_busy") && refused_before_work(408, "http_408"));
+        for (s, c) in [(500, "http_500"), (502, ""), (503, "http_503"), (504, ""), (429, "quota_exceeded")] {
+            assert!(!refused_before_work(s, c), "{s} {c}");
+        }
+        let e = ElevenLabsError::OutcomeUnknown {
+            what: "outbound call".into(),
+            status: 0,
+            message: "timeout".into(),
+        };
+        assert_eq!((e.code(), e.error_type()), ("outcome_unknown", ErrorType::ProviderRejected));
     }
 }

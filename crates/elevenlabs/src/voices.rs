@@ -1,5 +1,10 @@
 //! Voices: instant cloning (`POST /v1/voices/add`), get, the paginated list (`GET /v2/voices`)
 //! and delete.
+//!
+//! The account's voice list is not ours: other people's voices come in any shape, so each is
+//! read on its own and one that does not parse is skipped, never the whole list. A clone is
+//! made at most once: its answer lost (a timeout, a 5xx), the voice is looked up by the
+//! request id it was labelled with rather than uploaded again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,6 +16,9 @@ use crate::client::Client;
 use crate::error::{ElevenLabsError, voice_missing};
 use crate::limiter::Priority;
 
+/// The label that carries a clone request's id ([`NewVoice::request_id`]).
+pub const REQUEST_LABEL: &str = "echome_request";
+
 /// A clone to make from local files (the sample pack).
 #[derive(Debug, Clone)]
 pub struct NewVoice {
@@ -20,6 +28,9 @@ pub struct NewVoice {
     pub description: Option<String>,
     /// Sent as a JSON string, as the API wants.
     pub labels: BTreeMap<String, String>,
+    /// Unique to this request: sent as the label `echome_request` (and in the description,
+    /// which the voice search also reads), so a voice whose answer was lost can be found.
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -52,14 +63,37 @@ pub struct VoiceQuery {
     pub search: Option<String>,
 }
 
+/// A page whose voices are read one by one ([`Voice::lenient`]).
 #[derive(Debug, Deserialize)]
 struct VoicePage {
     #[serde(default)]
-    voices: Vec<Voice>,
+    voices: Vec<serde_json::Value>,
     #[serde(default)]
     has_more: bool,
     #[serde(default)]
     next_page_token: Option<String>,
+}
+
+impl Voice {
+    /// A voice from the account's list, taking what is usable: anything without a string
+    /// `voice_id` is skipped; labels that are not strings are dropped; other odd fields are
+    /// left empty.
+    pub fn lenient(v: &serde_json::Value) -> Option<Self> {
+        let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let labels = v
+            .get("labels")
+            .and_then(serde_json::Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, x)| Some((k.clone(), x.as_str()?.to_owned()))).collect())
+            .unwrap_or_default();
+        Some(Self {
+            voice_id: text("voice_id").filter(|id| !id.is_empty())?,
+            name: text("name").unwrap_or_default(),
+            category: text("category").unwrap_or_default(),
+            labels,
+            description: text("description"),
+            created_at_unix: v.get("created_at_unix").and_then(serde_json::Value::as_i64),
+        })
+    }
 }
 
 fn file_part(path: &PathBuf) -> Result<Part, ElevenLabsError> {
@@ -80,21 +114,31 @@ fn file_part(path: &PathBuf) -> Result<Part, ElevenLabsError> {
 }
 
 impl Client {
-    /// Instant voice cloning. The files stream from disk; each attempt reopens them.
+    /// Instant voice cloning. The files stream from disk; each attempt reopens them. The upload
+    /// is sent again only when nothing can have been made (see `Client::send_create`); when the
+    /// answer is lost, the voice is looked up by its request id and used if it exists.
     pub async fn add_voice(
         &self,
         voice: &NewVoice,
         priority: Priority,
     ) -> Result<AddedVoice, ElevenLabsError> {
-        let labels =
-            serde_json::to_string(&voice.labels).map_err(|e| ElevenLabsError::Decode(e.to_string()))?;
+        let mut labels = voice.labels.clone();
+        let mut description = voice.description.clone();
+        if let Some(id) = &voice.request_id {
+            labels.insert(REQUEST_LABEL.to_owned(), id.clone());
+            description = Some(match description {
+                Some(d) => format!("{d} ({REQUEST_LABEL} {id})"),
+                None => format!("{REQUEST_LABEL} {id}"),
+            });
+        }
+        let labels = serde_json::to_string(&labels).map_err(|e| ElevenLabsError::Decode(e.to_string()))?;
         let answer = self
-            .send(priority, "add voice", || {
+            .send_create(priority, "add voice", || {
                 let mut form = Form::new()
                     .text("name", voice.name.clone())
                     .text("remove_background_noise", voice.remove_background_noise.to_string())
                     .text("labels", labels.clone());
-                if let Some(d) = &voice.description {
+                if let Some(d) = &description {
                     form = form.text("description", d.clone());
                 }
                 for f in &voice.files {
@@ -102,8 +146,70 @@ impl Client {
                 }
                 Ok(self.http().post(self.url("/v1/voices/add")).multipart(form))
             })
-            .await?;
-        answer.json()
+            .await
+            .and_then(|a| a.json::<AddedVoice>());
+        match (answer, &voice.request_id) {
+            (Err(lost @ (ElevenLabsError::OutcomeUnknown { .. } | ElevenLabsError::Decode(_))), Some(id)) => {
+                self.find_added(id, priority, lost).await
+            }
+            (answer, _) => answer,
+        }
+    }
+
+    /// After a lost answer: the voice labelled with `request_id`, looked for a few times as the
+    /// voice may still be in the making. None found after an answered 500 or 503 (the server
+    /// was done with the request) is a failure worth retrying; after a timeout or a gateway
+    /// error the outcome stays unknown.
+    async fn find_added(
+        &self,
+        request_id: &str,
+        priority: Priority,
+        lost: ElevenLabsError,
+    ) -> Result<AddedVoice, ElevenLabsError> {
+        let query = VoiceQuery {
+            voice_type: Some("personal".into()),
+            search: Some(request_id.to_owned()),
+            ..Default::default()
+        };
+        let looks = self.max_retries() + 1;
+        for look in 0..looks {
+            if look > 0 {
+                tokio::time::sleep(self.backoff(look - 1)).await;
+            }
+            let found = match self.list_voices(&query, priority).await {
+                Ok(voices) => voices,
+                Err(e) => {
+                    tracing::warn!(error = %e, "looking for a voice whose answer was lost");
+                    continue;
+                }
+            };
+            let mut found =
+                found.into_iter().filter(|v| v.labels.get(REQUEST_LABEL).is_some_and(|r| r == request_id));
+            if let Some(v) = found.next() {
+                if found.next().is_some() {
+                    tracing::warn!(
+                        request_id,
+                        "more than one voice carries this request id; the first is used"
+                    );
+                }
+                tracing::info!(request_id, voice_id = %v.voice_id, "the voice whose answer was lost was found");
+                return Ok(AddedVoice { voice_id: v.voice_id, requires_verification: false });
+            }
+        }
+        tracing::warn!(request_id, error = %lost, "no voice carries the request id of a lost answer");
+        Err(match lost {
+            ElevenLabsError::OutcomeUnknown { status: status @ (500 | 503), message, .. } => {
+                ElevenLabsError::Unavailable { status, message }
+            }
+            ElevenLabsError::OutcomeUnknown { what, status, message } => ElevenLabsError::OutcomeUnknown {
+                what,
+                status,
+                message: format!(
+                    "{message}; no voice labelled {REQUEST_LABEL}={request_id} was found after {looks} looks (reconciliation deletes it if it appears)"
+                ),
+            },
+            other => other,
+        })
     }
 
     pub async fn get_voice(&self, voice_id: &str, priority: Priority) -> Result<Voice, ElevenLabsError> {
@@ -139,7 +245,12 @@ impl Client {
                 .send(priority, "list voices", || Ok(self.http().get(&url).query(&params)))
                 .await?
                 .json()?;
-            out.extend(page.voices);
+            let before = out.len();
+            out.extend(page.voices.iter().filter_map(Voice::lenient));
+            let skipped = page.voices.len() - (out.len() - before);
+            if skipped > 0 {
+                tracing::warn!(skipped, "voices in the account's list that could not be read were skipped");
+            }
             match page.next_page_token {
                 Some(t) if page.has_more && !t.is_empty() => token = Some(t),
                 _ => return Ok(out),

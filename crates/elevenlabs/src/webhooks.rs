@@ -20,11 +20,16 @@ pub enum SignatureError {
     Malformed,
     #[error("the signature is {age_s} s old (limit {TOLERANCE_S} s)")]
     Stale { age_s: i64 },
+    #[error("the signature is dated {ahead_s} s in the future (limit {TOLERANCE_S} s)")]
+    Future { ahead_s: i64 },
     #[error("the signature does not match the body")]
     Mismatch,
 }
 
-/// `t=<unix>,v0=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, compared in constant time.
+/// `t=<unix>,v0=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, compared in constant time. Spaces
+/// around the parts are tolerated (`t=1, v0=abc`). A `t` more than [`TOLERANCE_S`] away from
+/// `now_unix`, in the past or the future, is refused; one so far off that the difference
+/// overflows is stale.
 pub fn verify_signature(
     secret: &[u8],
     header: Option<&str>,
@@ -35,7 +40,7 @@ pub fn verify_signature(
     let mut t = None;
     let mut v0 = None;
     for part in header.split(',') {
-        match part.split_once('=') {
+        match part.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
             Some(("t", v)) => t = v.parse::<i64>().ok(),
             Some(("v0", v)) => v0 = Some(v),
             _ => {}
@@ -43,8 +48,13 @@ pub fn verify_signature(
     }
     let (t, v0) = (t.ok_or(SignatureError::Malformed)?, v0.ok_or(SignatureError::Malformed)?);
     let given = signing::unhex(v0).ok_or(SignatureError::Malformed)?;
-    if now_unix - t > TOLERANCE_S {
-        return Err(SignatureError::Stale { age_s: now_unix - t });
+    match now_unix.checked_sub(t) {
+        None => return Err(SignatureError::Stale { age_s: now_unix.saturating_sub(t) }),
+        Some(age) if age > TOLERANCE_S => return Err(SignatureError::Stale { age_s: age }),
+        Some(age) if age < -TOLERANCE_S => {
+            return Err(SignatureError::Future { ahead_s: age.saturating_neg() });
+        }
+        Some(_) => {}
     }
     if signing::verify_timestamped(secret, &t.to_string(), body, &given) {
         Ok(())
@@ -206,6 +216,43 @@ mod tests {
             verify_signature(b"test_secret", Some(&flipped), b"{}", 1_700_000_010),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn spaces_in_the_header_are_tolerated() {
+        let header = sign(SECRET, NOW - 3, BODY);
+        let spaced = header.replace(',', ", ");
+        assert_eq!(verify_signature(SECRET, Some(&spaced), BODY, NOW), Ok(()), "{spaced}");
+        let padded = format!(" {} ", header.replace(',', " , ").replace('=', " = "));
+        assert_eq!(verify_signature(SECRET, Some(&padded), BODY, NOW), Ok(()), "{padded}");
+    }
+
+    #[test]
+    fn a_signature_from_the_future_is_refused() {
+        let ahead = sign(SECRET, NOW + TOLERANCE_S + 1, BODY);
+        assert_eq!(
+            verify_signature(SECRET, Some(&ahead), BODY, NOW),
+            Err(SignatureError::Future { ahead_s: TOLERANCE_S + 1 })
+        );
+        let near = sign(SECRET, NOW + 60, BODY);
+        assert_eq!(verify_signature(SECRET, Some(&near), BODY, NOW), Ok(()), "clock skew within the window");
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_refused_not_a_panic() {
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let header = sign(SECRET, t, BODY);
+            let got = verify_signature(SECRET, Some(&header), BODY, NOW);
+            assert!(
+                matches!(got, Err(SignatureError::Stale { .. } | SignatureError::Future { .. })),
+                "{t}: {got:?}"
+            );
+        }
+        let header = sign(SECRET, i64::MIN, BODY);
+        assert!(matches!(
+            verify_signature(SECRET, Some(&header), BODY, i64::MAX),
+            Err(SignatureError::Stale { .. })
+        ));
     }
 
     #[test]

@@ -124,6 +124,15 @@ impl BlobStore for FsBlobStore {
         let path = self.path_of(blob)?;
         tokio::fs::read(&path).await.map_err(|e| not_found_or(blob, e))
     }
+
+    async fn exists(&self, blob: &BlobRef) -> Result<bool, StorageError> {
+        let path = self.path_of(blob)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(meta.is_file()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(not_found_or(blob, e)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
     CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache, CloneLogRecord,
-    CloneRecord, Delivery, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord,
-    SampleWrite, StorageError, WebhookArchive,
+    CloneRecord, CloneStatus, Delivery, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog,
+    SampleRecord, SampleWrite, StorageError, VoiceId, WebhookArchive,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -368,17 +368,29 @@ impl CloneCache for LocalRecords {
         .await
     }
 
-    async fn touch_clone(&self, caller: &CallerId, at: DateTime<Utc>) -> Result<(), StorageError> {
-        let caller = caller.clone();
+    /// Read and written in one transaction of the single writer, so nothing slips in between.
+    async fn touch_clone(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+        at: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StorageError> {
+        let (caller, voice) = (caller.clone(), voice.clone());
+        let until = at.checked_add_signed(ttl).map_or(i64::MAX, |t| t.timestamp());
         self.update_with(CLONES, Durable::No, move |t| {
             let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
                 Some(v) => decode(v.value())?,
-                None => return Err(StorageError::NotFound(format!("clone of {caller}"))),
+                None => return Ok(false),
             };
+            if rec.status != CloneStatus::Active || rec.voice_id != voice {
+                return Ok(false);
+            }
             rec.reuse_count += 1;
             rec.last_used_at = at;
+            rec.expires_at = rec.expires_at.max(until);
             t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
-            Ok(())
+            Ok(true)
         })
         .await
     }
@@ -526,7 +538,7 @@ mod tests {
         assert!(db.save_call(&CallRecord { status: CallStatus::Ended, ..first.clone() }).await.unwrap());
         stale.status = CallStatus::Agent;
         assert!(!db.save_call(&stale).await.unwrap(), "a write based on an old read is refused");
-        let ended = echome_core::calls::update_call(&db, &first.call_id, |c| {
+        let ended = echome_core::call_log::update_call(&db, &first.call_id, |c| {
             c.note = Some("hung up".into());
             true
         })
@@ -555,6 +567,53 @@ mod tests {
         drop(db);
         let reopened = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         assert_eq!(reopened.runs().unwrap().len(), 1, "records survive a restart");
+    }
+
+    #[tokio::test]
+    async fn a_use_counts_only_while_the_entry_is_active_with_that_voice() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
+        let caller = CallerId::parse("+14155550123").unwrap();
+        let (old, new) = (VoiceId::parse("voiceOld").unwrap(), VoiceId::parse("voiceNew").unwrap());
+        let made = t("2026-11-20T09:00:00Z");
+        let entry = CloneRecord {
+            caller_id: caller.clone(),
+            voice_id: old.clone(),
+            engine: "elevenlabs".into(),
+            pack_digest: "abc".into(),
+            run_id: RunId::parse("run-1").unwrap(),
+            created_at: made,
+            last_used_at: made,
+            reuse_count: 0,
+            status: CloneStatus::Active,
+            expires_at: (made + chrono::Duration::hours(24)).timestamp(),
+        };
+        let ttl = chrono::Duration::hours(24);
+        let missing = CallerId::parse("+14155550999").unwrap();
+        assert!(!db.touch_clone(&missing, &old, made, ttl).await.unwrap(), "no entry: nothing to count");
+        assert!(db.clone_of(&missing).await.unwrap().is_none(), "and nothing is created");
+
+        db.put_clone(&entry).await.unwrap();
+        let used = t("2026-11-20T20:00:00Z");
+        assert!(db.touch_clone(&caller, &old, used, ttl).await.unwrap());
+        let got = db.clone_of(&caller).await.unwrap().unwrap();
+        assert_eq!((got.reuse_count, got.last_used_at), (1, used));
+        assert_eq!(got.expires_at, (used + ttl).timestamp(), "a frequent caller's clone lives on");
+        assert!(db.touch_clone(&caller, &old, used, chrono::Duration::hours(1)).await.unwrap());
+        let got = db.clone_of(&caller).await.unwrap().unwrap();
+        assert_eq!(got.expires_at, (used + ttl).timestamp(), "a use never shortens the life");
+
+        // Replaced by a new voice: a late use of the old one changes nothing.
+        let replaced = CloneRecord { voice_id: new.clone(), reuse_count: 0, ..entry.clone() };
+        db.put_clone(&replaced).await.unwrap();
+        assert!(!db.touch_clone(&caller, &old, used, ttl).await.unwrap());
+        assert_eq!(db.clone_of(&caller).await.unwrap().unwrap(), replaced);
+
+        // Evicted: the use does not bring it back.
+        let evicted = CloneRecord { status: CloneStatus::Evicted, ..replaced };
+        db.put_clone(&evicted).await.unwrap();
+        assert!(!db.touch_clone(&caller, &new, used, ttl).await.unwrap());
+        assert_eq!(db.clone_of(&caller).await.unwrap().unwrap(), evicted);
     }
 
     #[test]

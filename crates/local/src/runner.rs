@@ -1,13 +1,13 @@
 //! The clone run in-process: the same steps, in the same order, with the same retries and the
-//! same records as statemachine/clone-run.asl.json (tests/asl.rs fails when they drift apart).
+//! same records as statemachine/clone-run.asl.json, whose Retry numbers it reads (tests/asl.rs
+//! fails when the states drift apart).
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use echome_core::{
-    CloneInput, CloneOutput, CloneRunInput, ErrorType, ExtractInput, ExtractOutput, RunLog, RunOutcome,
-    RunStart, RunStarter, SegmentInput, SegmentOutput, StepError, StorageError, TransitionInput,
-    TransitionOutput,
+    CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, RunLog, RunOutcome, RunStart,
+    RunStarter, SegmentInput, SegmentOutput, StepError, StorageError, TransitionInput, TransitionOutput,
     steps::{CallContext, StateError},
 };
 
@@ -41,10 +41,6 @@ pub const ON_FAILURE: Step = Step { state: "RecordFailure", function: RECORD_RUN
 
 /// After the failure is recorded, a waiting caller is handed to the default voice.
 pub const AFTER_FAILURE: Step = Step { state: "HandOverAfterFailure", function: "transition-call" };
-
-/// As the ASL's Retry on `Retryable`: 3 more attempts, 2 s apart, doubling.
-const RETRIES: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The functions the run calls, in-process.
 pub trait CloneRunSteps: Send + Sync {
@@ -85,7 +81,10 @@ pub struct RunResult {
 pub struct Runner<S, L> {
     steps: S,
     log: L,
-    backoff: Duration,
+    /// Replaces the ASL's first interval (tests); the attempts and rates stay the ASL's.
+    backoff: Option<Duration>,
+    /// Runs started by this process: a second start of one (a duplicate delivery) is refused.
+    started: std::sync::Mutex<std::collections::HashSet<echome_core::RunId>>,
     /// How many clones may run at once (the deadline timers are never held back).
     limit: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     on_event: Box<dyn Fn(RunEvent) + Send + Sync>,
@@ -93,7 +92,14 @@ pub struct Runner<S, L> {
 
 impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
     pub fn new(steps: S, log: L) -> Self {
-        Self { steps, log, backoff: FIRST_BACKOFF, limit: None, on_event: Box::new(|_| {}) }
+        Self {
+            steps,
+            log,
+            backoff: None,
+            started: Default::default(),
+            limit: None,
+            on_event: Box::new(|_| {}),
+        }
     }
 
     pub fn on_event(mut self, f: impl Fn(RunEvent) + Send + Sync + 'static) -> Self {
@@ -110,8 +116,13 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
 
     /// Shorter waits between retries (tests).
     pub fn with_backoff(mut self, first: Duration) -> Self {
-        self.backoff = first;
+        self.backoff = Some(first);
         self
+    }
+
+    /// Marks a run as started by this process; `false` when it already was.
+    fn first_start(&self, run_id: &echome_core::RunId) -> bool {
+        self.started.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(run_id.clone())
     }
 
     /// Runs every state; the run's record (which must exist) says how it ended. `Err` only when
@@ -264,21 +275,25 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StepError>>,
     {
-        let mut wait = self.backoff;
         let mut attempt = 0;
         loop {
             match call().await {
-                Err(e)
-                    if matches!(e.error_type, ErrorType::Retryable | ErrorType::ProviderThrottled)
-                        && attempt < RETRIES =>
-                {
+                Err(e) => {
+                    let Some(retrier) = crate::asl::retrier(step.state, e.error_type.as_str())
+                        .filter(|r| attempt < r.max_attempts)
+                    else {
+                        return Err(e);
+                    };
                     attempt += 1;
+                    let retrier = match self.backoff {
+                        Some(first) => crate::asl::Retrier { interval: first, ..retrier },
+                        None => retrier,
+                    };
                     (self.on_event)(RunEvent::Retrying(step, attempt));
                     tracing::warn!(state = step.state, attempt, error = %echome_core::redact::phone_numbers(&e.to_string()), "retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
+                    tokio::time::sleep(retrier.wait(attempt)).await;
                 }
-                other => return other,
+                ok => return ok,
             }
         }
     }
@@ -290,6 +305,9 @@ impl<S: CloneRunSteps, L: RunLog> RunStarter for Runner<S, L> {
         if let Some(rec) = self.log.run(&input.run_id).await?
             && rec.status != echome_core::RunStatus::Running
         {
+            return Ok(RunStart::AlreadyStarted);
+        }
+        if !self.first_start(&input.run_id) {
             return Ok(RunStart::AlreadyStarted);
         }
         self.run(input).await?;
@@ -308,6 +326,10 @@ impl<S: CloneRunSteps + 'static, L: RunLog + 'static> RunStarter for Background<
         {
             return Ok(RunStart::AlreadyStarted);
         }
+        // As a named execution: a duplicate delivery's start starts nothing new.
+        if !self.0.first_start(&input.run_id) {
+            return Ok(RunStart::AlreadyStarted);
+        }
         let runner = self.0.clone();
         let input = input.clone();
         tokio::spawn(async move {
@@ -324,7 +346,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use echome_core::{AudioError, BlobRef, CallerId, RunId, RunRecord, RunStatus, SourceInfo};
+    use echome_core::{AudioError, BlobRef, CallerId, ErrorType, RunId, RunRecord, RunStatus, SourceInfo};
 
     use super::*;
     use crate::LocalRecords;
@@ -500,7 +522,8 @@ mod tests {
     #[tokio::test]
     async fn a_step_that_keeps_failing_ends_the_run_on_the_failure_path() {
         let (result, rec, seen) = run_with(steps(10, None)).await;
-        assert_eq!(seen.len(), 1 + RETRIES as usize, "one try and {RETRIES} retries");
+        let retries = crate::asl::retrier("ExtractAudio", "Retryable").unwrap().max_attempts as usize;
+        assert_eq!(seen.len(), 1 + retries, "one try and the ASL's {retries} retries");
         assert_eq!(result.error.as_ref().map(|e| e.error_type), Some(ErrorType::Retryable));
         assert_eq!(rec.status, RunStatus::Failed);
     }

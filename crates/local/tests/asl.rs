@@ -47,7 +47,9 @@ fn tasks_from(states: &Value, start: &str) -> Vec<(String, String)> {
             }
             Some("Choice") => {
                 let first = &s["Choices"][0];
-                assert_eq!(first["Variable"], "$.call", "{at} chooses on whether a caller is waiting");
+                // On whether a caller is waiting, or (on the failure path) whether the error
+                // has a Cause: either way the first choice is the path.
+                assert!(matches!(first["Variable"].as_str(), Some("$.call" | "$.error.Cause")), "{at}");
                 at = first["Next"].as_str().unwrap().to_owned();
                 continue;
             }
@@ -80,10 +82,57 @@ fn the_deadline_runs_beside_the_clone_and_the_failure_path_hands_over() {
     assert_eq!(path, [(AT_DEADLINE.state.to_owned(), AT_DEADLINE.function.to_owned())]);
     let catch: Vec<_> =
         parallel["Catch"].as_array().unwrap().iter().map(|c| c["Next"].as_str().unwrap()).collect();
-    assert_eq!(catch, [ON_FAILURE.state], "a failed clone goes to the failure path");
-    let failure = tasks_from(states, ON_FAILURE.state);
+    assert_eq!(catch.len(), 1, "one failure path");
+    let failure = tasks_from(states, catch[0]);
     let expected = [ON_FAILURE, AFTER_FAILURE].map(|s| (s.state.to_owned(), s.function.to_owned()));
-    assert_eq!(failure, expected);
+    assert_eq!(failure, expected, "a failed clone goes to the failure path");
+    // Without a Cause the failure path still gets one, so no JSONPath of it can fail.
+    let add = &states[states[catch[0]]["Default"].as_str().unwrap()];
+    assert_eq!((add["Type"].as_str(), add["Next"].as_str()), (Some("Pass"), Some(ON_FAILURE.state)));
+    assert!(add["Parameters"]["Cause"].is_string() && add["Parameters"]["Error.$"] == "$.error.Error");
+}
+
+#[test]
+fn a_failing_deadline_hand_over_does_not_fail_the_parallel_state() {
+    let asl = asl();
+    let deadline = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][1]["States"];
+    let catch = deadline[AT_DEADLINE.state]["Catch"].as_array().expect("the deadline branch catches");
+    assert_eq!(catch[0]["ErrorEquals"][0], "States.ALL");
+    let mut at = catch[0]["Next"].as_str().unwrap();
+    while deadline[at]["Type"] == "Pass" {
+        at = deadline[at]["Next"].as_str().unwrap();
+    }
+    assert_eq!(deadline[at]["Type"], "Succeed", "the branch ends well, so the clone is not cancelled");
+}
+
+/// Every name a Retry or Catch matches is one the functions return, or one of Step Functions'
+/// own (`States.*`, `Lambda.*`).
+#[test]
+fn every_error_name_the_asl_matches_exists_in_code() {
+    fn names(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "ErrorEquals" {
+                        out.extend(v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()));
+                    } else {
+                        names(v, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| names(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    names(&asl(), &mut all);
+    assert!(all.iter().any(|n| n == "ProviderThrottled"), "{all:?}");
+    for name in all.iter().filter(|n| !n.starts_with("States.") && !n.starts_with("Lambda.")) {
+        assert!(
+            echome_core::ErrorType::ALL.iter().any(|t| t.as_str() == name),
+            "the ASL matches {name:?}, which no function returns"
+        );
+    }
 }
 
 #[test]

@@ -1,106 +1,128 @@
 //! The read API (API Gateway HTTP API, payload 2.0): health, clone status, calls, runs,
-//! metrics and the OpenAPI description of every route echome serves. Every error becomes a
-//! status code in [`ApiError::status`] and a JSON body without internals. Callers' numbers are
-//! redacted in every answer.
+//! metrics and the OpenAPI description of every route echome serves.
+//!
+//! Every route but `/openapi.json` and a bare `/health` needs a bearer token: in AWS the
+//! gateway's JWT authorizer verifies it and passes its claims; `echome serve` (and an open
+//! route asked for more, `/health?detail`) verifies it through [`TokenVerifier`]. Either way
+//! the role and subject are checked here, and each subject is rate limited. Errors are answered
+//! through [`HttpError`]; callers' numbers are redacted in every answer.
 
+mod provider;
 mod views;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue, Method, header};
+use aws_lambda_events::http::Method;
 use chrono::{Duration, Utc};
+use echome_core::auth::{AuthError, Principal, Role, TokenVerifier};
+use echome_core::limits::{RateDecision, RateLimiter, RoleLimits};
 use echome_core::metrics::Metrics;
-use echome_core::{CallId, CallLog, CallerId, CloneCache, RunId, RunLog, StorageError, VoiceEngine};
+use echome_core::{CallId, CallLog, CallerId, CloneCache, RunId, RunLog, StorageError};
+use echome_http::{HttpError, percent_decode, query, respond};
 use serde_json::{Value, json};
+
+pub use provider::{Offline, ProviderCheck, ProviderProbe, ProviderStatus, Reachability};
 
 /// The OpenAPI 3.1 description of every route (the webhooks and this API).
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub const MAX_PAGE: usize = 100;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("method {0} is not allowed here")]
-    MethodNotAllowed(String),
-    #[error("storage is busy; try again")]
-    Unavailable,
-    #[error("internal error")]
-    Internal,
-}
-
-impl ApiError {
-    pub fn status(&self) -> i64 {
-        match self {
-            Self::BadRequest(_) => 400,
-            Self::NotFound(_) => 404,
-            Self::MethodNotAllowed(_) => 405,
-            Self::Unavailable => 503,
-            Self::Internal => 500,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
-        }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        tracing::error!(error = %echome_core::redact::phone_numbers(&e.to_string()), "storage failed");
-        match e {
-            StorageError::NotFound(what) => Self::NotFound(what),
-            StorageError::Transient(_) => Self::Unavailable,
-            StorageError::Failed(_) => Self::Internal,
-        }
-    }
-}
-
-/// The records (one table) and the voice provider, checked by `/health`.
-pub struct Api<R, E> {
+/// The records (one table), who may ask, how often, and the voice provider `/health` checks.
+pub struct Api<R, T, L, P> {
     pub records: R,
-    pub engine: E,
+    pub tokens: T,
+    pub limiter: L,
+    pub limits: RoleLimits,
+    pub provider: ProviderCheck<P>,
 }
 
-impl<R: RunLog + CallLog + CloneCache, E: VoiceEngine> Api<R, E> {
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Open,
+    /// Any of the roles (the call centre's data is visible to its viewers).
+    Role(Role),
+}
+
+impl<R, T, L, P> Api<R, T, L, P>
+where
+    R: RunLog + CallLog + CloneCache,
+    T: TokenVerifier,
+    L: RateLimiter,
+    P: ProviderProbe,
+{
     pub async fn handle(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-        let method = req.request_context.http.method.clone();
-        let path = req.raw_path.clone().unwrap_or_else(|| "/".into());
-        if method != Method::GET {
-            return refuse(ApiError::MethodNotAllowed(method.to_string()));
-        }
-        match self.route(&path, &req).await {
+        let request_id = echome_http::request_id(&req).map(str::to_owned);
+        match self.answer(&req).await {
             Ok((status, body)) => respond(status, &body),
-            Err(e) => refuse(e),
+            Err(e) => {
+                tracing::info!(status = e.status(), code = e.code(), "request refused");
+                e.response(request_id.as_deref())
+            }
         }
     }
 
-    async fn route(&self, path: &str, req: &ApiGatewayV2httpRequest) -> Result<(i64, Value), ApiError> {
+    async fn answer(&self, req: &ApiGatewayV2httpRequest) -> Result<(i64, Value), HttpError> {
+        let path = req.raw_path.clone().unwrap_or_else(|| "/".into());
         let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        match segments.as_slice() {
-            ["health"] => Ok(self.health().await),
+        let access = match segments.as_slice() {
+            ["openapi.json"] => Access::Open,
+            ["health"] if query(req, "detail").is_none() => Access::Open,
+            ["health"]
+            | ["metrics"]
+            | ["api", "clone-status", _]
+            | ["calls", _]
+            | ["callers", _, "calls"]
+            | ["runs", _] => Access::Role(Role::Viewer),
+            _ => return Err(HttpError::NotFound(format!("route {path}"))),
+        };
+        let method = &req.request_context.http.method;
+        if *method != Method::GET {
+            return Err(HttpError::MethodNotAllowed { method: method.to_string(), allow: "GET" });
+        }
+        if let Access::Role(needed) = access {
+            let who = self.principal(req).await?;
+            who.require(needed)?;
+            self.count(&who).await?;
+        }
+        self.route(&segments, req).await
+    }
+
+    /// The gateway's verified claims when it passed them; otherwise the bearer token, verified.
+    async fn principal(&self, req: &ApiGatewayV2httpRequest) -> Result<Principal, HttpError> {
+        let gateway = req.request_context.authorizer.as_ref().and_then(|a| a.jwt.as_ref());
+        if let Some(jwt) = gateway.filter(|j| !j.claims.is_empty()) {
+            return Ok(Principal::from_claims(&jwt.claims, jwt.scopes.as_deref().unwrap_or_default())?);
+        }
+        let token = echome_http::bearer(&req.headers).ok_or(AuthError::MissingToken)?;
+        let (claims, scopes) = self.tokens.verify(token).await?;
+        Ok(Principal::from_claims(&claims, &scopes)?)
+    }
+
+    async fn count(&self, who: &Principal) -> Result<(), HttpError> {
+        match self.limiter.hit(&who.subject, self.limits.of(who.role), Utc::now()).await? {
+            RateDecision::Allowed { .. } => Ok(()),
+            RateDecision::Limited { retry_after_s } => {
+                tracing::info!(subject = %who.subject, retry_after_s, "rate limited");
+                Err(HttpError::RateLimited { retry_after_s })
+            }
+        }
+    }
+
+    async fn route(
+        &self,
+        segments: &[&str],
+        req: &ApiGatewayV2httpRequest,
+    ) -> Result<(i64, Value), HttpError> {
+        match segments {
+            ["health"] if query(req, "detail").is_some() => Ok(self.health().await),
+            ["health"] => Ok((200, json!({ "status": "ok" }))),
             ["openapi.json"] => {
-                serde_json::from_str(OPENAPI).map(|v| (200, v)).map_err(|_| ApiError::Internal)
+                serde_json::from_str(OPENAPI).map(|v| (200, v)).map_err(|_| HttpError::Internal)
             }
             ["metrics"] => {
-                let hours = match query(req, "hours") {
-                    None => 24,
-                    Some(raw) => {
-                        raw.parse::<i64>().ok().filter(|h| (1..=24 * 31).contains(h)).ok_or_else(|| {
-                            ApiError::BadRequest(format!("hours must be 1 to 744, not {raw:?}"))
-                        })?
-                    }
-                };
+                let hours = bounded(req, "hours", 24, 1..=24 * 31)?;
                 let to = Utc::now();
                 let events = self.records.events_between(to - Duration::hours(hours), to).await?;
                 let metrics = Metrics::from_events(&events);
@@ -116,27 +138,23 @@ impl<R: RunLog + CallLog + CloneCache, E: VoiceEngine> Api<R, E> {
                 Ok((200, views::clone_status(&caller, clone.as_ref(), run.as_ref(), Utc::now())))
             }
             ["calls", id] => {
-                let id = CallId::parse(id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                let id = CallId::parse(id).map_err(|e| HttpError::BadRequest(e.to_string()))?;
                 let call =
-                    self.records.call(&id).await?.ok_or_else(|| ApiError::NotFound(format!("call {id}")))?;
+                    self.records.call(&id).await?.ok_or_else(|| HttpError::NotFound(format!("call {id}")))?;
                 let events = self.records.call_events(&id).await?;
                 Ok((200, views::call(&call, Some(&events))))
             }
             ["callers", caller, "calls"] => {
                 let caller = parse_caller(caller)?;
-                let limit = match query(req, "limit") {
-                    None => 20,
-                    Some(l) => {
-                        l.parse::<usize>().ok().filter(|l| (1..=MAX_PAGE).contains(l)).ok_or_else(|| {
-                            ApiError::BadRequest(format!("limit must be 1 to {MAX_PAGE}, not {l:?}"))
-                        })?
-                    }
-                };
+                let limit = bounded(req, "limit", 20, 1..=MAX_PAGE as i64)? as usize;
+                // Opaque to clients; any hex is a position in the caller's calls.
                 let cursor = query(req, "cursor")
                     .map(|c| {
                         echome_core::signing::unhex(&c)
-                            .and_then(|b| String::from_utf8(b).ok())
-                            .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave out".into()))
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .ok_or_else(|| {
+                                HttpError::BadRequest("cursor is not one this API gave out".into())
+                            })
                     })
                     .transpose()?;
                 let page = self.records.calls_of(&caller, limit, cursor.as_deref()).await?;
@@ -150,15 +168,15 @@ impl<R: RunLog + CallLog + CloneCache, E: VoiceEngine> Api<R, E> {
                 ))
             }
             ["runs", id] => {
-                let run_id = RunId::parse(id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                let run_id = RunId::parse(id).map_err(|e| HttpError::BadRequest(e.to_string()))?;
                 let run = self
                     .records
                     .run(&run_id)
                     .await?
-                    .ok_or_else(|| ApiError::NotFound(format!("run {run_id}")))?;
+                    .ok_or_else(|| HttpError::NotFound(format!("run {run_id}")))?;
                 Ok((200, views::run(&run)))
             }
-            _ => Err(ApiError::NotFound(format!("route {path}"))),
+            _ => Err(HttpError::Internal),
         }
     }
 
@@ -170,15 +188,11 @@ impl<R: RunLog + CallLog + CloneCache, E: VoiceEngine> Api<R, E> {
             Ok(id) => self.records.call(&id).await.map(|_| ()),
             Err(e) => Err(e),
         };
-        let provider = self.engine.slots().await;
-        let (status, code) = match (&table, &provider) {
+        let provider = self.provider.status().await;
+        let (status, code) = match (&table, provider.ok) {
             (Err(_), _) => ("error", 503),
-            (Ok(()), Err(_)) => ("degraded", 200),
-            (Ok(()), Ok(_)) => ("ok", 200),
-        };
-        let check = |ok: bool, err: Option<String>| match err {
-            None if ok => json!({ "status": "ok" }),
-            e => json!({ "status": "error", "error": e }),
+            (Ok(()), false) => ("degraded", 200),
+            (Ok(()), true) => ("ok", 200),
         };
         (
             code,
@@ -186,60 +200,41 @@ impl<R: RunLog + CallLog + CloneCache, E: VoiceEngine> Api<R, E> {
                 "status": status,
                 "version": env!("CARGO_PKG_VERSION"),
                 "checks": {
-                    "table": check(table.is_ok(), table.as_ref().err().map(|e| echome_core::redact::phone_numbers(&e.to_string()))),
-                    "voice_provider": {
-                        "engine": self.engine.name(),
-                        "status": if provider.is_ok() { "ok" } else { "error" },
-                        "error": provider.as_ref().err().map(|e| e.code.clone()),
-                        "voice_slots": provider.as_ref().ok().and_then(|s| *s).map(|(used, limit)| json!({ "used": used, "limit": limit })),
+                    "table": match &table {
+                        Ok(()) => json!({ "status": "ok" }),
+                        Err(e) => json!({ "status": "error", "error": storage_code(e) }),
                     },
+                    "voice_provider": provider.view(),
                 },
             }),
         )
     }
 }
 
-fn parse_caller(raw: &str) -> Result<CallerId, ApiError> {
-    CallerId::parse(raw).map_err(|_| ApiError::BadRequest("caller_id must be an E.164 phone number".into()))
-}
-
-fn query(req: &ApiGatewayV2httpRequest, name: &str) -> Option<String> {
-    req.raw_query_string.as_deref().unwrap_or_default().split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode(v))
-    })
-}
-
-/// `%2B14155550123` → `+14155550123` (a `+` in a path arrives encoded or not).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
+/// What `/health?detail` says of a failed table check: the kind, never the details.
+fn storage_code(e: &StorageError) -> &'static str {
+    match e {
+        StorageError::Transient(_) => "unavailable",
+        StorageError::NotFound(_) => "not_found",
+        _ => "failed",
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
-fn refuse(e: ApiError) -> ApiGatewayV2httpResponse {
-    tracing::info!(status = e.status(), code = e.code(), "request refused");
-    respond(e.status(), &json!({ "error": { "code": e.code(), "message": e.to_string() } }))
+/// An integer query parameter within `range`, or `default` when absent.
+fn bounded(
+    req: &ApiGatewayV2httpRequest,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, HttpError> {
+    match query(req, name) {
+        None => Ok(default),
+        Some(raw) => raw.parse::<i64>().ok().filter(|v| range.contains(v)).ok_or_else(|| {
+            HttpError::BadRequest(format!("{name} must be {} to {}, not {raw:?}", range.start(), range.end()))
+        }),
+    }
 }
 
-fn respond(status: i64, body: &Value) -> ApiGatewayV2httpResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let mut res = ApiGatewayV2httpResponse::default();
-    res.status_code = status;
-    res.headers = headers;
-    res.body = Some(Body::Text(body.to_string()));
-    res
+fn parse_caller(raw: &str) -> Result<CallerId, HttpError> {
+    CallerId::parse(raw).map_err(|_| HttpError::BadRequest("caller_id must be an E.164 phone number".into()))
 }

@@ -1,19 +1,29 @@
-use api::Api;
+use api::{Api, ProviderCheck, Reachability};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use echome_aws::{DynamoRecords, lambda, secrets};
+use echome_auth::{Jwks, Verifier};
+use echome_aws::{DynamoRateLimiter, DynamoRecords, lambda};
 use echome_core::env;
-use echome_elevenlabs::{ApiKey, Client, ElevenLabsEngine};
+use echome_core::limits::RoleLimits;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
     let table = env::required("TABLE_NAME")?;
-    let key_parameter = env::required("ELEVENLABS_API_KEY_PARAMETER")?;
+    let (issuer, audience) = (env::required("ECHOME_JWT_ISSUER")?, env::required("ECHOME_JWT_AUDIENCE")?);
+    let provider_base =
+        std::env::var("ELEVENLABS_API_BASE").unwrap_or_else(|_| "https://api.elevenlabs.io".into());
+    let limits = RoleLimits::from_env()?;
     let sdk = echome_aws::config::load().await;
-    let key = secrets::ssm_secret(&sdk, &key_parameter).await?;
-    let engine = ElevenLabsEngine::new(Client::new(echome_elevenlabs::Config::with_key(ApiKey::new(key)))?);
-    let api = Api { records: DynamoRecords::new(&sdk, table), engine };
+    let api = Api {
+        records: DynamoRecords::new(&sdk, table.clone()),
+        // The gateway verifies tokens on protected routes; this checks the ones it lets through
+        // on open routes (`/health?detail`).
+        tokens: Verifier::Jwks(Jwks::new(issuer.clone(), audience, Jwks::well_known(&issuer))?),
+        limiter: DynamoRateLimiter::new(&sdk, table),
+        limits,
+        provider: ProviderCheck::new(Reachability::elevenlabs(&provider_base)?),
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
         let api = &api;
         async move { Ok::<_, lambda_runtime::Diagnostic>(api.handle(event.payload).await) }

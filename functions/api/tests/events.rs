@@ -1,22 +1,28 @@
-//! Runs the handler on every event in events/api/ with the local records and the offline
-//! voice engine.
+//! Runs the handler on every event in events/api/ (protected routes carry the claims API
+//! Gateway's JWT authorizer passes) with the local records, and checks who gets in: tokens
+//! verified with a local key, roles, and per-user rate limits.
 
-use api::Api;
+use api::{Api, Offline, ProviderCheck};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use chrono::{Duration, Utc};
+use echome_auth::{LocalKey, Verifier};
+use echome_core::auth::Role;
+use echome_core::limits::{Limit, RoleLimits};
 use echome_core::{
     BlobRef, CallEventKind, CallEventRecord, CallId, CallLog, CallPath, CallRecord, CallerId, CloneCache,
     CloneRecord, CloneStatus, RunId, RunLog, RunRecord, VoiceId,
 };
-use echome_local::{LocalRecords, OfflineEngine};
+use echome_local::{InProcessLimiter, LocalRecords};
 use serde_json::{Value, json};
 
 fn event(name: &str) -> ApiGatewayV2httpRequest {
     echome_testkit::events::parse("api", name)
 }
 
-async fn call(api: &Api<LocalRecords, OfflineEngine>, req: ApiGatewayV2httpRequest) -> (i64, Value) {
+type TestApi = Api<LocalRecords, Verifier, InProcessLimiter, Offline>;
+
+async fn call(api: &TestApi, req: ApiGatewayV2httpRequest) -> (i64, Value) {
     let res = api.handle(req).await;
     let body = match res.body {
         Some(Body::Text(t)) => serde_json::from_str(&t).unwrap(),
@@ -30,7 +36,11 @@ fn caller() -> CallerId {
     CallerId::parse("+14155550123").unwrap()
 }
 
-async fn api_with_records() -> (tempfile::TempDir, Api<LocalRecords, OfflineEngine>) {
+async fn api_with_records() -> (tempfile::TempDir, TestApi) {
+    api_with_limits(RoleLimits::default()).await
+}
+
+async fn api_with_limits(limits: RoleLimits) -> (tempfile::TempDir, TestApi) {
     let dir = tempfile::tempdir().unwrap();
     let log = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
     let now = Utc::now();
@@ -58,11 +68,18 @@ async fn api_with_records() -> (tempfile::TempDir, Api<LocalRecords, OfflineEngi
         CallEventRecord::new(CallEventKind::CloneReady, Some(&c), at - Duration::seconds(1))
             .since(at - Duration::seconds(21)),
         CallEventRecord::new(CallEventKind::CloneTransfer, Some(&c), at).since(at - Duration::seconds(21)),
-        CallEventRecord::new(CallEventKind::WebhookRejected, None, at).detail("3cx-call bad_signature"),
     ] {
         log.log_event(&e).await.unwrap();
     }
-    (dir, Api { records: log, engine: OfflineEngine })
+    let tokens = Verifier::Local(LocalKey::load_or_create(dir.path()).unwrap());
+    let api = Api {
+        records: log,
+        tokens,
+        limiter: InProcessLimiter::default(),
+        limits,
+        provider: ProviderCheck::new(Offline),
+    };
+    (dir, api)
 }
 
 #[tokio::test]
@@ -74,6 +91,7 @@ async fn every_event_gets_the_answer_a_user_expects() {
         let expected = match name.as_str() {
             "health" | "run-status" | "clone-status" | "metrics" | "call" | "caller-calls" | "openapi" => 200,
             "unknown-run" => 404,
+            "health-detail-no-token" => 401,
             "bad-run-id" | "bad-caller" => 400,
             other => panic!("no expectation for events/api/{other}.json"),
         };
@@ -85,8 +103,7 @@ async fn every_event_gets_the_answer_a_user_expects() {
     }
 
     let (_, body) = call(&api, event("health")).await;
-    assert_eq!(body["status"], "ok");
-    assert_eq!(body["checks"]["voice_provider"]["engine"], "offline");
+    assert_eq!(body, json!({ "status": "ok" }), "liveness says only ok");
     let (_, body) = call(&api, event("run-status")).await;
     assert_eq!(
         (body["status"].clone(), body["caller_id"].clone()),
@@ -104,7 +121,114 @@ async fn every_event_gets_the_answer_a_user_expects() {
         (m["clone_time"]["p95_ms"].clone(), m["time_to_cloned_voice"]["mean_ms"].clone()),
         (json!(20_000), json!(21_000.0))
     );
-    assert_eq!(m["webhook_rejections"]["3cx-call bad_signature"], 1);
+}
+
+/// A request as `echome serve` hands it over: no gateway claims, maybe a bearer token.
+fn with_token(name: &str, token: Option<&str>) -> ApiGatewayV2httpRequest {
+    let mut req = event(name);
+    req.request_context.authorizer = None;
+    if let Some(t) = token {
+        req.headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    req
+}
+
+fn key(dir: &tempfile::TempDir) -> LocalKey {
+    LocalKey::load_or_create(dir.path()).unwrap()
+}
+
+fn claims(sub: &str, roles: Value, exp_in: i64) -> Value {
+    let now = Utc::now().timestamp();
+    json!({ "iss": echome_auth::LOCAL_ISSUER, "aud": echome_auth::LOCAL_AUDIENCE, "sub": sub, "roles": roles,
+            "iat": now, "exp": now + exp_in })
+}
+
+const PROTECTED: [&str; 7] =
+    ["run-status", "clone-status", "metrics", "call", "caller-calls", "bad-caller", "unknown-run"];
+
+#[tokio::test]
+async fn every_protected_route_refuses_what_is_not_a_valid_token_and_returns_nothing() {
+    let (dir, api) = api_with_records().await;
+    let k = key(&dir);
+    let other = tempfile::tempdir().unwrap();
+    let b64 = |v: Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let mut wrong_audience = claims("anna", json!(["viewer"]), 60);
+    wrong_audience["aud"] = "another-app".into();
+    let bad: Vec<(&str, Option<String>, i64)> = vec![
+        ("no token", None, 401),
+        ("expired", Some(k.sign(&claims("anna", json!(["viewer"]), -30)).unwrap()), 401),
+        ("wrong audience", Some(k.sign(&wrong_audience).unwrap()), 401),
+        (
+            "alg none",
+            Some(format!(
+                "{}.{}.",
+                b64(json!({"alg": "none", "typ": "JWT"})),
+                b64(claims("anna", json!(["admin"]), 60))
+            )),
+            401,
+        ),
+        ("another key", Some(key(&other).sign(&claims("anna", json!(["admin"]), 60)).unwrap()), 401),
+        ("no role", Some(k.sign(&claims("anna", json!(["superuser"]), 60)).unwrap()), 403),
+    ];
+    for route in PROTECTED {
+        for (what, token, status) in &bad {
+            let res = api.handle(with_token(route, token.as_deref())).await;
+            assert_eq!(res.status_code, *status, "{route} with {what}");
+            let Some(Body::Text(body)) = &res.body else { panic!("{route} {what}: no body") };
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["error"], "{route} {what}: {v}");
+            assert!(v["error"]["request_id"].is_string(), "{route} {what}: {v}");
+            if *status == 401 {
+                let challenge = res.headers.get("www-authenticate").expect("a 401 says how to authenticate");
+                assert!(challenge.to_str().unwrap().starts_with("Bearer realm=\"echome\""), "{challenge:?}");
+            }
+        }
+    }
+    let good = k.issue("anna", Role::Viewer, std::time::Duration::from_secs(60)).unwrap();
+    assert_eq!(call(&api, with_token("call", Some(&good))).await.0, 200);
+    let (status, body) = call(&api, with_token("health-detail-no-token", Some(&good))).await;
+    assert_eq!(
+        (status, body["checks"]["voice_provider"]["engine"].as_str()),
+        (200, Some("offline")),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["table"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn each_user_is_limited_on_their_own_and_told_when_to_come_back() {
+    let one_a_minute = Limit { requests: 2, window_s: 60 };
+    let (dir, api) =
+        api_with_limits(RoleLimits { viewer: one_a_minute, operator: one_a_minute, admin: one_a_minute })
+            .await;
+    let k = key(&dir);
+    let anna = k.issue("anna", Role::Viewer, std::time::Duration::from_secs(60)).unwrap();
+    let bo = k.issue("bo", Role::Admin, std::time::Duration::from_secs(60)).unwrap();
+    for _ in 0..2 {
+        assert_eq!(api.handle(with_token("metrics", Some(&anna))).await.status_code, 200);
+    }
+    let limited = api.handle(with_token("metrics", Some(&anna))).await;
+    assert_eq!(limited.status_code, 429);
+    let wait: u32 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        api.handle(with_token("metrics", Some(&bo))).await.status_code,
+        200,
+        "another user is not held up"
+    );
+    assert_eq!(api.handle(with_token("health", None)).await.status_code, 200, "liveness is not limited");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow() {
+    let (_dir, api) = api_with_records().await;
+    let mut req = event("call");
+    req.request_context.http.method = aws_lambda_events::http::Method::DELETE;
+    let res = api.handle(req).await;
+    assert_eq!((res.status_code, res.headers["allow"].to_str().unwrap()), (405, "GET"));
 }
 
 #[tokio::test]
@@ -168,4 +292,33 @@ fn the_openapi_description_covers_every_route_served() {
         assert!(paths.contains(&route), "{route} is described");
     }
     assert_eq!(paths.len(), 10, "and nothing that is not served: {paths:?}");
+}
+
+/// The description says which routes need a token; the handler agrees on every one it serves.
+#[tokio::test]
+async fn every_route_the_description_protects_refuses_a_request_without_a_token() {
+    let (_dir, api) = api_with_records().await;
+    let spec: Value = serde_json::from_str(api::OPENAPI).unwrap();
+    let example = |path: &str| {
+        path.replace("{caller_id}", "%2B14155550123")
+            .replace("{call_id}", "3cx-8812")
+            .replace("{run_id}", "up-0123-5f1c2a9be0d4c8a7e6b3f210")
+    };
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let Some(op) = item.get("get") else { continue };
+        let choices = op["security"].as_array().cloned().unwrap_or_default();
+        let required = !choices.is_empty() && choices.iter().all(|c| c.get("bearerAuth").is_some());
+        let mut req = with_token("health", None);
+        req.raw_path = Some(example(path));
+        req.request_context.http.path = req.raw_path.clone();
+        let status = api.handle(req).await.status_code;
+        if required {
+            assert_eq!(status, 401, "{path} is protected in the description");
+        } else {
+            assert_ne!(status, 401, "{path} is open in the description");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "every GET route of the description was tried");
 }

@@ -1,7 +1,10 @@
 //! CloneVoice: the sample pack becomes the caller's voice. A fresh clone of the same pack is
-//! reused; otherwise the pack is uploaded (with background-noise removal only when the report
-//! says the pack is noisy), a voice slot is freed first if the account is full (the least
-//! recently used voice echome made; never anyone else's), and the cache and the clone log
+//! reused (and each use extends its life); otherwise the pack is uploaded (with
+//! background-noise removal only when the report says the pack is noisy). The caller's older
+//! voice is replaced only once the new one is made and recorded, so a failed clone leaves them
+//! with the voice they had. At the account's voice limit a slot is freed first (see
+//! `free_a_slot`: voices no call uses, then other callers' least recently used, the caller's
+//! own still-fresh voice last); never a voice echome did not make. The cache and the clone log
 //! record what happened.
 
 use std::path::PathBuf;
@@ -17,7 +20,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub work_dir: PathBuf,
-    /// How long a clone is reused (`CACHE_TTL` in hours, default 24).
+    /// How long a clone is reused, and how far each use extends it (`CACHE_TTL`, default 24 h).
     pub ttl: Duration,
 }
 
@@ -27,11 +30,10 @@ impl Config {
     }
 }
 
-/// `CACHE_TTL` in hours (default 24), for the Lambda and for local runs alike.
+/// `CACHE_TTL` with its unit (`24h`, `86400s`, `90m`, `7d`; default 24 h; a bare number is
+/// refused), for the Lambda and for local runs alike.
 pub fn ttl_from_env() -> Result<Duration, String> {
-    let hours: i64 = env::parsed("CACHE_TTL", "a number of hours")?
-        .unwrap_or(echome_core::records::DEFAULT_CLONE_TTL_HOURS);
-    Ok(Duration::hours(hours))
+    env::cache_ttl()
 }
 
 pub async fn handle<B, C, E>(
@@ -66,29 +68,34 @@ where
     // The report names the pack's files and their content: its digest identifies the pack.
     let report = blobs.get_bytes(&input.pack.report).await?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
-    let previous = cache.clone_of(&input.caller_id).await?;
-    if let Some(prev) = &previous
-        && prev.is_fresh(now)
-        && prev.pack_digest == digest
-        && prev.engine == engine.name()
-    {
-        cache.touch_clone(&input.caller_id, now).await?;
-        let out = CloneOutput {
-            voice_id: prev.voice_id.clone(),
-            engine: prev.engine.clone(),
-            cached: true,
-            evicted: None,
+    let mut previous = cache.clone_of(&input.caller_id).await?;
+    // The entry can change between the read and the use (evicted for a slot, replaced by
+    // another run): the use only counts on the entry as read, else the entry is read again.
+    for _ in 0..2 {
+        let Some(prev) = previous.as_ref().filter(|p| reusable(p, &digest, engine.name(), now)) else {
+            break;
         };
-        let rec = CloneLogRecord {
-            voice_id: Some(out.voice_id.clone()),
-            status: "reused".into(),
-            ..attempt(&input, engine.name(), started, now)
-        };
-        cache.log_clone(&rec).await?;
-        return Ok(out);
+        if cache.touch_clone(&input.caller_id, &prev.voice_id, now, cfg.ttl).await? {
+            let out = CloneOutput {
+                voice_id: prev.voice_id.clone(),
+                engine: prev.engine.clone(),
+                cached: true,
+                evicted: None,
+            };
+            let rec = CloneLogRecord {
+                voice_id: Some(out.voice_id.clone()),
+                status: "reused".into(),
+                ..attempt(&input, engine.name(), started, now)
+            };
+            cache.log_clone(&rec).await?;
+            return Ok(out);
+        }
+        previous = cache.clone_of(&input.caller_id).await?;
     }
 
-    let result = create(blobs, cache, engine, cfg, &input, previous.as_ref()).await;
+    // The caller's older voice (another pack, or expired): replaced once the new one exists.
+    let older = previous.filter(|p| p.status == CloneStatus::Active && p.engine == engine.name());
+    let result = create(blobs, cache, engine, cfg, &input, older.as_ref(), now).await;
     match result {
         Ok((out, bytes)) => {
             let rec = CloneRecord {
@@ -112,6 +119,11 @@ where
             };
             cache.log_clone(&logged).await?;
             tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %out.voice_id, bytes, "voice cloned");
+            if let Some(old) =
+                older.filter(|o| o.voice_id != out.voice_id && out.evicted.as_ref() != Some(&o.voice_id))
+            {
+                replaced(engine, &old).await;
+            }
             Ok(out)
         }
         Err(e) => {
@@ -126,13 +138,36 @@ where
     }
 }
 
+/// A clone the next call may keep using: fresh, of this pack, by this engine.
+fn reusable(prev: &CloneRecord, digest: &str, engine: &str, now: DateTime<Utc>) -> bool {
+    prev.is_fresh(now) && prev.pack_digest == digest && prev.engine == engine
+}
+
+/// The caller's entry now names the new voice; the older one leaves its slot. A failure here
+/// leaves a voice no entry points to, which reconciliation deletes: the new clone stands.
+async fn replaced<E: VoiceEngine>(engine: &E, old: &CloneRecord) {
+    match delete_at_engine(engine, &old.voice_id).await {
+        Ok(()) => {
+            tracing::info!(caller = %old.caller_id, voice_id = %old.voice_id, "older voice replaced and deleted")
+        }
+        Err(e) => tracing::warn!(
+            caller = %old.caller_id,
+            voice_id = %old.voice_id,
+            code = %e.code,
+            message = %echome_core::redact::phone_numbers(&e.message),
+            "the replaced voice could not be deleted; reconciliation will"
+        ),
+    }
+}
+
 async fn create<B, C, E>(
     blobs: &B,
     cache: &C,
     engine: &E,
     cfg: &Config,
     input: &CloneInput,
-    previous: Option<&CloneRecord>,
+    older: Option<&CloneRecord>,
+    now: DateTime<Utc>,
 ) -> Result<(CloneOutput, u64), StepError>
 where
     B: BlobStore,
@@ -148,11 +183,7 @@ where
         blobs.download_to(blob, &path).await?;
         files.push(path);
     }
-    // The caller's older voice (another pack, or expired) is replaced, not kept in a slot.
-    if let Some(prev) = previous.filter(|p| p.status == CloneStatus::Active && p.engine == engine.name()) {
-        retire(cache, engine, prev).await?;
-    }
-    let evicted = free_a_slot(cache, engine).await?;
+    let evicted = free_a_slot(cache, engine, older, now).await?;
     let name = format!("echome {}", input.caller_id.redacted());
     let (voice_id, bytes) = engine.clone_voice(&name, &files, input.pack.noisy).await?;
     Ok((CloneOutput { voice_id, engine: engine.name().to_owned(), cached: false, evicted }, bytes))
@@ -185,11 +216,19 @@ pub async fn mark_evicted<C: CloneCache>(cache: &C, rec: &CloneRecord) -> Result
     Ok(cache.put_clone(&gone).await?)
 }
 
-/// At the voice limit, deletes the least recently used voice that echome made and the cache
-/// knows; a full account of other people's voices is an error, never a deletion.
+/// At the voice limit, deletes one voice echome made and the cache knows, in this order:
+/// 1. the caller's own older voice when it has expired: no call uses it and it goes anyway;
+/// 2. another voice no call can use any more (its entry expired), least recently used first;
+/// 3. another caller's voice, least recently used first;
+/// 4. the caller's own older voice while still fresh, last: until the new clone exists it is
+///    what their calls get, and if the clone then fails their entry says it was evicted.
+///
+/// A full account of other people's voices is an error, never a deletion.
 async fn free_a_slot<C: CloneCache, E: VoiceEngine>(
     cache: &C,
     engine: &E,
+    older: Option<&CloneRecord>,
+    now: DateTime<Utc>,
 ) -> Result<Option<VoiceId>, StepError> {
     let Some((used, limit)) = engine.slots().await? else { return Ok(None) };
     if used < limit {
@@ -197,22 +236,33 @@ async fn free_a_slot<C: CloneCache, E: VoiceEngine>(
     }
     let ours: Vec<VoiceId> =
         engine.voices().await?.into_iter().filter(|v| v.ours).map(|v| v.voice_id).collect();
-    let mut candidates: Vec<CloneRecord> = cache
+    let own = |c: &CloneRecord| older.is_some_and(|o| o.caller_id == c.caller_id && o.voice_id == c.voice_id);
+    let victim = cache
         .clones()
         .await?
         .into_iter()
         .filter(|c| {
             c.status == CloneStatus::Active && c.engine == engine.name() && ours.contains(&c.voice_id)
         })
-        .collect();
-    candidates.sort_by_key(|c| c.last_used_at);
-    let Some(victim) = candidates.into_iter().next() else {
+        .min_by_key(|c| {
+            let tier = match (c.is_fresh(now), own(c)) {
+                (false, true) => 0,
+                (false, false) => 1,
+                (true, false) => 2,
+                (true, true) => 3,
+            };
+            (tier, c.last_used_at)
+        });
+    let Some(victim) = victim else {
         return Err(StepError::new(
             ErrorType::ProviderRejected,
             "voice_limit_reached",
             format!("all {limit} voice slots are taken and none holds a voice echome made"),
         ));
     };
+    if own(&victim) && victim.is_fresh(now) {
+        tracing::warn!(caller = %victim.caller_id, voice_id = %victim.voice_id, "the account is full: the caller's older voice gives up its slot before the new clone is made");
+    }
     retire(cache, engine, &victim).await?;
     Ok(Some(victim.voice_id))
 }

@@ -1,7 +1,7 @@
 use clone_voice::{Config, handle};
-use echome_aws::{DynamoRecords, S3BlobStore, lambda, secrets};
+use echome_aws::{DynamoRecords, S3BlobStore, lambda};
 use echome_core::env;
-use echome_elevenlabs::{ApiKey, Client, ElevenLabsEngine};
+use echome_elevenlabs::{Client, ElevenLabsEngine};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 struct State {
@@ -16,10 +16,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
     let config = Config::from_env()?;
     let table = env::required("TABLE_NAME")?;
-    let key_parameter = env::required("ELEVENLABS_API_KEY_PARAMETER")?;
     let sdk = echome_aws::config::load().await;
-    let key = secrets::ssm_secret(&sdk, &key_parameter).await?;
-    let api = echome_elevenlabs::Config::with_key(ApiKey::new(key));
+    let api = lambda::elevenlabs_config(&sdk).await?;
     let engine = ElevenLabsEngine::new(Client::new(api)?);
     let state =
         State { blobs: S3BlobStore::new(&sdk), records: DynamoRecords::new(&sdk, table), engine, config };

@@ -19,6 +19,10 @@ struct Engine {
     limit: u32,
     made: Mutex<Vec<(String, usize, bool)>>,
     deleted: Mutex<Vec<String>>,
+    /// What happened at the engine, in order: `made voiceN`, `deleted voiceN`.
+    ops: Mutex<Vec<String>>,
+    /// Cloning fails (the provider refuses) while set.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -41,16 +45,21 @@ impl VoiceEngine for Engine {
         files: &[PathBuf],
         noise: bool,
     ) -> Result<(VoiceId, u64), StepError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StepError::new(ErrorType::ProviderRejected, "provider_rejected", "no clone today"));
+        }
         let bytes: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
         let mut made = self.made.lock().unwrap();
         made.push((name.to_owned(), files.len(), noise));
         let id = VoiceId::parse(&format!("voice{}", made.len())).unwrap();
         self.voices.lock().unwrap().push(EngineVoice { voice_id: id.clone(), ours: true });
+        self.ops.lock().unwrap().push(format!("made {id}"));
         Ok((id, bytes))
     }
     async fn delete_voice(&self, voice: &VoiceId) -> Result<(), StepError> {
         self.voices.lock().unwrap().retain(|v| &v.voice_id != voice);
         self.deleted.lock().unwrap().push(voice.to_string());
+        self.ops.lock().unwrap().push(format!("deleted {voice}"));
         Ok(())
     }
     async fn voices(&self) -> Result<Vec<EngineVoice>, StepError> {
@@ -232,4 +241,171 @@ async fn reconciliation_deletes_uncached_echome_voices_and_forgets_missing_ones(
     let later = clone_voice::reconcile(&w.records, &engine, t0() + Duration::hours(30)).await.unwrap();
     assert_eq!(later.deleted, std::slice::from_ref(&va.voice_id));
     assert_eq!(w.records.clone_of(&a.caller_id).await.unwrap().unwrap().status, CloneStatus::Evicted);
+}
+
+#[tokio::test]
+async fn a_new_voice_replaces_the_old_one_only_once_it_is_made_and_recorded() {
+    let w = world();
+    let engine = Engine::with(10, &[]);
+    let input = event();
+    stage(&w, &input, r#"{"pack":1}"#).await;
+    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    stage(&w, &input, r#"{"pack":2}"#).await;
+    let second = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        *engine.ops.lock().unwrap(),
+        [
+            format!("made {}", first.voice_id),
+            format!("made {}", second.voice_id),
+            format!("deleted {}", first.voice_id)
+        ],
+        "the old voice goes after the new one exists"
+    );
+    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    assert_eq!((entry.voice_id, entry.status), (second.voice_id, CloneStatus::Active));
+}
+
+#[tokio::test]
+async fn a_failed_clone_leaves_the_caller_with_the_voice_they_had() {
+    let w = world();
+    let engine = Engine::with(10, &[]);
+    let input = event();
+    stage(&w, &input, r#"{"pack":1}"#).await;
+    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+
+    stage(&w, &input, r#"{"pack":2}"#).await;
+    engine.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "provider_rejected");
+    assert!(engine.deleted.lock().unwrap().is_empty(), "the voice they had is still at the provider");
+    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    assert_eq!((&entry.voice_id, entry.status), (&first.voice_id, CloneStatus::Active), "and still theirs");
+    assert!(entry.is_fresh(t0() + Duration::hours(1)), "calls keep getting it");
+}
+
+#[tokio::test]
+async fn a_full_account_frees_another_callers_slot_before_the_callers_own_fresh_voice() {
+    let w = world();
+    let engine = Engine::with(3, &[("foreign1", false)]);
+    let base = event();
+    let a = for_caller(&base, "+14155550001", "run-a");
+    let b = for_caller(&base, "+14155550002", "run-b");
+    stage(&w, &base, r#"{"pack":1}"#).await;
+    let va = handle_at(&w.blobs, &w.records, &engine, &w.cfg, a.clone(), t0()).await.unwrap();
+    let vb = handle_at(&w.blobs, &w.records, &engine, &w.cfg, b.clone(), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    // b uploads a newer recording while a's voice is the least recently used: a's slot goes,
+    // b keeps their own voice until the new one exists, then it goes too.
+    stage(&w, &base, r#"{"pack":2}"#).await;
+    let nb = handle_at(&w.blobs, &w.records, &engine, &w.cfg, b.clone(), t0() + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(nb.evicted, Some(va.voice_id.clone()));
+    assert_eq!(*engine.deleted.lock().unwrap(), [va.voice_id.to_string(), vb.voice_id.to_string()]);
+    assert_eq!(w.records.clone_of(&b.caller_id).await.unwrap().unwrap().voice_id, nb.voice_id);
+}
+
+#[tokio::test]
+async fn a_full_account_gives_up_the_callers_expired_voice_first_and_their_fresh_one_only_as_a_last_resort() {
+    let w = world();
+    let engine = Engine::with(2, &[("foreign1", false)]);
+    let input = event();
+    stage(&w, &input, r#"{"pack":1}"#).await;
+    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    // Still fresh, and the only voice of echome's: nothing else can go.
+    stage(&w, &input, r#"{"pack":2}"#).await;
+    let second = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(second.evicted, Some(first.voice_id.clone()), "the last resort");
+    // A day later it has expired: it is the first to go, and nothing else is touched.
+    let third = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(30))
+        .await
+        .unwrap();
+    assert_eq!(third.evicted, Some(second.voice_id.clone()));
+    assert_eq!(*engine.deleted.lock().unwrap(), [first.voice_id.to_string(), second.voice_id.to_string()]);
+    let ids: Vec<_> = engine.voices.lock().unwrap().iter().map(|v| v.voice_id.to_string()).collect();
+    assert_eq!(ids, ["foreign1".to_owned(), third.voice_id.to_string()]);
+}
+
+#[tokio::test]
+async fn each_use_extends_the_clones_life_so_a_frequent_caller_is_not_cloned_daily() {
+    let w = world();
+    let engine = Engine::with(10, &[]);
+    let input = event();
+    stage(&w, &input, r#"{"pack":1}"#).await;
+    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    for hours in [20, 40, 60] {
+        let again =
+            handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(hours))
+                .await
+                .unwrap();
+        assert!(again.cached && again.voice_id == first.voice_id, "after {hours} h: {again:?}");
+    }
+    assert_eq!(engine.made.lock().unwrap().len(), 1, "cloned once in 60 hours of use");
+    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    assert_eq!(entry.expires_at, (t0() + Duration::hours(60 + 24)).timestamp());
+}
+
+/// A cache whose first read is stale: it shows the entry as it was before another run evicted
+/// it (the race an unconditional use would lose).
+struct StaleOnce {
+    records: LocalRecords,
+    stale: Mutex<Option<echome_core::CloneRecord>>,
+}
+
+impl CloneCache for StaleOnce {
+    async fn clone_of(
+        &self,
+        caller: &CallerId,
+    ) -> Result<Option<echome_core::CloneRecord>, echome_core::StorageError> {
+        let stale = self.stale.lock().unwrap().take();
+        match stale {
+            Some(rec) => Ok(Some(rec)),
+            None => self.records.clone_of(caller).await,
+        }
+    }
+    async fn put_clone(&self, rec: &echome_core::CloneRecord) -> Result<(), echome_core::StorageError> {
+        self.records.put_clone(rec).await
+    }
+    async fn touch_clone(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+        at: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, echome_core::StorageError> {
+        self.records.touch_clone(caller, voice, at, ttl).await
+    }
+    async fn clones(&self) -> Result<Vec<echome_core::CloneRecord>, echome_core::StorageError> {
+        self.records.clones().await
+    }
+    async fn log_clone(&self, rec: &echome_core::CloneLogRecord) -> Result<(), echome_core::StorageError> {
+        self.records.log_clone(rec).await
+    }
+}
+
+#[tokio::test]
+async fn a_voice_evicted_between_the_read_and_the_use_is_not_handed_out_or_revived() {
+    let w = world();
+    let engine = Engine::with(10, &[]);
+    let input = event();
+    stage(&w, &input, r#"{"pack":1}"#).await;
+    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    let active = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    // Another run frees the slot: the voice is deleted and the entry marked evicted.
+    engine.delete_voice(&first.voice_id).await.unwrap();
+    clone_voice::mark_evicted(&w.records, &active).await.unwrap();
+
+    let cache = StaleOnce { records: w.records.clone(), stale: Mutex::new(Some(active)) };
+    let out =
+        handle_at(&w.blobs, &cache, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1)).await.unwrap();
+    assert!(!out.cached && out.voice_id != first.voice_id, "a deleted voice is never handed out: {out:?}");
+    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    assert_eq!((entry.voice_id, entry.status), (out.voice_id, CloneStatus::Active));
 }

@@ -64,7 +64,13 @@ pub async fn handle<B: BlobStore, E: VoiceEngine>(
     let audio = BlobRef::new(&cfg.bucket, format!("tts/{hash}.{}", input.format.extension()));
     let record_blob = BlobRef::new(&cfg.bucket, format!("tts/{hash}.json"));
 
-    match blobs.get_bytes(&record_blob).await {
+    let found = match blobs.exists(&record_blob).await {
+        // Made before (and not expired by the lifecycle rule since): read it.
+        Ok(true) => blobs.get_bytes(&record_blob).await,
+        Ok(false) => Err(StorageError::NotFound(record_blob.to_string())),
+        Err(e) => Err(e),
+    };
+    match found {
         Ok(bytes) => {
             let rec: SpeechRecord = serde_json::from_slice(&bytes)
                 .map_err(|e| StepError::internal(format!("a broken speech record {record_blob}: {e}")))?;
@@ -78,6 +84,19 @@ pub async fn handle<B: BlobStore, E: VoiceEngine>(
             });
         }
         Err(StorageError::NotFound(_)) => {}
+        // The probe is a listing of the key: refused, the role lacks s3:ListBucket on tts/.
+        // Never take that for a miss (nor make the speech again on every request).
+        Err(StorageError::Denied(detail)) => {
+            let e = StepError::new(
+                echome_core::ErrorType::Internal,
+                "storage_access_denied",
+                format!(
+                    "cannot tell whether {record_blob} was made before: access denied ({detail}); grant the function s3:ListBucket on the bucket (for the tts/ prefix) next to s3:GetObject, as S3 answers a missing key with 403 without it"
+                ),
+            );
+            tracing::error!(key = %record_blob.key, code = %e.code, message = %e.message, "speech cache probe refused");
+            return Err(e);
+        }
         Err(e) => return Err(e.into()),
     }
 

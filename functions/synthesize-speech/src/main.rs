@@ -1,6 +1,5 @@
-use echome_aws::{S3BlobStore, lambda, secrets};
-use echome_core::env;
-use echome_elevenlabs::{ApiKey, Client, ElevenLabsEngine};
+use echome_aws::{S3BlobStore, lambda};
+use echome_elevenlabs::{Client, ElevenLabsEngine};
 use lambda_runtime::{LambdaEvent, service_fn};
 use synthesize_speech::Config;
 use synthesize_speech::batch::{Invocation, invoke};
@@ -15,10 +14,8 @@ struct State {
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
     let config = Config::from_env()?;
-    let key_parameter = env::required("ELEVENLABS_API_KEY_PARAMETER")?;
     let sdk = echome_aws::config::load().await;
-    let key = secrets::ssm_secret(&sdk, &key_parameter).await?;
-    let api = echome_elevenlabs::Config::with_key(ApiKey::new(key));
+    let api = lambda::elevenlabs_config(&sdk).await?;
     let mut engine = ElevenLabsEngine::new(Client::new(api)?);
     if let Ok(model) = std::env::var("ELEVENLABS_MODEL_ID") {
         engine.model_id = model;

@@ -2,26 +2,37 @@
 //! greeting moves to the agent speaking with the cloned voice; when it failed, or the deadline
 //! came first, to the agent with the default voice; when the caller hung up, nobody is rung.
 //! The hand-over is claimed on the call's record before anyone is rung, so the clone and the
-//! deadline (which race in the state machine's Parallel state) never ring twice.
+//! deadline (which race in the state machine's Parallel state) never ring twice. Ringing has a
+//! budget well inside the function's timeout, so the outcome is always recorded; a claim whose
+//! ring never finished (the function was cut off anyway) lapses after a lease and the failure
+//! path can take it over.
 
 use chrono::Utc;
-use echome_core::calls::{
-    AgentLeg, HandOverPlan, HandOverTrigger, agent_variables, plan_hand_over, record_event, update_call,
-};
+use echome_core::call_log::{record_event, update_call};
+use echome_core::calls::{AgentLeg, HandOverPlan, HandOverTrigger, agent_variables, plan_hand_over};
 use echome_core::{
     AgentCallRequest, AgentCalls, CallEventKind, CallEventRecord, CallLog, CallRecord, CallStatus, HandOver,
     StepError, TransitionInput, TransitionOutput, VoiceId,
 };
 
-#[derive(Debug, Clone, PartialEq)]
+/// The provider's word for a call that may or may not have been placed (a lost answer).
+const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `AUTO_TRANSITION_ENABLED` (default on): off, a ready clone is kept for the next call
     /// and the caller gets the default voice.
     pub auto_transition: bool,
     /// `DEFAULT_VOICE_ID`: the fallback voice; unset, the agent's own.
     pub default_voice: Option<VoiceId>,
-    /// Write embedded-metric-format lines (in Lambda).
-    pub emf: bool,
+    /// How long ringing the agent may take (the client's retries included): inside the
+    /// function's 30 s timeout, so the answer is recorded whatever it is.
+    pub ring_budget: std::time::Duration,
+    /// How long a claimed hand-over may stay without its agent leg before another trigger may
+    /// take it over: longer than the function's timeout, so its claimant is surely gone.
+    pub claim_lease: std::time::Duration,
+    /// Where the call flow's metrics go (EMF lines in Lambda).
+    pub metrics: echome_core::metrics::Sink,
 }
 
 impl Config {
@@ -32,7 +43,13 @@ impl Config {
             Some(v) => Some(VoiceId::parse(v.trim()).map_err(|e| format!("DEFAULT_VOICE_ID: {e}"))?),
             None => None,
         };
-        Ok(Self { auto_transition, default_voice, emf: false })
+        Ok(Self {
+            auto_transition,
+            default_voice,
+            ring_budget: std::time::Duration::from_secs(20),
+            claim_lease: std::time::Duration::from_secs(40),
+            metrics: echome_core::metrics::Sink::default(),
+        })
     }
 }
 
@@ -58,22 +75,25 @@ pub async fn handle<L: CallLog, A: AgentCalls>(
             let ready = CallEventRecord::new(CallEventKind::CloneReady, Some(&call_id), now)
                 .since(call.started_at)
                 .detail(voice.as_str());
-            record_event(calls, ready, cfg.emf).await;
+            record_event(calls, &cfg.metrics, ready).await;
         }
         (HandOverTrigger::CloneFailed, Some(e)) => {
             let failed = CallEventRecord::new(CallEventKind::CloneFailed, Some(&call_id), now)
                 .since(call.started_at)
                 .detail(&e.error);
-            record_event(calls, failed, cfg.emf).await;
+            record_event(calls, &cfg.metrics, failed).await;
         }
         _ => {}
     }
 
     let mut plan = HandOverPlan::AlreadyDone;
     let claimed = update_call(calls, &call_id, |c| {
-        plan = plan_hand_over(c, &trigger, cfg.auto_transition, now);
+        plan = plan_hand_over(c, &trigger, cfg.auto_transition, now, cfg.claim_lease);
         if let HandOverTrigger::CloneReady(v) = &trigger {
             c.voice_id = Some(v.clone());
+        }
+        if !matches!(plan, HandOverPlan::AlreadyDone) {
+            c.hand_over_at = Some(now);
         }
         match &plan {
             HandOverPlan::Cloned(_) => c.hand_over = Some(HandOver::Transferred),
@@ -93,27 +113,31 @@ pub async fn handle<L: CallLog, A: AgentCalls>(
         HandOverPlan::AlreadyDone => Ok(output("already_done", None, None)),
         HandOverPlan::NotRung => {
             let ev = CallEventRecord::new(CallEventKind::NotRung, Some(&call_id), now).since(call.started_at);
-            record_event(calls, ev, cfg.emf).await;
+            record_event(calls, &cfg.metrics, ev).await;
             tracing::info!(call_id = %call_id, "the caller hung up before the hand-over; nobody rung");
             Ok(output("not_rung", None, None))
         }
         HandOverPlan::Cloned(voice) => {
             let vars = agent_variables(&claimed, true);
-            let leg = ring(calls, agent, &claimed, Some(voice), vars).await?;
+            let Some(leg) = ring(calls, agent, cfg, &claimed, Some(voice), vars).await? else {
+                return Ok(output("unknown", None, Some("agent_timeout")));
+            };
             let since = claimed.greeting.as_ref().map_or(claimed.started_at, |g| g.at);
             let ev = CallEventRecord::new(CallEventKind::CloneTransfer, Some(&call_id), leg.at).since(since);
-            record_event(calls, ev, cfg.emf).await;
+            record_event(calls, &cfg.metrics, ev).await;
             Ok(output("transferred", leg.call_id, None))
         }
         HandOverPlan::Fallback(reason) => {
             let mut vars = agent_variables(&claimed, false);
             vars.insert("fallback_reason".into(), reason.into());
-            let leg = ring(calls, agent, &claimed, cfg.default_voice.clone(), vars).await?;
+            let Some(leg) = ring(calls, agent, cfg, &claimed, cfg.default_voice.clone(), vars).await? else {
+                return Ok(output("unknown", None, Some("agent_timeout")));
+            };
             let since = claimed.greeting.as_ref().map_or(claimed.started_at, |g| g.at);
             let ev = CallEventRecord::new(CallEventKind::Fallback, Some(&call_id), leg.at)
                 .since(since)
                 .detail(reason);
-            record_event(calls, ev, cfg.emf).await;
+            record_event(calls, &cfg.metrics, ev).await;
             Ok(output("fallback", leg.call_id, Some(reason)))
         }
     }
@@ -124,16 +148,40 @@ fn output(outcome: &str, agent_call_id: Option<String>, reason: Option<&str>) ->
 }
 
 /// Rings the agent for a claimed hand-over and records the leg. If the agent cannot be
-/// reached the claim is given back, so the state machine's retry can try again.
+/// reached the claim is given back, so the state machine's retry can try again. A ring cut off
+/// by the budget, or whose answer was lost, may still have gone out: that is recorded as an
+/// unknown outcome (`Ok(None)`) and not retried, so nobody is rung twice.
 async fn ring<L: CallLog, A: AgentCalls>(
     calls: &L,
     agent: &A,
+    cfg: &Config,
     call: &CallRecord,
     voice_id: Option<VoiceId>,
     variables: std::collections::BTreeMap<String, String>,
-) -> Result<AgentLeg, StepError> {
+) -> Result<Option<AgentLeg>, StepError> {
     let req = AgentCallRequest { to: call.caller_id.clone(), voice_id: voice_id.clone(), variables };
-    match agent.start_call(&req).await {
+    let started = match tokio::time::timeout(cfg.ring_budget, agent.start_call(&req)).await {
+        Ok(Err(e)) if e.code == OUTCOME_UNKNOWN => Err(format!("{OUTCOME_UNKNOWN}: {}", e.message)),
+        Ok(answer) => Ok(answer),
+        Err(_) => Err(format!(
+            "agent_timeout: ringing was cut off after {} s; whether the call went out is unknown",
+            cfg.ring_budget.as_secs()
+        )),
+    };
+    let started = match started {
+        Ok(answer) => answer,
+        Err(note) => {
+            tracing::error!(call_id = %call.call_id, note = %echome_core::redact::phone_numbers(&note), "the hand-over's outcome is unknown");
+            update_call(calls, &call.call_id, |c| {
+                c.agent = Some(AgentLeg { call_id: None, voice_id: voice_id.clone(), at: Utc::now() });
+                c.note = Some(note.clone());
+                true
+            })
+            .await?;
+            return Ok(None);
+        }
+    };
+    match started {
         Ok(started) => {
             let leg = AgentLeg { call_id: started.call_id, voice_id, at: Utc::now() };
             update_call(calls, &call.call_id, |c| {
@@ -144,12 +192,13 @@ async fn ring<L: CallLog, A: AgentCalls>(
                 true
             })
             .await?;
-            Ok(leg)
+            Ok(Some(leg))
         }
         Err(e) => {
             tracing::warn!(call_id = %call.call_id, error = %echome_core::redact::phone_numbers(&e.to_string()), "the agent could not be rung");
             update_call(calls, &call.call_id, |c| {
                 c.hand_over = None;
+                c.hand_over_at = None;
                 c.note = Some(format!("agent unreachable: {}", e.code));
                 true
             })
@@ -175,10 +224,15 @@ mod tests {
     struct Agent {
         rung: Mutex<Vec<AgentCallRequest>>,
         fail: bool,
+        /// Answers only after this long (a 429 with `Retry-After: 60` inside the client).
+        hang: Option<std::time::Duration>,
     }
 
     impl AgentCalls for Agent {
         async fn start_call(&self, req: &AgentCallRequest) -> Result<AgentCallStarted, StepError> {
+            if let Some(d) = self.hang {
+                tokio::time::sleep(d).await;
+            }
             if self.fail {
                 return Err(StepError::new(ErrorType::Retryable, "provider_unavailable", "503"));
             }
@@ -237,7 +291,9 @@ mod tests {
         Config {
             auto_transition: true,
             default_voice: Some(VoiceId::parse("defaultVoice").unwrap()),
-            emf: false,
+            ring_budget: std::time::Duration::from_millis(300),
+            claim_lease: std::time::Duration::from_secs(40),
+            metrics: Default::default(),
         }
     }
 
@@ -321,6 +377,41 @@ mod tests {
         let out = handle(&w.db, &agent, &off, input(&w, true, false)).await.unwrap();
         assert_eq!(out.reason.as_deref(), Some("auto_transition_disabled"));
         assert_eq!(agent.rung.lock().unwrap()[0].voice_id.as_ref().map(|v| v.as_str()), Some("defaultVoice"));
+    }
+
+    #[tokio::test]
+    async fn a_ring_held_up_past_its_budget_is_recorded_as_unknown_and_never_repeated() {
+        let w = world(25, CallStatus::Greeting).await;
+        let stuck = Agent { hang: Some(std::time::Duration::from_secs(60)), ..Agent::default() };
+        let started = std::time::Instant::now();
+        let out = handle(&w.db, &stuck, &cfg(), input(&w, true, false)).await.unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!((out.outcome.as_str(), out.reason.as_deref()), ("unknown", Some("agent_timeout")));
+        let call = w.db.call(&w.call.call_id).await.unwrap().unwrap();
+        assert!(call.note.as_deref().unwrap().contains("unknown"), "{:?}", call.note);
+        // The failure path and the deadline come later: the call may be ringing, so nobody
+        // rings it again.
+        let up = Agent::default();
+        let again = handle(&w.db, &up, &cfg(), input(&w, false, true)).await.unwrap();
+        assert_eq!(again.outcome, "already_done");
+        assert!(up.rung.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_hand_over_claim_left_by_a_cut_off_function_is_taken_over_after_its_lease() {
+        let w = world(25, CallStatus::Greeting).await;
+        // A function claimed the hand-over a minute ago and was killed before it rang.
+        echome_core::call_log::update_call(&w.db, &w.call.call_id, |c| {
+            c.hand_over = Some(HandOver::Transferred);
+            c.hand_over_at = Some(Utc::now() - Duration::seconds(60));
+            true
+        })
+        .await
+        .unwrap();
+        let agent = Agent::default();
+        let out = handle(&w.db, &agent, &cfg(), input(&w, false, true)).await.unwrap();
+        assert_eq!((out.outcome.as_str(), out.reason.as_deref()), ("fallback", Some("clone_failed")));
+        assert_eq!(agent.rung.lock().unwrap().len(), 1, "the caller is not left on the greeting");
     }
 
     #[tokio::test]

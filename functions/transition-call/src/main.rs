@@ -1,6 +1,7 @@
-use echome_aws::{DynamoRecords, lambda, secrets};
+use echome_aws::{DynamoRecords, lambda};
 use echome_core::env;
-use echome_elevenlabs::{AgentConfig, ApiKey, ElevenLabsAgent};
+use echome_core::metrics::Sink;
+use echome_elevenlabs::{AgentConfig, ElevenLabsAgent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use transition_call::{Config, handle};
 
@@ -13,14 +14,12 @@ struct State {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let config = Config { emf: true, ..Config::from_env()? };
+    let config = Config { metrics: Sink::new(lambda::EmfMetrics::from_env()), ..Config::from_env()? };
     let table = env::required("TABLE_NAME")?;
-    let key_parameter = env::required("ELEVENLABS_API_KEY_PARAMETER")?;
     let agent_config = AgentConfig::from_env()?
         .ok_or("ELEVENLABS_AGENT_ID and ELEVENLABS_AGENT_PHONE_NUMBER_ID are required")?;
     let sdk = echome_aws::config::load().await;
-    let key = secrets::ssm_secret(&sdk, &key_parameter).await?;
-    let api = echome_elevenlabs::Config::with_key(ApiKey::new(key));
+    let api = lambda::elevenlabs_config(&sdk).await?;
     let state = State {
         records: DynamoRecords::new(&sdk, table),
         agent: ElevenLabsAgent::new(api, agent_config)?,

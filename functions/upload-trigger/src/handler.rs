@@ -1,16 +1,26 @@
 //! UploadTrigger: a recording lands under `samples/{caller_id}/…`. The caller's sample record
 //! points at it (the newest upload wins; the original is never touched), and a clone run named
 //! after the object's key and version starts, so a redelivered event starts nothing new.
+//!
+//! What is wrong with an upload itself (a key outside a caller folder, an invalid caller id, an
+//! empty or oversized object, a record that does not parse) is skipped with its reason logged:
+//! retrying cannot fix it. Only a failure of echome's own side (storage, the state machine, a
+//! permission) fails the invocation, after every other record was handled, so Lambda's retries
+//! and then the OnFailure destination get the event and nothing uploaded is lost.
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use chrono::{DateTime, Utc};
 use echome_core::{
-    BlobRef, CallerId, CloneRunInput, RunId, RunLog, RunRecord, RunStart, RunStarter, SampleLog,
+    BlobRef, CallerId, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStart, RunStarter, SampleLog,
     SampleRecord, SampleWrite, StepError,
 };
 use serde::Serialize;
 
 pub const SAMPLES_PREFIX: &str = "samples/";
+
+/// Larger uploads are skipped: extract-audio's scratch space (6 GB in the template) holds the
+/// original and its two WAVs, and a recording this size is beyond the 4 h a run accepts.
+pub const MAX_SAMPLE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// One uploaded object, as S3 reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,10 +62,18 @@ where
             return Ok(Accepted::Skipped { reason });
         }
     };
-    if upload.size == 0 {
-        // An empty object is still a sample on record: its run fails with `empty_file`, which
-        // is where the person who sent it finds out.
-        tracing::warn!(caller = %caller, "empty upload");
+    // Recorded, an empty or oversized object would replace the caller's good sample with one
+    // no run can use.
+    let unusable = match upload.size {
+        0 => Some("the object is empty (0 bytes)".to_owned()),
+        n if n > MAX_SAMPLE_BYTES => {
+            Some(format!("the object is {n} bytes; a sample may be at most {MAX_SAMPLE_BYTES}"))
+        }
+        _ => None,
+    };
+    if let Some(reason) = unusable {
+        tracing::warn!(caller = %caller, bucket = %upload.object.bucket, reason = %reason, "upload skipped");
+        return Ok(Accepted::Skipped { reason });
     }
     let sample = SampleRecord {
         caller_id: caller.clone(),
@@ -122,6 +140,7 @@ pub fn decode_key(raw: &str) -> Result<String, String> {
 }
 
 fn upload_of(record: &S3EventRecord) -> Result<Upload, String> {
+    let size = record.s3.object.size.ok_or("event without the object's size")?;
     let bucket = record.s3.bucket.name.clone().ok_or("event without a bucket")?;
     let key = decode_key(record.s3.object.key.as_deref().ok_or("event without a key")?)?;
     let version = record
@@ -132,35 +151,120 @@ fn upload_of(record: &S3EventRecord) -> Result<Upload, String> {
         .filter(|v| !v.is_empty() && v != "null")
         .or_else(|| record.s3.object.sequencer.clone())
         .ok_or("event without a version or sequencer")?;
-    Ok(Upload {
-        object: BlobRef::new(bucket, key),
-        version,
-        size: record.s3.object.size.unwrap_or(0).max(0) as u64,
-        at: record.event_time,
-    })
+    Ok(Upload { object: BlobRef::new(bucket, key), version, size: size.max(0) as u64, at: record.event_time })
 }
 
-/// Every record of the event; a failure that may pass fails the whole invocation so Lambda
-/// retries it (every write is idempotent).
+/// Every record of the event, as the Lambda receives it: each record is read on its own, and
+/// only for what an upload needs (bucket, key, size, version, time), so one that does not parse
+/// is skipped rather than refusing the whole event.
+pub async fn handle_json<L, S>(
+    log: &L,
+    starter: &S,
+    event: serde_json::Value,
+) -> Result<Vec<Accepted>, StepError>
+where
+    L: SampleLog + RunLog,
+    S: RunStarter,
+{
+    let Some(records) = event.get("Records").and_then(serde_json::Value::as_array) else {
+        // S3 sends `s3:TestEvent` when notifications are configured; anything else is not ours.
+        let reason = "not an S3 event (no Records)".to_owned();
+        tracing::info!(event = ?event.get("Event"), reason = %reason, "event skipped");
+        return Ok(vec![Accepted::Skipped { reason }]);
+    };
+    handle_uploads(log, starter, records.iter().map(upload_of_json).collect()).await
+}
+
+/// Every record of a parsed event (see [`handle_json`]).
 pub async fn handle<L, S>(log: &L, starter: &S, event: S3Event) -> Result<Vec<Accepted>, StepError>
 where
     L: SampleLog + RunLog,
     S: RunStarter,
 {
-    let mut out = Vec::with_capacity(event.records.len());
-    for record in &event.records {
-        let is_create = record.event_name.as_deref().is_none_or(|n| n.starts_with("ObjectCreated"));
-        let accepted = match upload_of(record) {
-            _ if !is_create => Accepted::Skipped { reason: "not an ObjectCreated event".into() },
-            Ok(upload) => accept_upload(log, starter, &upload).await?,
+    let uploads = event
+        .records
+        .iter()
+        .map(|r| {
+            let is_create = r.event_name.as_deref().is_none_or(|n| n.starts_with("ObjectCreated"));
+            if is_create { upload_of(r) } else { Err("not an ObjectCreated event".into()) }
+        })
+        .collect();
+    handle_uploads(log, starter, uploads).await
+}
+
+/// One record of an S3 event as JSON. The reasons never quote the record: its key may hold a
+/// phone number.
+fn upload_of_json(record: &serde_json::Value) -> Result<Upload, String> {
+    let text = |ptr: &str| record.pointer(ptr).and_then(serde_json::Value::as_str);
+    if text("/eventName").is_some_and(|n| !n.starts_with("ObjectCreated")) {
+        return Err("not an ObjectCreated event".into());
+    }
+    let bucket = text("/s3/bucket/name").ok_or("the S3 record does not parse: no s3.bucket.name")?;
+    let key = decode_key(text("/s3/object/key").ok_or("the S3 record does not parse: no s3.object.key")?)?;
+    let size = record
+        .pointer("/s3/object/size")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or("the S3 record does not parse: no s3.object.size (the object's size)")?;
+    let version = text("/s3/object/versionId")
+        .filter(|v| !v.is_empty() && *v != "null")
+        .or_else(|| text("/s3/object/sequencer"))
+        .ok_or("the S3 record does not parse: no s3.object.versionId or sequencer")?;
+    let at = text("/eventTime")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .ok_or("the S3 record does not parse: no RFC 3339 eventTime")?
+        .with_timezone(&Utc);
+    Ok(Upload { object: BlobRef::new(bucket, key), version: version.to_owned(), size, at })
+}
+
+/// Whether a failure is about the upload (skip it) or about echome's side (fail, to be retried
+/// and, at last, kept by the OnFailure destination).
+fn is_permanent(e: &StepError) -> bool {
+    matches!(
+        e.error_type,
+        ErrorType::InvalidInput
+            | ErrorType::InvalidAudio
+            | ErrorType::NoUsableSpeech
+            | ErrorType::ProviderRejected
+    )
+}
+
+async fn handle_uploads<L, S>(
+    log: &L,
+    starter: &S,
+    uploads: Vec<Result<Upload, String>>,
+) -> Result<Vec<Accepted>, StepError>
+where
+    L: SampleLog + RunLog,
+    S: RunStarter,
+{
+    let mut out = Vec::with_capacity(uploads.len());
+    let mut first_failure: Option<StepError> = None;
+    for upload in uploads {
+        let accepted = match upload {
+            Ok(upload) => match accept_upload(log, starter, &upload).await {
+                Ok(a) => a,
+                Err(e) if is_permanent(&e) => {
+                    let reason = format!("{}: {}", e.code, echome_core::redact::phone_numbers(&e.message));
+                    tracing::warn!(reason = %reason, "upload skipped");
+                    Accepted::Skipped { reason }
+                }
+                Err(e) => {
+                    tracing::error!(error_type = e.error_type.as_str(), code = %e.code, message = %echome_core::redact::phone_numbers(&e.message), "upload failed; the event will be retried");
+                    first_failure.get_or_insert(e);
+                    continue;
+                }
+            },
             Err(reason) => {
-                tracing::warn!(reason = %reason, "malformed S3 event record skipped");
+                tracing::warn!(reason = %reason, "S3 event record skipped");
                 Accepted::Skipped { reason }
             }
         };
         out.push(accepted);
     }
-    Ok(out)
+    match first_failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
-use aws_lambda_events::event::s3::S3Event;
 use echome_aws::{DynamoRecords, SfnRunStarter, lambda};
 use echome_core::env;
 use lambda_runtime::{LambdaEvent, service_fn};
-use upload_trigger::handle;
+use upload_trigger::handle_json;
 
 struct State {
     records: DynamoRecords,
@@ -16,10 +15,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = echome_aws::config::load().await;
     let state =
         State { records: DynamoRecords::new(&sdk, table), starter: SfnRunStarter::new(&sdk, state_machine) };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
+    // The event is taken as JSON and read record by record: one odd record must not refuse the
+    // whole event before the handler sees it.
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let state = &state;
         async move {
-            handle(&state.records, &state.starter, event.payload).await.map_err(lambda::StepFailure::from)
+            handle_json(&state.records, &state.starter, event.payload)
+                .await
+                .map_err(lambda::StepFailure::from)
         }
     }))
     .await

@@ -50,8 +50,12 @@ pub struct Config {
     /// than the function's timeout, so the first delivery can no longer be running (it crashed
     /// or was cut off between claim and answer).
     pub claim_lease: Duration,
-    /// Write embedded-metric-format lines (in Lambda).
-    pub emf: bool,
+    /// `CACHE_TTL` (24h): a used clone stays fresh at least this long after its use.
+    pub clone_ttl: chrono::Duration,
+    /// `CALL_RETENTION_DAYS` (90): how long call records and their events are kept.
+    pub call_retention_days: i64,
+    /// Where the call flow's metrics go (EMF lines in Lambda).
+    pub metrics: echome_core::metrics::Sink,
 }
 
 pub const DEFAULT_GREETING: &str = "Thanks for calling. One moment while we get everything ready for you.";
@@ -84,6 +88,11 @@ impl Config {
                 _ => None,
             };
         let wait = env::parsed::<u64>("CLONE_MAX_WAIT_SECONDS", "a number of seconds")?.unwrap_or(35);
+        let call_retention_days = env::parsed::<i64>("CALL_RETENTION_DAYS", "a number of days")?
+            .unwrap_or(echome_core::records::CALL_RETENTION_DAYS);
+        if !(1..=3650).contains(&call_retention_days) {
+            return Err(format!("CALL_RETENTION_DAYS is {call_retention_days}; 1 to 3650 days make sense"));
+        }
         if !(5..=600).contains(&wait) {
             return Err(format!("CLONE_MAX_WAIT_SECONDS is {wait}; 5 to 600 seconds make sense"));
         }
@@ -111,7 +120,9 @@ impl Config {
             duplicate_wait: Duration::from_millis(450),
             ring_budget: Duration::from_secs(6),
             claim_lease: Duration::from_secs(15),
-            emf: false,
+            clone_ttl: echome_core::env::cache_ttl()?,
+            call_retention_days,
+            metrics: echome_core::metrics::Sink::default(),
         })
     }
 }

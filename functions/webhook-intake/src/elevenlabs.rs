@@ -3,7 +3,8 @@
 //! 200 whatever it finds (ElevenLabs disables endpoints that keep failing).
 
 use chrono::Utc;
-use echome_core::calls::{ConversationSummary, TRANSCRIPT_EXCERPT_CHARS, record_event, update_call};
+use echome_core::call_log::{record_event, update_call};
+use echome_core::calls::{ConversationSummary, TRANSCRIPT_EXCERPT_CHARS};
 use echome_core::{
     AgentCalls, BlobRef, BlobStore, CallEventKind, CallEventRecord, CallId, CallLog, CallerId, CloneCache,
     RunLog, RunStarter, SampleLog, WebhookArchive,
@@ -14,7 +15,7 @@ use echome_elevenlabs::webhooks::{
 };
 use serde_json::{Value, json};
 
-use crate::{Intake, IntakeError, Request};
+use crate::{HttpError, Intake, Request};
 
 /// Constant time, whatever the lengths.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
@@ -31,13 +32,18 @@ where
     A: AgentCalls,
     W: WebhookArchive,
 {
-    pub(crate) async fn initiation(&self, req: &Request<'_>) -> Result<(i64, Value), IntakeError> {
-        let bearer = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+    pub(crate) async fn initiation(&self, req: &Request<'_>) -> Result<(i64, Value), HttpError> {
+        let bearer = echome_http::bearer(req.headers);
         if !bearer.is_some_and(|b| same_secret(b.as_bytes(), &self.config.secrets.initiation)) {
-            return Err(IntakeError::Unauthorized("a valid Authorization: Bearer secret is required".into()));
+            return Err(HttpError::Unauthorized("a valid Authorization: Bearer secret is required".into()));
         }
-        let init: InitiationRequest = serde_json::from_slice(&req.body)
-            .map_err(|e| IntakeError::BadRequest(format!("the body is not an initiation request: {e}")))?;
+        let body: Value = serde_json::from_slice(&req.body)
+            .map_err(|e| HttpError::BadRequest(format!("the body is not JSON: {e}")))?;
+        if !body.is_object() {
+            return Err(HttpError::BadRequest("the body must be a JSON object".into()));
+        }
+        let init: InitiationRequest = serde_json::from_value(body)
+            .map_err(|e| HttpError::BadRequest(format!("the body is not an initiation request: {e}")))?;
         // Withheld or odd numbers are normal on inbound calls: no override, not an error.
         let caller = init.caller_id.as_deref().and_then(|c| CallerId::parse(c).ok());
         let clone = match &caller {
@@ -54,17 +60,17 @@ where
         answer.dynamic_variables.insert("mode".into(), "agent".into());
         answer.dynamic_variables.insert("cloned_voice".into(), clone.is_some().into());
         tracing::info!(caller = ?caller, cloned = clone.is_some(), "conversation initiation answered");
-        serde_json::to_value(answer).map(|v| (200, v)).map_err(|_| IntakeError::Internal)
+        serde_json::to_value(answer).map(|v| (200, v)).map_err(|_| HttpError::Internal)
     }
 
-    pub(crate) async fn post_call(&self, req: &Request<'_>) -> Result<(i64, Value), IntakeError> {
+    pub(crate) async fn post_call(&self, req: &Request<'_>) -> Result<(i64, Value), HttpError> {
         verify_signature(
             &self.config.secrets.post_call,
             req.header(SIGNATURE_HEADER),
             &req.body,
             req.now.timestamp(),
         )
-        .map_err(|e| IntakeError::Unauthorized(e.to_string()))?;
+        .map_err(|e| HttpError::Unauthorized(e.to_string()))?;
         let kept = self.keep("elevenlabs", req).await?;
         let event: WebhookEvent = match serde_json::from_slice(&req.body) {
             Ok(e) => e,
@@ -86,7 +92,7 @@ where
                 let reason = data.get("failure_reason").and_then(Value::as_str).unwrap_or("unknown");
                 let ev = CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref(), Utc::now())
                     .detail(format!("initiation_failed {reason}"));
-                record_event(&self.records, ev, self.config.emf).await;
+                record_event(&self.records, &self.config.metrics, ev).await;
                 return Ok((200, json!({ "status": "stored" })));
             }
             WebhookEvent::Unknown => return Ok((200, json!({ "status": "stored" }))),
@@ -95,7 +101,7 @@ where
             &self.config.bucket,
             format!("webhooks/transcripts/{}.json", safe(&data.conversation_id)),
         );
-        let body = serde_json::to_vec(&data.transcript).map_err(|_| IntakeError::Internal)?;
+        let body = serde_json::to_vec(&data.transcript).map_err(|_| HttpError::Internal)?;
         self.blobs.put_bytes(&transcript, body, "application/json").await?;
         let summary = ConversationSummary {
             conversation_id: data.conversation_id.clone(),
@@ -105,12 +111,18 @@ where
             excerpt: data.excerpt(TRANSCRIPT_EXCERPT_CHARS),
         };
         let call_id = data.threecx_call_id().and_then(|c| CallId::parse(c).ok());
+        // A replayed delivery (same conversation, same status) changes and counts nothing.
+        let mut replayed = false;
         let updated = match &call_id {
             Some(id) => {
                 update_call(&self.records, id, |c| {
+                    replayed = c
+                        .conversations
+                        .iter()
+                        .any(|s| s.conversation_id == summary.conversation_id && s.status == summary.status);
                     c.conversations.retain(|s| s.conversation_id != summary.conversation_id);
                     c.conversations.push(summary.clone());
-                    true
+                    !replayed
                 })
                 .await?
             }
@@ -120,10 +132,12 @@ where
         if !known {
             tracing::info!(conversation_id = %data.conversation_id, kept = %kept, "post-call event for a conversation not on record");
         }
-        let ev =
-            CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref().filter(|_| known), Utc::now())
-                .detail(format!("{} {}", data.status, data.conversation_id));
-        record_event(&self.records, ev, self.config.emf).await;
+        if !replayed {
+            let ev =
+                CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref().filter(|_| known), Utc::now())
+                    .detail(format!("{} {}", data.status, data.conversation_id));
+            record_event(&self.records, &self.config.metrics, ev).await;
+        }
         Ok((
             200,
             json!({ "status": "recorded", "conversation_id": data.conversation_id, "known_call": known }),

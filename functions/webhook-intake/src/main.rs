@@ -1,7 +1,8 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use echome_aws::{DynamoRecords, S3BlobStore, SfnRunStarter, lambda, secrets};
+use echome_core::metrics::Sink;
 use echome_core::{BlobArchive, env};
-use echome_elevenlabs::{AgentConfig, ApiKey, ElevenLabsAgent};
+use echome_elevenlabs::{AgentConfig, ElevenLabsAgent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use webhook_intake::{Config, Intake, config::Secrets};
 
@@ -22,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         post_call: secret("ELEVENLABS_WEBHOOK_SECRET_PARAMETER").await?.into_bytes(),
         initiation: secret("ELEVENLABS_INITIATION_SECRET_PARAMETER").await?.into_bytes(),
     };
-    let api = echome_elevenlabs::Config::with_key(ApiKey::new(secret("ELEVENLABS_API_KEY_PARAMETER").await?));
+    let api = lambda::elevenlabs_config(&sdk).await?;
     let s3 = S3BlobStore::new(&sdk);
     let intake = Intake {
         records: DynamoRecords::new(&sdk, table),
@@ -30,7 +31,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         blobs: s3.clone(),
         agent: ElevenLabsAgent::new(api, agent_config)?,
         archive: BlobArchive { blobs: s3, bucket: bucket.clone() },
-        config: Config { emf: true, ..Config::from_env(secrets, bucket)? },
+        config: Config {
+            metrics: Sink::new(lambda::EmfMetrics::from_env()),
+            ..Config::from_env(secrets, bucket)?
+        },
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
         let intake = &intake;

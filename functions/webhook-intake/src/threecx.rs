@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, SubsecRound, Utc};
-use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path, record_event, update_call};
+use echome_core::call_log::{record_event, update_call};
+use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path};
+use echome_core::records::expiry;
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
     AgentCallRequest, AgentCalls, BlobStore, CallClaim, CallContext, CallEventKind, CallEventRecord, CallLog,
@@ -14,7 +16,7 @@ use echome_core::{
 };
 use serde_json::{Value, json};
 
-use crate::{Intake, IntakeError, Request};
+use crate::{HttpError, Intake, Request};
 
 impl<R, S, B, A, W> Intake<R, S, B, A, W>
 where
@@ -24,7 +26,7 @@ where
     A: AgentCalls,
     W: WebhookArchive,
 {
-    pub(crate) async fn threecx(&self, req: &Request<'_>) -> Result<(i64, Value), IntakeError> {
+    pub(crate) async fn threecx(&self, req: &Request<'_>) -> Result<(i64, Value), HttpError> {
         if req.body.len() > threecx::MAX_BODY_BYTES {
             return Err(WebhookError::TooLarge(req.body.len()).into());
         }
@@ -55,24 +57,42 @@ where
         }
     }
 
-    async fn incoming(&self, event: &CallEvent) -> Result<(i64, Value), IntakeError> {
+    async fn incoming(&self, event: &CallEvent) -> Result<(i64, Value), HttpError> {
         let now = Utc::now();
-        let fresh =
+        let mut fresh =
             CallRecord::new(event.call_id.clone(), event.caller_id.clone(), event.called_number.clone(), now);
+        fresh.expires_at = expiry(now, self.config.call_retention_days);
         let call = match self.records.claim_call(&fresh).await? {
             CallClaim::New(call) => self.answer(call).await?,
+            // 3CX reuses call ids: one from another day is a new call, not a duplicate.
+            CallClaim::Existing(old) if old.is_stale(now) => {
+                let replaced = CallRecord { version: old.version, ..fresh };
+                if !self.records.save_call(&replaced).await? {
+                    return Ok(processing(event));
+                }
+                tracing::info!(call_id = %event.call_id, "a reused 3CX call id starts a new call");
+                self.answer(CallRecord { version: old.version + 1, ..replaced }).await?
+            }
+            CallClaim::Existing(call) if call.status == CallStatus::Ended && !call.is_answered() => {
+                tracing::info!(call_id = %event.call_id, "IncomingCall after the call ended; nobody rung");
+                return Ok((
+                    200,
+                    json!({ "status": "ended", "call_id": event.call_id, "duplicate": true,
+                            "note": "the caller hung up before the call was answered; nobody was rung" }),
+                ));
+            }
             CallClaim::Existing(call) => {
                 let first = self.first_answer(call).await?;
                 if first.is_answered() {
                     return Ok((status_of(&first), answer_body(&first, true)));
                 }
-                match self.take_over(first).await? {
-                    Some(call) => self.answer(call).await?,
-                    None => {
-                        return Ok((
-                            202,
-                            json!({ "status": "processing", "call_id": event.call_id, "duplicate": true }),
-                        ));
+                if first.run_pending() {
+                    tracing::warn!(call_id = %first.call_id, "the greeting is on but the run never started; starting it");
+                    self.start_run(first).await?
+                } else {
+                    match self.take_over(first).await? {
+                        Some(call) => self.answer(call).await?,
+                        None => return Ok(processing(event)),
                     }
                 }
             }
@@ -81,7 +101,7 @@ where
     }
 
     /// A duplicate waits (briefly) for the first delivery's answer.
-    async fn first_answer(&self, mut call: CallRecord) -> Result<CallRecord, IntakeError> {
+    async fn first_answer(&self, mut call: CallRecord) -> Result<CallRecord, HttpError> {
         let until = std::time::Instant::now() + self.config.duplicate_wait;
         while !call.is_answered() && std::time::Instant::now() < until {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -93,17 +113,25 @@ where
     }
 
     /// A claim nobody answered (its delivery crashed or was cut off) is taken over by the
-    /// delivery whose version-checked save wins, so 3CX's retry still gets the caller answered.
-    async fn take_over(&self, call: CallRecord) -> Result<Option<CallRecord>, IntakeError> {
-        if !call.is_abandoned(Utc::now(), self.config.claim_lease) || !self.records.save_call(&call).await? {
+    /// delivery whose version-checked save wins; the save renews the claim, so a later retry
+    /// waits out a lease of its own before taking over again.
+    async fn take_over(&self, call: CallRecord) -> Result<Option<CallRecord>, HttpError> {
+        let now = Utc::now();
+        if !call.is_abandoned(now, self.config.claim_lease) {
             return Ok(None);
         }
-        tracing::warn!(call_id = %call.call_id, "the call's first delivery never answered; a retry answers it");
-        Ok(Some(CallRecord { version: call.version + 1, ..call }))
+        let renewed = CallRecord { claimed_at: Some(now), ..call };
+        if !self.records.save_call(&renewed).await? {
+            return Ok(None);
+        }
+        tracing::warn!(call_id = %renewed.call_id, "the call's first delivery never answered; a retry answers it");
+        Ok(Some(CallRecord { version: renewed.version + 1, ..renewed }))
     }
 
-    /// The first delivery: which path, who is rung, and (cloning) the clone run.
-    async fn answer(&self, call: CallRecord) -> Result<CallRecord, IntakeError> {
+    /// The first delivery: which path and who is rung. A caller with a sample on file hears the
+    /// greeting, and the call counts as answered only once the clone run has started, so a
+    /// failed start is retried by 3CX's next delivery instead of leaving the caller on hold.
+    async fn answer(&self, call: CallRecord) -> Result<CallRecord, HttpError> {
         let now = Utc::now();
         let (clone, sample) = tokio::try_join!(
             self.records.clone_of(&call.caller_id),
@@ -111,81 +139,130 @@ where
         )?;
         let path = choose_path(clone.as_ref(), sample.as_ref(), now);
         let mut vars = agent_variables(&call, false);
-        let (voice, run) = match (path, &clone, &sample) {
-            (CallPath::Cached, Some(c), _) => (Some(c.voice_id.clone()), None),
-            (CallPath::Cloning, _, Some(s)) => {
+        let voice = match (path, &clone) {
+            (CallPath::Cached, Some(c)) => Some(c.voice_id.clone()),
+            (CallPath::Cloning, _) => {
                 vars.insert("mode".into(), "greeting".into());
                 vars.insert("greeting_message".into(), self.config.greeting_message.clone());
                 if let Some(url) = &self.config.greeting_music_url {
                     vars.insert("greeting_music_url".into(), url.clone());
                 }
-                (self.config.greeting_voice.clone(), Some(s.sample.clone()))
+                self.config.greeting_voice.clone()
             }
-            _ => (self.config.default_voice.clone(), None),
+            _ => self.config.default_voice.clone(),
         };
         let rung = self.ring(&call, voice.clone(), vars).await;
-        // Whole seconds: the state machine's Wait state reads it as its TimestampPath.
-        let deadline = (now
-            + Duration::from_std(self.config.clone_max_wait).unwrap_or(Duration::seconds(35)))
-        .trunc_subsecs(0);
-        let run_id = run.as_ref().map(|_| RunId::for_call(&call.call_id));
-        let updated = update_call(&self.records, &call.call_id, |c| {
-            c.path = Some(path);
-            let leg = rung.as_ref().ok().map(|id| AgentLeg {
-                call_id: id.clone(),
-                voice_id: voice.clone(),
-                at: now,
-            });
-            match path {
-                CallPath::Cloning => {
-                    c.greeting = leg;
-                    c.run_id = run_id.clone();
-                    c.deadline = Some(deadline);
+        let leg =
+            rung.as_ref().ok().map(|id| AgentLeg { call_id: id.clone(), voice_id: voice.clone(), at: now });
+        if path == CallPath::Cloning {
+            // Whole seconds: the state machine's Wait state reads it as its TimestampPath.
+            let deadline = (now
+                + Duration::from_std(self.config.clone_max_wait).unwrap_or(Duration::seconds(35)))
+            .trunc_subsecs(0);
+            let run_id = RunId::for_call(&call.call_id);
+            let noted = update_call(&self.records, &call.call_id, |c| {
+                c.greeting = leg.clone();
+                c.run_id = Some(run_id.clone());
+                c.deadline = Some(deadline);
+                // A CallEnded that came while the greeting rang is kept: ended stays ended.
+                if c.status != CallStatus::Ended {
                     c.status = CallStatus::Greeting;
                 }
-                CallPath::Cached | CallPath::NoSample => {
-                    c.agent = leg;
-                    c.status = if rung.is_ok() { CallStatus::Agent } else { CallStatus::Failed };
+                if let Err(e) = &rung {
+                    c.note = Some(format!("greeting: {}", unreached(e)));
                 }
+                true
+            })
+            .await?
+            .ok_or(HttpError::Internal)?;
+            return self.start_run(noted).await;
+        }
+        let updated = update_call(&self.records, &call.call_id, |c| {
+            c.path = Some(path);
+            c.agent = leg.clone();
+            if c.status != CallStatus::Ended {
+                c.status = if rung.is_ok() { CallStatus::Agent } else { CallStatus::Failed };
             }
             if path == CallPath::Cached {
                 c.voice_id = voice.clone();
             }
             if let Err(e) = &rung {
-                c.note = Some(format!("agent unreachable: {}", e.code));
+                c.note = Some(unreached(e));
             }
             true
         })
         .await?
-        .ok_or(IntakeError::Internal)?;
-        if path == CallPath::Cached
-            && let Err(e) = self.records.touch_clone(&call.caller_id, now).await
-        {
-            tracing::warn!(error = %e, "the clone's use was not counted");
+        .ok_or(HttpError::Internal)?;
+        if let (CallPath::Cached, Some(c)) = (path, &clone) {
+            self.count_use(&call, &c.voice_id, now).await;
         }
-        if let (Some(sample), Some(run_id)) = (run, run_id) {
-            // Even when the greeting could not be placed, the clone goes ahead: the hand-over
-            // rings the caller when it is ready (or at the deadline).
+        self.answered(&updated, path).await;
+        Ok(updated)
+    }
+
+    /// Starts the clone run of a call on the greeting (idempotent: the run is named after the
+    /// call, and its input is rebuilt from the call's record), then marks the call answered.
+    /// Nobody is rung again here. A caller who hung up gets no run.
+    async fn start_run(&self, call: CallRecord) -> Result<CallRecord, HttpError> {
+        let now = Utc::now();
+        let run_id = call.run_id.clone().ok_or(HttpError::Internal)?;
+        let deadline = call.deadline.ok_or(HttpError::Internal)?;
+        if call.is_live() {
+            let sample = match self.records.run(&run_id).await? {
+                Some(run) => run.sample,
+                None => {
+                    self.records.current_sample(&call.caller_id).await?.ok_or(HttpError::Internal)?.sample
+                }
+            };
             let input = CloneRunInput {
                 run_id: run_id.clone(),
                 caller_id: call.caller_id.clone(),
                 sample: sample.clone(),
                 call: Some(CallContext {
                     threecx_call_id: call.call_id.clone(),
-                    greeting_call_id: rung.as_ref().ok().cloned().flatten(),
+                    greeting_call_id: call.greeting.as_ref().and_then(|g| g.call_id.clone()),
                     phone_number: call.caller_id.clone(),
                     deadline,
                 }),
             };
             self.records.create_run(&RunRecord::started(run_id, call.caller_id.clone(), sample, now)).await?;
-            self.runs.start(&input).await?;
+            self.runs.start(&input).await.inspect_err(|e| {
+                tracing::error!(call_id = %call.call_id, error = %echome_core::redact::phone_numbers(&e.to_string()),
+                    "the clone run did not start; the call stays unanswered for 3CX's retry");
+            })?;
         }
+        let hung_up = !call.is_live();
+        let updated = update_call(&self.records, &call.call_id, |c| {
+            c.path = Some(CallPath::Cloning);
+            if hung_up {
+                c.note = Some("the caller hung up during the greeting; no clone run".into());
+            }
+            true
+        })
+        .await?
+        .ok_or(HttpError::Internal)?;
+        self.answered(&updated, CallPath::Cloning).await;
+        Ok(updated)
+    }
+
+    /// Counts a use of the caller's clone and keeps it fresh; a voice replaced meanwhile is not
+    /// brought back.
+    async fn count_use(&self, call: &CallRecord, voice: &echome_core::VoiceId, now: chrono::DateTime<Utc>) {
+        match self.records.touch_clone(&call.caller_id, voice, now, self.config.clone_ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(voice_id = %voice, "the clone was replaced meanwhile; its use is not counted")
+            }
+            Err(e) => tracing::warn!(error = %e, voice_id = %voice, "the clone's use was not counted"),
+        }
+    }
+
+    async fn answered(&self, call: &CallRecord, path: CallPath) {
         let ev = CallEventRecord::new(CallEventKind::Incoming, Some(&call.call_id), Utc::now())
             .path(path)
             .since(call.started_at);
-        record_event(&self.records, ev, self.config.emf).await;
+        record_event(&self.records, &self.config.metrics, ev).await;
         tracing::info!(call_id = %call.call_id, caller = %call.caller_id, path = path.as_str(), "incoming call answered");
-        Ok(updated)
     }
 
     async fn ring(
@@ -212,38 +289,98 @@ where
         }
     }
 
-    async fn ended(&self, event: &CallEvent) -> Result<(i64, Value), IntakeError> {
-        let updated = update_call(&self.records, &event.call_id, |c| {
+    /// The call is marked ended once; a replayed `CallEnded` changes and counts nothing. One
+    /// for a call not on record leaves a tombstone, so a late `IncomingCall` retry rings nobody.
+    async fn ended(&self, event: &CallEvent) -> Result<(i64, Value), HttpError> {
+        let mut already = false;
+        let end = |c: &mut CallRecord, already: &mut bool| {
+            *already = c.status == CallStatus::Ended;
+            if *already {
+                return false;
+            }
             c.status = CallStatus::Ended;
             c.ended_at = Some(event.timestamp);
             c.duration_s = event.duration_s.or(c.duration_s);
             true
-        })
-        .await?;
-        let mut ev = CallEventRecord::new(CallEventKind::Ended, Some(&event.call_id), Utc::now());
-        if let Some(call) = &updated {
-            ev = ev.since(call.started_at);
+        };
+        let mut updated = update_call(&self.records, &event.call_id, |c| end(c, &mut already)).await?;
+        let known = updated.is_some();
+        if updated.is_none() {
+            let now = Utc::now();
+            let mut tombstone = CallRecord::new(
+                event.call_id.clone(),
+                event.caller_id.clone(),
+                event.called_number.clone(),
+                now,
+            );
+            tombstone.status = CallStatus::Ended;
+            tombstone.ended_at = Some(event.timestamp);
+            tombstone.duration_s = event.duration_s;
+            tombstone.note = Some("ended before an IncomingCall was seen".into());
+            tombstone.expires_at = expiry(now, self.config.call_retention_days);
+            updated = match self.records.claim_call(&tombstone).await? {
+                CallClaim::New(rec) => Some(rec),
+                // The IncomingCall won the race: end that record instead.
+                CallClaim::Existing(_) => {
+                    update_call(&self.records, &event.call_id, |c| end(c, &mut already)).await?
+                }
+            };
         }
-        record_event(&self.records, ev, self.config.emf).await;
-        Ok((200, json!({ "status": "recorded", "call_id": event.call_id, "known_call": updated.is_some() })))
+        if !already {
+            let mut ev = CallEventRecord::new(CallEventKind::Ended, Some(&event.call_id), Utc::now());
+            if let Some(call) = updated.as_ref().filter(|_| known) {
+                ev = ev.since(call.started_at);
+            }
+            record_event(&self.records, &self.config.metrics, ev).await;
+        }
+        Ok((
+            200,
+            json!({ "status": "recorded", "call_id": event.call_id, "known_call": known, "replayed": already }),
+        ))
     }
 
-    async fn state_changed(&self, event: &CallEvent, body: &[u8]) -> Result<(i64, Value), IntakeError> {
+    /// The newest state 3CX reported wins; a replayed or older `CallStateChanged` changes and
+    /// counts nothing.
+    async fn state_changed(&self, event: &CallEvent, body: &[u8]) -> Result<(i64, Value), HttpError> {
         let state = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
             v.get("state").and_then(Value::as_str).map(|s| s.chars().take(64).collect::<String>())
         });
+        let mut applied = false;
         let updated = update_call(&self.records, &event.call_id, |c| {
-            c.state = state.clone();
-            state.is_some()
+            applied = state.is_some() && c.state_at.is_none_or(|at| event.timestamp > at);
+            if applied {
+                c.state = state.clone();
+                c.state_at = Some(event.timestamp);
+            }
+            applied
         })
         .await?;
-        let mut ev = CallEventRecord::new(CallEventKind::StateChanged, Some(&event.call_id), Utc::now());
-        if let Some(s) = &state {
-            ev = ev.detail(s.clone());
+        if applied {
+            let mut ev = CallEventRecord::new(CallEventKind::StateChanged, Some(&event.call_id), Utc::now());
+            if let Some(s) = &state {
+                ev = ev.detail(s.clone());
+            }
+            record_event(&self.records, &self.config.metrics, ev).await;
         }
-        record_event(&self.records, ev, self.config.emf).await;
-        Ok((200, json!({ "status": "recorded", "call_id": event.call_id, "known_call": updated.is_some() })))
+        Ok((
+            200,
+            json!({ "status": "recorded", "call_id": event.call_id, "known_call": updated.is_some(), "applied": applied }),
+        ))
     }
+}
+
+/// What the record says of a ring that failed: unreachable, or (a lost answer) unknown, since
+/// the call may have been placed; either way it is not rung again.
+fn unreached(e: &StepError) -> String {
+    if e.code == "outcome_unknown" {
+        "agent call outcome unknown: it may have been placed (outcome_unknown)".to_owned()
+    } else {
+        format!("agent unreachable: {}", e.code)
+    }
+}
+
+fn processing(event: &CallEvent) -> (i64, Value) {
+    (202, json!({ "status": "processing", "call_id": event.call_id, "duplicate": true }))
 }
 
 fn status_of(call: &CallRecord) -> i64 {

@@ -47,13 +47,37 @@ impl AgentCalls for Agent {
     }
 }
 
+/// Records the runs started; fails the first `failures` starts as Step Functions can.
 #[derive(Default, Clone)]
-struct Starter(Arc<Mutex<Vec<CloneRunInput>>>);
+struct Starter(Arc<Mutex<Vec<CloneRunInput>>>, Arc<std::sync::atomic::AtomicU32>);
 
 impl RunStarter for Starter {
     async fn start(&self, input: &CloneRunInput) -> Result<RunStart, StorageError> {
-        self.0.lock().unwrap().push(input.clone());
+        use std::sync::atomic::Ordering;
+        if self.1.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(StorageError::Transient("StartExecution: ThrottlingException".into()));
+        }
+        let mut runs = self.0.lock().unwrap();
+        if runs.iter().any(|r| r.run_id == input.run_id) {
+            assert_eq!(
+                runs.iter().find(|r| r.run_id == input.run_id),
+                Some(input),
+                "a named execution's input never changes"
+            );
+            return Ok(RunStart::AlreadyStarted);
+        }
+        runs.push(input.clone());
         Ok(RunStart::Started)
+    }
+}
+
+/// The metrics a function would send to CloudWatch.
+#[derive(Default, Clone)]
+struct Metrics(Arc<Mutex<Vec<echome_core::CallEventRecord>>>);
+
+impl echome_core::metrics::MetricsSink for Metrics {
+    fn record(&self, event: &echome_core::CallEventRecord) {
+        self.0.lock().unwrap().push(event.clone());
     }
 }
 
@@ -200,6 +224,7 @@ async fn every_fixture_gets_the_status_a_user_expects() {
         let (status, body) = w.send(fixture(&name)).await;
         let expected = match name.as_str() {
             "incoming-call" | "call-state-changed" | "call-ended" | "post-call" => 200,
+            "incoming-call-3cx-design" => 200,
             "post-call-unknown-conversation" | "conversation-initiation" => 200,
             "bad-caller-id" => 400,
             "bad-signature" | "stale-timestamp" | "post-call-bad-signature" => 401,
@@ -338,7 +363,9 @@ async fn refusals_are_specific_recorded_and_nothing_unauthenticated_is_kept() {
     let (status, body) = w.send(fixture("incoming-call")).await;
     assert_eq!((status, body["error"]["code"].clone()), (403, json!("forbidden")), "source 203.0.113.10");
 
-    let w = world().with_sample().await;
+    let metrics = Metrics::default();
+    let cfg = Config { metrics: echome_core::metrics::Sink::new(metrics.clone()), ..config() };
+    let w = world_with(Agent::default(), cfg).with_sample().await;
     let (status, body) = w.send(fixture("bad-caller-id")).await;
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().starts_with("caller_id"), "{body}");
@@ -356,7 +383,13 @@ async fn refusals_are_specific_recorded_and_nothing_unauthenticated_is_kept() {
     assert_eq!(kept[0].1, fixture("bad-caller-id").body.unwrap().into_bytes(), "as received");
     let (from, to) = (Utc::now() - chrono::Duration::minutes(1), Utc::now() + chrono::Duration::seconds(1));
     let day = w.intake.records.events_between(from, to).await.unwrap();
-    let rejected: Vec<_> = day.iter().filter_map(|e| e.detail.clone()).collect();
+    assert!(day.is_empty(), "refusals are metrics only; a flood of them writes nothing: {day:?}");
+    let counted = metrics.0.lock().unwrap().clone();
+    let rejected: Vec<_> = counted
+        .iter()
+        .filter(|e| e.kind == CallEventKind::WebhookRejected)
+        .filter_map(|e| e.detail.clone())
+        .collect();
     for want in
         ["3cx-call bad_field", "3cx-call stale_timestamp", "3cx-call bad_signature", "3cx-call too_large"]
     {
@@ -462,4 +495,129 @@ async fn conversation_initiation_answers_with_the_cached_voice_in_one_lookup() {
     assert!(body.get("conversation_config_override").is_none(), "no clone, no override: {body}");
     assert!(cold.rung().is_empty() && cold.runs().is_empty(), "no cloning on this path");
     assert_eq!(cold.send(fixture("conversation-initiation-no-secret")).await.0, 401);
+}
+
+fn the_call() -> CallId {
+    CallId::parse("3cx-8812").unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_run_start_leaves_the_call_unanswered_and_the_retry_starts_it_without_ringing_again() {
+    let w = world().with_sample().await;
+    w.intake.runs.1.store(1, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!(status, 503, "3CX retries a 503: {body}");
+    assert_eq!(w.rung().len(), 1, "the caller hears the greeting meanwhile");
+    let call = w.intake.records.call(&the_call()).await.unwrap().unwrap();
+    assert!(!call.is_answered() && call.status == CallStatus::Greeting, "{call:?}");
+
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["path"].clone()), (200, json!("cloning")), "{body}");
+    assert_eq!(w.runs().len(), 1, "the retry started the run");
+    assert_eq!(w.rung().len(), 1, "and rang nobody again");
+    let run = &w.runs()[0];
+    assert_eq!(run.call.as_ref().unwrap().greeting_call_id.as_deref(), Some("conv_1"));
+    let (again, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((again, body["duplicate"].clone(), w.runs().len()), (200, json!(true), 1));
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_while_the_greeting_rings_stays_ended_and_gets_no_run() {
+    let slow = Agent { slow: Some(std::time::Duration::from_millis(400)), ..Agent::default() };
+    let w = Arc::new(world_with(slow, config()).with_sample().await);
+    let incoming = {
+        let w = w.clone();
+        tokio::spawn(async move { w.send(fixture("incoming-call")).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let (status, _) = w.send(threecx("CallEnded", "3cx-8812", json!({ "duration": 3 }))).await;
+    assert_eq!(status, 200);
+    let (status, body) = incoming.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let call = w.intake.records.call(&the_call()).await.unwrap().unwrap();
+    assert_eq!(call.status, CallStatus::Ended, "the hang-up is not overwritten: {call:?}");
+    assert!(w.runs().is_empty(), "no clone run rings a caller who hung up");
+    assert!(call.note.unwrap().contains("hung up"));
+}
+
+#[tokio::test]
+async fn a_call_ended_before_its_incoming_call_leaves_a_tombstone_and_nobody_is_rung() {
+    let w = world().with_sample().await;
+    let (status, body) = w.send(threecx("CallEnded", "3cx-8812", json!({}))).await;
+    assert_eq!((status, body["known_call"].clone()), (200, json!(false)));
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["status"].clone()), (200, json!("ended")), "{body}");
+    assert!(w.rung().is_empty() && w.runs().is_empty());
+}
+
+#[tokio::test]
+async fn a_call_id_reused_a_day_later_is_a_new_call() {
+    let w = world().with_clone().await;
+    let mut old = echome_core::CallRecord::new(
+        the_call(),
+        caller(),
+        "+18005550199".into(),
+        Utc::now() - chrono::Duration::days(40),
+    );
+    old.status = CallStatus::Ended;
+    old.path = Some(CallPath::NoSample);
+    w.intake.records.claim_call(&old).await.unwrap();
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!(
+        (status, body["path"].clone(), body["duplicate"].clone()),
+        (200, json!("cached"), json!(false)),
+        "{body}"
+    );
+    assert_eq!(w.rung().len(), 1);
+}
+
+#[tokio::test]
+async fn replayed_deliveries_change_and_count_nothing_and_an_older_state_does_not_win() {
+    let w = world().with_sample().await;
+    w.send(fixture("incoming-call")).await;
+    let ended = threecx("CallEnded", "3cx-8812", json!({ "duration": 42 }));
+    for _ in 0..3 {
+        assert_eq!(w.send(ended.clone()).await.0, 200);
+    }
+    let now = Utc::now().timestamp();
+    let state =
+        |s: &str, at: i64| threecx("CallStateChanged", "3cx-8812", json!({ "state": s, "timestamp": at }));
+    w.send(state("Talking", now)).await;
+    w.send(state("Ringing", now - 5)).await;
+    w.send(state("Talking", now)).await;
+    let events = w.intake.records.call_events(&the_call()).await.unwrap();
+    let count = |k: CallEventKind| events.iter().filter(|e| e.kind == k).count();
+    assert_eq!((count(CallEventKind::Ended), count(CallEventKind::StateChanged)), (1, 1), "{events:?}");
+    let call = w.intake.records.call(&the_call()).await.unwrap().unwrap();
+    assert_eq!(call.state.as_deref(), Some("Talking"));
+    for _ in 0..2 {
+        w.send(fixture("post-call")).await;
+    }
+    let events = w.intake.records.call_events(&the_call()).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == CallEventKind::PostCall).count(), 1, "{events:?}");
+}
+
+#[tokio::test]
+async fn a_second_takeover_waits_for_the_first_one_s_lease() {
+    let slow = Agent { slow: Some(std::time::Duration::from_millis(300)), ..Agent::default() };
+    let w = Arc::new(world_with(slow, config()).with_clone().await);
+    let stale = echome_core::CallRecord::new(
+        the_call(),
+        caller(),
+        "+18005550199".into(),
+        Utc::now() - chrono::Duration::seconds(60),
+    );
+    w.intake.records.claim_call(&stale).await.unwrap();
+    // Two retries of a call whose first delivery died: one takes over, the other must not.
+    let a = {
+        let w = w.clone();
+        tokio::spawn(async move { w.send(fixture("incoming-call")).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let b = {
+        let w = w.clone();
+        tokio::spawn(async move { w.send(fixture("incoming-call")).await })
+    };
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!(w.rung().len(), 1, "rung once: {a:?} {b:?}");
 }

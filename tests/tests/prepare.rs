@@ -38,7 +38,7 @@ fn ffmpeg(args: &[&str]) {
 }
 
 fn echome(args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_echome")).args(args).output().expect("run echome");
+    let out = Command::new(echome_tests::echome()).args(args).output().expect("run echome");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");

@@ -32,6 +32,8 @@ struct Serve {
 struct Http {
     base: String,
     http: reqwest::Client,
+    /// A viewer's token from `echome token`, for the read API.
+    token: String,
 }
 
 impl std::ops::Deref for Serve {
@@ -53,7 +55,7 @@ impl Drop for Serve {
 }
 
 fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_echome"))
+    let mut child = Command::new(echome_tests::echome())
         .args(["--data-dir", data.to_str().unwrap(), "serve", "--port", "0"])
         .env("ELEVENLABS_API_KEY", KEY)
         .env("ELEVENLABS_API_BASE", stub.uri())
@@ -74,7 +76,24 @@ fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     let base = first["listening"].as_str().unwrap().to_owned();
-    Serve { child, to: Http { base, http: reqwest::Client::new() } }
+    // `echome token` works beside a running `serve` on the same data dir.
+    let token = Command::new(echome_tests::echome())
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "token",
+            "--sub",
+            "test-viewer",
+            "--role",
+            "viewer",
+            "--ttl",
+            "15m",
+        ])
+        .output()
+        .expect("echome token");
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    Serve { child, to: Http { base, http: reqwest::Client::new(), token } }
 }
 
 impl Http {
@@ -104,7 +123,8 @@ impl Http {
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let res =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
         (res.status().as_u16(), res.json().await.unwrap())
     }
 
@@ -141,6 +161,11 @@ async fn with_sample(data: &Path, caller: &str, seed: u64) {
 }
 
 async fn stub(clone_works: bool) -> MockServer {
+    stub_with(clone_works, Duration::ZERO).await
+}
+
+/// The stub, with every outbound call taking `ring` to be placed.
+async fn stub_with(clone_works: bool, ring: Duration) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/user/subscription"))
@@ -164,9 +189,13 @@ async fn stub(clone_works: bool) -> MockServer {
         .and(body_partial_json(
             json!({"agent_id": "agent_01jbstub", "agent_phone_number_id": "phnum_01jbstub"}),
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"success": true, "message": "ok", "conversation_id": "conv_stub", "sip_call_id": "sip-1"}),
-        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(
+                    json!({"success": true, "message": "ok", "conversation_id": "conv_stub", "sip_call_id": "sip-1"}),
+                )
+                .set_delay(ring),
+        )
         .mount(&server)
         .await;
     server
@@ -268,11 +297,11 @@ async fn a_caller_hears_the_greeting_then_their_cloned_voice_and_next_time_the_c
         (json!(1), json!(1), json!(1))
     );
     assert_eq!(m["cache_hit_rate"], 0.5);
-    assert_eq!(m["webhook_rejections_total"], 2);
+    assert!(m.get("webhook_rejections_total").is_none(), "refusals are metrics only, never stored: {m}");
 
     // Every authenticated delivery is kept as received; the refused ones are not.
     drop(s);
-    let out = Command::new(env!("CARGO_BIN_EXE_echome"))
+    let out = Command::new(echome_tests::echome())
         .arg("--data-dir")
         .arg(&data)
         .args(["webhooks", "3cx", "--json"])
@@ -329,4 +358,41 @@ async fn a_failing_provider_or_a_hung_up_caller_never_leaves_anyone_waiting_or_r
         "{call:#}"
     );
     assert_eq!(agent_calls(&stub, "3cx-2002").await.len(), 1, "only the greeting");
+}
+
+/// Faults between the steps, as a caller lives them: a hang-up while the greeting is still being
+/// placed, and 3CX delivering the same `CallEnded` again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_who_hangs_up_while_the_greeting_rings_is_rung_once_and_replays_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    with_sample(&data, "+14155550123", 44).await;
+    let stub = stub_with(true, Duration::from_millis(1500)).await;
+    let s = std::sync::Arc::new(serve(&stub, &data, 5));
+    let incoming = {
+        let s = s.clone();
+        tokio::spawn(async move { s.threecx("IncomingCall", "3cx-3001", "+14155550123", false).await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, ended) = s.threecx("CallEnded", "3cx-3001", "+14155550123", false).await;
+    assert_eq!(status, 200, "{ended}");
+    let (status, answer) = incoming.await.unwrap();
+    assert_eq!((status, answer["path"].clone()), (200, json!("cloning")), "{answer}");
+    // Past the deadline: a run would have rung the default voice by now.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(agent_calls(&stub, "3cx-3001").await.len(), 1, "only the greeting was placed");
+    let (_, call) = s.get("/calls/3cx-3001").await;
+    assert_eq!(call["status"], "ended", "{call:#}");
+    assert!(call["note"].as_str().unwrap_or_default().contains("hung up"), "{call:#}");
+    let run = call["run_id"].as_str().unwrap();
+    assert_eq!(s.get(&format!("/runs/{run}")).await.0, 404, "no clone run was started");
+
+    for _ in 0..2 {
+        assert_eq!(s.threecx("CallEnded", "3cx-3001", "+14155550123", false).await.0, 200);
+    }
+    let (_, metrics) = s.get("/metrics").await;
+    assert_eq!(
+        metrics["metrics"]["calls_ended"], 1,
+        "a replayed CallEnded is not counted again: {metrics:#}"
+    );
 }

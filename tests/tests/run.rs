@@ -7,7 +7,7 @@ use echome_testkit::{Scene, SceneKind, generate};
 use serde_json::Value;
 
 fn echome(data: &Path, args: &[&str]) -> (bool, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_echome"))
+    let out = Command::new(echome_tests::echome())
         .env_remove("ELEVENLABS_API_KEY")
         .arg("--data-dir")
         .arg(data)
