@@ -136,10 +136,9 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
         },
         requests: Default::default(),
     });
-    let listener =
-        tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await.map_err(|e| {
-            StepError::invalid_input(format!("cannot listen on {}:{}: {e}", args.host, args.port))
-        })?;
+    let listener = listen(SocketAddr::new(args.host, args.port)).map_err(|e| {
+        StepError::invalid_input(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+    })?;
     let addr = listener.local_addr().map_err(|e| StepError::internal(e.to_string()))?;
     println!("{}", json!({ "listening": format!("http://{addr}") }));
     eprintln!("echome serve: listening on http://{addr} (Ctrl-C stops)");
@@ -173,6 +172,20 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             }
         });
     }
+}
+
+/// Connections a burst may leave waiting to be accepted: tokio's default (128) drops some of
+/// 500 calls arriving at once, which then wait a second for the client's retry.
+const BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 impl Server {
