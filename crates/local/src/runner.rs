@@ -182,9 +182,11 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         Ok(result)
     }
 
-    /// ExtractAudio → SegmentAudio → CloneVoice → (caller waiting?) TransitionCall.
+    /// ExtractAudio → SegmentAudio → CloneVoice → (caller waiting?) TransitionCall. The turn
+    /// (the machine's cores) is held through the audio steps only: waiting on the provider and
+    /// handing over cost no CPU, and calls arriving together should not queue behind them.
     async fn clone_branch(&self, input: &CloneRunInput, result: &mut RunResult) -> Result<(), StepError> {
-        let _turn = match &self.limit {
+        let turn = match &self.limit {
             Some(limit) => Some(
                 limit
                     .clone()
@@ -204,6 +206,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         let req = SegmentInput { run_id: input.run_id.clone(), extracted };
         let pack = self.step(CLONE_RUN[1], || self.steps.segment_audio(req.clone())).await?;
         result.pack = Some(pack.clone());
+        drop(turn);
         let req = CloneInput { run_id: input.run_id.clone(), caller_id: input.caller_id.clone(), pack };
         let clone = self.step(CLONE_RUN[2], || self.steps.clone_voice(req.clone())).await?;
         result.clone = Some(clone.clone());
@@ -355,6 +358,8 @@ mod tests {
     struct FakeSteps {
         flaky: u32,
         segment_delay: Option<Duration>,
+        /// How long the provider takes to clone.
+        clone_delay: Option<Duration>,
         calls: AtomicU32,
         segment_error: Option<StepError>,
         seen: Mutex<Vec<&'static str>>,
@@ -386,6 +391,9 @@ mod tests {
 
         async fn clone_voice(&self, _input: CloneInput) -> Result<CloneOutput, StepError> {
             self.seen.lock().unwrap().push("clone-voice");
+            if let Some(d) = self.clone_delay {
+                tokio::time::sleep(d).await;
+            }
             Ok(CloneOutput {
                 voice_id: echome_core::VoiceId::parse("voice1").unwrap(),
                 engine: "offline".into(),
@@ -458,6 +466,7 @@ mod tests {
         FakeSteps {
             flaky,
             segment_delay: None,
+            clone_delay: None,
             calls: AtomicU32::new(0),
             segment_error,
             seen: Mutex::new(vec![]),
@@ -507,6 +516,39 @@ mod tests {
             "the clone still finishes (and is cached) after the deadline"
         );
         assert_eq!(rec.status, RunStatus::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn runs_queue_for_the_audio_steps_only_not_for_the_provider_s_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+        let mut slow = steps(0, None);
+        slow.clone_delay = Some(Duration::from_millis(400));
+        let runner = std::sync::Arc::new(Runner::new(slow, log.clone()).with_concurrency(1));
+        let mut tasks = Vec::new();
+        for n in 0..3 {
+            let input = CloneRunInput {
+                run_id: RunId::parse(&format!("r{n}")).unwrap(),
+                caller_id: CallerId::parse("+14155550123").unwrap(),
+                sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
+                call: None,
+            };
+            let rec = RunRecord::started(
+                input.run_id.clone(),
+                input.caller_id.clone(),
+                input.sample.clone(),
+                Utc::now(),
+            );
+            log.create_run(&rec).await.unwrap();
+            let runner = runner.clone();
+            tasks.push(tokio::spawn(async move { runner.run(&input).await.unwrap() }));
+        }
+        let started = Instant::now();
+        for t in tasks {
+            assert!(t.await.unwrap().error.is_none());
+        }
+        // One turn at a time for the audio, but the three 400 ms provider waits overlap.
+        assert!(started.elapsed() < Duration::from_millis(1100), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
