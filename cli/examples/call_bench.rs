@@ -16,7 +16,9 @@
 //!    that call after the greeting, with `conversation_config_override.tts.voice_id` the voice
 //!    the stub made), with the stub taking a fixed 2 s to answer `POST /v1/voices/add`. 20
 //!    callers, each with a generated recording (10 or 60 minutes, `echome-testgen --kind
-//!    mixed`, made once under `bench/out/`) on file as its sample, one call at a time
+//!    mixed`, made once under `bench/out/`) on file as its sample, either with the pack its
+//!    upload's run kept (the caller's clone has since given up its slot: the run goes straight
+//!    to CloneVoice) or analysed on the call (`BENCH_ANALYSE=1` for `voice`), one call at a time
 //!    (`BENCH_AT_ONCE=N`: N at once); `CLONE_MAX_WAIT_SECONDS` 600 to measure the time, and the
 //!    default 35 s for the share that falls back to the default voice. Where the time goes is
 //!    read from the run's files and record under the data dir and from the stub's clock.
@@ -43,8 +45,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use echome_core::{
-    BlobRef, BlobStore, CallerId, CloneCache, CloneRecord, CloneStatus, RunId, SampleLog, SampleRecord,
-    VoiceId,
+    BlobRef, BlobStore, CallerId, CloneCache, CloneRecord, CloneStatus, ExtractInput, RunId, SampleLog,
+    SampleRecord, SegmentInput, SegmentOutput, VoiceId,
 };
 use echome_local::{FsBlobStore, LocalRecords};
 use serde_json::{Value, json};
@@ -413,6 +415,7 @@ async fn seed_load(data: &Path, callers: usize, sample_file: &Path) {
                     version: "v1".into(),
                     uploaded_at: now,
                     size: 1,
+                    pack: None,
                 };
                 records.record_sample(&sample).await.expect("sample record");
             });
@@ -799,8 +802,10 @@ fn recording(minutes: u32, seed: u64) -> PathBuf {
 
 /// As tests/tests/serve.rs's `with_sample`: the recording as each caller's sample blob (through
 /// `FsBlobStore`; the others hard-linked to the first when the file system allows, as nothing
-/// ever rewrites an original) and a `SampleRecord`, before serve starts.
-async fn seed_recordings(data: &Path, callers: &[String], rec: &Path) {
+/// ever rewrites an original) and a `SampleRecord`, before serve starts. `kept`: the pack a run
+/// cut from the recording when it was uploaded is kept with it, as CloneVoice keeps it (the
+/// caller's clone has since given up its slot); the run's own functions make it, once.
+async fn seed_recordings(data: &Path, callers: &[String], rec: &Path, kept: bool) {
     let records = LocalRecords::open(&data.join("echome.redb")).expect("records");
     let blobs = FsBlobStore::new(data.join("blobs"));
     let size = std::fs::metadata(rec).expect("the recording").len();
@@ -823,9 +828,39 @@ async fn seed_recordings(data: &Path, callers: &[String], rec: &Path) {
             version: "v1".into(),
             uploaded_at: Utc::now(),
             size,
+            pack: None,
         };
         records.record_sample(&sample).await.expect("sample record");
     }
+    if kept && let Some(c) = callers.first() {
+        let blob = BlobRef::new(BUCKET, format!("samples/{c}/call.wav"));
+        let pack = pack_at_upload(data, &blobs, c, &blob).await;
+        for c in callers {
+            let (caller, blob) =
+                (CallerId::parse(c).expect("caller"), blob.with_key(format!("samples/{c}/call.wav")));
+            assert!(records.record_pack(&caller, &blob, &pack).await.expect("keeping the pack"));
+        }
+    }
+}
+
+/// ExtractAudio and SegmentAudio on a recording, as the run after its upload calls them.
+async fn pack_at_upload(data: &Path, blobs: &FsBlobStore, caller: &str, sample: &BlobRef) -> SegmentOutput {
+    let work_dir = data.join("work");
+    std::fs::create_dir_all(&work_dir).expect("work dir");
+    let run_id = RunId::parse("bench-upload").expect("run id");
+    let extract = extract_audio::Config {
+        bucket: BUCKET.into(),
+        work_dir: work_dir.clone(),
+        extract: Default::default(),
+    };
+    let input = ExtractInput {
+        run_id: run_id.clone(),
+        caller_id: CallerId::parse(caller).expect("caller"),
+        sample: sample.clone(),
+    };
+    let extracted = extract_audio::handle(blobs, &extract, input).await.expect("extracting the recording");
+    let segment = segment_audio::Config { bucket: BUCKET.into(), work_dir, prepare: Default::default() };
+    segment_audio::handle(blobs, &segment, SegmentInput { run_id, extracted }).await.expect("the pack")
 }
 
 /// One call on the cloning path, from the webhook to the run's end, in milliseconds from the
@@ -993,13 +1028,22 @@ fn step_row(
     );
 }
 
-async fn time_to_voice(echome: &Path, minutes: u32, calls: usize, wait_s: u64, at_once: usize) -> Vec<Row> {
+/// `kept`: each caller's recording has the pack its upload's run kept (their clone has since
+/// given up its slot); otherwise the call's run analyses the recording first.
+async fn time_to_voice(
+    echome: &Path,
+    minutes: u32,
+    calls: usize,
+    wait_s: u64,
+    at_once: usize,
+    kept: bool,
+) -> Vec<Row> {
     let rec = recording(minutes, u64::from(minutes));
     let size = std::fs::metadata(&rec).map(|m| m.len()).unwrap_or_default();
     let dir = temp_dir();
     let data = dir.path().join("data");
     let callers: Vec<String> = (0..calls).map(|i| format!("+1415300{i:04}")).collect();
-    seed_recordings(&data, &callers, &rec).await;
+    seed_recordings(&data, &callers, &rec, kept).await;
     let stub = stub(true, PROVIDER_CLONE).await;
     let serve = start(
         echome,
@@ -1016,8 +1060,9 @@ async fn time_to_voice(echome: &Path, minutes: u32, calls: usize, wait_s: u64, a
     let blobs = FsBlobStore::new(data.join("blobs"));
     println!();
     println!(
-        "Time to the cloned voice: {minutes}-minute recording on file ({}, {:.0} MB), {calls} callers, {}, CLONE_MAX_WAIT_SECONDS={wait_s}, the stub makes a voice in {} s",
+        "Time to the cloned voice: {minutes}-minute recording on file ({}, {:.0} MB){}, {calls} callers, {}, CLONE_MAX_WAIT_SECONDS={wait_s}, the stub makes a voice in {} s",
         rec.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        if kept { " with the pack its upload's run kept" } else { ", analysed on the call" },
         size as f64 / 1e6,
         if at_once <= 1 { "one call at a time".to_owned() } else { format!("{at_once} calls at once") },
         PROVIDER_CLONE.as_secs()
@@ -1134,12 +1179,6 @@ async fn time_to_voice(echome: &Path, minutes: u32, calls: usize, wait_s: u64, a
     );
     step_row("  of which extract + segment", &timelines, |t| t.run_started, |t| t.packed);
     step_row(
-        "  without them (a pack made at upload reused; estimate)",
-        &timelines,
-        |_| None,
-        |t| Some(t.agent.filter(|_| t.cloned)? - (t.packed? - t.run_started?)),
-    );
-    step_row(
         "server's own clone_transfer duration_ms (from the greeting)",
         &timelines,
         |_| None,
@@ -1154,7 +1193,10 @@ async fn time_to_voice(echome: &Path, minutes: u32, calls: usize, wait_s: u64, a
     let target = PROVIDER_CLONE + ECHOME_SLACK;
     let target_ms = target.as_secs_f64() * 1000.0;
     let met = errors.is_empty() && fell_back == 0 && pct(&to_clone, 0.95) <= target_ms;
-    let label = format!("to cloned voice, {minutes}-min rec., wait {wait_s} s");
+    let label = format!(
+        "to cloned voice, {minutes}-min rec.{}, wait {wait_s} s",
+        if kept { ", pack kept" } else { ", analysed" }
+    );
     let mode = if at_once <= 1 { String::new() } else { format!(", {at_once} at once") };
     let mut rows = vec![Row {
         path: format!("{label}{mode}"),
@@ -1216,7 +1258,8 @@ async fn main() {
             let minutes = nums.first().copied().unwrap_or(60) as u32;
             let calls = nums.get(1).copied().unwrap_or(calls);
             let wait = nums.get(2).copied().unwrap_or(600) as u64;
-            rows.extend(time_to_voice(&echome, minutes, calls, wait, at_once).await);
+            let kept = !env_flag("BENCH_ANALYSE");
+            rows.extend(time_to_voice(&echome, minutes, calls, wait, at_once, kept).await);
         }
         // As before: `call_bench 100 5`.
         Some(_) if !nums.is_empty() => {
@@ -1238,7 +1281,9 @@ async fn main() {
     if do_voice {
         for wait in [600, 35] {
             for minutes in [10, 60] {
-                rows.extend(time_to_voice(&echome, minutes, calls, wait, at_once).await);
+                for kept in [true, false] {
+                    rows.extend(time_to_voice(&echome, minutes, calls, wait, at_once, kept).await);
+                }
             }
         }
     }

@@ -82,7 +82,7 @@ impl CloneRunSteps for Steps {
     }
 
     async fn clone_voice(&self, input: CloneInput) -> Result<CloneOutput, StepError> {
-        clone_voice::handle(&self.blobs, &self.records, &self.engine, &self.clone, input).await
+        clone_voice::handle(&self.blobs, &self.records, &self.records, &self.engine, &self.clone, input).await
     }
 
     async fn transition_call(&self, input: TransitionInput) -> Result<TransitionOutput, StepError> {

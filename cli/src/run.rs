@@ -57,8 +57,13 @@ async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError
         .records
         .create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), Utc::now()))
         .await?;
-    let input =
-        CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample: upload.object, call: None };
+    let input = CloneRunInput {
+        run_id: run_id.clone(),
+        caller_id: caller,
+        sample: upload.object,
+        pack: None,
+        call: None,
+    };
     let started = Instant::now();
     let runner = local.runner(
         args.common.min_speech,

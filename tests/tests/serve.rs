@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use echome_core::{BlobRef, BlobStore, CallerId, SampleLog, SampleRecord};
+use echome_core::{
+    BlobRef, BlobStore, CallerId, CloneCache, CloneRecord, CloneStatus, RunLog, SampleLog, SampleRecord,
+};
 use echome_local::{FsBlobStore, LocalRecords};
 use echome_testkit::{Scene, SceneKind, generate};
 use serde_json::{Value, json};
@@ -156,6 +158,7 @@ async fn with_sample(data: &Path, caller: &str, seed: u64) {
         version: "v1".into(),
         uploaded_at: Utc::now(),
         size,
+        pack: None,
     };
     records.record_sample(&sample).await.unwrap();
 }
@@ -314,6 +317,42 @@ async fn a_caller_hears_the_greeting_then_their_cloned_voice_and_next_time_the_c
         kept.iter().map(|d| d["body"]["call_id"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(calls, ["3cx-1001".to_owned(), "3cx-1002".to_owned()].into(), "{kept:#?}");
     assert!(kept.iter().all(|d| d["key"].as_str().unwrap().starts_with("webhooks/3cx/")), "{kept:#?}");
+
+    // The caller's voice gives up its slot (marked as free_a_slot marks it) and they call again:
+    // the clone is made from the pack the first run kept, and the recording is not analysed again.
+    let who = CallerId::parse(caller).unwrap();
+    let pack = {
+        let records = LocalRecords::open(&data.join("echome.redb")).unwrap();
+        let pack =
+            records.current_sample(&who).await.unwrap().unwrap().pack.expect("the first run kept its pack");
+        let entry = records.clone_of(&who).await.unwrap().unwrap();
+        records.put_clone(&CloneRecord { status: CloneStatus::Evicted, ..entry }).await.unwrap();
+        pack
+    };
+    let s = serve(&stub, &data, 300);
+    let (status, again) = s.threecx("IncomingCall", "3cx-1003", caller, false).await;
+    assert_eq!((status, again["path"].clone()), (200, json!("cloning")), "{again}");
+    let call = s.call_when("3cx-1003", Duration::from_secs(60), |c| c["hand_over"] == "transferred").await;
+    assert_eq!((call["hand_over"].clone(), call["voice_id"].clone()), (json!("transferred"), json!(VOICE)));
+    let run_id = again["run_id"].as_str().unwrap().to_owned();
+    let until = Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        let (_, run) = s.get(&format!("/runs/{run_id}")).await;
+        if run["status"] != "running" || Instant::now() > until {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run}");
+    drop(s);
+    let blobs = FsBlobStore::new(data.join("blobs"));
+    let run_files = blobs.path_of(&BlobRef::new("recordings", format!("runs/{run_id}/"))).unwrap();
+    assert!(!run_files.exists(), "nothing extracted or cut for the second clone: {}", run_files.display());
+    let records = LocalRecords::open(&data.join("echome.redb")).unwrap();
+    let rec = records.run(&echome_core::RunId::parse(&run_id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(rec.report.as_ref(), Some(&pack.report), "the run's report is the kept pack's");
+    let entry = records.clone_of(&who).await.unwrap().unwrap();
+    assert_eq!((entry.status, entry.voice_id.as_str()), (CloneStatus::Active, VOICE));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -93,6 +93,8 @@ const CONTRACT: &[Row] = &[
             "BlobStore::download_to runs/ (the pack's samples)",
             "CloneCache::clones",
             "CloneCache::put_clone",
+            "SampleLog::record_pack",
+            "BlobStore::get_bytes runs/ (a kept pack's expired report: NotFound, so PackGone)",
         ],
     },
     Row {
@@ -673,13 +675,14 @@ async fn upload_trigger_works_with_its_template_policy() {
         version: "v1".into(),
         uploaded_at: at,
         size: 1,
+        pack: None,
     };
     run.check("SampleLog::record_sample", records.record_sample(&rec).await, |w| *w == SampleWrite::Newest);
     let run_id = RunId::for_upload(&who, &sample.key, "v1");
     let created =
         records.create_run(&RunRecord::started(run_id.clone(), who.clone(), sample.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
-    let input = CloneRunInput { run_id, caller_id: who, sample, call: None };
+    let input = CloneRunInput { run_id, caller_id: who, sample, pack: None, call: None };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     run.verdict();
 }
@@ -791,6 +794,36 @@ async fn clone_voice_works_with_its_template_policy() {
     // Retiring the victim of a full account, then recording the new voice: both are puts.
     let evicted = CloneRecord { status: CloneStatus::Evicted, ..clone_record(&who, &run_id, at) };
     run.check("CloneCache::put_clone", cache.put_clone(&evicted).await, |()| true);
+    // The pack is kept with the recording it was cut from, for the caller's next clone.
+    let sample = BlobRef::new(&bucket, format!("samples/{}/call.wav", who.as_str()));
+    let on_file = SampleRecord {
+        caller_id: who.clone(),
+        sample: sample.clone(),
+        version: "v1".into(),
+        uploaded_at: at,
+        size: 1,
+        pack: None,
+    };
+    DynamoRecords::new(&admin, &world().table).record_sample(&on_file).await.expect("seeding");
+    let pack = echome_core::SegmentOutput {
+        samples: vec![key("sample_1.wav")],
+        report: key("report.json"),
+        picture: key("timeline.svg"),
+        speech_s: 60.0,
+        selected_s: 40.0,
+        noisy: false,
+        warnings: vec![],
+    };
+    run.check("SampleLog::record_pack", cache.record_pack(&who, &sample, &pack).await, |kept| *kept);
+    let expired = BlobRef::new(&bucket, "runs/iam-expired/report.json");
+    run.check(
+        "BlobStore::get_bytes runs/ (a kept pack's expired report: NotFound, so PackGone)",
+        match blobs.get_bytes(&expired).await {
+            Err(e) => Ok(e.code()),
+            Ok(_) => Err("an object that was never written was read"),
+        },
+        |code| *code == "not_found",
+    );
     run.verdict();
 }
 
@@ -863,6 +896,7 @@ async fn webhook_intake_works_with_its_template_policy() {
         version: "v1".into(),
         uploaded_at: at,
         size: 1,
+        pack: None,
     };
     seed.record_sample(&rec).await.expect("seeding");
     seed.put_clone(&clone_record(&who, &run_id, at)).await.expect("seeding");
@@ -907,7 +941,7 @@ async fn webhook_intake_works_with_its_template_policy() {
     let created =
         records.create_run(&RunRecord::started(run_id.clone(), who.clone(), sample.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
-    let input = CloneRunInput { run_id, caller_id: who.clone(), sample, call: None };
+    let input = CloneRunInput { run_id, caller_id: who.clone(), sample, pack: None, call: None };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     let touched = records.touch_clone(&who, &voice(), at, Duration::hours(24)).await;
     run.check("CloneCache::touch_clone", touched, |t| *t);
@@ -1017,7 +1051,14 @@ async fn moto_refuses_a_policy_missing_one_action() {
     let who = caller(201);
     let at = t("2026-11-20T10:00:00.000Z");
     let sample = BlobRef::new(&w.bucket, format!("samples/{who}/call.wav"));
-    let rec = SampleRecord { caller_id: who.clone(), sample, version: "v1".into(), uploaded_at: at, size: 1 };
+    let rec = SampleRecord {
+        caller_id: who.clone(),
+        sample,
+        version: "v1".into(),
+        uploaded_at: at,
+        size: 1,
+        pack: None,
+    };
     let refused = records.record_sample(&rec).await;
     assert!(matches!(refused, Err(StorageError::Denied(_))), "PutItem without dynamodb:PutItem: {refused:?}");
     assert_eq!(outcomes(&seen), ["moto 403"], "moto itself refused the PutItem");

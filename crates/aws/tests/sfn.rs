@@ -18,6 +18,7 @@ async fn a_run_starts_once_under_its_own_name() {
         run_id: RunId::for_upload(&caller, key, "v1"),
         caller_id: caller.clone(),
         sample: BlobRef::new("echome-recordings", key),
+        pack: None,
         call: None,
     };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
@@ -46,7 +47,7 @@ async fn a_run_starts_once_under_its_own_name() {
 async fn the_state_machine_s_failure_path_records_the_run_as_failed() {
     let caller = CallerId::parse("+14155550123").unwrap();
     let run_id = RunId::for_upload(&caller, "samples/+14155550123/call.mp3", "v1");
-    let (status, run) = run_on_moto(run_id, None).await;
+    let (status, run) = run_on_moto(run_id, None, None).await;
     assert_eq!(status, "FAILED");
     assert_eq!(run.status, RunStatus::Failed);
     assert!(run.finished_at.is_some_and(|t| t >= run.started_at), "{run:?}");
@@ -66,15 +67,41 @@ async fn with_a_caller_waiting_the_failure_path_still_records_the_clone_s_error(
         deadline: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::seconds(35), 0),
     };
     let waiting = RunId::for_call(&call.threecx_call_id);
-    let (status, run) = run_on_moto(waiting, Some(call)).await;
+    let (status, run) = run_on_moto(waiting, Some(call), None).await;
     assert_eq!(status, "FAILED");
     assert_eq!(run.status, RunStatus::Failed);
     assert!(run.error.unwrap().message.contains("extract-audio"));
 }
 
+/// Moto's interpreter takes the kept pack's path: the first function the run calls is
+/// clone-voice, not extract-audio.
+#[tokio::test]
+async fn a_run_given_a_kept_pack_starts_at_clone_voice() {
+    let caller = CallerId::parse("+14155550123").unwrap();
+    let run_id = RunId::for_upload(&caller, "samples/+14155550123/call.mp3", "v1");
+    let key = |n: &str| BlobRef::new("echome-recordings", format!("runs/earlier/{n}"));
+    let pack = echome_core::SegmentOutput {
+        samples: vec![key("sample_1.wav")],
+        report: key("report.json"),
+        picture: key("timeline.svg"),
+        speech_s: 3000.0,
+        selected_s: 120.0,
+        noisy: false,
+        warnings: vec![],
+    };
+    let (status, run) = run_on_moto(run_id, None, Some(pack)).await;
+    assert_eq!(status, "FAILED");
+    let error = run.error.expect("the failure is on record");
+    assert!(error.message.contains("clone-voice") && !error.message.contains("extract-audio"), "{error:?}");
+}
+
 /// One clone run on a moto server of its own (moto cannot start an execution while it holds a
 /// Parallel one): how the execution ended and the run's record afterwards.
-async fn run_on_moto(run_id: RunId, call: Option<echome_core::CallContext>) -> (String, RunRecord) {
+async fn run_on_moto(
+    run_id: RunId,
+    call: Option<echome_core::CallContext>,
+    pack: Option<echome_core::SegmentOutput>,
+) -> (String, RunRecord) {
     let moto = MotoServer::start();
     moto.enable_state_machine_execution();
     let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
@@ -87,7 +114,7 @@ async fn run_on_moto(run_id: RunId, call: Option<echome_core::CallContext>) -> (
         .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
         .await
         .unwrap();
-    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, call };
+    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, pack, call };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
     let status = final_status(&starter, &machine, &run_id).await;
     (status, records.run(&run_id).await.unwrap().unwrap())

@@ -437,6 +437,7 @@ mod tests {
             version: "v".into(),
             uploaded_at: t("2026-11-01T00:00:00Z"),
             size: 10,
+            pack: None,
         }
     }
 

@@ -18,10 +18,13 @@ pub enum ErrorType {
     ProviderThrottled,
     /// The voice provider refused the request (bad input, quota, key, unknown voice): caught.
     ProviderRejected,
+    /// A pack an earlier run made is no longer stored (its derived audio expired): the run
+    /// analyses the recording again.
+    PackGone,
 }
 
 impl ErrorType {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::InvalidInput,
         Self::InvalidAudio,
         Self::NoUsableSpeech,
@@ -29,6 +32,7 @@ impl ErrorType {
         Self::Internal,
         Self::ProviderThrottled,
         Self::ProviderRejected,
+        Self::PackGone,
     ];
 
     /// The name back from a state machine's `Error`; anything else (`States.Timeout`,
@@ -46,6 +50,7 @@ impl ErrorType {
             Self::Internal => "Internal",
             Self::ProviderThrottled => "ProviderThrottled",
             Self::ProviderRejected => "ProviderRejected",
+            Self::PackGone => "PackGone",
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::error::StorageError;
 use crate::ids::{CallId, CallerId, RunId, VoiceId};
 use crate::records::{CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
 use crate::speech::SpeechFormat;
-use crate::steps::CloneRunInput;
+use crate::steps::{CloneRunInput, SegmentOutput};
 
 /// Object storage: S3 in AWS, a folder locally. Audio moves through files and ranges, never
 /// whole objects in memory.
@@ -100,6 +100,15 @@ pub trait SampleLog: Send + Sync {
         &self,
         caller: &CallerId,
     ) -> impl Future<Output = Result<Option<SampleRecord>, StorageError>> + Send;
+
+    /// Keeps the pack cut from `sample` with the caller's current sample, if that is still
+    /// `sample` (a newer upload gets its own pack); `false` when it is not.
+    fn record_pack(
+        &self,
+        caller: &CallerId,
+        sample: &BlobRef,
+        pack: &SegmentOutput,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 }
 
 /// The clone runs and how they ended.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob::BlobRef;
 use crate::error::StepError;
 use crate::ids::{CallerId, RunId, VoiceId};
+use crate::steps::SegmentOutput;
 
 /// How long records are kept before the store's TTL removes them.
 pub const RUN_RETENTION_DAYS: i64 = 90;
@@ -27,6 +28,11 @@ pub struct SampleRecord {
     pub version: String,
     pub uploaded_at: DateTime<Utc>,
     pub size: u64,
+    /// The sample pack a run cut from this upload: a caller whose clone is gone (its slot given
+    /// to another caller, or expired) is cloned again from it without analysing the recording
+    /// again. Its files expire with the run's derived audio; CloneVoice says `PackGone` then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<SegmentOutput>,
 }
 
 /// Whether a recorded sample became the caller's current one.

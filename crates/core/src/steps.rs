@@ -12,6 +12,10 @@ pub struct CloneRunInput {
     pub run_id: RunId,
     pub caller_id: CallerId,
     pub sample: BlobRef,
+    /// The pack an earlier run cut from `sample`: the run goes straight to CloneVoice (and
+    /// back to ExtractAudio if its files have expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<SegmentOutput>,
     /// A caller on the line, listening to the greeting until the clone is ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CallContext>,
@@ -130,6 +134,9 @@ pub struct CloneInput {
     pub run_id: RunId,
     pub caller_id: CallerId,
     pub pack: SegmentOutput,
+    /// The recording the pack was cut from: the pack is kept with it for the next clone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<BlobRef>,
 }
 
 /// CloneVoice's output, placed under `$.clone` in the run's state.

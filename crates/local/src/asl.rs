@@ -54,6 +54,17 @@ pub fn retrier(state: &str, error: &str) -> Option<Retrier> {
     })
 }
 
+/// Where the state `state` goes on an error named `error`: the `Next` of its first `Catch`
+/// that names it (or `States.ALL`). `None`: the error leaves the branch.
+pub fn catch(state: &str, error: &str) -> Option<&'static str> {
+    let s = find(&definition()["States"], state)?;
+    s.get("Catch")?.as_array()?.iter().find_map(|c| {
+        let names = c["ErrorEquals"].as_array()?;
+        names.iter().any(|n| n.as_str() == Some(error) || n.as_str() == Some("States.ALL")).then_some(())?;
+        c["Next"].as_str()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

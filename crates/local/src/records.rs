@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
-    CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache, CloneLogRecord,
-    CloneRecord, CloneStatus, Delivery, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog,
-    SampleRecord, SampleWrite, StorageError, VoiceId, WebhookArchive,
+    BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
+    CloneLogRecord, CloneRecord, CloneStatus, Delivery, RunId, RunLog, RunOutcome, RunRecord, RunStatus,
+    SampleLog, SampleRecord, SampleWrite, SegmentOutput, StorageError, VoiceId, WebhookArchive,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -157,6 +157,24 @@ impl SampleLog for LocalRecords {
 
     async fn current_sample(&self, caller: &CallerId) -> Result<Option<SampleRecord>, StorageError> {
         self.get(SAMPLES, caller.as_str())
+    }
+
+    async fn record_pack(
+        &self,
+        caller: &CallerId,
+        sample: &BlobRef,
+        pack: &SegmentOutput,
+    ) -> Result<bool, StorageError> {
+        let (caller, sample, pack) = (caller.clone(), sample.clone(), pack.clone());
+        self.update(SAMPLES, move |t| {
+            let current: Option<SampleRecord> =
+                t.get(caller.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
+            let Some(mut current) = current.filter(|c| c.sample == sample) else { return Ok(false) };
+            current.pack = Some(pack.clone());
+            t.insert(caller.as_str(), encode(&current)?.as_slice()).map_err(failed)?;
+            Ok(true)
+        })
+        .await
     }
 }
 
@@ -482,6 +500,7 @@ mod tests {
             version: v.into(),
             uploaded_at: t(at),
             size: 1,
+            pack: None,
         };
         assert_eq!(
             db.record_sample(&sample("b", "2026-11-20T10:00:00Z")).await.unwrap(),
@@ -496,6 +515,21 @@ mod tests {
             SampleWrite::Newest
         );
         assert_eq!(db.current_sample(&caller).await.unwrap().unwrap().version, "b");
+        // A pack is kept with the current sample only.
+        let pack = |run: &str| echome_core::SegmentOutput {
+            samples: vec![BlobRef::new("local", format!("runs/{run}/sample_1.wav"))],
+            report: BlobRef::new("local", format!("runs/{run}/report.json")),
+            picture: BlobRef::new("local", format!("runs/{run}/timeline.svg")),
+            speech_s: 60.0,
+            selected_s: 40.0,
+            noisy: false,
+            warnings: vec![],
+        };
+        let older = sample("a", "2026-11-20T09:00:00Z").sample;
+        assert!(!db.record_pack(&caller, &older, &pack("r0")).await.unwrap());
+        let current = sample("b", "2026-11-20T10:00:00Z").sample;
+        assert!(db.record_pack(&caller, &current, &pack("r1")).await.unwrap());
+        assert_eq!(db.current_sample(&caller).await.unwrap().unwrap().pack, Some(pack("r1")));
 
         let run = RunRecord::started(
             RunId::parse("r1").unwrap(),

@@ -182,11 +182,53 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         Ok(result)
     }
 
-    /// ExtractAudio → SegmentAudio → CloneVoice → (caller waiting?) TransitionCall. The turn
-    /// (the machine's cores) is held through the audio steps only: waiting on the provider and
-    /// handing over cost no CPU, and calls arriving together should not queue behind them.
+    /// (pack on file?) ExtractAudio → SegmentAudio → CloneVoice → (caller waiting?)
+    /// TransitionCall. A pack an earlier run kept goes straight to CloneVoice, and back to the
+    /// analysis where the ASL's Catch says (its files expired).
     async fn clone_branch(&self, input: &CloneRunInput, result: &mut RunResult) -> Result<(), StepError> {
-        let turn = match &self.limit {
+        let mut kept = input.pack.clone();
+        let clone = loop {
+            let from_earlier_run = kept.is_some();
+            let pack = match kept.take() {
+                Some(pack) => pack,
+                None => self.analyse(input, result).await?,
+            };
+            result.pack = Some(pack.clone());
+            let req = CloneInput {
+                run_id: input.run_id.clone(),
+                caller_id: input.caller_id.clone(),
+                pack,
+                sample: Some(input.sample.clone()),
+            };
+            match self.step(CLONE_RUN[2], || self.steps.clone_voice(req.clone())).await {
+                Err(e)
+                    if from_earlier_run
+                        && crate::asl::catch(CLONE_RUN[2].state, e.error_type.as_str())
+                            == Some(CLONE_RUN[0].state) =>
+                {
+                    tracing::info!(run_id = %input.run_id, "the kept pack has expired: analysing the recording again");
+                }
+                done => break done?,
+            }
+        };
+        result.clone = Some(clone.clone());
+        if let Some(call) = &input.call {
+            let req = self.transition_input(input, call, Some(clone), None);
+            let done = self.step(TRANSITION, || self.steps.transition_call(req.clone())).await?;
+            result.transition = Some(done);
+        }
+        Ok(())
+    }
+
+    /// ExtractAudio → SegmentAudio. The turn (the machine's cores) is held through these only:
+    /// waiting on the provider and handing over cost no CPU, and calls arriving together
+    /// should not queue behind them.
+    async fn analyse(
+        &self,
+        input: &CloneRunInput,
+        result: &mut RunResult,
+    ) -> Result<SegmentOutput, StepError> {
+        let _turn = match &self.limit {
             Some(limit) => Some(
                 limit
                     .clone()
@@ -204,18 +246,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         let extracted = self.step(CLONE_RUN[0], || self.steps.extract_audio(req.clone())).await?;
         result.extracted = Some(extracted.clone());
         let req = SegmentInput { run_id: input.run_id.clone(), extracted };
-        let pack = self.step(CLONE_RUN[1], || self.steps.segment_audio(req.clone())).await?;
-        result.pack = Some(pack.clone());
-        drop(turn);
-        let req = CloneInput { run_id: input.run_id.clone(), caller_id: input.caller_id.clone(), pack };
-        let clone = self.step(CLONE_RUN[2], || self.steps.clone_voice(req.clone())).await?;
-        result.clone = Some(clone.clone());
-        if let Some(call) = &input.call {
-            let req = self.transition_input(input, call, Some(clone), None);
-            let done = self.step(TRANSITION, || self.steps.transition_call(req.clone())).await?;
-            result.transition = Some(done);
-        }
-        Ok(())
+        self.step(CLONE_RUN[1], || self.steps.segment_audio(req.clone())).await
     }
 
     /// RecordFailure, then (caller waiting) HandOverAfterFailure, whose own failure ends the
@@ -362,6 +393,8 @@ mod tests {
         clone_delay: Option<Duration>,
         calls: AtomicU32,
         segment_error: Option<StepError>,
+        /// A pack an earlier run kept has expired: CloneVoice says `PackGone` for it.
+        kept_pack_gone: bool,
         seen: Mutex<Vec<&'static str>>,
     }
 
@@ -389,8 +422,12 @@ mod tests {
             })
         }
 
-        async fn clone_voice(&self, _input: CloneInput) -> Result<CloneOutput, StepError> {
+        async fn clone_voice(&self, input: CloneInput) -> Result<CloneOutput, StepError> {
             self.seen.lock().unwrap().push("clone-voice");
+            assert_eq!(input.sample.as_ref().map(|s| s.key.as_str()), Some("samples/+14155550123/a.wav"));
+            if self.kept_pack_gone && !input.pack.report.key.starts_with(&input.run_id.prefix()) {
+                return Err(StepError::new(ErrorType::PackGone, "pack_gone", "expired"));
+            }
             if let Some(d) = self.clone_delay {
                 tokio::time::sleep(d).await;
             }
@@ -441,12 +478,22 @@ mod tests {
         steps: FakeSteps,
         call: Option<echome_core::CallContext>,
     ) -> (RunResult, RunRecord, Vec<&'static str>) {
+        run_kept(steps, call, None).await
+    }
+
+    /// A run given the pack an earlier run (`r0`) kept with the recording.
+    async fn run_kept(
+        steps: FakeSteps,
+        call: Option<echome_core::CallContext>,
+        pack: Option<SegmentOutput>,
+    ) -> (RunResult, RunRecord, Vec<&'static str>) {
         let dir = tempfile::tempdir().unwrap();
         let log = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
         let input = CloneRunInput {
             run_id: RunId::parse("r1").unwrap(),
             caller_id: CallerId::parse("+14155550123").unwrap(),
             sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
+            pack,
             call,
         };
         let rec = RunRecord::started(
@@ -469,6 +516,7 @@ mod tests {
             clone_delay: None,
             calls: AtomicU32::new(0),
             segment_error,
+            kept_pack_gone: false,
             seen: Mutex::new(vec![]),
         }
     }
@@ -488,6 +536,41 @@ mod tests {
         assert_eq!(seen, ["extract-audio", "segment-audio", "clone-voice", "transition-call:clone"]);
         assert_eq!(rec.status, RunStatus::Succeeded);
         assert!(result.transition.is_some());
+    }
+
+    fn kept_pack() -> SegmentOutput {
+        let key = |n: &str| BlobRef::new("b", format!("runs/r0/{n}"));
+        SegmentOutput {
+            samples: vec![key("sample_1.wav")],
+            report: key("report.json"),
+            picture: key("timeline.svg"),
+            speech_s: 50.0,
+            selected_s: 45.0,
+            noisy: false,
+            warnings: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kept_pack_is_cloned_without_analysing_the_recording_again() {
+        let (result, rec, seen) = run_kept(steps(0, None), waiting(5_000), Some(kept_pack())).await;
+        assert_eq!(seen, ["clone-voice", "transition-call:clone"]);
+        assert_eq!(rec.status, RunStatus::Succeeded);
+        assert_eq!(rec.report.unwrap().key, "runs/r0/report.json", "the kept pack's report");
+        assert!(result.extracted.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_expired_kept_pack_sends_the_run_back_to_the_analysis_as_the_asl_catches() {
+        let mut gone = steps(0, None);
+        gone.kept_pack_gone = true;
+        let (result, rec, seen) = run_kept(gone, waiting(5_000), Some(kept_pack())).await;
+        assert_eq!(
+            seen,
+            ["clone-voice", "extract-audio", "segment-audio", "clone-voice", "transition-call:clone"]
+        );
+        assert_eq!(rec.status, RunStatus::Succeeded);
+        assert_eq!(result.pack.unwrap().report.key, "runs/r1/report.json", "this run's new pack");
     }
 
     #[tokio::test]
@@ -531,6 +614,7 @@ mod tests {
                 run_id: RunId::parse(&format!("r{n}")).unwrap(),
                 caller_id: CallerId::parse("+14155550123").unwrap(),
                 sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
+                pack: None,
                 call: None,
             };
             let rec = RunRecord::started(

@@ -45,6 +45,11 @@ fn tasks_from(states: &Value, start: &str) -> Vec<(String, String)> {
                 let branch = &s["Branches"][0];
                 path.extend(tasks_from(&branch["States"], branch["StartAt"].as_str().unwrap()));
             }
+            Some("Choice") if s["Choices"][0]["Variable"] == "$.pack" => {
+                // Without a kept pack: the whole path, analysis included.
+                at = s["Default"].as_str().unwrap().to_owned();
+                continue;
+            }
             Some("Choice") => {
                 let first = &s["Choices"][0];
                 // On whether a caller is waiting, or (on the failure path) whether the error
@@ -69,6 +74,32 @@ fn the_runner_runs_the_state_machine_s_task_states_in_order() {
     let path = tasks_from(&asl["States"], asl["StartAt"].as_str().unwrap());
     let runner: Vec<_> = CLONE_RUN.iter().map(|s| (s.state.to_owned(), s.function.to_owned())).collect();
     assert_eq!(runner, path, "runner (left) and ASL (right) disagree");
+}
+
+/// A kept pack skips the analysis, and CloneVoice's `PackGone` (its files expired) sends the
+/// run back to it, as the runner does (it reads the same Catch).
+#[test]
+fn a_kept_pack_goes_straight_to_clone_voice_and_back_to_the_analysis_when_it_is_gone() {
+    let asl = asl();
+    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
+    let start = &branch["States"][branch["StartAt"].as_str().unwrap()];
+    assert_eq!(start["Type"], "Choice");
+    let choice = &start["Choices"][0];
+    assert_eq!((choice["Variable"].as_str(), choice["IsPresent"].as_bool()), (Some("$.pack"), Some(true)));
+    assert_eq!(choice["Next"].as_str(), Some(CLONE_RUN[2].state));
+    assert_eq!(start["Default"].as_str(), Some(CLONE_RUN[0].state));
+    let clone = &branch["States"][CLONE_RUN[2].state];
+    assert_eq!(clone["Parameters"]["pack.$"], "$.pack", "a kept pack sits where SegmentAudio puts one");
+    assert_eq!(clone["Parameters"]["sample.$"], "$.sample", "the pack is kept with its recording");
+    assert_eq!(echome_local::asl::catch(CLONE_RUN[2].state, "PackGone"), Some(CLONE_RUN[0].state));
+    let catch = &clone["Catch"][0];
+    assert_ne!(catch["ResultPath"], "$", "the run's input survives the Catch");
+    assert_ne!(catch["ResultPath"], "$.pack");
+    assert_eq!(
+        echome_local::asl::catch(CLONE_RUN[2].state, "ProviderRejected"),
+        None,
+        "left to the Parallel"
+    );
 }
 
 #[test]
@@ -140,7 +171,16 @@ fn every_function_step_retries_what_the_runner_retries() {
     let asl = asl();
     let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0]["States"];
     for step in CLONE_RUN.iter().filter(|s| !s.function.contains(':')) {
-        assert!(branch[step.state].get("Catch").is_none(), "{}: the Parallel state catches", step.state);
+        // The Parallel state catches every failure; CloneVoice's one Catch (a kept pack gone)
+        // leads back into the branch, which the test above checks.
+        let catches: Vec<&str> = branch[step.state]["Catch"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["ErrorEquals"].as_array().unwrap().iter().filter_map(|e| e.as_str()))
+            .collect();
+        let expected: &[&str] = if step.state == CLONE_RUN[2].state { &["PackGone"] } else { &[] };
+        assert_eq!(catches, expected, "{}: the Parallel state catches the rest", step.state);
         let retried: Vec<&str> = branch[step.state]["Retry"]
             .as_array()
             .unwrap()

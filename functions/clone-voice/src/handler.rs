@@ -5,7 +5,9 @@
 //! with the voice they had. At the account's voice limit a slot is freed first (see
 //! `free_a_slot`: voices no call uses, then other callers' least recently used, the caller's
 //! own still-fresh voice last); never a voice echome did not make. The cache and the clone log
-//! record what happened.
+//! record what happened. A pack this run made is kept with the recording it came from, so the
+//! caller's next clone (after their voice gave up its slot) starts here; a kept pack whose
+//! files have expired is `PackGone`, and the run analyses the recording again.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,7 +15,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use echome_core::{
     BlobStore, CloneCache, CloneInput, CloneLogRecord, CloneOutput, CloneRecord, CloneStatus, ErrorType,
-    StepError, VoiceEngine, VoiceId, env,
+    SampleLog, StepError, StorageError, VoiceEngine, VoiceId, env,
 };
 use sha2::{Digest, Sha256};
 
@@ -36,9 +38,10 @@ pub fn ttl_from_env() -> Result<Duration, String> {
     env::cache_ttl()
 }
 
-pub async fn handle<B, C, E>(
+pub async fn handle<B, C, S, E>(
     blobs: &B,
     cache: &C,
+    samples: &S,
     engine: &E,
     cfg: &Config,
     input: CloneInput,
@@ -46,14 +49,16 @@ pub async fn handle<B, C, E>(
 where
     B: BlobStore,
     C: CloneCache,
+    S: SampleLog,
     E: VoiceEngine,
 {
-    handle_at(blobs, cache, engine, cfg, input, Utc::now()).await
+    handle_at(blobs, cache, samples, engine, cfg, input, Utc::now()).await
 }
 
-pub async fn handle_at<B, C, E>(
+pub async fn handle_at<B, C, S, E>(
     blobs: &B,
     cache: &C,
+    samples: &S,
     engine: &E,
     cfg: &Config,
     input: CloneInput,
@@ -62,12 +67,17 @@ pub async fn handle_at<B, C, E>(
 where
     B: BlobStore,
     C: CloneCache,
+    S: SampleLog,
     E: VoiceEngine,
 {
     let started = Instant::now();
+    let kept = made_earlier(&input);
     // The report names the pack's files and their content: its digest identifies the pack.
-    let report = blobs.get_bytes(&input.pack.report).await?;
+    let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, kept))?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
+    if !kept {
+        keep_pack(samples, &input).await;
+    }
     let mut previous = cache.clone_of(&input.caller_id).await?;
     // The entry can change between the read and the use (evicted for a slot, replaced by
     // another run): the use only counts on the entry as read, else the entry is read again.
@@ -138,6 +148,38 @@ where
     }
 }
 
+/// The pack was cut by an earlier run (it was kept with the recording), not by this one: its
+/// files live under that run's prefix.
+fn made_earlier(input: &CloneInput) -> bool {
+    !input.pack.report.key.starts_with(&input.run_id.prefix())
+}
+
+/// A kept pack's file is missing: it expired with the earlier run's derived audio. A file of
+/// this run's own pack missing is a broken run, left as it is.
+fn gone(e: StorageError, kept: bool) -> StepError {
+    if !kept || !matches!(e, StorageError::NotFound(_)) {
+        return e.into();
+    }
+    StepError::new(
+        ErrorType::PackGone,
+        "pack_gone",
+        "the sample pack an earlier run kept with the recording has expired; it is analysed again",
+    )
+}
+
+/// Keeps this run's pack with the recording for the caller's next clone. Best effort: without
+/// it the next clone analyses the recording again, which is slower, not wrong.
+async fn keep_pack<S: SampleLog>(samples: &S, input: &CloneInput) {
+    let Some(sample) = &input.sample else { return };
+    match samples.record_pack(&input.caller_id, sample, &input.pack).await {
+        Ok(true) => tracing::debug!(run_id = %input.run_id, "pack kept with the recording"),
+        Ok(false) => {
+            tracing::info!(run_id = %input.run_id, "a newer recording is on file: the pack is not kept")
+        }
+        Err(e) => tracing::warn!(run_id = %input.run_id, error = %e, "the pack could not be kept"),
+    }
+}
+
 /// A clone the next call may keep using: fresh, of this pack, by this engine.
 fn reusable(prev: &CloneRecord, digest: &str, engine: &str, now: DateTime<Utc>) -> bool {
     prev.is_fresh(now) && prev.pack_digest == digest && prev.engine == engine
@@ -178,9 +220,10 @@ where
         StepError::internal(format!("creating a work folder in {}: {e}", cfg.work_dir.display()))
     })?;
     let mut files = Vec::with_capacity(input.pack.samples.len());
+    let kept = made_earlier(input);
     for (i, blob) in input.pack.samples.iter().enumerate() {
         let path = work.path().join(format!("sample_{}.wav", i + 1));
-        blobs.download_to(blob, &path).await?;
+        blobs.download_to(blob, &path).await.map_err(|e| gone(e, kept))?;
         files.push(path);
     }
     let evicted = free_a_slot(cache, engine, older, now).await?;

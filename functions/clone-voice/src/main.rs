@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<echome_core::CloneInput>| {
         let state = &state;
         async move {
-            handle(&state.blobs, &state.records, &state.engine, &state.config, event.payload)
+            handle(&state.blobs, &state.records, &state.records, &state.engine, &state.config, event.payload)
                 .await
                 .map_err(lambda::StepFailure::from)
         }

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Duration, Utc};
 use clone_voice::{Config, handle_at};
 use echome_core::{
-    BlobStore, CallerId, CloneCache, CloneInput, CloneStatus, EngineVoice, ErrorType, RunId, SpeechFormat,
-    StepError, VoiceEngine, VoiceId,
+    BlobStore, CallerId, CloneCache, CloneInput, CloneStatus, EngineVoice, ErrorType, RunId, SampleLog,
+    SpeechFormat, StepError, VoiceEngine, VoiceId,
 };
 use echome_local::{FsBlobStore, LocalRecords};
 
@@ -94,6 +94,18 @@ fn world() -> World {
     World { _dir: dir, blobs, records, cfg }
 }
 
+impl World {
+    /// CloneVoice as the Lambda runs it: the local records are its cache and its sample log.
+    async fn clone_voice(
+        &self,
+        engine: &Engine,
+        input: CloneInput,
+        at: DateTime<Utc>,
+    ) -> Result<echome_core::CloneOutput, StepError> {
+        handle_at(&self.blobs, &self.records, &self.records, engine, &self.cfg, input, at).await
+    }
+}
+
 fn event() -> CloneInput {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/clone-voice/pack.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -125,7 +137,7 @@ async fn the_same_pack_is_cloned_once_and_a_new_pack_replaces_the_voice() {
     let engine = Engine::with(10, &[]);
     let input = event();
     stage(&w, &input, r#"{"pack":1}"#).await;
-    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     assert!(!first.cached);
     assert_eq!(
         engine.made.lock().unwrap()[0],
@@ -133,18 +145,14 @@ async fn the_same_pack_is_cloned_once_and_a_new_pack_replaces_the_voice() {
         "both files; no noise removal"
     );
 
-    let again = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
-        .await
-        .unwrap();
+    let again = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(1)).await.unwrap();
     assert!(again.cached && again.voice_id == first.voice_id);
     assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing uploaded the second time");
     let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
     assert_eq!((entry.reuse_count, entry.last_used_at), (1, t0() + Duration::hours(1)));
 
     stage(&w, &input, r#"{"pack":2}"#).await;
-    let newer = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(2))
-        .await
-        .unwrap();
+    let newer = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(2)).await.unwrap();
     assert!(!newer.cached && newer.voice_id != first.voice_id);
     assert_eq!(
         *engine.deleted.lock().unwrap(),
@@ -152,9 +160,7 @@ async fn the_same_pack_is_cloned_once_and_a_new_pack_replaces_the_voice() {
         "the old voice leaves its slot"
     );
 
-    let expired = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(30))
-        .await
-        .unwrap();
+    let expired = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(30)).await.unwrap();
     assert!(!expired.cached, "an expired clone is made again");
 
     let log = w.records.clone_log(&input.run_id).unwrap();
@@ -172,16 +178,12 @@ async fn a_full_account_gives_up_the_least_recently_used_echome_voice_only() {
     let b = for_caller(&base, "+14155550002", "run-b");
     let c = for_caller(&base, "+14155550003", "run-c");
     stage(&w, &base, r#"{"pack":"x"}"#).await;
-    let va = handle_at(&w.blobs, &w.records, &engine, &w.cfg, a.clone(), t0()).await.unwrap();
-    let vb = handle_at(&w.blobs, &w.records, &engine, &w.cfg, b.clone(), t0() + Duration::minutes(1))
-        .await
-        .unwrap();
+    let va = w.clone_voice(&engine, a.clone(), t0()).await.unwrap();
+    let vb = w.clone_voice(&engine, b.clone(), t0() + Duration::minutes(1)).await.unwrap();
     // a is used again, so b is now the least recently used.
-    handle_at(&w.blobs, &w.records, &engine, &w.cfg, a.clone(), t0() + Duration::minutes(2)).await.unwrap();
+    w.clone_voice(&engine, a.clone(), t0() + Duration::minutes(2)).await.unwrap();
 
-    let vc = handle_at(&w.blobs, &w.records, &engine, &w.cfg, c.clone(), t0() + Duration::minutes(3))
-        .await
-        .unwrap();
+    let vc = w.clone_voice(&engine, c.clone(), t0() + Duration::minutes(3)).await.unwrap();
     assert_eq!(vc.evicted, Some(vb.voice_id.clone()));
     assert_eq!(*engine.deleted.lock().unwrap(), [vb.voice_id.to_string()]);
     let ids: Vec<_> = engine.voices.lock().unwrap().iter().map(|v| v.voice_id.to_string()).collect();
@@ -195,7 +197,7 @@ async fn an_account_full_of_other_voices_is_an_error_not_a_deletion() {
     let engine = Engine::with(2, &[("foreign1", false), ("foreign2", false)]);
     let input = event();
     stage(&w, &input, "{}").await;
-    let err = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap_err();
+    let err = w.clone_voice(&engine, input.clone(), t0()).await.unwrap_err();
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::ProviderRejected, "voice_limit_reached"));
     assert!(engine.deleted.lock().unwrap().is_empty());
     let log = w.records.clone_log(&input.run_id).unwrap();
@@ -210,7 +212,7 @@ async fn a_noisy_pack_asks_for_background_noise_removal() {
     let mut input = event();
     input.pack.noisy = true;
     stage(&w, &input, "{}").await;
-    handle_at(&w.blobs, &w.records, &engine, &w.cfg, input, t0()).await.unwrap();
+    w.clone_voice(&engine, input, t0()).await.unwrap();
     assert!(engine.made.lock().unwrap()[0].2);
 }
 
@@ -222,8 +224,8 @@ async fn reconciliation_deletes_uncached_echome_voices_and_forgets_missing_ones(
     stage(&w, &base, "{}").await;
     let a = for_caller(&base, "+14155550001", "run-a");
     let b = for_caller(&base, "+14155550002", "run-b");
-    let va = handle_at(&w.blobs, &w.records, &engine, &w.cfg, a.clone(), t0()).await.unwrap();
-    let vb = handle_at(&w.blobs, &w.records, &engine, &w.cfg, b.clone(), t0()).await.unwrap();
+    let va = w.clone_voice(&engine, a.clone(), t0()).await.unwrap();
+    let vb = w.clone_voice(&engine, b.clone(), t0()).await.unwrap();
     // b's voice disappears at the provider (deleted by hand in the dashboard).
     engine.voices.lock().unwrap().retain(|v| v.voice_id != vb.voice_id);
 
@@ -249,11 +251,9 @@ async fn a_new_voice_replaces_the_old_one_only_once_it_is_made_and_recorded() {
     let engine = Engine::with(10, &[]);
     let input = event();
     stage(&w, &input, r#"{"pack":1}"#).await;
-    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     stage(&w, &input, r#"{"pack":2}"#).await;
-    let second = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
-        .await
-        .unwrap();
+    let second = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(1)).await.unwrap();
     assert_eq!(
         *engine.ops.lock().unwrap(),
         [
@@ -273,13 +273,11 @@ async fn a_failed_clone_leaves_the_caller_with_the_voice_they_had() {
     let engine = Engine::with(10, &[]);
     let input = event();
     stage(&w, &input, r#"{"pack":1}"#).await;
-    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
 
     stage(&w, &input, r#"{"pack":2}"#).await;
     engine.failing.store(true, std::sync::atomic::Ordering::SeqCst);
-    let err = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
-        .await
-        .unwrap_err();
+    let err = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(1)).await.unwrap_err();
     assert_eq!(err.code, "provider_rejected");
     assert!(engine.deleted.lock().unwrap().is_empty(), "the voice they had is still at the provider");
     let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
@@ -295,16 +293,12 @@ async fn a_full_account_frees_another_callers_slot_before_the_callers_own_fresh_
     let a = for_caller(&base, "+14155550001", "run-a");
     let b = for_caller(&base, "+14155550002", "run-b");
     stage(&w, &base, r#"{"pack":1}"#).await;
-    let va = handle_at(&w.blobs, &w.records, &engine, &w.cfg, a.clone(), t0()).await.unwrap();
-    let vb = handle_at(&w.blobs, &w.records, &engine, &w.cfg, b.clone(), t0() + Duration::minutes(1))
-        .await
-        .unwrap();
+    let va = w.clone_voice(&engine, a.clone(), t0()).await.unwrap();
+    let vb = w.clone_voice(&engine, b.clone(), t0() + Duration::minutes(1)).await.unwrap();
     // b uploads a newer recording while a's voice is the least recently used: a's slot goes,
     // b keeps their own voice until the new one exists, then it goes too.
     stage(&w, &base, r#"{"pack":2}"#).await;
-    let nb = handle_at(&w.blobs, &w.records, &engine, &w.cfg, b.clone(), t0() + Duration::minutes(2))
-        .await
-        .unwrap();
+    let nb = w.clone_voice(&engine, b.clone(), t0() + Duration::minutes(2)).await.unwrap();
     assert_eq!(nb.evicted, Some(va.voice_id.clone()));
     assert_eq!(*engine.deleted.lock().unwrap(), [va.voice_id.to_string(), vb.voice_id.to_string()]);
     assert_eq!(w.records.clone_of(&b.caller_id).await.unwrap().unwrap().voice_id, nb.voice_id);
@@ -316,17 +310,13 @@ async fn a_full_account_gives_up_the_callers_expired_voice_first_and_their_fresh
     let engine = Engine::with(2, &[("foreign1", false)]);
     let input = event();
     stage(&w, &input, r#"{"pack":1}"#).await;
-    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     // Still fresh, and the only voice of echome's: nothing else can go.
     stage(&w, &input, r#"{"pack":2}"#).await;
-    let second = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
-        .await
-        .unwrap();
+    let second = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(1)).await.unwrap();
     assert_eq!(second.evicted, Some(first.voice_id.clone()), "the last resort");
     // A day later it has expired: it is the first to go, and nothing else is touched.
-    let third = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(30))
-        .await
-        .unwrap();
+    let third = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(30)).await.unwrap();
     assert_eq!(third.evicted, Some(second.voice_id.clone()));
     assert_eq!(*engine.deleted.lock().unwrap(), [first.voice_id.to_string(), second.voice_id.to_string()]);
     let ids: Vec<_> = engine.voices.lock().unwrap().iter().map(|v| v.voice_id.to_string()).collect();
@@ -339,12 +329,9 @@ async fn each_use_extends_the_clones_life_so_a_frequent_caller_is_not_cloned_dai
     let engine = Engine::with(10, &[]);
     let input = event();
     stage(&w, &input, r#"{"pack":1}"#).await;
-    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     for hours in [20, 40, 60] {
-        let again =
-            handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(hours))
-                .await
-                .unwrap();
+        let again = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(hours)).await.unwrap();
         assert!(again.cached && again.voice_id == first.voice_id, "after {hours} h: {again:?}");
     }
     assert_eq!(engine.made.lock().unwrap().len(), 1, "cloned once in 60 hours of use");
@@ -396,7 +383,7 @@ async fn a_voice_evicted_between_the_read_and_the_use_is_not_handed_out_or_reviv
     let engine = Engine::with(10, &[]);
     let input = event();
     stage(&w, &input, r#"{"pack":1}"#).await;
-    let first = handle_at(&w.blobs, &w.records, &engine, &w.cfg, input.clone(), t0()).await.unwrap();
+    let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     let active = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
     // Another run frees the slot: the voice is deleted and the entry marked evicted.
     engine.delete_voice(&first.voice_id).await.unwrap();
@@ -404,8 +391,56 @@ async fn a_voice_evicted_between_the_read_and_the_use_is_not_handed_out_or_reviv
 
     let cache = StaleOnce { records: w.records.clone(), stale: Mutex::new(Some(active)) };
     let out =
-        handle_at(&w.blobs, &cache, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1)).await.unwrap();
+        handle_at(&w.blobs, &cache, &w.records, &engine, &w.cfg, input.clone(), t0() + Duration::hours(1))
+            .await
+            .unwrap();
     assert!(!out.cached && out.voice_id != first.voice_id, "a deleted voice is never handed out: {out:?}");
     let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
     assert_eq!((entry.voice_id, entry.status), (out.voice_id, CloneStatus::Active));
+}
+
+fn on_file(input: &CloneInput, key: &str) -> echome_core::SampleRecord {
+    echome_core::SampleRecord {
+        caller_id: input.caller_id.clone(),
+        sample: input.sample.clone().unwrap().with_key(key),
+        version: "v1".into(),
+        uploaded_at: t0(),
+        size: 1000,
+        pack: None,
+    }
+}
+
+#[tokio::test]
+async fn the_run_s_pack_is_kept_with_the_recording_it_was_cut_from_not_with_a_newer_one() {
+    let w = world();
+    let engine = Engine::with(10, &[]);
+    let input = event();
+    stage(&w, &input, r#"{"pack":1}"#).await;
+    let sample_key = input.sample.as_ref().unwrap().key.clone();
+    w.records.record_sample(&on_file(&input, &sample_key)).await.unwrap();
+    w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
+    let current = w.records.current_sample(&input.caller_id).await.unwrap().unwrap();
+    assert_eq!(current.pack.as_ref(), Some(&input.pack), "kept for the caller's next clone");
+
+    // A newer upload arrived while the run was analysing the older one: nothing is kept with it.
+    let other = for_caller(&input, "+14155550124", "run-other");
+    w.records.record_sample(&on_file(&other, "samples/+14155550124/newer.mp3")).await.unwrap();
+    w.clone_voice(&engine, other.clone(), t0()).await.unwrap();
+    let current = w.records.current_sample(&other.caller_id).await.unwrap().unwrap();
+    assert_eq!(current.pack, None);
+}
+
+#[tokio::test]
+async fn a_kept_pack_whose_files_expired_is_pack_gone_but_a_missing_file_of_this_run_s_own_is_not() {
+    let w = world();
+    let engine = Engine::with(10, &[]);
+    // Nothing is staged: the pack's files are gone. The event's pack is under runs/ev-clone-pack/.
+    let later = for_caller(&event(), "+14155550123", "run-later");
+    let err = w.clone_voice(&engine, later, t0()).await.unwrap_err();
+    assert_eq!((err.error_type, err.code.as_str()), (ErrorType::PackGone, "pack_gone"), "{err}");
+    assert!(!err.message.contains("+1415"), "no phone number in the message: {err}");
+
+    let own = w.clone_voice(&engine, event(), t0()).await.unwrap_err();
+    assert_ne!(own.error_type, ErrorType::PackGone, "a run's own pack never sends it back: {own}");
+    assert!(engine.made.lock().unwrap().is_empty(), "nothing was cloned");
 }

@@ -171,7 +171,9 @@ async fn a_voice_made_elsewhere_with_an_odd_id_is_skipped_not_fatal_at_the_voice
     records.put_clone(&cached("+14155550001", "voiceA", t0() - Duration::hours(2))).await.unwrap();
     records.put_clone(&cached("+14155550002", "voiceB", t0() - Duration::hours(1))).await.unwrap();
 
-    let out = handle_at(&blobs, &records, &engine(&server), &cfg, input("+14155550003"), t0()).await.unwrap();
+    let out = handle_at(&blobs, &records, &records, &engine(&server), &cfg, input("+14155550003"), t0())
+        .await
+        .unwrap();
     assert_eq!(out.evicted.as_ref().map(VoiceId::as_str), Some("voiceA"), "the least recently used of ours");
     assert_eq!(
         account.ids(),
@@ -187,7 +189,8 @@ async fn a_timeout_on_add_voice_where_the_voice_was_made_records_that_voice_and_
     let (server, account) = stub(vec![], 10, StdDuration::from_secs(2)).await;
     let (_dir, blobs, records, cfg) = world().await;
     let caller = "+14155550123";
-    let out = handle_at(&blobs, &records, &engine(&server), &cfg, input(caller), t0()).await.unwrap();
+    let out =
+        handle_at(&blobs, &records, &records, &engine(&server), &cfg, input(caller), t0()).await.unwrap();
     assert_eq!(account.ids(), ["madeVoice1"], "exactly one voice exists");
     assert_eq!(out.voice_id.as_str(), "madeVoice1", "the clone uses it");
     let entry = records.clone_of(&CallerId::parse(caller).unwrap()).await.unwrap().unwrap();

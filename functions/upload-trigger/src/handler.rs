@@ -81,6 +81,7 @@ where
         version: upload.version.clone(),
         uploaded_at: upload.at,
         size: upload.size,
+        pack: None,
     };
     if log.record_sample(&sample).await? == SampleWrite::Superseded {
         tracing::info!(caller = %caller, "a newer sample is on record; no run for this upload");
@@ -95,6 +96,7 @@ where
         run_id: run_id.clone(),
         caller_id: caller.clone(),
         sample: upload.object.clone(),
+        pack: None,
         call: None,
     };
     let started = starter.start(&input).await?;

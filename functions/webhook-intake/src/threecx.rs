@@ -208,16 +208,20 @@ where
         let run_id = call.run_id.clone().ok_or(HttpError::Internal)?;
         let deadline = call.deadline.ok_or(HttpError::Internal)?;
         if call.is_live() {
-            let sample = match self.records.run(&run_id).await? {
+            let (run, current) =
+                tokio::try_join!(self.records.run(&run_id), self.records.current_sample(&call.caller_id))?;
+            let sample = match run {
                 Some(run) => run.sample,
-                None => {
-                    self.records.current_sample(&call.caller_id).await?.ok_or(HttpError::Internal)?.sample
-                }
+                None => current.as_ref().ok_or(HttpError::Internal)?.sample.clone(),
             };
+            // The pack an earlier run cut from this recording, when one was kept: the caller is
+            // cloned again from it, without the recording being analysed again.
+            let pack = current.filter(|c| c.sample == sample).and_then(|c| c.pack);
             let input = CloneRunInput {
                 run_id: run_id.clone(),
                 caller_id: call.caller_id.clone(),
                 sample: sample.clone(),
+                pack,
                 call: Some(CallContext {
                     threecx_call_id: call.call_id.clone(),
                     greeting_call_id: call.greeting.as_ref().and_then(|g| g.call_id.clone()),

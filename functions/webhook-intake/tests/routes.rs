@@ -127,6 +127,7 @@ impl World {
             version: "v1".into(),
             uploaded_at: Utc::now(),
             size: 1000,
+            pack: None,
         };
         self.intake.records.record_sample(&rec).await.unwrap();
         self
@@ -285,9 +286,33 @@ async fn a_caller_with_a_sample_hears_the_greeting_while_the_clone_run_starts() 
     let wait = (call.deadline - before).num_seconds();
     assert!((34..=36).contains(&wait), "deadline {wait} s after the call");
     assert_eq!(runs[0].sample.key, "samples/+14155550123/call.mp3");
+    assert_eq!(runs[0].pack, None, "no pack kept: the run analyses the recording");
     assert_eq!(body["run_id"], runs[0].run_id.as_str());
     let rec = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
     assert_eq!((rec.status, rec.path), (CallStatus::Greeting, Some(CallPath::Cloning)));
+}
+
+/// A returning caller whose clone gave up its slot: the run gets the pack kept with their
+/// recording and does not analyse it again.
+#[tokio::test]
+async fn the_pack_kept_with_the_caller_s_recording_rides_along_with_the_run() {
+    let w = world().with_sample().await;
+    let sample = BlobRef::new("recordings", "samples/+14155550123/call.mp3");
+    let key = |n: &str| BlobRef::new("recordings", format!("runs/upload-run/{n}"));
+    let pack = echome_core::SegmentOutput {
+        samples: vec![key("sample_1.wav")],
+        report: key("report.json"),
+        picture: key("timeline.svg"),
+        speech_s: 3000.0,
+        selected_s: 110.0,
+        noisy: false,
+        warnings: vec![],
+    };
+    assert!(w.intake.records.record_pack(&caller(), &sample, &pack).await.unwrap());
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["path"].clone()), (200, json!("cloning")), "{body}");
+    let runs = w.runs();
+    assert_eq!((runs.len(), runs[0].pack.as_ref()), (1, Some(&pack)));
 }
 
 #[tokio::test]

@@ -1,0 +1,147 @@
+//! Cached clones (the voice-slot LRU) and the clone log.
+
+use super::*;
+
+/// The table keeps a clone entry a week past its freshness, so its voice can still be found
+/// and deleted.
+const CLONE_KEPT_AFTER_S: i64 = 7 * 24 * 3600;
+
+fn clone_sort_key(last_used_at: DateTime<Utc>, caller: &CallerId) -> String {
+    format!("{}#{}", timestamp(last_used_at), caller.as_str())
+}
+
+fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
+    let body =
+        serde_json::to_string(r).map_err(|e| StorageError::Failed(format!("encoding a clone: {e}")))?;
+    Ok(HashMap::from([
+        ("pk".into(), s(caller_pk(&r.caller_id))),
+        ("sk".into(), s("CLONE")),
+        ("gsi1pk".into(), s("CLONES")),
+        ("gsi1sk".into(), s(clone_sort_key(r.last_used_at, &r.caller_id))),
+        ("voice_id".into(), s(r.voice_id.as_str())),
+        ("status".into(), s(r.status.as_str())),
+        ("reuse_count".into(), n(r.reuse_count)),
+        ("last_used_at".into(), s(timestamp(r.last_used_at))),
+        ("fresh_until".into(), n(r.expires_at)),
+        ("record".into(), s(body)),
+        (TTL_ATTRIBUTE.into(), n(r.expires_at.saturating_add(CLONE_KEPT_AFTER_S))),
+    ]))
+}
+
+/// The entry as made, with what uses changed since (the attributes) laid over it.
+fn clone_from(item: &Item) -> Result<CloneRecord, StorageError> {
+    let read = Read(item);
+    let mut rec: CloneRecord = serde_json::from_str(read.str("record")?)
+        .map_err(|e| StorageError::Failed(format!("a broken clone record: {e}")))?;
+    if let Some(status) = read.opt("status") {
+        rec.status = match status {
+            "active" => CloneStatus::Active,
+            "evicted" => CloneStatus::Evicted,
+            other => return Err(StorageError::Failed(format!("unknown clone status {other:?}"))),
+        };
+    }
+    if let Some(v) = read.opt("voice_id") {
+        rec.voice_id = VoiceId::parse(v).map_err(|e| StorageError::Failed(e.to_string()))?;
+    }
+    if item.contains_key("reuse_count") {
+        rec.reuse_count = read.num("reuse_count")?.max(0) as u64;
+    }
+    if item.contains_key("last_used_at") {
+        rec.last_used_at = read.time("last_used_at")?;
+    }
+    if item.contains_key("fresh_until") {
+        rec.expires_at = read.num("fresh_until")?;
+    }
+    Ok(rec)
+}
+
+impl CloneCache for DynamoRecords {
+    async fn clone_of(&self, caller: &CallerId) -> Result<Option<CloneRecord>, StorageError> {
+        self.get(caller_pk(caller), "CLONE").await?.as_ref().map(clone_from).transpose()
+    }
+
+    async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
+        self.put(clone_item(rec)?, "writing the clone of").await
+    }
+
+    /// One `UpdateItem` conditioned on the entry being active with `voice`, which also moves
+    /// `fresh_until` when that extends it; when the entry is already fresh for longer (a longer
+    /// TTL set it), a second one counts the use and leaves the freshness alone (DynamoDB's
+    /// update expressions have no `max`).
+    async fn touch_clone(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+        at: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StorageError> {
+        let pk = caller_pk(caller);
+        let until = at.checked_add_signed(ttl).map_or(i64::MAX, |t| t.timestamp());
+        let counted =
+            "SET reuse_count = if_not_exists(reuse_count, :zero) + :one, last_used_at = :at, gsi1sk = :sk";
+        let still_ours = "attribute_exists(pk) AND #status = :active AND voice_id = :voice";
+        let attempts = [
+            (
+                format!("{counted}, fresh_until = :until, {TTL_ATTRIBUTE} = :kept"),
+                format!("{still_ours} AND (attribute_not_exists(fresh_until) OR fresh_until < :until)"),
+                true,
+            ),
+            (counted.to_owned(), still_ours.to_owned(), false),
+        ];
+        for (update, condition, extends) in attempts {
+            let mut req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(pk.clone()))
+                .key("sk", s("CLONE"))
+                .update_expression(update)
+                .condition_expression(condition)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s(CloneStatus::Active.as_str()))
+                .expression_attribute_values(":voice", s(voice.as_str()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":at", s(timestamp(at)))
+                .expression_attribute_values(":sk", s(clone_sort_key(at, caller)));
+            if extends {
+                req = req
+                    .expression_attribute_values(":until", n(until))
+                    .expression_attribute_values(":kept", n(until.saturating_add(CLONE_KEPT_AFTER_S)));
+            }
+            match req.send().await {
+                Ok(_) => return Ok(true),
+                Err(e) if e.as_service_error().is_some_and(conditional_failed) => {}
+                Err(e) => return Err(storage_error(&pk, "counting a use of the clone of", e)),
+            }
+        }
+        Ok(false)
+    }
+
+    async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
+        let req = self
+            .gsi1_query()
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s("CLONES"));
+        self.query_items("CLONES", req).await?.iter().map(clone_from).collect()
+    }
+
+    async fn log_clone(&self, rec: &CloneLogRecord) -> Result<(), StorageError> {
+        let body = serde_json::to_string(rec)
+            .map_err(|e| StorageError::Failed(format!("encoding a clone log: {e}")))?;
+        let pk = format!("RUN#{}", rec.run_id);
+        let item = HashMap::from([
+            ("pk".into(), s(pk)),
+            ("sk".into(), s(format!("CLONE#{}", timestamp(rec.at)))),
+            ("status".into(), s(&rec.status)),
+            ("latency_ms".into(), n(rec.latency_ms)),
+            ("bytes_uploaded".into(), n(rec.bytes_uploaded)),
+            ("record".into(), s(body)),
+            (
+                TTL_ATTRIBUTE.into(),
+                n(echome_core::records::expiry(rec.at, echome_core::records::RUN_RETENTION_DAYS)),
+            ),
+        ]);
+        self.put(item, "logging the clone of").await
+    }
+}
