@@ -27,8 +27,14 @@ deps:
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
-# moto (the AWS adapter tests), sam, cfn-lint, cargo-lambda + zig, Schemathesis, asl-validator.
-tools: $(VENV)/.installed $(TOOLS)/node_modules/.installed
+# moto (the AWS adapter tests), sam, cfn-lint, cargo-lambda + zig, Schemathesis, asl-validator,
+# and the speaker encoder's weights.
+tools: $(VENV)/.installed $(TOOLS)/node_modules/.installed $(TOOLS)/voiceprint/ge2e.safetensors
+
+# The GE2E speaker encoder's weights, from the Resemblyzer 0.1.4 wheel on PyPI (pinned version
+# and sha256 in the script; never committed), converted without torch.
+$(TOOLS)/voiceprint/ge2e.safetensors: tools/ge2e_weights.py $(VENV)/.installed
+	$(VENV)/bin/python tools/ge2e_weights.py $@
 
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)

@@ -1062,8 +1062,8 @@ async fn time_to_voice(
     println!(
         "Time to the cloned voice: {minutes}-minute recording on file ({}, {:.0} MB){}, {calls} callers, {}, CLONE_MAX_WAIT_SECONDS={wait_s}, the stub makes a voice in {} s",
         rec.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        if kept { " with the pack its upload's run kept" } else { ", analysed on the call" },
         size as f64 / 1e6,
+        if kept { " with the pack its upload's run kept" } else { ", analysed on the call" },
         if at_once <= 1 { "one call at a time".to_owned() } else { format!("{at_once} calls at once") },
         PROVIDER_CLONE.as_secs()
     );
