@@ -30,7 +30,8 @@ impl Embedding {
     /// Normalises `v`; `None` for a zero vector.
     pub fn from_raw(v: Vec<f32>) -> Option<Self> {
         let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        (norm > 0.0 && v.len() == EMBEDDING).then(|| Self(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()))
+        (norm > 0.0 && v.len() == EMBEDDING)
+            .then(|| Self(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()))
     }
 
     pub fn as_slice(&self) -> &[f32] {

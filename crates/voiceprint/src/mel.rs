@@ -18,7 +18,8 @@ const N_BINS: usize = N_FFT / 2 + 1;
 fn filterbank() -> Vec<[f32; N_BINS]> {
     let f_sp = 200.0 / 3.0;
     let (min_log_hz, min_log_mel, logstep) = (1000.0, 1000.0 / f_sp, (6.4f64).ln() / 27.0);
-    let hz_to_mel = |f: f64| if f >= min_log_hz { min_log_mel + (f / min_log_hz).ln() / logstep } else { f / f_sp };
+    let hz_to_mel =
+        |f: f64| if f >= min_log_hz { min_log_mel + (f / min_log_hz).ln() / logstep } else { f / f_sp };
     let mel_to_hz =
         |m: f64| if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m };
     let top = hz_to_mel(f64::from(SAMPLE_RATE) / 2.0);
@@ -98,7 +99,8 @@ mod tests {
         let bank = filterbank();
         // librosa 0.11's filters.mel(sr=16000, n_fft=400, n_mels=40)[0][:3] is
         // [0, 0.00739021, 0.01240452]; the band peaks at bin 2 (80 Hz).
-        let peak = |row: &[f32; N_BINS]| row.iter().enumerate().fold(0, |b, (i, w)| if *w > row[b] { i } else { b });
+        let peak =
+            |row: &[f32; N_BINS]| row.iter().enumerate().fold(0, |b, (i, w)| if *w > row[b] { i } else { b });
         assert_eq!(peak(&bank[0]), 2);
         assert_eq!(bank[0][0], 0.0);
         assert!((bank[0][1] - 0.007_390_21).abs() < 1e-7, "{}", bank[0][1]);
@@ -112,7 +114,8 @@ mod tests {
         let mel = MelFrontend::new();
         assert_eq!(mel.frames(&vec![0.0; 16_000]).len(), (1 + 100) * N_MELS);
         // A 1 kHz tone: its energy lands in the bands around 1 kHz, none at the top.
-        let tone: Vec<f32> = (0..16_000).map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 16_000.0).sin()).collect();
+        let tone: Vec<f32> =
+            (0..16_000).map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 16_000.0).sin()).collect();
         let f = mel.frames(&tone);
         let mid = &f[50 * N_MELS..51 * N_MELS];
         let loudest = mid.iter().enumerate().fold(0, |b, (i, v)| if *v > mid[b] { i } else { b });

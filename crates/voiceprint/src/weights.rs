@@ -49,8 +49,8 @@ struct Entry {
 impl Weights {
     pub fn load(path: &Path) -> Result<Self, WeightsError> {
         let shown = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| WeightsError::Io { path: shown.clone(), detail: e.to_string() })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| WeightsError::Io { path: shown.clone(), detail: e.to_string() })?;
         Self::parse(&bytes).map_err(|detail| WeightsError::Malformed { path: shown, detail })
     }
 
@@ -99,7 +99,9 @@ mod tests {
 
     #[test]
     fn a_truncated_or_foreign_file_is_malformed_not_a_panic() {
-        for bytes in [&b""[..], &b"\x10\x00\x00\x00\x00\x00\x00\x00{}"[..], &b"\x02\x00\x00\x00\x00\x00\x00\x00{}"[..]] {
+        for bytes in
+            [&b""[..], &b"\x10\x00\x00\x00\x00\x00\x00\x00{}"[..], &b"\x02\x00\x00\x00\x00\x00\x00\x00{}"[..]]
+        {
             assert!(Weights::parse(bytes).is_err());
         }
     }

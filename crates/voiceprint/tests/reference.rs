@@ -27,7 +27,10 @@ fn read_wav(path: &Path) -> Vec<f32> {
         let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
         if &bytes[at..at + 4] == b"data" {
             let data = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
-            return data.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0).collect();
+            return data
+                .chunks_exact(2)
+                .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
+                .collect();
         }
         at += 8 + len + (len & 1);
     }
@@ -36,9 +39,14 @@ fn read_wav(path: &Path) -> Vec<f32> {
 
 fn clips() -> (tempfile::TempDir, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let ok = std::process::Command::new(root().join("tools/voiceprint_clips.sh")).arg(dir.path()).status().unwrap();
+    let ok = std::process::Command::new(root().join("tools/voiceprint_clips.sh"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
     assert!(ok.success(), "building the clips (espeak-ng, ffmpeg, alsa-utils)");
-    let reference = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference.json")).unwrap();
+    let reference =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference.json"))
+            .unwrap();
     (dir, serde_json::from_str(&reference).unwrap())
 }
 
@@ -58,7 +66,11 @@ fn embeddings_agree_with_resemblyzer_s_own_on_every_clip() {
     let mut report = Vec::new();
     for ((name, wav), mine) in wavs.iter().zip(&ours) {
         let want = &clips[name];
-        assert_eq!(wav.len() as u64, want["samples"].as_u64().unwrap(), "{name}: the clip is not the one embedded");
+        assert_eq!(
+            wav.len() as u64,
+            want["samples"].as_u64().unwrap(),
+            "{name}: the clip is not the one embedded"
+        );
         let cos = mine.as_ref().expect("an embedding").cosine(&vector(&want["embedding"]));
         report.push(format!("{name}: {cos:.5}"));
     }
@@ -85,7 +97,11 @@ fn the_frontend_matches_librosa_s_mel_frames() {
     for (k, row) in want.iter().enumerate() {
         for (band, v) in row.as_array().unwrap().iter().enumerate() {
             let (mine, theirs) = (frames[(100 + k) * 40 + band], v.as_f64().unwrap() as f32);
-            assert!((mine - theirs).abs() <= 1e-3 * theirs.abs().max(1e-3), "frame {} band {band}: {mine} vs {theirs}", 100 + k);
+            assert!(
+                (mine - theirs).abs() <= 1e-3 * theirs.abs().max(1e-3),
+                "frame {} band {band}: {mine} vs {theirs}",
+                100 + k
+            );
         }
     }
 }
