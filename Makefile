@@ -3,8 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 # Debian packages the tests and the demo need: ffmpeg decodes, espeak-ng speaks the generated
-# test recordings, alsa-utils ships real human speech for a sanity check.
-APT_PACKAGES := ffmpeg espeak-ng sox alsa-utils
+# test recordings, alsa-utils and speech-dispatcher ship real human speech (two speakers, mixed
+# by bench/real_voices.py for the speaker-selection tests).
+APT_PACKAGES := ffmpeg espeak-ng sox alsa-utils speech-dispatcher
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR := .echome/demo
 # Python and Node tools live in the project, not on the system: pinned in tools/.
@@ -19,6 +20,7 @@ deps:
 	@missing=""; \
 	for c in ffmpeg espeak-ng sox; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	[ -f /usr/share/sounds/alsa/Front_Center.wav ] || missing="$$missing alsa-utils"; \
+	[ -f /usr/share/sounds/speech-dispatcher/dummy-message.wav ] || missing="$$missing speech-dispatcher"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -33,8 +35,8 @@ tools: $(VENV)/.installed $(TOOLS)/node_modules/.installed $(TOOLS)/voiceprint/g
 
 # The GE2E speaker encoder's weights, from the Resemblyzer 0.1.4 wheel on PyPI (pinned version
 # and sha256 in the script; never committed), converted without torch.
-$(TOOLS)/voiceprint/ge2e.safetensors: tools/ge2e_weights.py $(VENV)/.installed
-	$(VENV)/bin/python tools/ge2e_weights.py $@
+$(TOOLS)/voiceprint/ge2e.safetensors: layers/voiceprint/ge2e_weights.py $(VENV)/.installed
+	$(VENV)/bin/python layers/voiceprint/ge2e_weights.py $@
 
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)

@@ -859,7 +859,9 @@ async fn pack_at_upload(data: &Path, blobs: &FsBlobStore, caller: &str, sample: 
         sample: sample.clone(),
     };
     let extracted = extract_audio::handle(blobs, &extract, input).await.expect("extracting the recording");
-    let segment = segment_audio::Config { bucket: BUCKET.into(), work_dir, prepare: Default::default() };
+    let encoder = echome_voiceprint::default_encoder().expect("the speaker encoder");
+    let segment =
+        segment_audio::Config { bucket: BUCKET.into(), work_dir, prepare: Default::default(), encoder };
     segment_audio::handle(blobs, &segment, SegmentInput { run_id, extracted }).await.expect("the pack")
 }
 

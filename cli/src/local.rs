@@ -55,6 +55,8 @@ impl Local {
                 bucket: BUCKET.into(),
                 work_dir,
                 prepare: echome_audio::PrepareConfig::default().with_min_speech(min_speech_s),
+                encoder: echome_voiceprint::default_encoder()
+                    .map_err(|e| StepError::internal(format!("loading the speaker encoder: {e}")))?,
             },
         };
         Ok(Runner::new(steps, self.records.clone()).on_event(on_event))

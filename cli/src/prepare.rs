@@ -23,8 +23,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     let cfg = PrepareConfig::default().with_min_speech(args.min_speech);
+    let encoder = match echome_voiceprint::default_encoder() {
+        Ok(e) => e,
+        Err(e) => return fail(args.json, &echome_core::AudioError::io("loading the speaker encoder", e)),
+    };
     let pb = spinner("decoding and analysing");
-    let result = prepare_file(&args.audio, &args.out, &cfg, &mut |p| match p {
+    let result = prepare_file(&args.audio, &args.out, &cfg, encoder.as_ref(), &mut |p| match p {
         Progress::Analysing { done_s } => {
             pb.set_message(format!("decoding and analysing ({:.0} min done)", done_s / 60.0))
         }

@@ -1,11 +1,18 @@
 //! Drives the streaming analysis: samples in, chunk statistics and a coarse timeline out.
-//! Memory is bounded by the longest chunk, whatever the recording's length.
+//! Memory is bounded by the longest chunk, whatever the recording's length. With a
+//! voiceprint tap, each clean speech chunk's middle is embedded as it completes.
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use echome_voiceprint::{Embedding, Encoder};
+
 use crate::chunk::{ChunkStats, summarize};
+use crate::classify::ClassifyConfig;
 use crate::features::{FRAME_S, FrameAnalyzer, HOP, RATE, SILENCE_DB};
 use crate::vad::{Chunker, VadConfig};
+use crate::voiceprints::{VoiceprintTap, cut, is_candidate};
 
 /// One bin of the recording's level over time, for the picture.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -24,7 +31,15 @@ pub struct Analysis {
     pub timeline: Vec<LevelBin>,
     /// Loudest frame seen, dBFS: tells digital silence from a quiet recording.
     pub max_level_db: f32,
+    /// Each chunk's speaker embedding, where one was made (clean speech of ≥ 1 s, with an
+    /// encoder); empty without one.
+    #[serde(skip)]
+    pub embeddings: Vec<Option<Embedding>>,
 }
+
+/// Samples kept behind the read position: more than the longest chunk (12 s) and the VAD's
+/// hangover, so a chunk's audio is still there when the chunk completes.
+const KEEP: usize = 16 * RATE as usize;
 
 pub struct Analyzer {
     frames: FrameAnalyzer,
@@ -38,6 +53,9 @@ pub struct Analyzer {
     bin_n: u32,
     bin_peak: f32,
     max_level_db: f32,
+    /// Stream position of `pending[0]`.
+    drained: usize,
+    tap: Option<(VoiceprintTap, ClassifyConfig)>,
 }
 
 impl Default for Analyzer {
@@ -60,7 +78,24 @@ impl Analyzer {
             bin_n: 0,
             bin_peak: -120.0,
             max_level_db: -120.0,
+            drained: 0,
+            tap: None,
         }
+    }
+
+    /// Also embeds every chunk that `classify` could count as clean speech.
+    pub fn with_voiceprints(cfg: VadConfig, classify: ClassifyConfig, encoder: Arc<Encoder>) -> Self {
+        Self { tap: Some((VoiceprintTap::start(encoder), classify)), ..Self::new(cfg) }
+    }
+
+    fn completed(&mut self, chunk: ChunkStats) {
+        if let Some((tap, cfg)) = &self.tap
+            && is_candidate(&chunk, cfg)
+            && let Some(clip) = cut(&chunk, &self.pending, self.drained)
+        {
+            tap.push(self.chunks.len(), clip);
+        }
+        self.chunks.push(chunk);
     }
 
     /// Samples must be mono at [`RATE`].
@@ -73,12 +108,15 @@ impl Analyzer {
             self.frame_count += 1;
             self.note_level(frame.energy_db);
             if let (_, Some(raw)) = self.chunker.push(frame) {
-                self.chunks.push(summarize(&raw));
+                self.completed(summarize(&raw));
             }
         }
-        if self.consumed > 32 * 1024 {
-            self.pending.drain(..self.consumed);
-            self.consumed = 0;
+        let keep = if self.tap.is_some() { KEEP } else { 0 };
+        if self.consumed > keep + 32 * 1024 {
+            let drop = self.consumed - keep;
+            self.pending.drain(..drop);
+            self.consumed -= drop;
+            self.drained += drop;
         }
     }
 
@@ -112,12 +150,22 @@ impl Analyzer {
             self.push(&hop);
         }
         if let Some(raw) = self.chunker.finish() {
-            self.chunks.push(summarize(&raw));
+            self.completed(summarize(&raw));
         }
         self.flush_bin();
         let duration_s = (self.frame_count as f64 * HOP as f64
             - (HOP - tail % HOP) as f64 * (tail > 0) as u8 as f64)
             / RATE as f64;
-        Analysis { duration_s, chunks: self.chunks, timeline: self.timeline, max_level_db: self.max_level_db }
+        let embeddings = match self.tap.take() {
+            Some((tap, _)) => tap.finish(self.chunks.len()),
+            None => Vec::new(),
+        };
+        Analysis {
+            duration_s,
+            chunks: self.chunks,
+            timeline: self.timeline,
+            max_level_db: self.max_level_db,
+            embeddings,
+        }
     }
 }

@@ -46,7 +46,7 @@ pub fn is_speech_like(c: &ChunkStats) -> bool {
         && c.voiced_frames >= 20
 }
 
-fn sound_class(c: &ChunkStats) -> Class {
+pub(crate) fn sound_class(c: &ChunkStats) -> Class {
     if is_speech_like(c) {
         Class::Speech
     } else if c.voiced_ratio >= 0.25 || c.tonal >= 0.4 {

@@ -11,8 +11,10 @@ pub mod pipeline;
 pub mod prepare;
 pub mod report;
 pub mod select;
+pub mod speaker;
 pub mod timeline;
 pub mod vad;
+pub mod voiceprints;
 pub mod wav;
 
 pub use pipeline::PrepareConfig;

@@ -9,6 +9,7 @@ use crate::classify::{Class, ClassifyConfig, classify, effective_snr};
 use crate::loudness::normalize;
 use crate::report::{Report, SampleReport, SegmentReport, SourceReport, Totals, Warning};
 use crate::select::{FilePlan, SelectConfig, Selection, select};
+use crate::speaker::{SpeakerConfig, SpeakerDecision};
 use crate::vad::VadConfig;
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -17,6 +18,7 @@ pub struct PrepareConfig {
     pub vad: VadConfig,
     #[serde(skip)]
     pub classify: ClassifyConfig,
+    pub speaker: SpeakerConfig,
     pub select: SelectConfig,
     pub target_rms_db: f32,
     /// How far below the target the level may go to keep peaks under the ceiling unlimited.
@@ -33,6 +35,7 @@ impl Default for PrepareConfig {
         Self {
             vad: VadConfig::default(),
             classify: ClassifyConfig::default(),
+            speaker: SpeakerConfig::default(),
             select: SelectConfig::default(),
             target_rms_db: -20.0,
             rms_slack_db: 3.0,
@@ -54,14 +57,33 @@ impl PrepareConfig {
 pub struct Plan {
     pub analysis: Analysis,
     pub classes: Vec<Class>,
+    pub speaker: SpeakerDecision,
     pub selection: Selection,
 }
 
+/// The analyser for `cfg`, embedding speech chunks when an encoder is given.
+pub fn analyzer(
+    cfg: &PrepareConfig,
+    encoder: Option<&std::sync::Arc<echome_voiceprint::Encoder>>,
+) -> crate::analysis::Analyzer {
+    match encoder {
+        Some(e) => crate::analysis::Analyzer::with_voiceprints(cfg.vad, cfg.classify, e.clone()),
+        None => crate::analysis::Analyzer::new(cfg.vad),
+    }
+}
+
+/// Classes (the main speaker by embeddings where the analysis made them, by cepstra
+/// otherwise), then the selection.
 pub fn plan(analysis: Analysis, cfg: &PrepareConfig) -> Result<Plan, AudioError> {
-    let classes = classify(&analysis.chunks, cfg.classify);
+    let mut classes = classify(&analysis.chunks, cfg.classify);
+    let speaker = if analysis.embeddings.is_empty() {
+        SpeakerDecision::default()
+    } else {
+        crate::speaker::decide(&analysis.chunks, &mut classes, &analysis.embeddings, &cfg.speaker)
+    };
     let selection =
         select(&analysis.chunks, &classes, analysis.duration_s, analysis.max_level_db, &cfg.select)?;
-    Ok(Plan { analysis, classes, selection })
+    Ok(Plan { analysis, classes, speaker, selection })
 }
 
 /// Name of the i-th pack file (0-based).
@@ -195,6 +217,12 @@ pub fn build_report(
             message: format!("{:.3} % of the selected samples are clipped in the source", clip * 100.0),
         });
     }
+    if plan.analysis.embeddings.is_empty() {
+        warnings.push(Warning {
+            code: "no_voiceprint",
+            message: "the speaker encoder's weights are not installed: the main speaker was told apart by pitch and cepstra only".into(),
+        });
+    }
     if source.decode_errors > 0 {
         warnings.push(Warning {
             code: "decode_errors",
@@ -236,7 +264,19 @@ pub fn build_report(
                 class: *class,
                 selected: selected.contains(&i),
                 snr_db: round1(effective_snr(c)),
+                similarity: plan
+                    .speaker
+                    .similarity
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|s| (s * 1000.0).round() / 1000.0),
             })
             .collect(),
+        voiceprint: plan
+            .speaker
+            .voiceprint
+            .clone()
+            .map(|embedding| crate::report::Voiceprint { model: echome_voiceprint::MODEL, embedding }),
     }
 }

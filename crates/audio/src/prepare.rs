@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use echome_core::{AudioError, SourceInfo};
 
-use crate::analysis::Analyzer;
-use crate::pipeline::{Plan, PrepareConfig, build_report, plan, render_sample, sample_name};
+use crate::pipeline::{Plan, PrepareConfig, analyzer, build_report, plan, render_sample, sample_name};
 use crate::report::Report;
 use crate::wav::{WavLayout, WavWriter, decode_mono, read_header};
 
@@ -100,17 +99,19 @@ impl Drop for WorkDir {
     }
 }
 
-/// The whole pipeline for a local file.
+/// The whole pipeline for a local file; with an encoder, the main speaker is found by speaker
+/// embeddings.
 pub fn prepare_file(
     input: &Path,
     out: &Path,
     cfg: &PrepareConfig,
+    encoder: Option<&std::sync::Arc<echome_voiceprint::Encoder>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, AudioError> {
     std::fs::create_dir_all(out).map_err(|e| AudioError::io(format!("creating {}", out.display()), e))?;
     let work = WorkDir::new(out)?;
     let source_wav = work.0.join("source.wav");
-    let mut analyzer = Analyzer::new(cfg.vad);
+    let mut analyzer = analyzer(cfg, encoder);
     let mut seen = 0usize;
     let source = crate::ffmpeg::extract(input, &source_wav, &Default::default(), |block| {
         analyzer.push(block);

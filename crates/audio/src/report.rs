@@ -15,6 +15,16 @@ pub struct Report {
     pub noisy: bool,
     /// Every chunk of sound found, as the picture shows it.
     pub segments: Vec<SegmentReport>,
+    /// The main speaker's voiceprint (GE2E embedding), when an encoder was at hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voiceprint: Option<Voiceprint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Voiceprint {
+    /// Which encoder made it: prints of different models are not comparable.
+    pub model: &'static str,
+    pub embedding: echome_voiceprint::Embedding,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,4 +84,7 @@ pub struct SegmentReport {
     pub class: Class,
     pub selected: bool,
     pub snr_db: f32,
+    /// Cosine between the chunk's speaker embedding and the main speaker's voiceprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
 }

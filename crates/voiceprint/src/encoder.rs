@@ -17,9 +17,10 @@ const PARTIAL_FRAMES: usize = 160;
 const FRAME_STEP: usize = 77;
 const MIN_COVERAGE: f64 = 0.75;
 const TARGET_DBFS: f64 = -30.0;
-/// Partials embedded together: large enough for matrix–matrix products, small enough that a
-/// batch's activations stay near 20 MB.
-const BATCH: usize = 32;
+/// Partials embedded together: large enough for matrix–matrix products (the recurrent weights
+/// are packed once per step for the whole batch), small enough that a batch's activations
+/// stay near 25 MB.
+const BATCH: usize = 64;
 
 /// An L2-normalised speaker embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,8 @@ impl Embedding {
 
 pub struct Encoder {
     weights: Weights,
+    /// Threads a call may use (default: the machine's cores).
+    threads: usize,
 }
 
 /// Where each partial of a clip starts, in frames, as `compute_partial_slices` places them.
@@ -82,7 +85,13 @@ fn raised(wav: &[f32]) -> Vec<f32> {
 
 impl Encoder {
     pub fn new(weights: Weights) -> Self {
-        Self { weights }
+        Self { weights, threads: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+
+    /// At most `n` threads per call: a background embedder beside a decoder takes one.
+    pub fn with_threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
     }
 
     pub fn load(path: &Path) -> Result<Self, WeightsError> {
@@ -96,6 +105,11 @@ impl Encoder {
 
     /// Many clips at once: their partials share batches (and the machine's cores).
     pub fn embed_all(&self, clips: &[&[f32]]) -> Vec<Option<Embedding>> {
+        self.embed_all_on(clips, self.threads)
+    }
+
+    /// The same on at most `threads` threads (and at most the encoder's own limit).
+    pub fn embed_all_on(&self, clips: &[&[f32]], threads: usize) -> Vec<Option<Embedding>> {
         // Every partial's frames, and which clip it belongs to.
         let mel = MelFrontend::new();
         let mut partials: Vec<(usize, Vec<f32>)> = Vec::new();
@@ -114,7 +128,9 @@ impl Encoder {
                 partials.push((i, frames[s * N_MELS..(s + PARTIAL_FRAMES) * N_MELS].to_vec()));
             }
         }
-        let embedded = self.embed_partials(&partials.iter().map(|(_, f)| f.as_slice()).collect::<Vec<_>>());
+        let threads = threads.clamp(1, self.threads);
+        let embedded =
+            self.embed_partials(&partials.iter().map(|(_, f)| f.as_slice()).collect::<Vec<_>>(), threads);
         let mut sums: Vec<Option<Vec<f32>>> = vec![None; clips.len()];
         for ((clip, _), e) in partials.iter().zip(embedded) {
             let sum = sums[*clip].get_or_insert_with(|| vec![0f32; EMBEDDING]);
@@ -124,9 +140,11 @@ impl Encoder {
     }
 
     /// Partials of `PARTIAL_FRAMES` frames each, in batches spread over the cores.
-    fn embed_partials(&self, partials: &[&[f32]]) -> Vec<[f32; EMBEDDING]> {
-        let batches: Vec<&[&[f32]]> = partials.chunks(BATCH).collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batches.len()).max(1);
+    fn embed_partials(&self, partials: &[&[f32]], threads: usize) -> Vec<[f32; EMBEDDING]> {
+        // Few partials are split evenly over the threads rather than left in one batch.
+        let size = BATCH.min(partials.len().div_ceil(threads)).max(1);
+        let batches: Vec<&[&[f32]]> = partials.chunks(size).collect();
+        let threads = threads.min(batches.len()).max(1);
         let mut results: Vec<Vec<[f32; EMBEDDING]>> = vec![Vec::new(); batches.len()];
         std::thread::scope(|scope| {
             for (worker, slots) in results.chunks_mut(batches.len().div_ceil(threads)).enumerate() {

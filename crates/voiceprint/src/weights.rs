@@ -1,4 +1,4 @@
-//! The encoder's weights from a safetensors file (tools/ge2e_weights.py writes it from the
+//! The encoder's weights from a safetensors file (layers/voiceprint/ge2e_weights.py writes it from the
 //! Resemblyzer wheel): an 8-byte header length, a JSON header naming each tensor's dtype, shape
 //! and byte range, then the raw little-endian data.
 

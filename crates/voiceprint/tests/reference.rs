@@ -11,7 +11,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The weights `make tools` converts (tools/ge2e_weights.py), or `ECHOME_VOICEPRINT_WEIGHTS`.
+/// The weights `make tools` converts (layers/voiceprint/ge2e_weights.py), or `ECHOME_VOICEPRINT_WEIGHTS`.
 fn encoder() -> Encoder {
     let path = std::env::var("ECHOME_VOICEPRINT_WEIGHTS")
         .map(PathBuf::from)

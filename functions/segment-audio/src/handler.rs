@@ -7,9 +7,9 @@ use std::io::{BufReader, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use echome_audio::analysis::{Analysis, Analyzer};
+use echome_audio::analysis::Analysis;
 use echome_audio::features::RATE;
-use echome_audio::pipeline::{Plan, PrepareConfig, build_report, plan, render_sample, sample_name};
+use echome_audio::pipeline::{Plan, PrepareConfig, analyzer, build_report, plan, render_sample, sample_name};
 use echome_audio::prepare::{PICTURE_NAME, REPORT_NAME, write_wav};
 use echome_audio::wav::{SampleFormat, SampleStream, WavLayout, decode_mono, read_header};
 use echome_core::{AudioError, BlobRef, BlobStore, SegmentInput, SegmentOutput, StepError, env};
@@ -17,21 +17,26 @@ use echome_core::{AudioError, BlobRef, BlobStore, SegmentInput, SegmentOutput, S
 /// Enough for any header ffmpeg writes (RIFF, fmt with extensible format, no metadata).
 const HEADER_PROBE_BYTES: u64 = 4096;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub bucket: String,
     pub work_dir: PathBuf,
     pub prepare: PrepareConfig,
+    /// The speaker encoder (the voiceprint layer in AWS); without it the main speaker is told
+    /// apart by cepstra, and the report says so.
+    pub encoder: Option<Arc<echome_voiceprint::Encoder>>,
 }
 
 impl Config {
-    /// Reads `BUCKET_NAME` (required), `WORK_DIR` and `MIN_SPEECH_S` (default 30).
+    /// Reads `BUCKET_NAME` (required), `WORK_DIR`, `MIN_SPEECH_S` (default 30) and the
+    /// encoder's weights (`ECHOME_VOICEPRINT_WEIGHTS`, or the layer's).
     pub fn from_env() -> Result<Self, String> {
         let mut prepare = PrepareConfig::default();
         if let Some(s) = env::parsed("MIN_SPEECH_S", "a number of seconds")? {
             prepare = prepare.with_min_speech(s);
         }
-        Ok(Self { bucket: env::required("BUCKET_NAME")?, work_dir: env::work_dir(), prepare })
+        let encoder = echome_voiceprint::default_encoder().map_err(|e| e.to_string())?;
+        Ok(Self { bucket: env::required("BUCKET_NAME")?, work_dir: env::work_dir(), prepare, encoder })
     }
 }
 
@@ -45,9 +50,9 @@ pub async fn handle<B: BlobStore>(
     })?;
     let analysis_wav = work.path().join("analysis.wav");
     blobs.download_to(&input.extracted.analysis, &analysis_wav).await?;
-    let prepare = cfg.prepare;
+    let (prepare, encoder) = (cfg.prepare, cfg.encoder.clone());
     let plan = Arc::new(
-        tokio::task::spawn_blocking(move || analyse(&analysis_wav, &prepare))
+        tokio::task::spawn_blocking(move || analyse(&analysis_wav, &prepare, encoder.as_ref()))
             .await
             .map_err(|e| StepError::internal(format!("the analysis stopped: {e}")))??,
     );
@@ -110,7 +115,11 @@ pub async fn handle<B: BlobStore>(
 }
 
 /// Streams the analysis WAV through the analyser; memory stays flat whatever its length.
-fn analyse(path: &Path, cfg: &PrepareConfig) -> Result<Plan, StepError> {
+fn analyse(
+    path: &Path,
+    cfg: &PrepareConfig,
+    encoder: Option<&Arc<echome_voiceprint::Encoder>>,
+) -> Result<Plan, StepError> {
     let io = |e: std::io::Error| AudioError::io(format!("reading {}", path.display()), e);
     let mut reader = BufReader::new(File::open(path).map_err(io)?);
     let layout = read_header(&mut reader).map_err(io)?;
@@ -122,7 +131,7 @@ fn analyse(path: &Path, cfg: &PrepareConfig) -> Result<Plan, StepError> {
         )));
     }
     let mut stream = SampleStream::new(reader, layout);
-    let mut analyzer = Analyzer::new(cfg.vad);
+    let mut analyzer = analyzer(cfg, encoder);
     let mut block = Vec::with_capacity(32 * 1024);
     loop {
         block.clear();

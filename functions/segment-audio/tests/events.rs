@@ -40,8 +40,15 @@ async fn segment<B: BlobStore>(
     input: SegmentInput,
     work: &Path,
 ) -> Result<SegmentOutput, StepError> {
-    let cfg =
-        segment_audio::Config { bucket: BUCKET.into(), work_dir: work.into(), prepare: Default::default() };
+    // The weights `make tools` installs: the Lambda selects by speaker embeddings.
+    let encoder = echome_voiceprint::default_encoder().unwrap();
+    assert!(encoder.is_some(), "no speaker encoder weights (make tools converts them)");
+    let cfg = segment_audio::Config {
+        bucket: BUCKET.into(),
+        work_dir: work.into(),
+        prepare: Default::default(),
+        encoder,
+    };
     segment_audio::handle(store, &cfg, input).await
 }
 
