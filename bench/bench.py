@@ -49,10 +49,11 @@ def tree_rss_kb(pid):
     return total
 
 
-def measure(cmd):
+def measure(cmd, env=None):
     """Wall seconds and peak RSS (MB) of the whole process tree."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=None if env is None else {**os.environ, **env})
     peak = 0
     while proc.poll() is None:
         peak = max(peak, tree_rss_kb(proc.pid))
@@ -102,10 +103,18 @@ def run_set(label, audio, truth, with_baseline):
     print(f"|{'-' * 40}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
     w, m = measure(["ffmpeg", "-v", "error", "-i", audio, "-f", "null", "-"])
     row("ffmpeg decode only", w, m)
+    # Today's selector first (cepstra and pitch, ECHOME_VOICEPRINT_WEIGHTS=off), then the
+    # embedding selector (the GE2E encoder's weights from `make tools`), same file, same run.
+    out_c = os.path.join(OUT, "echome-cepstral-" + os.path.basename(audio))
+    wc, mc = measure([os.path.join(TARGET, "echome"), "prepare", audio, "--out", out_c],
+                     env={"ECHOME_VOICEPRINT_WEIGHTS": "off"})
+    pc, sc = purity(truth, os.path.join(out_c, "report.json"))
+    row("echome prepare, cepstral selector", wc, mc, pc, sc)
     out = os.path.join(OUT, "echome-" + os.path.basename(audio))
     w2, m2 = measure([os.path.join(TARGET, "echome"), "prepare", audio, "--out", out])
     p, s = purity(truth, os.path.join(out, "report.json"))
-    row("echome prepare", w2, m2, p, s)
+    row("echome prepare, embedding selector", w2, m2, p, s)
+    print(f"embedding selector / cepstral wall: {w2 / wc:.2f}x (+{100 * (w2 / wc - 1):.0f} %)")
     if with_baseline:
         out_b = os.path.join(OUT, "baseline-" + os.path.basename(audio))
         w3, m3 = measure([sys.executable, os.path.join(ROOT, "bench", "baseline.py"), audio, out_b])
@@ -125,6 +134,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     sh(sys.executable, "-m", "pip", "install", "-q", "webrtcvad-wheels")
     sh("cargo", "build", "-q", "--release", "-p", "echome-cli", "-p", "echome-testkit", cwd=ROOT)
+    sh("make", "-s", "tools", cwd=ROOT)
     print(f"machine: {os.cpu_count()} cores; {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
     mp3, truth = recording(args.minutes, 1)
     run_set(f"{args.minutes}-minute recording", mp3, truth, True)
@@ -132,6 +142,12 @@ def main():
     if args.long_minutes:
         mp3l, truthl = recording(args.long_minutes, 2)
         run_set(f"{args.long_minutes}-minute recording", mp3l, truthl, args.baseline_long)
+    real = os.path.join(OUT, "real")
+    sh(sys.executable, os.path.join(ROOT, "bench", "real_voices.py"), real)
+    for name in ("real_a", "real_b", "real_a.phone", "real_b.phone"):
+        stem = name.split(".")[0]
+        run_set(f"real voices ({name}: two real speakers, turns and overlaps, music, noise)",
+                os.path.join(real, name + ".wav"), os.path.join(real, stem + ".truth.json"), False)
 
 
 if __name__ == "__main__":

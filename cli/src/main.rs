@@ -1,6 +1,7 @@
 //! `echome`: the pipeline's steps on one machine, no AWS account needed.
 
 mod agent;
+mod compare;
 mod engine;
 mod local;
 mod output;

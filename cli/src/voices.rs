@@ -1,4 +1,5 @@
-//! `echome voices list|delete|reconcile`: the engine's voices next to the clone cache.
+//! `echome voices list|delete|reconcile|compare`: the engine's voices next to the clone
+//! cache, and how alike two voices are.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -23,6 +24,14 @@ pub enum VoicesCommand {
     },
     /// Delete echome's voices no fresh cache entry points to; forget entries whose voice is gone.
     Reconcile(Json),
+    /// How alike two voices are: the cosine between their voiceprints (1 = the same voice).
+    /// Each is an audio file or the id of a voice echome made.
+    Compare {
+        a: String,
+        b: String,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 #[derive(clap::Args)]
@@ -34,9 +43,10 @@ pub struct Json {
 
 pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
     let json = match &cmd {
-        VoicesCommand::List(j) | VoicesCommand::Reconcile(j) | VoicesCommand::Delete { json: j, .. } => {
-            j.json
-        }
+        VoicesCommand::List(j)
+        | VoicesCommand::Reconcile(j)
+        | VoicesCommand::Delete { json: j, .. }
+        | VoicesCommand::Compare { json: j, .. } => j.json,
     };
     match inner(data_dir, cmd, json).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,6 +56,15 @@ pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
 
 async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), StepError> {
     let local = Local::open(data_dir)?;
+    if let VoicesCommand::Compare { a, b, .. } = &cmd {
+        let similarity = crate::compare::similarity(&local, a, b).await?;
+        if json {
+            println!("{}", json!({ "similarity": (similarity * 10_000.0).round() / 10_000.0 }));
+        } else {
+            println!("similarity {similarity:.3} (1 = the same voice)");
+        }
+        return Ok(());
+    }
     let engine = Engine::from_env()?;
     let now = Utc::now();
     match cmd {
@@ -110,6 +129,7 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                 println!("deleted {voice}");
             }
         }
+        VoicesCommand::Compare { .. } => {}
         VoicesCommand::Reconcile(_) => {
             let done = clone_voice::reconcile(&local.records, &engine, now).await?;
             if json {

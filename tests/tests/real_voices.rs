@@ -86,3 +86,45 @@ fn without_the_encoder_the_report_says_the_speaker_was_told_apart_by_cepstra_onl
     assert!(report["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "no_voiceprint"), "{report}");
     assert!(report.get("voiceprint").is_none());
 }
+
+fn compare(a: &Path, b: &Path) -> f64 {
+    let data = tempfile::tempdir().unwrap();
+    let done = Command::new(echome_tests::echome())
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["voices", "compare"])
+        .arg(a)
+        .arg(b)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let v: Value = serde_json::from_slice(&done.stdout).unwrap();
+    v["similarity"].as_f64().unwrap()
+}
+
+#[test]
+fn voices_compare_tells_the_same_real_speaker_from_another() {
+    let (a, _) = case("real_a");
+    let (b, _) = case("real_b");
+    // real_a's main speaker is the speech-dispatcher voice; its own recording is that voice.
+    let same = compare(&a, Path::new("/usr/share/sounds/speech-dispatcher/dummy-message.wav"));
+    let other = compare(&a, &b);
+    println!("same speaker {same:.3}, another {other:.3}");
+    assert!(same >= 0.9, "{same}");
+    assert!(other < 0.8 && other < same - 0.15, "{other} vs {same}");
+}
+
+#[test]
+fn voices_compare_refuses_what_is_neither_a_file_nor_a_voice() {
+    let data = tempfile::tempdir().unwrap();
+    let done = Command::new(echome_tests::echome())
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["voices", "compare", "no-such-file.wav", "voiceX", "--json"])
+        .output()
+        .unwrap();
+    assert!(!done.status.success());
+    let v: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_input", "{v}");
+}

@@ -137,6 +137,42 @@ pub fn prepare_file(
     Ok(report)
 }
 
+/// The main speaker's voiceprint in a local recording: the same analysis as `prepare_file`
+/// (so the other party of a call is left out), without cutting a pack. A recording with
+/// fewer than three embeddable chunks gives the mean of those it has.
+pub fn voiceprint_file(
+    input: &Path,
+    cfg: &PrepareConfig,
+    encoder: &std::sync::Arc<echome_voiceprint::Encoder>,
+) -> Result<echome_voiceprint::Embedding, AudioError> {
+    let work = tempfile_dir()?;
+    let mut analyzer = analyzer(cfg, Some(encoder));
+    crate::ffmpeg::extract(input, &work.0.join("source.wav"), &Default::default(), |block| {
+        analyzer.push(block)
+    })?;
+    let analysis = analyzer.finish();
+    let fallback = echome_voiceprint::Embedding::mean(analysis.embeddings.iter().flatten());
+    let mut classes = crate::classify::classify(&analysis.chunks, cfg.classify);
+    let speech_s: f64 = analysis
+        .chunks
+        .iter()
+        .zip(&classes)
+        .filter(|(_, c)| **c != crate::classify::Class::Music && **c != crate::classify::Class::Noise)
+        .map(|(c, _)| c.duration_s())
+        .sum();
+    let decided = crate::speaker::decide(&analysis.chunks, &mut classes, &analysis.embeddings, &cfg.speaker);
+    decided.voiceprint.or(fallback).ok_or(AudioError::TooLittleSpeech {
+        found_s: 0.0,
+        required_s: crate::voiceprints::MIN_CHUNK_S,
+        speech_s,
+    })
+}
+
+/// A work folder of its own in the system's temporary directory.
+fn tempfile_dir() -> Result<WorkDir, AudioError> {
+    WorkDir::new(&std::env::temp_dir())
+}
+
 /// Replaces the previous pack in `out` (if any) with the new one. The report goes last: a
 /// folder with a report always holds the samples that report names.
 fn commit(from: &Path, out: &Path, samples: usize) -> Result<(), AudioError> {

@@ -24,11 +24,13 @@ pub fn is_candidate(c: &ChunkStats, cfg: &ClassifyConfig) -> bool {
     c.duration_s() >= MIN_CHUNK_S && sound_class(c) == Class::Speech && effective_snr(c) >= cfg.min_snr_db
 }
 
-/// The `[start, end)` seconds of a chunk that are embedded: its middle, at most [`CLIP_S`].
+/// The `[start, end)` seconds of a chunk that are embedded: [`CLIP_S`] around its middle, so a
+/// short chunk brings the room tone around it (as Resemblyzer sees a clip) rather than the
+/// zero padding of a partial it does not fill.
 pub fn clip_range(c: &ChunkStats) -> (f64, f64) {
-    let len = c.duration_s().min(CLIP_S);
     let mid = (c.start_s + c.end_s) / 2.0;
-    (mid - len / 2.0, mid + len / 2.0)
+    let start = (mid - CLIP_S / 2.0).max(0.0);
+    (start, start + CLIP_S)
 }
 
 pub struct VoiceprintTap {

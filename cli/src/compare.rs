@@ -1,0 +1,67 @@
+//! `echome voices compare A B`: how alike two voices are, as the cosine between their
+//! voiceprints. A and B are audio files (the main speaker's voiceprint, as `prepare` finds it)
+//! or ids of voices echome made (the voiceprint of the pack each was cloned from).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use echome_core::{BlobRef, BlobStore, CloneCache, StepError, VoiceId};
+use echome_voiceprint::{Embedding, Encoder};
+
+use crate::local::{BUCKET, Local};
+
+/// The cosine between the voiceprints of `a` and `b`.
+pub async fn similarity(local: &Local, a: &str, b: &str) -> Result<f64, StepError> {
+    let mut encoder: Option<Arc<Encoder>> = None;
+    let (a, b) = (voiceprint(local, a, &mut encoder).await?, voiceprint(local, b, &mut encoder).await?);
+    Ok(a.cosine(&b))
+}
+
+async fn voiceprint(
+    local: &Local,
+    what: &str,
+    encoder: &mut Option<Arc<Encoder>>,
+) -> Result<Embedding, StepError> {
+    let path = Path::new(what);
+    if path.is_file() {
+        let encoder = match encoder {
+            Some(e) => e.clone(),
+            None => {
+                let loaded = echome_voiceprint::default_encoder()
+                    .map_err(|e| StepError::internal(format!("loading the speaker encoder: {e}")))?
+                    .ok_or_else(|| {
+                        StepError::internal(
+                            "the speaker encoder's weights are not installed (make tools, or ECHOME_VOICEPRINT_WEIGHTS)",
+                        )
+                    })?;
+                encoder.insert(loaded).clone()
+            }
+        };
+        let path = path.to_owned();
+        let cfg = echome_audio::PrepareConfig::default();
+        return tokio::task::spawn_blocking(move || {
+            echome_audio::prepare::voiceprint_file(&path, &cfg, &encoder)
+        })
+        .await
+        .map_err(|e| StepError::internal(format!("the analysis stopped: {e}")))?
+        .map_err(StepError::from);
+    }
+    let voice = VoiceId::parse(what)
+        .map_err(|_| StepError::invalid_input(format!("{what:?} is neither an audio file nor a voice id")))?;
+    let clones = local.records.clones().await?;
+    let clone = clones.iter().find(|c| c.voice_id == voice).ok_or_else(|| {
+        StepError::invalid_input(format!("{voice} is not a voice echome made here (echome voices list)"))
+    })?;
+    let report = BlobRef::new(BUCKET, format!("{}report.json", clone.run_id.prefix()));
+    let bytes = local.blobs.get_bytes(&report).await?;
+    let report: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| StepError::internal(format!("{report} does not read as a report: {e}")))?;
+    let raw: Option<Vec<f32>> = report["voiceprint"]["embedding"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect());
+    raw.and_then(Embedding::from_raw).ok_or_else(|| {
+        StepError::invalid_input(format!(
+            "{voice} was cloned from a pack made without the speaker encoder: it has no voiceprint"
+        ))
+    })
+}
