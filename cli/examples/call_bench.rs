@@ -36,9 +36,8 @@
 //!        BENCH_ECHOME=path (another echome build), BENCH_NO_BLOB=1 (load: no sample files)
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -250,54 +249,26 @@ fn plan_concurrency() -> Option<u64> {
 // ---------------------------------------------------------------------------------------------
 // echome serve
 
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.kill() {
-            eprintln!("stopping echome serve: {e}");
-        }
-        if let Err(e) = self.child.wait() {
-            eprintln!("waiting for echome serve: {e}");
-        }
-    }
-}
+use echome_testkit::serve::Serve;
 
 fn start(echome: &Path, data: &Path, stub: &str, env: &[(&str, String)]) -> Serve {
-    let mut cmd = Command::new(echome);
-    cmd.args(["--data-dir", data.to_str().unwrap_or_default(), "serve", "--port", "0"])
-        .env("ELEVENLABS_API_KEY", "sk_bench")
-        .env("ELEVENLABS_API_BASE", stub)
-        .env("ELEVENLABS_AGENT_ID", "agent_bench")
-        .env("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_bench")
-        .env("THREECX_WEBHOOK_SECRET", SECRET)
-        .env("ELEVENLABS_WEBHOOK_SECRET", "whsec_bench_secret_0123456789")
-        .env("ELEVENLABS_INITIATION_SECRET", "initiation_bench_secret_0123")
-        .env("ECHOME_LOG", "error")
-        .stdout(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start echome serve (build it: cargo build --release -p echome-cli)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
-    let first: Value = serde_json::from_str(&line).expect("the address line");
-    let base = first["listening"].as_str().unwrap_or_default().to_owned();
-    Serve { child, base }
+    let mut all: Vec<(&str, String)> = vec![
+        ("ELEVENLABS_API_KEY", "sk_bench".into()),
+        ("ELEVENLABS_API_BASE", stub.into()),
+        ("ELEVENLABS_AGENT_ID", "agent_bench".into()),
+        ("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_bench".into()),
+        ("THREECX_WEBHOOK_SECRET", SECRET.into()),
+        ("ELEVENLABS_WEBHOOK_SECRET", "whsec_bench_secret_0123456789".into()),
+        ("ELEVENLABS_INITIATION_SECRET", "initiation_bench_secret_0123".into()),
+        ("ECHOME_LOG", "error".into()),
+    ];
+    all.extend(env.iter().cloned());
+    Serve::start(echome, data, &all)
 }
 
 /// A viewer's bearer token for the read API, from `echome token` beside the running serve.
 fn token(echome: &Path, data: &Path) -> String {
-    let out = Command::new(echome)
-        .args(["--data-dir", data.to_str().unwrap_or_default()])
-        .args(["token", "--sub", "bench", "--role", "viewer", "--ttl", "1h"])
-        .output()
-        .expect("echome token");
-    assert!(out.status.success(), "echome token: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    echome_testkit::serve::token(echome, data, "bench", "viewer", "1h")
 }
 
 fn incoming(call_id: &str, caller: &str) -> (String, i64, String) {

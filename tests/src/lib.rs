@@ -3,6 +3,22 @@
 
 use std::path::PathBuf;
 
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The stub's `GET /v1/user/subscription` for the key `key`: 1 of 10 voice slots in use.
+pub async fn mount_subscription(server: &MockServer, key: &str) {
+    Mock::given(method("GET"))
+        .and(path("/v1/user/subscription"))
+        .and(header("xi-api-key", key))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"voice_slots_used": 1, "voice_limit": 10})),
+        )
+        .mount(server)
+        .await;
+}
+
 /// The `echome` binary of this build. `cargo test --workspace` builds it (the CLI crate's own
 /// tests need it) before any test runs; alone, run `cargo build -p echome-cli` first.
 pub fn echome() -> PathBuf {

@@ -46,14 +46,7 @@ fn mp3(dir: &Path) -> Vec<u8> {
 async fn clone_and_say_go_through_elevenlabs() {
     let dir = tempfile::tempdir().unwrap();
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/user/subscription"))
-        .and(header("xi-api-key", KEY))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"voice_slots_used": 1, "voice_limit": 10})),
-        )
-        .mount(&server)
-        .await;
+    echome_tests::mount_subscription(&server, KEY).await;
     Mock::given(method("POST"))
         .and(path("/v1/voices/add"))
         .and(header("xi-api-key", KEY))

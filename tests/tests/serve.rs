@@ -2,9 +2,8 @@
 //! local runner, real ffmpeg on a generated recording) with ElevenLabs as a local stub
 //! (wiremock) that checks the agent calls as the official API describes them.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -25,7 +24,7 @@ const INITIATION: &str = "initiation-bearer-secret-for-e2e";
 const OUTBOUND: &str = "/v1/convai/sip-trunk/outbound-call";
 
 struct Serve {
-    child: Child,
+    _running: echome_testkit::serve::Serve,
     to: Http,
 }
 
@@ -45,57 +44,26 @@ impl std::ops::Deref for Serve {
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.kill() {
-            eprintln!("stopping echome serve: {e}");
-        }
-        if let Err(e) = self.child.wait() {
-            eprintln!("waiting for echome serve: {e}");
-        }
-    }
-}
-
 fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
-    let mut child = Command::new(echome_tests::echome())
-        .args(["--data-dir", data.to_str().unwrap(), "serve", "--port", "0"])
-        .env("ELEVENLABS_API_KEY", KEY)
-        .env("ELEVENLABS_API_BASE", stub.uri())
-        .env("ELEVENLABS_AGENT_ID", "agent_01jbstub")
-        .env("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_01jbstub")
-        .env("THREECX_WEBHOOK_SECRET", THREECX)
-        .env("ELEVENLABS_WEBHOOK_SECRET", POST_CALL)
-        .env("ELEVENLABS_INITIATION_SECRET", INITIATION)
-        .env("GREETING_VOICE_ID", "greetingVoice01")
-        .env("DEFAULT_VOICE_ID", "defaultVoice01")
-        .env("CLONE_MAX_WAIT_SECONDS", max_wait_s.to_string())
-        .env("ECHOME_MIN_SPEECH_S", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start echome serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let base = first["listening"].as_str().unwrap().to_owned();
+    let echome = echome_tests::echome();
+    let env = [
+        ("ELEVENLABS_API_KEY", KEY.to_owned()),
+        ("ELEVENLABS_API_BASE", stub.uri()),
+        ("ELEVENLABS_AGENT_ID", "agent_01jbstub".into()),
+        ("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_01jbstub".into()),
+        ("THREECX_WEBHOOK_SECRET", THREECX.into()),
+        ("ELEVENLABS_WEBHOOK_SECRET", POST_CALL.into()),
+        ("ELEVENLABS_INITIATION_SECRET", INITIATION.into()),
+        ("GREETING_VOICE_ID", "greetingVoice01".into()),
+        ("DEFAULT_VOICE_ID", "defaultVoice01".into()),
+        ("CLONE_MAX_WAIT_SECONDS", max_wait_s.to_string()),
+        ("ECHOME_MIN_SPEECH_S", "20".into()),
+    ];
+    let running = echome_testkit::serve::Serve::start(&echome, data, &env);
     // `echome token` works beside a running `serve` on the same data dir.
-    let token = Command::new(echome_tests::echome())
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "token",
-            "--sub",
-            "test-viewer",
-            "--role",
-            "viewer",
-            "--ttl",
-            "15m",
-        ])
-        .output()
-        .expect("echome token");
-    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
-    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
-    Serve { child, to: Http { base, http: reqwest::Client::new(), token } }
+    let token = echome_testkit::serve::token(&echome, data, "test-viewer", "viewer", "15m");
+    let base = running.base.clone();
+    Serve { _running: running, to: Http { base, http: reqwest::Client::new(), token } }
 }
 
 impl Http {
@@ -170,14 +138,7 @@ async fn stub(clone_works: bool) -> MockServer {
 /// The stub, with every outbound call taking `ring` to be placed.
 async fn stub_with(clone_works: bool, ring: Duration) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/user/subscription"))
-        .and(header("xi-api-key", KEY))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"voice_slots_used": 1, "voice_limit": 10})),
-        )
-        .mount(&server)
-        .await;
+    echome_tests::mount_subscription(&server, KEY).await;
     let add = if clone_works {
         ResponseTemplate::new(200).set_body_json(json!({"voice_id": VOICE, "requires_verification": false}))
     } else {

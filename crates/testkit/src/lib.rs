@@ -8,6 +8,7 @@ pub mod moto;
 pub mod music;
 pub mod rng;
 pub mod scene;
+pub mod serve;
 pub mod speech;
 
 pub use rng::Rng;
