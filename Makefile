@@ -12,6 +12,9 @@ DEMO_DIR := .echome/demo
 TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
 export PATH := $(VENV)/bin:$(TOOLS)/node_modules/.bin:$(PATH)
+# The speaker encoder's weights (`make tools`), for every test, the demo and the benchmark,
+# wherever CARGO_TARGET_DIR puts the binaries; set it to `off` to select without them.
+export ECHOME_VOICEPRINT_WEIGHTS ?= $(TOOLS)/voiceprint/ge2e.safetensors
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: deps tools test check-infra build demo bench bench-calls fmt clean
