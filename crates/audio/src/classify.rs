@@ -46,7 +46,7 @@ pub fn is_speech_like(c: &ChunkStats) -> bool {
         && c.voiced_frames >= 20
 }
 
-pub(crate) fn sound_class(c: &ChunkStats) -> Class {
+fn sound_class(c: &ChunkStats) -> Class {
     if is_speech_like(c) {
         Class::Speech
     } else if c.voiced_ratio >= 0.25 || c.tonal >= 0.4 {
@@ -56,16 +56,19 @@ pub(crate) fn sound_class(c: &ChunkStats) -> Class {
     }
 }
 
+/// A chunk's class on its own, before the main speaker is known: clean speech, noisy speech,
+/// music or noise.
+pub fn chunk_class(c: &ChunkStats, cfg: &ClassifyConfig) -> Class {
+    match sound_class(c) {
+        Class::Speech if effective_snr(c) < cfg.min_snr_db => Class::NoisySpeech,
+        other => other,
+    }
+}
+
 /// Classifies every chunk; speech chunks that are clean but do not match the main speaker
 /// become [`Class::OtherSpeaker`].
 pub fn classify(chunks: &[ChunkStats], cfg: ClassifyConfig) -> Vec<Class> {
-    let mut classes: Vec<Class> = chunks
-        .iter()
-        .map(|c| match sound_class(c) {
-            Class::Speech if effective_snr(c) < cfg.min_snr_db => Class::NoisySpeech,
-            other => other,
-        })
-        .collect();
+    let mut classes: Vec<Class> = chunks.iter().map(|c| chunk_class(c, &cfg)).collect();
     let clean: Vec<usize> = (0..chunks.len()).filter(|&i| classes[i] == Class::Speech).collect();
     for i in other_speakers(chunks, &clean) {
         classes[i] = Class::OtherSpeaker;

@@ -72,15 +72,21 @@ pub fn analyzer(
     }
 }
 
-/// Classes (the main speaker by embeddings where the analysis made them, by cepstra
-/// otherwise), then the selection.
-pub fn plan(analysis: Analysis, cfg: &PrepareConfig) -> Result<Plan, AudioError> {
+/// Every chunk's class, the main speaker by embeddings where the analysis made them (by
+/// cepstra otherwise).
+pub fn classes(analysis: &Analysis, cfg: &PrepareConfig) -> (Vec<Class>, SpeakerDecision) {
     let mut classes = classify(&analysis.chunks, cfg.classify);
     let speaker = if analysis.embeddings.is_empty() {
         SpeakerDecision::default()
     } else {
         crate::speaker::decide(&analysis.chunks, &mut classes, &analysis.embeddings, &cfg.speaker)
     };
+    (classes, speaker)
+}
+
+/// The classes, then the selection.
+pub fn plan(analysis: Analysis, cfg: &PrepareConfig) -> Result<Plan, AudioError> {
+    let (classes, speaker) = classes(&analysis, cfg);
     let selection =
         select(&analysis.chunks, &classes, analysis.duration_s, analysis.max_level_db, &cfg.select)?;
     Ok(Plan { analysis, classes, speaker, selection })

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use echome_core::{AudioError, SourceInfo};
 
-use crate::pipeline::{Plan, PrepareConfig, analyzer, build_report, plan, render_sample, sample_name};
+use crate::pipeline::{
+    Plan, PrepareConfig, analyzer, build_report, classes, plan, render_sample, sample_name,
+};
 use crate::report::Report;
 use crate::wav::{WavLayout, WavWriter, decode_mono, read_header};
 
@@ -145,32 +147,22 @@ pub fn voiceprint_file(
     cfg: &PrepareConfig,
     encoder: &std::sync::Arc<echome_voiceprint::Encoder>,
 ) -> Result<echome_voiceprint::Embedding, AudioError> {
-    let work = tempfile_dir()?;
     let mut analyzer = analyzer(cfg, Some(encoder));
-    crate::ffmpeg::extract(input, &work.0.join("source.wav"), &Default::default(), |block| {
-        analyzer.push(block)
-    })?;
+    // Only the analysis stream is needed: the full-quality copy goes to the null device.
+    crate::ffmpeg::extract(input, Path::new("/dev/null"), &Default::default(), |block| analyzer.push(block))?;
     let analysis = analyzer.finish();
     let fallback = echome_voiceprint::Embedding::mean(analysis.embeddings.iter().flatten());
-    let mut classes = crate::classify::classify(&analysis.chunks, cfg.classify);
-    let speech_s: f64 = analysis
-        .chunks
-        .iter()
-        .zip(&classes)
-        .filter(|(_, c)| **c != crate::classify::Class::Music && **c != crate::classify::Class::Noise)
-        .map(|(c, _)| c.duration_s())
-        .sum();
-    let decided = crate::speaker::decide(&analysis.chunks, &mut classes, &analysis.embeddings, &cfg.speaker);
-    decided.voiceprint.or(fallback).ok_or(AudioError::TooLittleSpeech {
-        found_s: 0.0,
-        required_s: crate::voiceprints::MIN_CHUNK_S,
-        speech_s,
+    let (classes, decided) = classes(&analysis, cfg);
+    decided.voiceprint.or(fallback).ok_or_else(|| {
+        let speech_s = analysis
+            .chunks
+            .iter()
+            .zip(&classes)
+            .filter(|(_, c)| !matches!(c, crate::classify::Class::Music | crate::classify::Class::Noise))
+            .map(|(c, _)| c.duration_s())
+            .sum();
+        AudioError::TooLittleSpeech { found_s: 0.0, required_s: crate::voiceprints::MIN_CHUNK_S, speech_s }
     })
-}
-
-/// A work folder of its own in the system's temporary directory.
-fn tempfile_dir() -> Result<WorkDir, AudioError> {
-    WorkDir::new(&std::env::temp_dir())
 }
 
 /// Replaces the previous pack in `out` (if any) with the new one. The report goes last: a

@@ -36,14 +36,6 @@ pub struct SpeakerDecision {
     pub similarity: Vec<Option<f32>>,
 }
 
-fn centroid<'a>(members: impl IntoIterator<Item = (&'a Embedding, f64)>) -> Option<Embedding> {
-    let mut sum = vec![0f32; 256];
-    for (e, w) in members {
-        sum.iter_mut().zip(e.as_slice()).for_each(|(s, v)| *s += v * w as f32);
-    }
-    Embedding::from_raw(sum)
-}
-
 /// The lowest similarity still the main voice's: `spread` robust deviations (1.4826 · MAD)
 /// below the members' median, never below `accept`, never above `ceiling`.
 fn robust_floor(sims: &[f64], cfg: &SpeakerConfig) -> f64 {
@@ -83,7 +75,7 @@ pub fn decide(
     let Some(&(_, seed)) = embedded.iter().max_by(|a, b| density(a.1).total_cmp(&density(b.1))) else {
         return SpeakerDecision::default();
     };
-    let mut voice = centroid(
+    let mut voice = Embedding::weighted_mean(
         embedded.iter().filter(|(_, e)| seed.cosine(e) >= f64::from(cfg.link)).map(|(i, e)| (*e, weight(*i))),
     );
     // The members are the chunks close to the centroid, by how close the members themselves
@@ -98,7 +90,7 @@ pub fn decide(
             .collect();
         let sims: Vec<f64> = members.iter().map(|(e, _)| v.cosine(e)).collect();
         threshold = robust_floor(&sims, cfg);
-        voice = centroid(members).or(voice);
+        voice = Embedding::weighted_mean(members).or(voice);
     }
     let Some(voice) = voice else { return SpeakerDecision::default() };
     let sims: Vec<f64> = embedded.iter().map(|(_, e)| voice.cosine(e)).filter(|s| *s >= threshold).collect();

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use echome_voiceprint::{Embedding, Encoder};
 
 use crate::chunk::ChunkStats;
-use crate::classify::{Class, ClassifyConfig, effective_snr, sound_class};
+use crate::classify::{Class, ClassifyConfig, chunk_class};
 use crate::features::RATE;
 
 /// Seconds embedded per chunk: one partial of the encoder.
@@ -21,7 +21,7 @@ const BATCH: usize = 64;
 
 /// A chunk worth embedding: speech-like and clean (what could end up in the pack).
 pub fn is_candidate(c: &ChunkStats, cfg: &ClassifyConfig) -> bool {
-    c.duration_s() >= MIN_CHUNK_S && sound_class(c) == Class::Speech && effective_snr(c) >= cfg.min_snr_db
+    c.duration_s() >= MIN_CHUNK_S && chunk_class(c, cfg) == Class::Speech
 }
 
 /// The `[start, end)` seconds of a chunk that are embedded: [`CLIP_S`] around its middle, so a

@@ -46,9 +46,14 @@ impl Embedding {
 
     /// The normalised mean of several embeddings (a speaker's voiceprint from their clips).
     pub fn mean<'a>(all: impl IntoIterator<Item = &'a Embedding>) -> Option<Embedding> {
+        Self::weighted_mean(all.into_iter().map(|e| (e, 1.0)))
+    }
+
+    /// The same, each embedding counted by its weight (e.g. its chunk's seconds).
+    pub fn weighted_mean<'a>(all: impl IntoIterator<Item = (&'a Embedding, f64)>) -> Option<Embedding> {
         let mut sum = vec![0f32; EMBEDDING];
-        for e in all {
-            sum.iter_mut().zip(&e.0).for_each(|(s, v)| *s += v);
+        for (e, w) in all {
+            sum.iter_mut().zip(&e.0).for_each(|(s, v)| *s += v * w as f32);
         }
         Self::from_raw(sum)
     }
@@ -56,7 +61,7 @@ impl Embedding {
 
 pub struct Encoder {
     weights: Weights,
-    /// Threads a call may use (default: the machine's cores).
+    /// The machine's cores: the most threads one call uses.
     threads: usize,
 }
 
@@ -75,8 +80,9 @@ fn partial_starts(n_samples: usize) -> Vec<usize> {
     starts
 }
 
-/// Resemblyzer's `normalize_volume(wav, -30, increase_only=True)`.
-fn raised(wav: &[f32]) -> Vec<f32> {
+/// Resemblyzer's `normalize_volume(wav, -30, increase_only=True)`: what the encoder does to a
+/// clip before its mel frames.
+pub fn raised(wav: &[f32]) -> Vec<f32> {
     let rms = (wav.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / wav.len().max(1) as f64).sqrt();
     let dbfs = 20.0 * (rms.max(1e-12)).log10();
     let gain = if dbfs < TARGET_DBFS { 10f64.powf((TARGET_DBFS - dbfs) / 20.0) as f32 } else { 1.0 };
@@ -86,12 +92,6 @@ fn raised(wav: &[f32]) -> Vec<f32> {
 impl Encoder {
     pub fn new(weights: Weights) -> Self {
         Self { weights, threads: std::thread::available_parallelism().map_or(1, |n| n.get()) }
-    }
-
-    /// At most `n` threads per call: a background embedder beside a decoder takes one.
-    pub fn with_threads(mut self, n: usize) -> Self {
-        self.threads = n.max(1);
-        self
     }
 
     pub fn load(path: &Path) -> Result<Self, WeightsError> {

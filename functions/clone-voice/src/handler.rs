@@ -71,11 +71,10 @@ where
     E: VoiceEngine,
 {
     let started = Instant::now();
-    let kept = made_earlier(&input);
     // The report names the pack's files and their content: its digest identifies the pack.
-    let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, kept))?;
+    let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, &input))?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
-    if !kept {
+    if !made_earlier(&input) {
         keep_pack(samples, &input).await;
     }
     let mut previous = cache.clone_of(&input.caller_id).await?;
@@ -156,8 +155,8 @@ fn made_earlier(input: &CloneInput) -> bool {
 
 /// A kept pack's file is missing: it expired with the earlier run's derived audio. A file of
 /// this run's own pack missing is a broken run, left as it is.
-fn gone(e: StorageError, kept: bool) -> StepError {
-    if !kept || !matches!(e, StorageError::NotFound(_)) {
+fn gone(e: StorageError, input: &CloneInput) -> StepError {
+    if !matches!(e, StorageError::NotFound(_)) || !made_earlier(input) {
         return e.into();
     }
     StepError::new(
@@ -220,10 +219,9 @@ where
         StepError::internal(format!("creating a work folder in {}: {e}", cfg.work_dir.display()))
     })?;
     let mut files = Vec::with_capacity(input.pack.samples.len());
-    let kept = made_earlier(input);
     for (i, blob) in input.pack.samples.iter().enumerate() {
         let path = work.path().join(format!("sample_{}.wav", i + 1));
-        blobs.download_to(blob, &path).await.map_err(|e| gone(e, kept))?;
+        blobs.download_to(blob, &path).await.map_err(|e| gone(e, input))?;
         files.push(path);
     }
     let evicted = free_a_slot(cache, engine, older, now).await?;

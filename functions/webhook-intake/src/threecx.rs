@@ -12,7 +12,7 @@ use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
     AgentCallRequest, AgentCalls, BlobStore, CallClaim, CallContext, CallEventKind, CallEventRecord, CallLog,
     CallRecord, CallStatus, CloneCache, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStarter,
-    SampleLog, StepError, VoiceId, WebhookArchive,
+    SampleLog, SampleRecord, StepError, VoiceId, WebhookArchive,
 };
 use serde_json::{Value, json};
 
@@ -88,7 +88,7 @@ where
                 }
                 if first.run_pending() {
                     tracing::warn!(call_id = %first.call_id, "the greeting is on but the run never started; starting it");
-                    self.start_run(first).await?
+                    self.start_run(first, None).await?
                 } else {
                     match self.take_over(first).await? {
                         Some(call) => self.answer(call).await?,
@@ -175,7 +175,7 @@ where
             })
             .await?
             .ok_or(HttpError::Internal)?;
-            return self.start_run(noted).await;
+            return self.start_run(noted, sample).await;
         }
         let updated = update_call(&self.records, &call.call_id, |c| {
             c.path = Some(path);
@@ -202,14 +202,23 @@ where
 
     /// Starts the clone run of a call on the greeting (idempotent: the run is named after the
     /// call, and its input is rebuilt from the call's record), then marks the call answered.
-    /// Nobody is rung again here. A caller who hung up gets no run.
-    async fn start_run(&self, call: CallRecord) -> Result<CallRecord, HttpError> {
+    /// Nobody is rung again here. A caller who hung up gets no run. `current` is the caller's
+    /// sample when the delivery has just read it (a retry reads it here).
+    async fn start_run(
+        &self,
+        call: CallRecord,
+        current: Option<SampleRecord>,
+    ) -> Result<CallRecord, HttpError> {
         let now = Utc::now();
         let run_id = call.run_id.clone().ok_or(HttpError::Internal)?;
         let deadline = call.deadline.ok_or(HttpError::Internal)?;
         if call.is_live() {
-            let (run, current) =
-                tokio::try_join!(self.records.run(&run_id), self.records.current_sample(&call.caller_id))?;
+            let (run, current) = match current {
+                Some(known) => (self.records.run(&run_id).await?, Some(known)),
+                None => {
+                    tokio::try_join!(self.records.run(&run_id), self.records.current_sample(&call.caller_id))?
+                }
+            };
             let sample = match run {
                 Some(run) => run.sample,
                 None => current.as_ref().ok_or(HttpError::Internal)?.sample.clone(),

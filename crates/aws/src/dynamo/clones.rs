@@ -109,10 +109,8 @@ impl CloneCache for DynamoRecords {
                     .expression_attribute_values(":until", n(until))
                     .expression_attribute_values(":kept", n(until.saturating_add(CLONE_KEPT_AFTER_S)));
             }
-            match req.send().await {
-                Ok(_) => return Ok(true),
-                Err(e) if e.as_service_error().is_some_and(conditional_failed) => {}
-                Err(e) => return Err(storage_error(&pk, "counting a use of the clone of", e)),
+            if written(req.send().await, &pk, "counting a use of the clone of")? {
+                return Ok(true);
             }
         }
         Ok(false)

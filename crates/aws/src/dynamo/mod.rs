@@ -103,6 +103,23 @@ fn parse_time(v: &str) -> Result<DateTime<Utc>, StorageError> {
         .map_err(|e| StorageError::Failed(format!("bad time {v:?} in a record: {e}")))
 }
 
+/// A conditional write's outcome: `Ok(false)` when its condition failed, which is an answer,
+/// not an error.
+fn written<O, E>(
+    sent: Result<O, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    subject: &str,
+    what: &str,
+) -> Result<bool, StorageError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+        Err(e) => Err(storage_error(subject, what, e)),
+    }
+}
+
 fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
 }
@@ -209,11 +226,7 @@ impl DynamoRecords {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(storage_error(&subject, "writing", e)),
-        }
+        written(req.send().await, &subject, "writing")
     }
 }
 

@@ -52,11 +52,8 @@ impl RunLog for DynamoRecords {
                 .expression_attribute_values(":et", s(err.error_type.as_str()))
                 .expression_attribute_values(":c", s(err.to_string())),
         };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Err(StorageError::NotFound(pk)),
-            Err(e) => Err(storage_error(&pk, "updating", e)),
-        }
+        // The condition is that the run exists.
+        if written(req.send().await, &pk, "updating")? { Ok(()) } else { Err(StorageError::NotFound(pk)) }
     }
 
     async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {

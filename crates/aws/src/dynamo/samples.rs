@@ -64,7 +64,7 @@ impl SampleLog for DynamoRecords {
         pack: &SegmentOutput,
     ) -> Result<bool, StorageError> {
         let pk = caller_pk(caller);
-        let out = self
+        let sent = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -79,10 +79,6 @@ impl SampleLog for DynamoRecords {
             .expression_attribute_values(":k", s(&sample.key))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(storage_error(&pk, "keeping a pack with", e)),
-        }
+        written(sent, &pk, "keeping a pack with")
     }
 }
