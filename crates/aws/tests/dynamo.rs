@@ -7,7 +7,10 @@ use echome_core::{
     CallerId, ErrorType, RunId, RunLog, RunOutcome, RunRecord, RunStatus, SampleLog, SampleRecord,
     SampleWrite, StepError, StorageError, call_log::update_call,
 };
+use echome_testkit::fixtures::pack;
 use echome_testkit::moto::MotoServer;
+
+const BUCKET: &str = "echome-recordings";
 
 async fn table(moto: &MotoServer) -> DynamoRecords {
     let records = DynamoRecords::new(&echome_aws::config::for_endpoint(&moto.endpoint()), "echome");
@@ -51,32 +54,25 @@ async fn the_newest_sample_wins_whatever_order_events_arrive_in() {
     assert_eq!(db.current_sample(&caller()).await.unwrap(), Some(newest));
 }
 
-fn pack(run: &str) -> echome_core::SegmentOutput {
-    let key = |n: &str| BlobRef::new("echome-recordings", format!("runs/{run}/{n}"));
-    echome_core::SegmentOutput {
-        samples: vec![key("sample_1.wav"), key("sample_2.wav")],
-        report: key("report.json"),
-        picture: key("timeline.svg"),
-        speech_s: 1800.5,
-        selected_s: 120.0,
-        noisy: true,
-        warnings: vec!["narrowband".into()],
-    }
-}
-
 #[tokio::test]
 async fn a_pack_is_kept_with_the_current_sample_only() {
     let moto = MotoServer::start();
     let db = table(&moto).await;
     let current = sample("samples/+14155550123/b.wav", "v2", "2026-11-20T10:00:00.000Z");
-    assert!(!db.record_pack(&caller(), &current.sample, &pack("r0")).await.unwrap(), "no sample on record");
+    assert!(
+        !db.record_pack(&caller(), &current.sample, &pack(BUCKET, "r0")).await.unwrap(),
+        "no sample on record"
+    );
     db.record_sample(&current).await.unwrap();
     let older = BlobRef::new("echome-recordings", "samples/+14155550123/a.wav");
-    assert!(!db.record_pack(&caller(), &older, &pack("r-old")).await.unwrap(), "not the current sample");
+    assert!(
+        !db.record_pack(&caller(), &older, &pack(BUCKET, "r-old")).await.unwrap(),
+        "not the current sample"
+    );
     assert_eq!(db.current_sample(&caller()).await.unwrap().unwrap().pack, None);
-    assert!(db.record_pack(&caller(), &current.sample, &pack("r1")).await.unwrap());
+    assert!(db.record_pack(&caller(), &current.sample, &pack(BUCKET, "r1")).await.unwrap());
     let read = db.current_sample(&caller()).await.unwrap().unwrap();
-    assert_eq!((read.sample, read.pack), (current.sample.clone(), Some(pack("r1"))));
+    assert_eq!((read.sample, read.pack), (current.sample.clone(), Some(pack(BUCKET, "r1"))));
     // A newer upload starts without a pack.
     let newer = sample("samples/+14155550123/c.wav", "v3", "2026-11-21T10:00:00.000Z");
     db.record_sample(&newer).await.unwrap();

@@ -632,6 +632,18 @@ fn voice() -> VoiceId {
     VoiceId::parse("voiceIamContract").unwrap()
 }
 
+/// The caller's current sample, as upload-trigger records an upload.
+fn uploaded(who: &CallerId, sample: BlobRef, at: DateTime<Utc>) -> SampleRecord {
+    SampleRecord {
+        caller_id: who.clone(),
+        sample,
+        version: "v1".into(),
+        uploaded_at: at,
+        size: 1,
+        pack: None,
+    }
+}
+
 fn clone_record(who: &CallerId, run: &RunId, at: DateTime<Utc>) -> CloneRecord {
     CloneRecord {
         caller_id: who.clone(),
@@ -669,14 +681,7 @@ async fn upload_trigger_works_with_its_template_policy() {
     let who = caller(101);
     let sample = BlobRef::new(run.env("BUCKET_NAME"), format!("samples/{who}/call.wav"));
     let at = t("2026-11-20T10:00:00.000Z");
-    let rec = SampleRecord {
-        caller_id: who.clone(),
-        sample: sample.clone(),
-        version: "v1".into(),
-        uploaded_at: at,
-        size: 1,
-        pack: None,
-    };
+    let rec = uploaded(&who, sample.clone(), at);
     run.check("SampleLog::record_sample", records.record_sample(&rec).await, |w| *w == SampleWrite::Newest);
     let run_id = RunId::for_upload(&who, &sample.key, "v1");
     let created =
@@ -796,24 +801,9 @@ async fn clone_voice_works_with_its_template_policy() {
     run.check("CloneCache::put_clone", cache.put_clone(&evicted).await, |()| true);
     // The pack is kept with the recording it was cut from, for the caller's next clone.
     let sample = BlobRef::new(&bucket, format!("samples/{}/call.wav", who.as_str()));
-    let on_file = SampleRecord {
-        caller_id: who.clone(),
-        sample: sample.clone(),
-        version: "v1".into(),
-        uploaded_at: at,
-        size: 1,
-        pack: None,
-    };
+    let on_file = uploaded(&who, sample.clone(), at);
     DynamoRecords::new(&admin, &world().table).record_sample(&on_file).await.expect("seeding");
-    let pack = echome_core::SegmentOutput {
-        samples: vec![key("sample_1.wav")],
-        report: key("report.json"),
-        picture: key("timeline.svg"),
-        speech_s: 60.0,
-        selected_s: 40.0,
-        noisy: false,
-        warnings: vec![],
-    };
+    let pack = echome_testkit::fixtures::pack(&bucket, run_id.as_str());
     run.check("SampleLog::record_pack", cache.record_pack(&who, &sample, &pack).await, |kept| *kept);
     let expired = BlobRef::new(&bucket, "runs/iam-expired/report.json");
     run.check(
@@ -890,14 +880,7 @@ async fn webhook_intake_works_with_its_template_policy() {
     let sample = BlobRef::new(&bucket, format!("samples/{who}/call.wav"));
     let admin = admin();
     let seed = DynamoRecords::new(&admin, &world().table);
-    let rec = SampleRecord {
-        caller_id: who.clone(),
-        sample: sample.clone(),
-        version: "v1".into(),
-        uploaded_at: at,
-        size: 1,
-        pack: None,
-    };
+    let rec = uploaded(&who, sample.clone(), at);
     seed.record_sample(&rec).await.expect("seeding");
     seed.put_clone(&clone_record(&who, &run_id, at)).await.expect("seeding");
 
@@ -1051,14 +1034,7 @@ async fn moto_refuses_a_policy_missing_one_action() {
     let who = caller(201);
     let at = t("2026-11-20T10:00:00.000Z");
     let sample = BlobRef::new(&w.bucket, format!("samples/{who}/call.wav"));
-    let rec = SampleRecord {
-        caller_id: who.clone(),
-        sample,
-        version: "v1".into(),
-        uploaded_at: at,
-        size: 1,
-        pack: None,
-    };
+    let rec = uploaded(&who, sample, at);
     let refused = records.record_sample(&rec).await;
     assert!(matches!(refused, Err(StorageError::Denied(_))), "PutItem without dynamodb:PutItem: {refused:?}");
     assert_eq!(outcomes(&seen), ["moto 403"], "moto itself refused the PutItem");

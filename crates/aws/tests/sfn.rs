@@ -79,16 +79,7 @@ async fn with_a_caller_waiting_the_failure_path_still_records_the_clone_s_error(
 async fn a_run_given_a_kept_pack_starts_at_clone_voice() {
     let caller = CallerId::parse("+14155550123").unwrap();
     let run_id = RunId::for_upload(&caller, "samples/+14155550123/call.mp3", "v1");
-    let key = |n: &str| BlobRef::new("echome-recordings", format!("runs/earlier/{n}"));
-    let pack = echome_core::SegmentOutput {
-        samples: vec![key("sample_1.wav")],
-        report: key("report.json"),
-        picture: key("timeline.svg"),
-        speech_s: 3000.0,
-        selected_s: 120.0,
-        noisy: false,
-        warnings: vec![],
-    };
+    let pack = echome_testkit::fixtures::pack("echome-recordings", "earlier");
     let (status, run) = run_on_moto(run_id, None, Some(pack)).await;
     assert_eq!(status, "FAILED");
     let error = run.error.expect("the failure is on record");

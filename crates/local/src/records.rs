@@ -516,15 +516,7 @@ mod tests {
         );
         assert_eq!(db.current_sample(&caller).await.unwrap().unwrap().version, "b");
         // A pack is kept with the current sample only.
-        let pack = |run: &str| echome_core::SegmentOutput {
-            samples: vec![BlobRef::new("local", format!("runs/{run}/sample_1.wav"))],
-            report: BlobRef::new("local", format!("runs/{run}/report.json")),
-            picture: BlobRef::new("local", format!("runs/{run}/timeline.svg")),
-            speech_s: 60.0,
-            selected_s: 40.0,
-            noisy: false,
-            warnings: vec![],
-        };
+        let pack = |run: &str| echome_testkit::fixtures::pack("local", run);
         let older = sample("a", "2026-11-20T09:00:00Z").sample;
         assert!(!db.record_pack(&caller, &older, &pack("r0")).await.unwrap());
         let current = sample("b", "2026-11-20T10:00:00Z").sample;

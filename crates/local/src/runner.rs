@@ -457,16 +457,7 @@ mod tests {
             if let Some(e) = &self.segment_error {
                 return Err(e.clone());
             }
-            let key = |n: &str| BlobRef::new("b", format!("{}{n}", input.run_id.prefix()));
-            Ok(SegmentOutput {
-                samples: vec![key("sample_1.wav")],
-                report: key("report.json"),
-                picture: key("timeline.svg"),
-                speech_s: 50.0,
-                selected_s: 45.0,
-                noisy: false,
-                warnings: vec![],
-            })
+            Ok(echome_testkit::fixtures::pack("b", input.run_id.as_str()))
         }
     }
 
@@ -538,17 +529,9 @@ mod tests {
         assert!(result.transition.is_some());
     }
 
+    /// The pack an earlier run, `r0`, kept with the recording.
     fn kept_pack() -> SegmentOutput {
-        let key = |n: &str| BlobRef::new("b", format!("runs/r0/{n}"));
-        SegmentOutput {
-            samples: vec![key("sample_1.wav")],
-            report: key("report.json"),
-            picture: key("timeline.svg"),
-            speech_s: 50.0,
-            selected_s: 45.0,
-            noisy: false,
-            warnings: vec![],
-        }
+        echome_testkit::fixtures::pack("b", "r0")
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! every stretch is labelled so that a selection can be scored.
 
 pub mod events;
+pub mod fixtures;
 pub mod iam;
 pub mod moto;
 pub mod music;

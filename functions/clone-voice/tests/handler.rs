@@ -119,6 +119,13 @@ async fn stage(w: &World, input: &CloneInput, report: &str) {
     w.blobs.put_bytes(&input.pack.report, report.as_bytes().to_vec(), "application/json").await.unwrap();
 }
 
+/// The usual start: a world, an engine with free slots, and the event's pack staged.
+async fn staged() -> (World, Engine, CloneInput) {
+    let (w, input) = (world(), event());
+    stage(&w, &input, r#"{"pack":1}"#).await;
+    (w, Engine::with(10, &[]), input)
+}
+
 fn for_caller(input: &CloneInput, caller: &str, run: &str) -> CloneInput {
     CloneInput {
         caller_id: CallerId::parse(caller).unwrap(),
@@ -133,10 +140,7 @@ fn t0() -> DateTime<Utc> {
 
 #[tokio::test]
 async fn the_same_pack_is_cloned_once_and_a_new_pack_replaces_the_voice() {
-    let w = world();
-    let engine = Engine::with(10, &[]);
-    let input = event();
-    stage(&w, &input, r#"{"pack":1}"#).await;
+    let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     assert!(!first.cached);
     assert_eq!(
@@ -247,10 +251,7 @@ async fn reconciliation_deletes_uncached_echome_voices_and_forgets_missing_ones(
 
 #[tokio::test]
 async fn a_new_voice_replaces_the_old_one_only_once_it_is_made_and_recorded() {
-    let w = world();
-    let engine = Engine::with(10, &[]);
-    let input = event();
-    stage(&w, &input, r#"{"pack":1}"#).await;
+    let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     stage(&w, &input, r#"{"pack":2}"#).await;
     let second = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(1)).await.unwrap();
@@ -269,10 +270,7 @@ async fn a_new_voice_replaces_the_old_one_only_once_it_is_made_and_recorded() {
 
 #[tokio::test]
 async fn a_failed_clone_leaves_the_caller_with_the_voice_they_had() {
-    let w = world();
-    let engine = Engine::with(10, &[]);
-    let input = event();
-    stage(&w, &input, r#"{"pack":1}"#).await;
+    let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
 
     stage(&w, &input, r#"{"pack":2}"#).await;
@@ -325,10 +323,7 @@ async fn a_full_account_gives_up_the_callers_expired_voice_first_and_their_fresh
 
 #[tokio::test]
 async fn each_use_extends_the_clones_life_so_a_frequent_caller_is_not_cloned_daily() {
-    let w = world();
-    let engine = Engine::with(10, &[]);
-    let input = event();
-    stage(&w, &input, r#"{"pack":1}"#).await;
+    let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     for hours in [20, 40, 60] {
         let again = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(hours)).await.unwrap();
@@ -379,10 +374,7 @@ impl CloneCache for StaleOnce {
 
 #[tokio::test]
 async fn a_voice_evicted_between_the_read_and_the_use_is_not_handed_out_or_revived() {
-    let w = world();
-    let engine = Engine::with(10, &[]);
-    let input = event();
-    stage(&w, &input, r#"{"pack":1}"#).await;
+    let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
     let active = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
     // Another run frees the slot: the voice is deleted and the entry marked evicted.
@@ -412,10 +404,7 @@ fn on_file(input: &CloneInput, key: &str) -> echome_core::SampleRecord {
 
 #[tokio::test]
 async fn the_run_s_pack_is_kept_with_the_recording_it_was_cut_from_not_with_a_newer_one() {
-    let w = world();
-    let engine = Engine::with(10, &[]);
-    let input = event();
-    stage(&w, &input, r#"{"pack":1}"#).await;
+    let (w, engine, input) = staged().await;
     let sample_key = input.sample.as_ref().unwrap().key.clone();
     w.records.record_sample(&on_file(&input, &sample_key)).await.unwrap();
     w.clone_voice(&engine, input.clone(), t0()).await.unwrap();

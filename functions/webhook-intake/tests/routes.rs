@@ -298,16 +298,7 @@ async fn a_caller_with_a_sample_hears_the_greeting_while_the_clone_run_starts() 
 async fn the_pack_kept_with_the_caller_s_recording_rides_along_with_the_run() {
     let w = world().with_sample().await;
     let sample = BlobRef::new("recordings", "samples/+14155550123/call.mp3");
-    let key = |n: &str| BlobRef::new("recordings", format!("runs/upload-run/{n}"));
-    let pack = echome_core::SegmentOutput {
-        samples: vec![key("sample_1.wav")],
-        report: key("report.json"),
-        picture: key("timeline.svg"),
-        speech_s: 3000.0,
-        selected_s: 110.0,
-        noisy: false,
-        warnings: vec![],
-    };
+    let pack = echome_testkit::fixtures::pack("recordings", "upload-run");
     assert!(w.intake.records.record_pack(&caller(), &sample, &pack).await.unwrap());
     let (status, body) = w.send(fixture("incoming-call")).await;
     assert_eq!((status, body["path"].clone()), (200, json!("cloning")), "{body}");
