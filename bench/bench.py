@@ -148,6 +148,11 @@ def main():
         stem = name.split(".")[0]
         run_set(f"real voices ({name}: two real speakers, turns and overlaps, music, noise)",
                 os.path.join(real, name + ".wav"), os.path.join(real, stem + ".truth.json"), False)
+    # The voiceprint check (speaker_mismatch): its equal-error rate on real speakers, and the
+    # threshold there (crates/core DEFAULT_MATCH_THRESHOLD starts from it).
+    print()
+    sh(sys.executable, os.path.join(ROOT, "bench", "speaker_check.py"), os.path.join(OUT, "speakers"),
+       os.path.join(TARGET, "echome"))
 
 
 if __name__ == "__main__":

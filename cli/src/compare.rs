@@ -1,6 +1,7 @@
 //! `echome voices compare A B`: how alike two voices are, as the cosine between their
 //! voiceprints. A and B are audio files (the main speaker's voiceprint, as `prepare` finds it)
-//! or ids of voices echome made (the voiceprint of the pack each was cloned from).
+//! or ids of voices echome made (the voiceprint of the pack each was cloned from); more than
+//! two give every pair.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,16 @@ pub async fn similarity(local: &Local, a: &str, b: &str) -> Result<f64, StepErro
     let mut encoder: Option<Arc<Encoder>> = None;
     let (a, b) = (voiceprint(local, a, &mut encoder).await?, voiceprint(local, b, &mut encoder).await?);
     Ok(a.cosine(&b))
+}
+
+/// The cosine between every pair of `all` (row i, column j), each voiceprint found once.
+pub async fn matrix(local: &Local, all: &[String]) -> Result<Vec<Vec<f64>>, StepError> {
+    let mut encoder: Option<Arc<Encoder>> = None;
+    let mut prints = Vec::with_capacity(all.len());
+    for what in all {
+        prints.push(voiceprint(local, what, &mut encoder).await?);
+    }
+    Ok(prints.iter().map(|a| prints.iter().map(|b| a.cosine(b)).collect()).collect())
 }
 
 async fn voiceprint(

@@ -37,7 +37,7 @@ impl Local {
         on_event: impl Fn(RunEvent) + Send + Sync + 'static,
     ) -> Result<Runner<Steps, LocalRecords>, StepError> {
         let transition = transition_call::Config::from_env().map_err(StepError::invalid_input)?;
-        let ttl = clone_voice::ttl_from_env().map_err(StepError::invalid_input)?;
+        let clone = clone_voice::Config::from_env().map_err(StepError::invalid_input)?;
         let work_dir = self.data_dir.join("work");
         let steps = Steps {
             blobs: self.blobs.clone(),
@@ -45,7 +45,7 @@ impl Local {
             engine,
             agent,
             transition,
-            clone: clone_voice::Config { work_dir: work_dir.clone(), ttl },
+            clone: clone_voice::Config { work_dir: work_dir.clone(), ..clone },
             extract: extract_audio::Config {
                 bucket: BUCKET.into(),
                 work_dir: work_dir.clone(),

@@ -7,6 +7,7 @@ mod local;
 mod output;
 mod prepare;
 mod run;
+mod runs;
 mod say;
 mod serve;
 mod token;
@@ -43,6 +44,9 @@ enum Command {
     Voices(voices::VoicesCommand),
     /// The webhooks and the read API over HTTP, with the same handlers as in AWS.
     Serve(serve::ServeArgs),
+    /// Clone runs: accept a speaker a run refused.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
     /// Callers' samples.
     #[command(subcommand)]
     Samples(SamplesCommand),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Say(args) => runtime.block_on(say::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(&cli.data_dir, args)),
         Command::Voices(cmd) => runtime.block_on(voices::run(&cli.data_dir, cmd)),
+        Command::Runs(cmd) => runtime.block_on(runs::run(&cli.data_dir, cmd)),
         Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
         Command::Webhooks(args) => webhooks::run(&cli.data_dir, args),
         Command::Token(args) => token::run(&cli.data_dir, args),

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use echome_core::{
-    BlobRef, BlobStore, CallerId, CloneRunInput, RunId, RunLog, RunRecord, RunStatus, StepError,
+    BlobRef, BlobStore, CallerId, CloneCache, CloneRunInput, RunId, RunLog, RunRecord, RunStatus,
+    SpeakerCheck, StepError,
 };
 use echome_local::RunEvent;
 use serde_json::json;
@@ -142,7 +143,7 @@ async fn store(local: &Local, caller: &CallerId, audio: &Path) -> Result<Upload,
     })
 }
 
-fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {
+pub fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {
     let pb = spinner("starting the clone run");
     if json {
         pb.finish_and_clear();
@@ -159,7 +160,12 @@ fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {
     }
 }
 
-async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> Result<ExitCode, StepError> {
+pub async fn report(
+    local: &Local,
+    run_id: &RunId,
+    started: Instant,
+    json: bool,
+) -> Result<ExitCode, StepError> {
     let run = local
         .records
         .run(run_id)
@@ -168,6 +174,8 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
     let path = |b: &BlobRef| local.blobs.path_of(b).map(|p| p.display().to_string());
     let run_dir = local.blobs.path_of(&BlobRef::new(BUCKET, run_id.prefix()))?;
     let took_s = started.elapsed().as_secs_f64();
+    let clone_log = local.records.clone_log(run_id).await?;
+    let check = clone_log.iter().rev().find_map(|l| l.speaker_check.as_ref()).map(SpeakerCheck::figures);
     match (&run.status, &run.error) {
         (RunStatus::Succeeded, _) => {
             let report_blob =
@@ -185,7 +193,6 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                 })
                 .unwrap_or_default();
             let picture = path(&report_blob.with_key(format!("{}timeline.svg", run_id.prefix())))?;
-            let clone_log = local.records.clone_log(run_id)?;
             let last = clone_log.last();
             let engine = last.map_or("", |l| l.engine.as_str()).to_owned();
             let cached = last.is_some_and(|l| l.status == "reused");
@@ -207,6 +214,7 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                     "voice_id": run.voice_id,
                     "engine": engine,
                     "cached": cached,
+                    "speaker_check": check,
                     "note": offline_note,
                 });
                 println!("{out:#}");
@@ -222,6 +230,12 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                 }
                 println!("report:  {}", path(&report_blob)?);
                 println!("picture: {picture}");
+                if let Some(c) = &check {
+                    println!(
+                        "speaker: matches the caller's voice on record at {} (threshold {})",
+                        c["similarity"], c["threshold"]
+                    );
+                }
                 if let Some(v) = &run.voice_id {
                     println!("voice:   {v} ({engine}{})", if cached { ", reused" } else { "" });
                 }
@@ -237,10 +251,14 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                     "run_id": run_id,
                     "status": "failed",
                     "error": { "type": err.error_type, "code": err.code, "message": err.message },
+                    "speaker_check": check,
                 });
                 println!("{out:#}");
             } else {
                 eprintln!("run {run_id}: failed [{}]: {}", err.code, err.message);
+                if err.code == "speaker_mismatch" {
+                    eprintln!("if this is the caller, accept the new speaker: echome runs accept {run_id}");
+                }
             }
             Ok(ExitCode::FAILURE)
         }

@@ -25,10 +25,12 @@ pub enum VoicesCommand {
     /// Delete echome's voices no fresh cache entry points to; forget entries whose voice is gone.
     Reconcile(Json),
     /// How alike two voices are: the cosine between their voiceprints (1 = the same voice).
-    /// Each is an audio file or the id of a voice echome made.
+    /// Each is an audio file or the id of a voice echome made; with more than two, every pair
+    /// (a similarity matrix).
     Compare {
         a: String,
         b: String,
+        more: Vec<String>,
         #[command(flatten)]
         json: Json,
     },
@@ -56,7 +58,23 @@ pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
 
 async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), StepError> {
     let local = Local::open(data_dir)?;
-    if let VoicesCommand::Compare { a, b, .. } = &cmd {
+    if let VoicesCommand::Compare { a, b, more, .. } = &cmd {
+        if !more.is_empty() {
+            let all: Vec<String> = [a, b].into_iter().chain(more).cloned().collect();
+            let matrix = crate::compare::matrix(&local, &all).await?;
+            let round = |v: f64| (v * 10_000.0).round() / 10_000.0;
+            if json {
+                let rows: Vec<Vec<f64>> =
+                    matrix.iter().map(|r| r.iter().map(|v| round(*v)).collect()).collect();
+                println!("{}", json!({ "voices": all, "similarity": rows }));
+            } else {
+                for (name, row) in all.iter().zip(&matrix) {
+                    let cells: Vec<String> = row.iter().map(|v| format!("{v:.3}")).collect();
+                    println!("{}  {name}", cells.join(" "));
+                }
+            }
+            return Ok(());
+        }
         let similarity = crate::compare::similarity(&local, a, b).await?;
         if json {
             println!("{}", json!({ "similarity": (similarity * 10_000.0).round() / 10_000.0 }));

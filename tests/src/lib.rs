@@ -36,3 +36,20 @@ pub fn echome() -> PathBuf {
     );
     bin
 }
+
+/// `echome --data-dir data ARGS` offline (no ElevenLabs key): whether it succeeded, and the JSON
+/// it printed. A panic reaching the user fails the test.
+pub fn echome_json(data: &std::path::Path, args: &[&str]) -> (bool, serde_json::Value) {
+    let out = std::process::Command::new(echome())
+        .env_remove("ELEVENLABS_API_KEY")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run echome");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    (out.status.success(), json)
+}

@@ -1,24 +1,12 @@
 //! `echome run` and `echome samples add` end to end: a local clone run on a generated call.
 
 use std::path::Path;
-use std::process::Command;
 
 use echome_testkit::{Scene, SceneKind, generate};
 use serde_json::Value;
 
 fn echome(data: &Path, args: &[&str]) -> (bool, Value) {
-    let out = Command::new(echome_tests::echome())
-        .env_remove("ELEVENLABS_API_KEY")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run echome");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
-    (out.status.success(), json)
+    echome_tests::echome_json(data, args)
 }
 
 #[test]

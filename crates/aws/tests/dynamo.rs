@@ -273,8 +273,16 @@ async fn clones_are_cached_per_caller_and_listed_for_eviction() {
         bytes_uploaded: 8_000_000,
         error: None,
         at: t("2026-11-20T09:00:00.000Z"),
+        speaker_check: None,
     };
     db.log_clone(&log).await.unwrap();
+    let later = CloneLogRecord { status: "reused".into(), at: t("2026-11-20T10:00:00.000Z"), ..log.clone() };
+    db.log_clone(&later).await.unwrap();
+    assert_eq!(
+        db.clone_log(&log.run_id).await.unwrap(),
+        [log.clone(), later],
+        "a run's attempts, oldest first"
+    );
     let item = db
         .client()
         .get_item()

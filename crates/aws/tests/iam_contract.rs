@@ -37,9 +37,9 @@ use echome_aws::{DynamoRecords, S3BlobStore, SfnRunStarter, secrets::ssm_secret}
 use echome_core::limits::{Limit, RateDecision, RateLimiter};
 use echome_core::{
     BlobArchive, BlobRef, BlobStore, CallClaim, CallEventKind, CallEventRecord, CallId, CallLog, CallRecord,
-    CallerId, CloneCache, CloneLogRecord, CloneRecord, CloneRunInput, CloneStatus, Delivery, RunId, RunLog,
-    RunOutcome, RunRecord, RunStart, RunStarter, SampleLog, SampleRecord, SampleWrite, StorageError, VoiceId,
-    WebhookArchive,
+    CallerId, CloneCache, CloneLogRecord, CloneRecord, CloneRunInput, CloneStatus, Delivery, ReferenceVoices,
+    RunId, RunLog, RunOutcome, RunRecord, RunStart, RunStarter, SampleLog, SampleRecord, SampleWrite,
+    StorageError, VoiceId, WebhookArchive,
 };
 use echome_testkit::iam::{self, Access, Decision, Patterns, Policy, Principal, Stack};
 use echome_testkit::moto::{AccessKey, MotoServer, workspace_root};
@@ -90,6 +90,8 @@ const CONTRACT: &[Row] = &[
             "CloneCache::clone_of",
             "CloneCache::touch_clone",
             "CloneCache::log_clone",
+            "ReferenceVoices::reference_voice",
+            "ReferenceVoices::put_reference_voice",
             "BlobStore::download_to runs/ (the pack's samples)",
             "CloneCache::clones",
             "CloneCache::put_clone",
@@ -143,7 +145,7 @@ const CONTRACT: &[Row] = &[
     },
     Row {
         principal: "ApiFunction",
-        source: "functions/api/src/{main.rs, handler.rs route, health}",
+        source: "functions/api/src/{main.rs, handler.rs route, health}, crates/core/src/speaker_accept.rs",
         operations: &[
             "RateLimiter::hit",
             "CallLog::events_between",
@@ -153,6 +155,9 @@ const CONTRACT: &[Row] = &[
             "CallLog::call_events",
             "CallLog::calls_of",
             "RunLog::run",
+            "CloneCache::clone_log",
+            "ReferenceVoices::reference_voice",
+            "ReferenceVoices::put_reference_voice",
         ],
     },
     Row {
@@ -789,8 +794,20 @@ async fn clone_voice_works_with_its_template_policy() {
         bytes_uploaded: 0,
         error: None,
         at,
+        speaker_check: None,
     };
     run.check("CloneCache::log_clone", cache.log_clone(&log).await, |()| true);
+    // Whose voice it is: the caller's reference voice is read, then replaced by the new pack's.
+    run.check("ReferenceVoices::reference_voice", cache.reference_voice(&who).await, Option::is_none);
+    let reference = echome_core::ReferenceVoice {
+        caller_id: who.clone(),
+        voiceprint: echome_core::Voiceprint { model: "ge2e".into(), embedding: vec![0.6, 0.8] },
+        report: key("report.json"),
+        run_id: run_id.clone(),
+        recorded_at: at,
+        accepted_by: None,
+    };
+    run.check("ReferenceVoices::put_reference_voice", cache.put_reference_voice(&reference).await, |()| true);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sample_1.wav");
     let got = blobs.download_to(&key("sample_1.wav"), &path).await;
@@ -969,6 +986,20 @@ async fn api_works_with_its_template_policy() {
     run.check("CallLog::call_events", records.call_events(&call_id).await, |e| !e.is_empty());
     run.check("CallLog::calls_of", records.calls_of(&who, 10, None).await, |p| !p.calls.is_empty());
     run.check("RunLog::run", records.run(&run_id).await, Option::is_some);
+    run.check("CloneCache::clone_log", records.clone_log(&run_id).await, Vec::is_empty);
+    // An operator accepts a speaker the check refused: the caller's reference voice is replaced.
+    run.check("ReferenceVoices::reference_voice", records.reference_voice(&who).await, Option::is_none);
+    let reference = echome_core::ReferenceVoice {
+        caller_id: who.clone(),
+        voiceprint: echome_core::Voiceprint { model: "ge2e".into(), embedding: vec![0.6, 0.8] },
+        report: BlobRef::new(&bucket, format!("{}report.json", run_id.prefix())),
+        run_id: run_id.clone(),
+        recorded_at: at,
+        accepted_by: Some("iam-operator".into()),
+    };
+    run.check("ReferenceVoices::put_reference_voice", records.put_reference_voice(&reference).await, |()| {
+        true
+    });
     run.verdict();
 }
 

@@ -43,6 +43,17 @@ fn cache_ttl_from(value: Option<&str>) -> Result<chrono::Duration, String> {
         .unwrap_or_else(|| chrono::Duration::hours(crate::records::DEFAULT_CLONE_TTL_HOURS)))
 }
 
+/// `SPEAKER_MATCH_THRESHOLD`: how close a new recording's speaker must be to the caller's
+/// reference voice (default [`crate::voiceprint::DEFAULT_MATCH_THRESHOLD`]).
+pub fn speaker_threshold() -> Result<crate::voiceprint::MatchThreshold, String> {
+    match parsed::<f64>("SPEAKER_MATCH_THRESHOLD", "a number")? {
+        Some(v) => {
+            crate::voiceprint::MatchThreshold::new(v).map_err(|e| format!("SPEAKER_MATCH_THRESHOLD: {e}"))
+        }
+        None => Ok(Default::default()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,10 +21,13 @@ pub enum ErrorType {
     /// A pack an earlier run made is no longer stored (its derived audio expired): the run
     /// analyses the recording again.
     PackGone,
+    /// The new recording's speaker is not the caller's voice on record: the voice is not
+    /// replaced until an operator accepts the new speaker.
+    SpeakerMismatch,
 }
 
 impl ErrorType {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::InvalidInput,
         Self::InvalidAudio,
         Self::NoUsableSpeech,
@@ -33,6 +36,7 @@ impl ErrorType {
         Self::ProviderThrottled,
         Self::ProviderRejected,
         Self::PackGone,
+        Self::SpeakerMismatch,
     ];
 
     /// The name back from a state machine's `Error`; anything else (`States.Timeout`,
@@ -51,6 +55,7 @@ impl ErrorType {
             Self::ProviderThrottled => "ProviderThrottled",
             Self::ProviderRejected => "ProviderRejected",
             Self::PackGone => "PackGone",
+            Self::SpeakerMismatch => "SpeakerMismatch",
         }
     }
 }

@@ -167,6 +167,14 @@ impl RunId {
         Self(format!("call-{hex}"))
     }
 
+    /// The run that clones a speaker an operator accepted after this run refused it: one per
+    /// refused run, so accepting twice names the same run.
+    pub fn after_acceptance(&self) -> Self {
+        use sha2::{Digest, Sha256};
+        let hex = crate::signing::hex(&Sha256::digest(self.0.as_bytes())[..12]);
+        Self(format!("acc-{hex}"))
+    }
+
     /// S3 key prefix of everything this run derives.
     pub fn prefix(&self) -> String {
         format!("runs/{}/", self.0)

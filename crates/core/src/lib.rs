@@ -17,9 +17,11 @@ pub mod ports;
 pub mod records;
 pub mod redact;
 pub mod signing;
+pub mod speaker_accept;
 pub mod speech;
 pub mod steps;
 pub mod threecx;
+pub mod voiceprint;
 
 pub use archive::BlobArchive;
 pub use blob::BlobRef;
@@ -28,7 +30,8 @@ pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};
 pub use ports::{
     AgentCallRequest, AgentCallStarted, AgentCalls, BlobStore, CallClaim, CallLog, CallPage, CloneCache,
-    Delivery, EngineVoice, RunLog, RunStart, RunStarter, SampleLog, VoiceEngine, WebhookArchive,
+    Delivery, EngineVoice, ReferenceVoices, RunLog, RunStart, RunStarter, SampleLog, VoiceEngine,
+    WebhookArchive,
 };
 pub use records::{
     CloneLogRecord, CloneRecord, CloneStatus, RunOutcome, RunRecord, RunStatus, SampleRecord, SampleWrite,
@@ -38,3 +41,4 @@ pub use steps::{
     CallContext, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput,
     SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput, TransitionInput, TransitionOutput,
 };
+pub use voiceprint::{MatchThreshold, PackSpeaker, ReferenceVoice, SpeakerCheck, Voiceprint};

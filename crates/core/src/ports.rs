@@ -12,6 +12,7 @@ use crate::ids::{CallId, CallerId, RunId, VoiceId};
 use crate::records::{CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
 use crate::speech::SpeechFormat;
 use crate::steps::{CloneRunInput, SegmentOutput};
+use crate::voiceprint::ReferenceVoice;
 
 /// Object storage: S3 in AWS, a folder locally. Audio moves through files and ranges, never
 /// whole objects in memory.
@@ -224,6 +225,26 @@ pub trait CloneCache: Send + Sync {
     fn clones(&self) -> impl Future<Output = Result<Vec<CloneRecord>, StorageError>> + Send;
 
     fn log_clone(&self, rec: &CloneLogRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// A run's clone attempts, oldest first.
+    fn clone_log(
+        &self,
+        run_id: &RunId,
+    ) -> impl Future<Output = Result<Vec<CloneLogRecord>, StorageError>> + Send;
+}
+
+/// Each caller's reference voice (the voiceprint a new recording's speaker is checked against).
+pub trait ReferenceVoices: Send + Sync {
+    fn reference_voice(
+        &self,
+        caller: &CallerId,
+    ) -> impl Future<Output = Result<Option<ReferenceVoice>, StorageError>> + Send;
+
+    /// Stores the caller's reference voice, replacing any earlier one.
+    fn put_reference_voice(
+        &self,
+        rec: &ReferenceVoice,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
 /// A voice the engine holds.

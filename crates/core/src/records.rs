@@ -8,6 +8,7 @@ use crate::blob::BlobRef;
 use crate::error::StepError;
 use crate::ids::{CallerId, RunId, VoiceId};
 use crate::steps::SegmentOutput;
+use crate::voiceprint::SpeakerCheck;
 
 /// How long records are kept before the store's TTL removes them.
 pub const RUN_RETENTION_DAYS: i64 = 90;
@@ -157,12 +158,15 @@ pub struct CloneLogRecord {
     pub caller_id: CallerId,
     pub engine: String,
     pub voice_id: Option<VoiceId>,
-    /// `created`, `reused` or `failed`.
+    /// `created`, `reused`, `speaker_mismatch` or `failed`.
     pub status: String,
     pub latency_ms: u64,
     pub bytes_uploaded: u64,
     pub error: Option<StepError>,
     pub at: DateTime<Utc>,
+    /// The new pack's speaker against the caller's reference voice, when both had a voiceprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker_check: Option<SpeakerCheck>,
 }
 
 #[cfg(test)]

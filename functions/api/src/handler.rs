@@ -16,7 +16,8 @@ use chrono::{Duration, Utc};
 use echome_core::auth::{AuthError, Principal, Role, TokenVerifier};
 use echome_core::limits::{RateDecision, RateLimiter, RoleLimits};
 use echome_core::metrics::Metrics;
-use echome_core::{CallId, CallLog, CallerId, CloneCache, RunId, RunLog, StorageError};
+use echome_core::speaker_accept::{AcceptError, accept_speaker};
+use echome_core::{CallId, CallLog, CallerId, CloneCache, ReferenceVoices, RunId, RunLog, StorageError};
 use echome_http::{HttpError, percent_decode, query, respond};
 use serde_json::{Value, json};
 
@@ -46,7 +47,7 @@ enum Access {
 
 impl<R, T, L, P> Api<R, T, L, P>
 where
-    R: RunLog + CallLog + CloneCache,
+    R: RunLog + CallLog + CloneCache + ReferenceVoices,
     T: TokenVerifier,
     L: RateLimiter,
     P: ProviderProbe,
@@ -66,27 +67,31 @@ where
         let path = req.raw_path.clone().unwrap_or_else(|| "/".into());
         let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let access = match segments.as_slice() {
-            ["openapi.json"] => Access::Open,
-            ["health"] if query(req, "detail").is_none() => Access::Open,
+        let (access, allow) = match segments.as_slice() {
+            ["openapi.json"] => (Access::Open, Method::GET),
+            ["health"] if query(req, "detail").is_none() => (Access::Open, Method::GET),
             ["health"]
             | ["metrics"]
             | ["api", "clone-status", _]
             | ["calls", _]
             | ["callers", _, "calls"]
-            | ["runs", _] => Access::Role(Role::Viewer),
+            | ["runs", _] => (Access::Role(Role::Viewer), Method::GET),
+            ["runs", _, "accept-speaker"] => (Access::Role(Role::Operator), Method::POST),
             _ => return Err(HttpError::NotFound(format!("route {path}"))),
         };
         let method = &req.request_context.http.method;
-        if *method != Method::GET {
-            return Err(HttpError::MethodNotAllowed { method: method.to_string(), allow: "GET" });
+        if *method != allow {
+            let allow = if allow == Method::POST { "POST" } else { "GET" };
+            return Err(HttpError::MethodNotAllowed { method: method.to_string(), allow });
         }
+        let mut who = None;
         if let Access::Role(needed) = access {
-            let who = self.principal(req).await?;
-            who.require(needed)?;
-            self.count(&who).await?;
+            let principal = self.principal(req).await?;
+            principal.require(needed)?;
+            self.count(&principal).await?;
+            who = Some(principal);
         }
-        self.route(&segments, req).await
+        self.route(&segments, req, who.as_ref()).await
     }
 
     /// The gateway's verified claims when it passed them; otherwise the bearer token, verified.
@@ -114,6 +119,7 @@ where
         &self,
         segments: &[&str],
         req: &ApiGatewayV2httpRequest,
+        who: Option<&Principal>,
     ) -> Result<(i64, Value), HttpError> {
         match segments {
             ["health"] if query(req, "detail").is_some() => Ok(self.health().await),
@@ -174,7 +180,20 @@ where
                     .run(&run_id)
                     .await?
                     .ok_or_else(|| HttpError::NotFound(format!("run {run_id}")))?;
-                Ok((200, views::run(&run)))
+                let log = self.records.clone_log(&run_id).await?;
+                let check = log.iter().rev().find_map(|l| l.speaker_check.as_ref());
+                Ok((200, views::run(&run, check)))
+            }
+            ["runs", id, "accept-speaker"] => {
+                let run_id = RunId::parse(id).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+                let by = who.ok_or(HttpError::Internal)?.subject.as_str();
+                let (reference, check) =
+                    accept_speaker(&self.records, &run_id, by, Utc::now()).await.map_err(|e| match e {
+                        AcceptError::UnknownRun(run) => HttpError::NotFound(format!("run {run}")),
+                        AcceptError::Storage(e) => HttpError::from(e),
+                        other => HttpError::Conflict(other.to_string()),
+                    })?;
+                Ok((200, views::accepted(&reference, &check)))
             }
             _ => Err(HttpError::Internal),
         }

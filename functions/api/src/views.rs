@@ -1,10 +1,14 @@
 //! How records look in answers: callers' numbers redacted, times in RFC 3339.
 
 use chrono::{DateTime, Utc};
-use echome_core::{CallEventRecord, CallRecord, CallerId, CloneRecord, RunRecord, RunStatus, StepError};
+use echome_core::{
+    CallEventRecord, CallRecord, CallerId, CloneRecord, ReferenceVoice, RunRecord, RunStatus, SpeakerCheck,
+    StepError,
+};
 use serde_json::{Value, json};
 
-pub fn run(run: &RunRecord) -> Value {
+/// A run, with its new speaker against the caller's voice on record when it was checked.
+pub fn run(run: &RunRecord, check: Option<&SpeakerCheck>) -> Value {
     json!({
         "run_id": run.run_id,
         "caller_id": run.caller_id.redacted(),
@@ -14,6 +18,19 @@ pub fn run(run: &RunRecord) -> Value {
         "report": run.report,
         "voice_id": run.voice_id,
         "error": run.error.as_ref().map(error),
+        "speaker_check": check.map(SpeakerCheck::figures),
+    })
+}
+
+/// An accepted speaker: the caller's next run clones it.
+pub fn accepted(reference: &ReferenceVoice, check: &SpeakerCheck) -> Value {
+    json!({
+        "run_id": reference.run_id,
+        "caller_id": reference.caller_id.redacted(),
+        "accepted_by": reference.accepted_by,
+        "accepted_at": reference.recorded_at,
+        "speaker_check": check.figures(),
+        "next": "the caller's next call or upload is cloned with this speaker",
     })
 }
 

@@ -5,6 +5,7 @@
 use api::{Api, Offline, ProviderCheck};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::Method;
 use chrono::{Duration, Utc};
 use echome_auth::{LocalKey, Verifier};
 use echome_core::auth::Role;
@@ -91,6 +92,8 @@ async fn every_event_gets_the_answer_a_user_expects() {
         let expected = match name.as_str() {
             "health" | "run-status" | "clone-status" | "metrics" | "call" | "caller-calls" | "openapi" => 200,
             "unknown-run" => 404,
+            // The run is still running: there is no refused speaker to accept.
+            "accept-speaker" => 409,
             "health-detail-no-token" => 401,
             "bad-run-id" | "bad-caller" => 400,
             other => panic!("no expectation for events/api/{other}.json"),
@@ -287,11 +290,12 @@ fn the_openapi_description_covers_every_route_served() {
         "/calls/{call_id}",
         "/callers/{caller_id}/calls",
         "/runs/{run_id}",
+        "/runs/{run_id}/accept-speaker",
         "/openapi.json",
     ] {
         assert!(paths.contains(&route), "{route} is described");
     }
-    assert_eq!(paths.len(), 10, "and nothing that is not served: {paths:?}");
+    assert_eq!(paths.len(), 11, "and nothing that is not served: {paths:?}");
 }
 
 /// The description says which routes need a token; the handler agrees on every one it serves.
@@ -305,13 +309,18 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
             .replace("{run_id}", "up-0123-5f1c2a9be0d4c8a7e6b3f210")
     };
     let mut checked = 0;
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        let Some(op) = item.get("get") else { continue };
+    let operations = spec["paths"].as_object().unwrap().iter().flat_map(|(path, item)| {
+        let ops = [("get", Method::GET), ("post", Method::POST)];
+        ops.into_iter().filter_map(move |(name, method)| Some((path, method, item.get(name)?)))
+    });
+    // The webhooks authenticate with their own secrets: tests/webhooks.rs.
+    for (path, method, op) in operations.filter(|(path, ..)| !path.starts_with("/webhook/")) {
         let choices = op["security"].as_array().cloned().unwrap_or_default();
         let required = !choices.is_empty() && choices.iter().all(|c| c.get("bearerAuth").is_some());
         let mut req = with_token("health", None);
         req.raw_path = Some(example(path));
         req.request_context.http.path = req.raw_path.clone();
+        req.request_context.http.method = method;
         let status = api.handle(req).await.status_code;
         if required {
             assert_eq!(status, 401, "{path} is protected in the description");
@@ -320,5 +329,66 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 7, "every GET route of the description was tried");
+    assert_eq!(checked, 8, "every API route of the description was tried");
+}
+
+#[tokio::test]
+async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
+    use echome_core::{CloneLogRecord, ReferenceVoices, RunOutcome, SpeakerCheck, Voiceprint};
+    let (dir, api) = api_with_records().await;
+    let run_id = RunId::parse("up-0123-5f1c2a9be0d4c8a7e6b3f210").unwrap();
+    let report = BlobRef::new("echome-recordings", format!("{}report.json", run_id.prefix()));
+    let check = SpeakerCheck {
+        similarity: 0.52,
+        pack_similarity: Some(0.93),
+        threshold: 0.79,
+        matched: false,
+        reference_run: RunId::parse("up-0123-earlier").unwrap(),
+        pack: report.clone(),
+        voiceprint: Voiceprint { model: "ge2e".into(), embedding: vec![0.6, 0.8] },
+    };
+    let err = check.mismatch();
+    api.records
+        .log_clone(&CloneLogRecord {
+            run_id: run_id.clone(),
+            caller_id: caller(),
+            engine: "elevenlabs".into(),
+            voice_id: None,
+            status: "speaker_mismatch".into(),
+            latency_ms: 3,
+            bytes_uploaded: 0,
+            error: Some(err.clone()),
+            at: Utc::now(),
+            speaker_check: Some(check.clone()),
+        })
+        .await
+        .unwrap();
+    api.records.finish_run(&run_id, &RunOutcome::Failed(err), Utc::now()).await.unwrap();
+
+    let (status, body) = call(&api, event("run-status")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (200, Some("speaker_mismatch")), "{body}");
+    assert_eq!(
+        (body["speaker_check"]["similarity"].clone(), body["speaker_check"]["pack_similarity"].clone()),
+        (json!(0.52), json!(0.93))
+    );
+    assert!(body["speaker_check"].get("voiceprint").is_none(), "figures, not the voiceprint: {body}");
+
+    let k = key(&dir);
+    let viewer = k.issue("vera", Role::Viewer, std::time::Duration::from_secs(60)).unwrap();
+    let (status, body) = call(&api, with_token("accept-speaker", Some(&viewer))).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(api.records.reference_voice(&caller()).await.unwrap(), None, "a refusal changes nothing");
+    let mut get = with_token("accept-speaker", Some(&viewer));
+    get.request_context.http.method = Method::GET;
+    assert_eq!(call(&api, get).await.0, 405);
+
+    let operator = k.issue("olga", Role::Operator, std::time::Duration::from_secs(60)).unwrap();
+    let (status, body) = call(&api, with_token("accept-speaker", Some(&operator))).await;
+    assert_eq!((status, body["accepted_by"].as_str()), (200, Some("olga")), "{body}");
+    assert_eq!(body["caller_id"], "+14******123");
+    let reference = api.records.reference_voice(&caller()).await.unwrap().expect("the new reference voice");
+    assert_eq!(
+        (reference.run_id, reference.report, reference.voiceprint),
+        (run_id, report, check.voiceprint)
+    );
 }

@@ -7,7 +7,9 @@
 //! own still-fresh voice last); never a voice echome did not make. The cache and the clone log
 //! record what happened. A pack this run made is kept with the recording it came from, so the
 //! caller's next clone (after their voice gave up its slot) starts here; a kept pack whose
-//! files have expired is `PackGone`, and the run analyses the recording again.
+//! files have expired is `PackGone`, and the run analyses the recording again. A new pack whose
+//! speaker is not the caller's reference voice fails `SpeakerMismatch` before anything is
+//! uploaded; a pack that becomes the caller's voice becomes their reference voice.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,7 +17,8 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use echome_core::{
     BlobStore, CloneCache, CloneInput, CloneLogRecord, CloneOutput, CloneRecord, CloneStatus, ErrorType,
-    SampleLog, StepError, StorageError, VoiceEngine, VoiceId, env,
+    MatchThreshold, PackSpeaker, ReferenceVoice, ReferenceVoices, SampleLog, SpeakerCheck, StepError,
+    StorageError, VoiceEngine, VoiceId, env,
 };
 use sha2::{Digest, Sha256};
 
@@ -24,24 +27,26 @@ pub struct Config {
     pub work_dir: PathBuf,
     /// How long a clone is reused, and how far each use extends it (`CACHE_TTL`, default 24 h).
     pub ttl: Duration,
+    /// How close a new pack's speaker must be to the caller's reference voice to replace it
+    /// (`SPEAKER_MATCH_THRESHOLD`).
+    pub speaker_threshold: MatchThreshold,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
-        Ok(Self { work_dir: env::work_dir(), ttl: ttl_from_env()? })
+        // `CACHE_TTL` with its unit (`24h`, `7d`; a bare number is refused).
+        Ok(Self {
+            work_dir: env::work_dir(),
+            ttl: env::cache_ttl()?,
+            speaker_threshold: env::speaker_threshold()?,
+        })
     }
-}
-
-/// `CACHE_TTL` with its unit (`24h`, `86400s`, `90m`, `7d`; default 24 h; a bare number is
-/// refused), for the Lambda and for local runs alike.
-pub fn ttl_from_env() -> Result<Duration, String> {
-    env::cache_ttl()
 }
 
 pub async fn handle<B, C, S, E>(
     blobs: &B,
     cache: &C,
-    samples: &S,
+    records: &S,
     engine: &E,
     cfg: &Config,
     input: CloneInput,
@@ -49,16 +54,16 @@ pub async fn handle<B, C, S, E>(
 where
     B: BlobStore,
     C: CloneCache,
-    S: SampleLog,
+    S: SampleLog + ReferenceVoices,
     E: VoiceEngine,
 {
-    handle_at(blobs, cache, samples, engine, cfg, input, Utc::now()).await
+    handle_at(blobs, cache, records, engine, cfg, input, Utc::now()).await
 }
 
 pub async fn handle_at<B, C, S, E>(
     blobs: &B,
     cache: &C,
-    samples: &S,
+    records: &S,
     engine: &E,
     cfg: &Config,
     input: CloneInput,
@@ -67,15 +72,16 @@ pub async fn handle_at<B, C, S, E>(
 where
     B: BlobStore,
     C: CloneCache,
-    S: SampleLog,
+    S: SampleLog + ReferenceVoices,
     E: VoiceEngine,
 {
     let started = Instant::now();
     // The report names the pack's files and their content: its digest identifies the pack.
     let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, &input))?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
+    let speaker = PackSpeaker::from_report(&report)?;
     if !made_earlier(&input) {
-        keep_pack(samples, &input).await;
+        keep_pack(records, &input).await;
     }
     let mut previous = cache.clone_of(&input.caller_id).await?;
     // The entry can change between the read and the use (evicted for a slot, replaced by
@@ -97,9 +103,26 @@ where
                 ..attempt(&input, engine.name(), started, now)
             };
             cache.log_clone(&rec).await?;
+            remember_speaker(records, &input, &speaker, now).await?;
             return Ok(out);
         }
         previous = cache.clone_of(&input.caller_id).await?;
+    }
+
+    // A new voice: whose is it? Another person's speech never replaces the caller's voice.
+    let check = judge_speaker(records, &input, &speaker, cfg).await?;
+    if let Some(check) = check.as_ref().filter(|c| !c.matched) {
+        let err = check.mismatch();
+        tracing::warn!(run_id = %input.run_id, caller = %input.caller_id, similarity = check.similarity,
+            pack_similarity = ?check.pack_similarity, threshold = check.threshold, "speaker mismatch: the voice is not replaced");
+        let logged = CloneLogRecord {
+            status: "speaker_mismatch".into(),
+            error: Some(err.clone()),
+            speaker_check: Some(check.clone()),
+            ..attempt(&input, engine.name(), started, now)
+        };
+        cache.log_clone(&logged).await?;
+        return Err(err);
     }
 
     // The caller's older voice (another pack, or expired): replaced once the new one exists.
@@ -124,9 +147,11 @@ where
                 voice_id: Some(out.voice_id.clone()),
                 status: "created".into(),
                 bytes_uploaded: bytes,
+                speaker_check: check.clone(),
                 ..attempt(&input, engine.name(), started, now)
             };
             cache.log_clone(&logged).await?;
+            remember_speaker(records, &input, &speaker, now).await?;
             tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %out.voice_id, bytes, "voice cloned");
             if let Some(old) =
                 older.filter(|o| o.voice_id != out.voice_id && out.evicted.as_ref() != Some(&o.voice_id))
@@ -139,6 +164,7 @@ where
             let logged = CloneLogRecord {
                 status: "failed".into(),
                 error: Some(e.clone()),
+                speaker_check: check,
                 ..attempt(&input, engine.name(), started, now)
             };
             cache.log_clone(&logged).await?;
@@ -164,6 +190,49 @@ fn gone(e: StorageError, input: &CloneInput) -> StepError {
         "pack_gone",
         "the sample pack an earlier run kept with the recording has expired; it is analysed again",
     )
+}
+
+/// The new pack's speaker against the caller's reference voice; `None` when there is nothing
+/// to compare (the caller's first voice, or a pack or reference without a voiceprint).
+async fn judge_speaker<S: ReferenceVoices>(
+    refs: &S,
+    input: &CloneInput,
+    speaker: &PackSpeaker,
+    cfg: &Config,
+) -> Result<Option<SpeakerCheck>, StepError> {
+    let Some(reference) = refs.reference_voice(&input.caller_id).await? else { return Ok(None) };
+    if reference.report == input.pack.report {
+        return Ok(None);
+    }
+    let check = SpeakerCheck::judge(&reference, speaker, &input.pack.report, cfg.speaker_threshold);
+    if check.is_none() {
+        tracing::warn!(run_id = %input.run_id, "the pack or the caller's reference voice has no voiceprint of the same model: the speaker is not checked");
+    }
+    Ok(check)
+}
+
+/// The pack the caller's voice is now made from becomes their reference voice (unless it
+/// already is: an operator's acceptance stays on record).
+async fn remember_speaker<S: ReferenceVoices>(
+    refs: &S,
+    input: &CloneInput,
+    speaker: &PackSpeaker,
+    now: DateTime<Utc>,
+) -> Result<(), StepError> {
+    let Some(voiceprint) = speaker.voiceprint.clone() else { return Ok(()) };
+    let current = refs.reference_voice(&input.caller_id).await?;
+    if current.is_some_and(|r| r.report == input.pack.report) {
+        return Ok(());
+    }
+    let rec = ReferenceVoice {
+        caller_id: input.caller_id.clone(),
+        voiceprint,
+        report: input.pack.report.clone(),
+        run_id: input.run_id.clone(),
+        recorded_at: now,
+        accepted_by: None,
+    };
+    Ok(refs.put_reference_voice(&rec).await?)
 }
 
 /// Keeps this run's pack with the recording for the caller's next clone. Best effort: without
@@ -320,6 +389,7 @@ fn attempt(input: &CloneInput, engine: &str, started: Instant, at: DateTime<Utc>
         bytes_uploaded: 0,
         error: None,
         at,
+        speaker_check: None,
     }
 }
 

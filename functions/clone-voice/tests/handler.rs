@@ -90,7 +90,11 @@ fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let blobs = FsBlobStore::new(dir.path().join("blobs"));
     let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
-    let cfg = Config { work_dir: dir.path().to_path_buf(), ttl: Duration::hours(24) };
+    let cfg = Config {
+        work_dir: dir.path().to_path_buf(),
+        ttl: Duration::hours(24),
+        speaker_threshold: Default::default(),
+    };
     World { _dir: dir, blobs, records, cfg }
 }
 
@@ -167,7 +171,7 @@ async fn the_same_pack_is_cloned_once_and_a_new_pack_replaces_the_voice() {
     let expired = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(30)).await.unwrap();
     assert!(!expired.cached, "an expired clone is made again");
 
-    let log = w.records.clone_log(&input.run_id).unwrap();
+    let log = w.records.clone_log(&input.run_id).await.unwrap();
     let statuses: Vec<_> = log.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(statuses, ["created", "reused", "created", "created"]);
     assert_eq!(log[0].bytes_uploaded, 8000);
@@ -204,7 +208,7 @@ async fn an_account_full_of_other_voices_is_an_error_not_a_deletion() {
     let err = w.clone_voice(&engine, input.clone(), t0()).await.unwrap_err();
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::ProviderRejected, "voice_limit_reached"));
     assert!(engine.deleted.lock().unwrap().is_empty());
-    let log = w.records.clone_log(&input.run_id).unwrap();
+    let log = w.records.clone_log(&input.run_id).await.unwrap();
     assert_eq!(log[0].status, "failed");
     assert_eq!(log[0].error.as_ref().map(|e| e.code.as_str()), Some("voice_limit_reached"));
 }
@@ -370,6 +374,12 @@ impl CloneCache for StaleOnce {
     async fn log_clone(&self, rec: &echome_core::CloneLogRecord) -> Result<(), echome_core::StorageError> {
         self.records.log_clone(rec).await
     }
+    async fn clone_log(
+        &self,
+        run: &RunId,
+    ) -> Result<Vec<echome_core::CloneLogRecord>, echome_core::StorageError> {
+        self.records.clone_log(run).await
+    }
 }
 
 #[tokio::test]
@@ -432,4 +442,94 @@ async fn a_kept_pack_whose_files_expired_is_pack_gone_but_a_missing_file_of_this
     let own = w.clone_voice(&engine, event(), t0()).await.unwrap_err();
     assert_ne!(own.error_type, ErrorType::PackGone, "a run's own pack never sends it back: {own}");
     assert!(engine.made.lock().unwrap().is_empty(), "nothing was cloned");
+}
+
+/// A pack of its own under `runs/{run}/`, its report carrying a voiceprint (and one selected
+/// segment 0.9 from it).
+async fn pack_with_voiceprint(w: &World, run: &str, embedding: [f32; 2]) -> CloneInput {
+    let mut input = for_caller(&event(), "+14155550123", run);
+    let blob = |name: &str| echome_core::BlobRef::new("echome-recordings", format!("runs/{run}/{name}"));
+    input.pack.samples = vec![blob("sample_1.wav")];
+    input.pack.report = blob("report.json");
+    let report = serde_json::json!({
+        "voiceprint": { "model": "ge2e-test", "embedding": embedding },
+        "segments": [{ "start_s": 0.0, "end_s": 40.0, "selected": true, "similarity": 0.9 }],
+    });
+    stage(w, &input, &report.to_string()).await;
+    input
+}
+
+async fn refused(w: &World, input: &CloneInput, err: &StepError) {
+    use echome_core::{RunLog, RunOutcome, RunRecord};
+    let sample = input.sample.clone().unwrap();
+    let rec = RunRecord::started(input.run_id.clone(), input.caller_id.clone(), sample, t0());
+    w.records.create_run(&rec).await.unwrap();
+    w.records.finish_run(&input.run_id, &RunOutcome::Failed(err.clone()), t0()).await.unwrap();
+}
+
+#[tokio::test]
+async fn another_speaker_does_not_replace_the_callers_voice_until_an_operator_accepts_it() {
+    let (w, engine) = (world(), Engine::with(10, &[]));
+    let first = pack_with_voiceprint(&w, "run-1", [1.0, 0.0]).await;
+    let voice = w.clone_voice(&engine, first.clone(), t0()).await.unwrap();
+    let reference =
+        echome_core::ReferenceVoices::reference_voice(&w.records, &first.caller_id).await.unwrap().unwrap();
+    assert_eq!((reference.run_id.as_str(), &reference.report), ("run-1", &first.pack.report));
+
+    // Someone else on the caller's number: cosine 0.6 to the voice on record.
+    let other = pack_with_voiceprint(&w, "run-2", [0.6, 0.8]).await;
+    let err = w.clone_voice(&engine, other.clone(), t0() + Duration::hours(1)).await.unwrap_err();
+    assert_eq!((err.error_type, err.code.as_str()), (ErrorType::SpeakerMismatch, "speaker_mismatch"));
+    assert!(err.message.contains("0.60") && err.message.contains("0.90"), "{err}");
+    assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing was uploaded");
+    let entry = w.records.clone_of(&first.caller_id).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.voice_id, entry.status),
+        (voice.voice_id.clone(), CloneStatus::Active),
+        "the voice stays"
+    );
+    let log = w.records.clone_log(&other.run_id).await.unwrap();
+    let check = log[0].speaker_check.clone().unwrap();
+    assert_eq!(
+        (log[0].status.as_str(), check.similarity, check.pack_similarity),
+        ("speaker_mismatch", 0.6, Some(0.9))
+    );
+    assert!(!check.matched && check.reference_run.as_str() == "run-1");
+
+    // Only a mismatch can be accepted; then the same pack clones and stays the reference.
+    let not_refused =
+        echome_core::speaker_accept::accept_speaker(&w.records, &first.run_id, "olga", t0()).await;
+    assert!(not_refused.is_err(), "{not_refused:?}");
+    refused(&w, &other, &err).await;
+    let (accepted, _) = echome_core::speaker_accept::accept_speaker(
+        &w.records,
+        &other.run_id,
+        "olga",
+        t0() + Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!((accepted.run_id.as_str(), accepted.accepted_by.as_deref()), ("run-2", Some("olga")));
+    let again = CloneInput { run_id: other.run_id.after_acceptance(), ..other.clone() };
+    let newer = w.clone_voice(&engine, again, t0() + Duration::hours(3)).await.unwrap();
+    assert_ne!(newer.voice_id, voice.voice_id);
+    let reference =
+        echome_core::ReferenceVoices::reference_voice(&w.records, &first.caller_id).await.unwrap().unwrap();
+    assert_eq!(reference.accepted_by.as_deref(), Some("olga"), "the acceptance stays on record");
+
+    // The caller's own next recording, close to the accepted voice, replaces it by itself.
+    let own = pack_with_voiceprint(&w, "run-3", [0.5, 0.85]).await;
+    w.clone_voice(&engine, own.clone(), t0() + Duration::hours(4)).await.unwrap();
+    let check = w.records.clone_log(&own.run_id).await.unwrap()[0].speaker_check.clone().unwrap();
+    assert!(check.matched && check.similarity > 0.99 && check.reference_run.as_str() == "run-2", "{check:?}");
+}
+
+#[tokio::test]
+async fn the_threshold_is_the_operators_to_set() {
+    let (mut w, engine) = (world(), Engine::with(10, &[]));
+    let first = pack_with_voiceprint(&w, "run-1", [1.0, 0.0]).await;
+    w.clone_voice(&engine, first, t0()).await.unwrap();
+    w.cfg.speaker_threshold = echome_core::MatchThreshold::new(0.5).unwrap();
+    let other = pack_with_voiceprint(&w, "run-2", [0.6, 0.8]).await;
+    w.clone_voice(&engine, other, t0() + Duration::hours(1)).await.unwrap();
 }

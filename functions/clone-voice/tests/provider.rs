@@ -135,7 +135,11 @@ async fn world() -> (tempfile::TempDir, FsBlobStore, LocalRecords, Config) {
     let dir = tempfile::tempdir().unwrap();
     let blobs = FsBlobStore::new(dir.path().join("blobs"));
     let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
-    let cfg = Config { work_dir: dir.path().to_path_buf(), ttl: Duration::hours(24) };
+    let cfg = Config {
+        work_dir: dir.path().to_path_buf(),
+        ttl: Duration::hours(24),
+        speaker_threshold: Default::default(),
+    };
     let pack = input("+14155550123").pack;
     for s in &pack.samples {
         blobs.put_bytes(s, vec![1; 4000], "audio/wav").await.unwrap();

@@ -142,4 +142,24 @@ impl CloneCache for DynamoRecords {
         ]);
         self.put(item, "logging the clone of").await
     }
+
+    async fn clone_log(&self, run_id: &RunId) -> Result<Vec<CloneLogRecord>, StorageError> {
+        let pk = format!("RUN#{run_id}");
+        let req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":c", s("CLONE#"));
+        self.query_items(&pk, req)
+            .await?
+            .iter()
+            .map(|item| {
+                serde_json::from_str(Read(item).str("record")?)
+                    .map_err(|e| StorageError::Failed(format!("a broken clone log entry: {e}")))
+            })
+            .collect()
+    }
 }

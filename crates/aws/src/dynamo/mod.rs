@@ -8,6 +8,7 @@
 //! | call event | `CALL#{call_id}` (or `EVENTS#{day}`) | `EVENT#{at}#{kind}#{n}` | `EVENTS#{day}` | `{at}#{kind}#{n}` |
 //! | caller's cached clone | `CALLER#{e164}` | `CLONE` | `CLONES` | `{last_used_at}#{e164}` |
 //! | clone log entry | `RUN#{run_id}` | `CLONE#{at}` | | |
+//! | caller's reference voice (voiceprint; no TTL) | `CALLER#{e164}` | `VOICEPRINT` | | |
 //!
 //! Cached clones share one GSI1 partition ordered by last use: the least recently used voice
 //! (the one to give up when the account's voice slots are full) is the first item of a query.
@@ -44,6 +45,7 @@ mod calls;
 mod clones;
 mod runs;
 mod samples;
+mod voiceprints;
 
 pub const GSI1: &str = "gsi1";
 pub const TTL_ATTRIBUTE: &str = "expires_at";

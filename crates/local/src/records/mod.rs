@@ -32,6 +32,10 @@ const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("call_events")
 const EVENTS_BY_CALL: TableDefinition<&str, &str> = TableDefinition::new("call_events_by_call");
 /// [`Delivery::key`] → the webhook delivery's body, as received.
 const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
+/// caller → the caller's reference voice.
+const VOICEPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("voiceprints");
+
+mod voiceprints;
 
 /// Reads go straight to the database; writes are group-committed by one writer thread.
 #[derive(Clone)]
@@ -75,7 +79,7 @@ impl LocalRecords {
             other => failed(other),
         })?;
         let tx = db.begin_write().map_err(failed)?;
-        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS, WEBHOOKS] {
+        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS, WEBHOOKS, VOICEPRINTS] {
             tx.open_table(t).map_err(failed)?;
         }
         for t in [CALLS_BY_CALLER, EVENTS_BY_CALL] {
@@ -433,6 +437,18 @@ impl CloneCache for LocalRecords {
         })
         .await
     }
+
+    async fn clone_log(&self, run_id: &RunId) -> Result<Vec<CloneLogRecord>, StorageError> {
+        let tx = self.db.begin_read().map_err(failed)?;
+        let t = tx.open_table(CLONE_LOG).map_err(failed)?;
+        let (lo, hi) = (format!("{run_id}|"), format!("{run_id}}}"));
+        let mut out = Vec::new();
+        for entry in t.range(lo.as_str()..hi.as_str()).map_err(failed)? {
+            let (_, v) = entry.map_err(failed)?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
 }
 
 /// A transaction per delivery would be an fsync per call; the writer groups them.
@@ -462,19 +478,6 @@ impl LocalRecords {
                 break;
             }
             out.push((k.value().to_owned(), v.value().to_vec()));
-        }
-        Ok(out)
-    }
-
-    /// The clone log of one run, oldest first.
-    pub fn clone_log(&self, run_id: &RunId) -> Result<Vec<CloneLogRecord>, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let t = tx.open_table(CLONE_LOG).map_err(failed)?;
-        let (lo, hi) = (format!("{run_id}|"), format!("{run_id}}}"));
-        let mut out = Vec::new();
-        for entry in t.range(lo.as_str()..hi.as_str()).map_err(failed)? {
-            let (_, v) = entry.map_err(failed)?;
-            out.push(decode(v.value())?);
         }
         Ok(out)
     }

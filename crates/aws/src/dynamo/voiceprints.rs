@@ -1,0 +1,30 @@
+//! Each caller's reference voice (`CALLER#{e164}` / `VOICEPRINT`): no TTL, it is kept until the
+//! caller's data is erased.
+
+use echome_core::{ReferenceVoice, ReferenceVoices};
+
+use super::*;
+
+const SK: &str = "VOICEPRINT";
+
+impl ReferenceVoices for DynamoRecords {
+    async fn reference_voice(&self, caller: &CallerId) -> Result<Option<ReferenceVoice>, StorageError> {
+        let Some(item) = self.get(caller_pk(caller), SK).await? else { return Ok(None) };
+        serde_json::from_str(Read(&item).str("record")?)
+            .map(Some)
+            .map_err(|e| StorageError::Failed(format!("a broken reference voice: {e}")))
+    }
+
+    async fn put_reference_voice(&self, rec: &ReferenceVoice) -> Result<(), StorageError> {
+        let body = serde_json::to_string(rec)
+            .map_err(|e| StorageError::Failed(format!("encoding a reference voice: {e}")))?;
+        let item = HashMap::from([
+            ("pk".into(), s(caller_pk(&rec.caller_id))),
+            ("sk".into(), s(SK)),
+            ("run_id".into(), s(rec.run_id.as_str())),
+            ("recorded_at".into(), s(timestamp(rec.recorded_at))),
+            ("record".into(), s(body)),
+        ]);
+        self.put(item, "writing the reference voice of").await
+    }
+}
