@@ -286,3 +286,49 @@ fn real_human_speech_is_found() {
     let usable = report["totals"]["usable_s"].as_f64().unwrap();
     assert!(usable >= 6.0, "usable {usable}: {text}");
 }
+
+/// Clipping is reported wherever it happened: at full scale, and in a recording clipped at its
+/// input and then turned down 10 dB before it was sent as MP3 (no sample near full scale).
+#[test]
+fn a_clipped_recording_is_reported_even_when_turned_down_and_encoded() {
+    let f = fixtures();
+    let clipped = f.dir.path().join("clipped.wav");
+    let quiet_mp3 = f.dir.path().join("clipped_quiet.mp3");
+    ffmpeg(&[
+        "-i",
+        f.clean.to_str().unwrap(),
+        "-af",
+        "volume=18dB",
+        "-c:a",
+        "pcm_s16le",
+        clipped.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-i",
+        clipped.to_str().unwrap(),
+        "-af",
+        "volume=-10dB",
+        "-b:a",
+        "96k",
+        quiet_mp3.to_str().unwrap(),
+    ]);
+    let codes = |report: &Value| -> Vec<String> {
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (ok, clean, log) = prepare(&f.clean, out.path(), &[]);
+    assert!(ok, "{log}");
+    assert!(!codes(&clean).contains(&"clipped".to_owned()), "{:?}", codes(&clean));
+    for (input, level) in [(&clipped, 0.0), (&quiet_mp3, -10.0)] {
+        let (ok, report, log) = prepare(input, out.path(), &[]);
+        assert!(ok, "{log}");
+        assert!(codes(&report).contains(&"clipped".to_owned()), "{}: {:?}", input.display(), codes(&report));
+        let at = report["samples"][0]["clipped_at_dbfs"].as_f64().expect("where the peaks are flattened");
+        assert!((at - level).abs() < 1.5, "{}: flattened at {at} dBFS", input.display());
+    }
+}

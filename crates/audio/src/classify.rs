@@ -37,12 +37,17 @@ pub fn effective_snr(c: &ChunkStats) -> f32 {
 }
 
 /// Speech has syllables (energy peaks at 2–9 per second), voicing that comes and goes, and a
-/// spectrum that is not flat. Music is voiced without syllables; noise is neither.
+/// spectrum that is not flat. Music is voiced without syllables; noise is neither. Held
+/// partials (`tonal`) alone do not make music: a man reading slowly holds his vowels long
+/// enough for 0.42 of his energy to count as held (speech-dispatcher's recording), while the
+/// music beds measured here stay under 0.2; only more than half held is a note, not a voice.
+pub const MAX_SPEECH_TONAL: f32 = 0.55;
+
 pub fn is_speech_like(c: &ChunkStats) -> bool {
     (2.0..=9.0).contains(&c.syllable_rate)
         && (0.2..=0.95).contains(&c.voiced_ratio)
         && c.flatness < 0.4
-        && c.tonal < 0.4
+        && c.tonal < MAX_SPEECH_TONAL
         && c.voiced_frames >= 20
 }
 

@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod chunk;
 pub mod classify;
+pub mod clipping;
 pub mod denoise;
 pub mod features;
 pub mod ffmpeg;

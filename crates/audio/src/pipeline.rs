@@ -111,6 +111,7 @@ pub fn render_sample(
 ) -> (Vec<f32>, SampleReport) {
     let fade = ((rate as f64 * FADE_S) as usize).max(1);
     let mut audio = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    let flattened = crate::clipping::clipped(pieces.iter().map(Vec::as_slice));
     let mut clipped = 0usize;
     for mut piece in pieces {
         clipped += piece.iter().filter(|s| s.abs() >= 0.999).count();
@@ -139,6 +140,7 @@ pub fn render_sample(
         true_peak_dbtp: round1(n.true_peak_db),
         snr_db: round1(snr_db),
         clipping_ratio: clipped as f32 / audio.len().max(1) as f32,
+        clipped_at_dbfs: flattened.map(|c| round1(c.level_dbfs)),
         gain_db: round1(n.gain_db),
         limiter_db: round1(n.limited_db),
         denoised,
@@ -217,7 +219,18 @@ pub fn build_report(
         });
     }
     let clip = samples.iter().map(|s| s.clipping_ratio).fold(0.0f32, f32::max);
-    if clip > 1e-4 {
+    let flattened = samples
+        .iter()
+        .filter_map(|s| s.clipped_at_dbfs)
+        .fold(None, |m: Option<f32>, l| Some(m.map_or(l, |m| m.max(l))));
+    if let Some(level) = flattened {
+        warnings.push(Warning {
+            code: "clipped",
+            message: format!(
+                "the speech is clipped in the source (its peaks are flattened at {level:.1} dBFS): the clone may sound harsh; a recording made at a lower input level is better"
+            ),
+        });
+    } else if clip > 1e-4 {
         warnings.push(Warning {
             code: "clipped",
             message: format!("{:.3} % of the selected samples are clipped in the source", clip * 100.0),

@@ -52,6 +52,9 @@ pub struct SampleReport {
     pub snr_db: f32,
     /// Share of samples at full scale in the source.
     pub clipping_ratio: f32,
+    /// Where the source's peaks are flattened, when they are (clipped at any level, even
+    /// below full scale or through a codec): see `clipping`.
+    pub clipped_at_dbfs: Option<f32>,
     pub gain_db: f32,
     /// Deepest gain reduction by the peak limiter (0 when it did not act).
     pub limiter_db: f32,
