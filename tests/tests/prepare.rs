@@ -96,6 +96,14 @@ fn a_mixed_recording_becomes_a_pure_pack_within_the_guidance() {
     assert!(out.join("timeline.svg").exists() && out.join("report.json").exists());
     let svg = std::fs::read_to_string(out.join("timeline.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("in the pack"));
+    // Every embedded chunk is drawn by speaker, with its similarity, as the report gives it.
+    let embedded =
+        report["segments"].as_array().unwrap().iter().filter(|s| s["similarity"].is_number()).count();
+    assert!(
+        embedded > 0 && svg.matches("to the main speaker</title>").count() == embedded,
+        "{embedded} embedded chunks"
+    );
+    assert!(svg.contains(">another voice</text>"), "the speaker lane's legend");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The picture next to the report: the recording's level over time, every chunk of sound by
-//! class, and the ranges that went into the pack. Plain SVG, readable in any browser.
+//! class, every embedded chunk by speaker (its similarity to the main speaker, from the main
+//! speaker's green to another person's purple), and the ranges that went into the pack. Plain
+//! SVG, readable in any browser.
 
 use crate::analysis::{LevelBin, TIMELINE_BIN_S};
 use crate::classify::Class;
@@ -44,7 +46,7 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
     let dur = report.source.duration_s.max(1e-3);
     let x = |t: f64| LEFT + PLOT_W * (t / dur).clamp(0.0, 1.0);
     let mut s = String::new();
-    let h = 300.0;
+    let h = 332.0;
     let mut w = |text: String| s.push_str(&text);
     w(format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">
@@ -106,8 +108,26 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
         ));
     }
 
+    // Speaker lane: embedded chunks by similarity to the main speaker.
+    let top_s = top2 + 32.0;
+    w(format!(r##"<text x="10" y="{}" fill="#333">speaker</text>"##, top_s + 14.0));
+    w(format!(
+        r##"<rect x="{LEFT}" y="{top_s}" width="{PLOT_W}" height="22" fill="#fafafa" stroke="#ddd"/>"##
+    ));
+    for seg in &report.segments {
+        let Some(sim) = seg.similarity else { continue };
+        let (x0, x1) = (x(seg.start_s), x(seg.end_s));
+        w(format!(
+            r##"<rect x="{x0:.1}" y="{top_s}" width="{:.1}" height="22" fill="{}"><title>{}–{}: similarity {sim:.2} to the main speaker</title></rect>"##,
+            (x1 - x0).max(0.6),
+            speaker_color(sim),
+            clock(seg.start_s),
+            clock(seg.end_s),
+        ));
+    }
+
     // Selection lane.
-    let top3 = top2 + 32.0;
+    let top3 = top_s + 32.0;
     w(format!(r##"<text x="10" y="{}" fill="#333">in the pack</text>"##, top3 + 14.0));
     w(format!(
         r##"<rect x="{LEFT}" y="{top3}" width="{PLOT_W}" height="22" fill="#fafafa" stroke="#ddd"/>"##
@@ -164,6 +184,16 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
         ly - 10.0,
         lx + 16.0
     ));
+    lx += 30.0 + 7.0 * "selected".len() as f64;
+    for (sim, text) in [(0.9, "main speaker"), (0.5, "another voice")] {
+        w(format!(
+            r##"<rect x="{lx}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{ly}">{text}</text>"##,
+            ly - 10.0,
+            speaker_color(sim),
+            lx + 16.0
+        ));
+        lx += 30.0 + 7.0 * text.len() as f64;
+    }
     if !report.warnings.is_empty() {
         let text: Vec<&str> = report.warnings.iter().map(|w| w.code).collect();
         w(format!(
@@ -176,6 +206,26 @@ pub fn render(report: &Report, levels: &[LevelBin], title: &str) -> String {
     s
 }
 
+/// Similarity to the main speaker as a colour: at 0.85 and above the main speaker's green
+/// (the class lane's clean speech), at 0.6 and below another person's purple.
+fn speaker_color(similarity: f32) -> String {
+    let t = ((similarity - 0.6) / 0.25).clamp(0.0, 1.0);
+    let mix = |a: f32, b: f32| (a + (b - a) * t).round() as u8;
+    format!("#{:02x}{:02x}{:02x}", mix(106.0, 46.0), mix(27.0, 125.0), mix(154.0, 50.0))
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speaker_color;
+
+    #[test]
+    fn the_main_speaker_is_green_and_another_voice_purple() {
+        assert_eq!(speaker_color(0.95), "#2e7d32");
+        assert_eq!(speaker_color(0.40), "#6a1b9a");
+        assert_ne!(speaker_color(0.72), speaker_color(0.80));
+    }
 }
