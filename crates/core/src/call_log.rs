@@ -6,9 +6,15 @@ use crate::ids::CallId;
 use crate::metrics::Sink;
 use crate::ports::CallLog;
 
-/// Stores a call-flow event and hands it to the metrics. An event that cannot be stored is
-/// logged, never fails the call.
-pub async fn record_event<L: CallLog>(log: &L, metrics: &Sink, event: CallEventRecord) {
+/// Stores a call-flow event, kept as long as its call (`retention_days`), and hands it to the
+/// metrics. An event that cannot be stored is logged, never fails the call.
+pub async fn record_event<L: CallLog>(
+    log: &L,
+    metrics: &Sink,
+    retention_days: i64,
+    mut event: CallEventRecord,
+) {
+    event.expires_at = crate::records::expiry(event.at, retention_days);
     metrics.record(&event);
     if let Err(e) = log.log_event(&event).await {
         tracing::warn!(kind = event.kind.as_str(), error = %e, "a call event was not stored");

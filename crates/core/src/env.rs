@@ -43,6 +43,18 @@ fn cache_ttl_from(value: Option<&str>) -> Result<chrono::Duration, String> {
         .unwrap_or_else(|| chrono::Duration::hours(crate::records::DEFAULT_CLONE_TTL_HOURS)))
 }
 
+/// `CALL_RETENTION_DAYS` (default 90, 1 to 3650): how long a call's record and its events are
+/// kept. webhook-intake and transition-call read the same variable, so a call's events never
+/// outlive or predecease it.
+pub fn call_retention_days() -> Result<i64, String> {
+    let days = parsed::<i64>("CALL_RETENTION_DAYS", "a number of days")?
+        .unwrap_or(crate::records::CALL_RETENTION_DAYS);
+    if !(1..=3650).contains(&days) {
+        return Err(format!("CALL_RETENTION_DAYS is {days}; 1 to 3650 days make sense"));
+    }
+    Ok(days)
+}
+
 /// `SPEAKER_MATCH_THRESHOLD`: how close a new recording's speaker must be to the caller's
 /// reference voice (default [`crate::voiceprint::DEFAULT_MATCH_THRESHOLD`]).
 pub fn speaker_threshold() -> Result<crate::voiceprint::MatchThreshold, String> {

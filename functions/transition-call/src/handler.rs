@@ -33,6 +33,8 @@ pub struct Config {
     pub claim_lease: std::time::Duration,
     /// Where the call flow's metrics go (EMF lines in Lambda).
     pub metrics: echome_core::metrics::Sink,
+    /// `CALL_RETENTION_DAYS`: the call's events are kept as long as the call.
+    pub call_retention_days: i64,
 }
 
 impl Config {
@@ -49,6 +51,7 @@ impl Config {
             ring_budget: std::time::Duration::from_secs(20),
             claim_lease: std::time::Duration::from_secs(40),
             metrics: echome_core::metrics::Sink::default(),
+            call_retention_days: echome_core::env::call_retention_days()?,
         })
     }
 }
@@ -75,13 +78,13 @@ pub async fn handle<L: CallLog, A: AgentCalls>(
             let ready = CallEventRecord::new(CallEventKind::CloneReady, Some(&call_id), now)
                 .since(call.started_at)
                 .detail(voice.as_str());
-            record_event(calls, &cfg.metrics, ready).await;
+            record_event(calls, &cfg.metrics, cfg.call_retention_days, ready).await;
         }
         (HandOverTrigger::CloneFailed, Some(e)) => {
             let failed = CallEventRecord::new(CallEventKind::CloneFailed, Some(&call_id), now)
                 .since(call.started_at)
                 .detail(&e.error);
-            record_event(calls, &cfg.metrics, failed).await;
+            record_event(calls, &cfg.metrics, cfg.call_retention_days, failed).await;
         }
         _ => {}
     }
@@ -113,7 +116,7 @@ pub async fn handle<L: CallLog, A: AgentCalls>(
         HandOverPlan::AlreadyDone => Ok(output("already_done", None, None)),
         HandOverPlan::NotRung => {
             let ev = CallEventRecord::new(CallEventKind::NotRung, Some(&call_id), now).since(call.started_at);
-            record_event(calls, &cfg.metrics, ev).await;
+            record_event(calls, &cfg.metrics, cfg.call_retention_days, ev).await;
             tracing::info!(call_id = %call_id, "the caller hung up before the hand-over; nobody rung");
             Ok(output("not_rung", None, None))
         }
@@ -124,7 +127,7 @@ pub async fn handle<L: CallLog, A: AgentCalls>(
             };
             let since = claimed.greeting.as_ref().map_or(claimed.started_at, |g| g.at);
             let ev = CallEventRecord::new(CallEventKind::CloneTransfer, Some(&call_id), leg.at).since(since);
-            record_event(calls, &cfg.metrics, ev).await;
+            record_event(calls, &cfg.metrics, cfg.call_retention_days, ev).await;
             Ok(output("transferred", leg.call_id, None))
         }
         HandOverPlan::Fallback(reason) => {
@@ -137,7 +140,7 @@ pub async fn handle<L: CallLog, A: AgentCalls>(
             let ev = CallEventRecord::new(CallEventKind::Fallback, Some(&call_id), leg.at)
                 .since(since)
                 .detail(reason);
-            record_event(calls, &cfg.metrics, ev).await;
+            record_event(calls, &cfg.metrics, cfg.call_retention_days, ev).await;
             Ok(output("fallback", leg.call_id, Some(reason)))
         }
     }
@@ -294,6 +297,7 @@ mod tests {
             ring_budget: std::time::Duration::from_millis(300),
             claim_lease: std::time::Duration::from_secs(40),
             metrics: Default::default(),
+            call_retention_days: 30,
         }
     }
 
@@ -320,6 +324,13 @@ mod tests {
         let events = w.db.call_events(&w.call.call_id).await.unwrap();
         assert_eq!(kinds(&events), ["clone_ready", "clone_transfer"]);
         assert!(events[1].duration_ms.unwrap() >= 10_000, "measured from the greeting: {events:?}");
+        for e in &events {
+            assert_eq!(
+                e.expires_at,
+                (e.at + chrono::Duration::days(30)).timestamp(),
+                "kept as long as the call"
+            );
+        }
 
         // The deadline fires later: nothing more happens.
         let again = handle(&w.db, &agent, &cfg(), input(&w, false, false)).await.unwrap();

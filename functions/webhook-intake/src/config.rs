@@ -88,11 +88,7 @@ impl Config {
                 _ => None,
             };
         let wait = env::parsed::<u64>("CLONE_MAX_WAIT_SECONDS", "a number of seconds")?.unwrap_or(35);
-        let call_retention_days = env::parsed::<i64>("CALL_RETENTION_DAYS", "a number of days")?
-            .unwrap_or(echome_core::records::CALL_RETENTION_DAYS);
-        if !(1..=3650).contains(&call_retention_days) {
-            return Err(format!("CALL_RETENTION_DAYS is {call_retention_days}; 1 to 3650 days make sense"));
-        }
+        let call_retention_days = env::call_retention_days()?;
         if !(5..=600).contains(&wait) {
             return Err(format!("CLONE_MAX_WAIT_SECONDS is {wait}; 5 to 600 seconds make sense"));
         }

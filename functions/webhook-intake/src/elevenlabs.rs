@@ -92,7 +92,7 @@ where
                 let reason = data.get("failure_reason").and_then(Value::as_str).unwrap_or("unknown");
                 let ev = CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref(), Utc::now())
                     .detail(format!("initiation_failed {reason}"));
-                record_event(&self.records, &self.config.metrics, ev).await;
+                record_event(&self.records, &self.config.metrics, self.config.call_retention_days, ev).await;
                 return Ok((200, json!({ "status": "stored" })));
             }
             WebhookEvent::Unknown => return Ok((200, json!({ "status": "stored" }))),
@@ -136,7 +136,7 @@ where
             let ev =
                 CallEventRecord::new(CallEventKind::PostCall, call_id.as_ref().filter(|_| known), Utc::now())
                     .detail(format!("{} {}", data.status, data.conversation_id));
-            record_event(&self.records, &self.config.metrics, ev).await;
+            record_event(&self.records, &self.config.metrics, self.config.call_retention_days, ev).await;
         }
         Ok((
             200,

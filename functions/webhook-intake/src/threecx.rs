@@ -274,7 +274,7 @@ where
         let ev = CallEventRecord::new(CallEventKind::Incoming, Some(&call.call_id), Utc::now())
             .path(path)
             .since(call.started_at);
-        record_event(&self.records, &self.config.metrics, ev).await;
+        record_event(&self.records, &self.config.metrics, self.config.call_retention_days, ev).await;
         tracing::info!(call_id = %call.call_id, caller = %call.caller_id, path = path.as_str(), "incoming call answered");
     }
 
@@ -344,7 +344,7 @@ where
             if let Some(call) = updated.as_ref().filter(|_| known) {
                 ev = ev.since(call.started_at);
             }
-            record_event(&self.records, &self.config.metrics, ev).await;
+            record_event(&self.records, &self.config.metrics, self.config.call_retention_days, ev).await;
         }
         Ok((
             200,
@@ -373,7 +373,7 @@ where
             if let Some(s) = &state {
                 ev = ev.detail(s.clone());
             }
-            record_event(&self.records, &self.config.metrics, ev).await;
+            record_event(&self.records, &self.config.metrics, self.config.call_retention_days, ev).await;
         }
         Ok((
             200,

@@ -353,7 +353,8 @@ async fn futures_join(w: &Arc<World>, req: &ApiGatewayV2httpRequest, n: usize) -
 
 #[tokio::test]
 async fn call_ended_and_state_changes_are_recorded_on_the_call() {
-    let w = world().with_sample().await;
+    // CallRetentionDays reaches the call's events too: they expire with the call.
+    let w = world_with(Agent::default(), Config { call_retention_days: 7, ..config() }).with_sample().await;
     w.send(fixture("incoming-call")).await;
     let (status, body) = w.send(fixture("call-state-changed")).await;
     assert_eq!((status, body["known_call"].clone()), (200, json!(true)));
@@ -365,8 +366,12 @@ async fn call_ended_and_state_changes_are_recorded_on_the_call() {
         (rec.status, rec.state.as_deref(), rec.duration_s),
         (CallStatus::Ended, Some("Talking"), Some(74.5))
     );
-    let kinds: Vec<_> = w.intake.records.call_events(&id).await.unwrap().iter().map(|e| e.kind).collect();
+    let events = w.intake.records.call_events(&id).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [CallEventKind::Incoming, CallEventKind::StateChanged, CallEventKind::Ended]);
+    let week = |at: chrono::DateTime<chrono::Utc>| (at + chrono::Duration::days(7)).timestamp();
+    assert!(events.iter().all(|e| e.expires_at == week(e.at)), "{events:?}");
+    assert!((rec.expires_at - week(rec.started_at)).abs() < 60, "the call itself: {}", rec.expires_at);
     let (_, unknown) = w.send(threecx("CallEnded", "3cx-never-seen", json!({}))).await;
     assert_eq!(unknown["known_call"], false);
 }
