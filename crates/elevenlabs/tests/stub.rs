@@ -11,11 +11,11 @@ use echome_elevenlabs::tts::{OutputFormat, TtsRequest, VoiceSettings};
 use echome_elevenlabs::voices::{NewVoice, VoiceQuery};
 use echome_elevenlabs::{ApiKey, Client, Config, ElevenLabsEngine, ElevenLabsError, Priority};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use wiremock::matchers::{method, path};
 
 use echome_core::VoiceEngine;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use echome_testkit::elevenlabs::Account;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const KEY: &str = "sk_test_0123456789abcdef";
 
@@ -269,84 +269,6 @@ async fn an_agent_call_carries_the_cloned_voice() {
     assert_eq!(data["dynamic_variables"]["caller_name"], "Ana");
 }
 
-/// The account's voices as a stateful stub holds them: what `POST /v1/voices/add` makes,
-/// `GET /v2/voices` lists (filtered by `search` over names, descriptions and label values, as
-/// the API describes the parameter).
-#[derive(Clone, Default)]
-struct Account {
-    voices: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Account {
-    fn with(voices: Vec<Value>) -> Self {
-        Self { voices: Arc::new(Mutex::new(voices)) }
-    }
-
-    fn ids(&self) -> Vec<String> {
-        self.voices.lock().unwrap().iter().filter_map(|v| v["voice_id"].as_str().map(str::to_owned)).collect()
-    }
-
-    async fn mount(&self, server: &MockServer, add_delay: Duration) {
-        Mock::given(method("POST"))
-            .and(path("/v1/voices/add"))
-            .respond_with(AddVoice { account: self.clone(), delay: add_delay })
-            .mount(server)
-            .await;
-        Mock::given(method("GET")).and(path("/v2/voices")).respond_with(self.clone()).mount(server).await;
-    }
-}
-
-/// Makes the voice at once, then answers after `delay` (longer than the client waits: the
-/// voice exists, the answer is lost).
-struct AddVoice {
-    account: Account,
-    delay: Duration,
-}
-
-impl Respond for AddVoice {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let parts = spec::multipart(req);
-        let text = |name: &str| {
-            parts
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .map(|(_, _, d)| String::from_utf8_lossy(d).into_owned())
-                .unwrap_or_default()
-        };
-        let labels: Value = serde_json::from_str(&text("labels")).unwrap_or_else(|_| json!({}));
-        let mut voices = self.account.voices.lock().unwrap();
-        let id = format!("stubVoice{}", voices.len() + 1);
-        voices.push(json!({"voice_id": id, "name": text("name"), "category": "cloned", "labels": labels,
-            "description": text("description")}));
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"voice_id": id, "requires_verification": false}))
-            .set_delay(self.delay)
-    }
-}
-
-impl Respond for Account {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let search = req.url.query_pairs().find(|(k, _)| k == "search").map(|(_, v)| v.into_owned());
-        let voices: Vec<Value> = self
-            .voices
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|v| {
-                let Some(term) = &search else { return true };
-                let mut fields = vec![v["name"].as_str(), v["description"].as_str()];
-                if let Some(labels) = v["labels"].as_object() {
-                    fields.extend(labels.values().map(Value::as_str));
-                }
-                fields.into_iter().flatten().any(|f| f.contains(term.as_str()))
-            })
-            .cloned()
-            .collect();
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"voices": voices, "has_more": false, "next_page_token": null}))
-    }
-}
-
 fn pack(dir: &tempfile::TempDir) -> Vec<std::path::PathBuf> {
     let p = dir.path().join("sample_1.wav");
     std::fs::write(&p, vec![1u8; 3000]).unwrap();
@@ -361,7 +283,7 @@ fn calls_to(reqs: &[Request], m: &str, p: &str) -> usize {
 async fn a_timeout_on_add_voice_finds_the_voice_the_stub_made_and_uploads_nothing_twice() {
     let server = MockServer::start().await;
     let account = Account::default();
-    account.mount(&server, Duration::from_secs(2)).await;
+    account.mount_voices(&server, Duration::from_secs(2)).await;
     let dir = tempfile::tempdir().unwrap();
     let engine = ElevenLabsEngine::new(client(&server));
     let (voice, bytes) = engine.clone_voice("echome +14******123", &pack(&dir), false).await.unwrap();
@@ -384,7 +306,7 @@ async fn a_lost_add_voice_answer_with_no_voice_behind_it_is_an_unknown_outcome_n
         .respond_with(ResponseTemplate::new(504))
         .mount(&server)
         .await;
-    Account::default().mount(&server, Duration::ZERO).await;
+    Account::default().mount_voices(&server, Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let voice = NewVoice {
         name: "echome test".into(),
@@ -410,7 +332,7 @@ async fn a_503_on_add_voice_with_no_voice_made_is_left_to_the_state_machines_ret
         .respond_with(ResponseTemplate::new(503))
         .mount(&server)
         .await;
-    Account::default().mount(&server, Duration::ZERO).await;
+    Account::default().mount_voices(&server, Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let err = ElevenLabsEngine::new(client(&server)).clone_voice("n", &pack(&dir), false).await.unwrap_err();
     assert_eq!((err.code.as_str(), err.error_type.as_str()), ("provider_unavailable", "Retryable"), "{err}");
@@ -538,14 +460,17 @@ async fn a_create_that_never_connected_is_unavailable_not_unknown() {
 #[tokio::test]
 async fn foreign_voices_of_any_shape_are_read_around_not_fatal() {
     let server = MockServer::start().await;
-    let account = Account::with(vec![
-        json!({"voice_id": "brand-voice-1", "name": "Brand", "category": "professional", "labels": {}}),
-        json!({"voice_id": "c38kUX8pkfYO2kHyqfFy", "name": "ours", "category": "cloned", "labels": {"echome": "1"}}),
-        json!({"voice_id": "abcDEF123", "name": 7, "labels": {"age": 40, "accent": "en-GB"}, "created_at_unix": "x"}),
-        json!({"name": "no id at all"}),
-        json!("not even an object"),
-    ]);
-    account.mount(&server, Duration::ZERO).await;
+    let account = Account::with(
+        vec![
+            json!({"voice_id": "brand-voice-1", "name": "Brand", "category": "professional", "labels": {}}),
+            json!({"voice_id": "c38kUX8pkfYO2kHyqfFy", "name": "ours", "category": "cloned", "labels": {"echome": "1"}}),
+            json!({"voice_id": "abcDEF123", "name": 7, "labels": {"age": 40, "accent": "en-GB"}, "created_at_unix": "x"}),
+            json!({"name": "no id at all"}),
+            json!("not even an object"),
+        ],
+        0,
+    );
+    account.mount_voices(&server, Duration::ZERO).await;
     let voices = client(&server).list_voices(&VoiceQuery::default(), Priority::Batch).await.unwrap();
     let ids: Vec<_> = voices.iter().map(|v| v.voice_id.as_str()).collect();
     assert_eq!(ids, ["brand-voice-1", "c38kUX8pkfYO2kHyqfFy", "abcDEF123"]);

@@ -3,7 +3,6 @@
 //! holds voices echome did not make, or loses an answer, does to a clone.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -11,103 +10,16 @@ use clone_voice::{Config, handle_at};
 use echome_core::{BlobStore, CallerId, CloneCache, CloneInput, CloneRecord, CloneStatus, RunId, VoiceId};
 use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
 use echome_local::{FsBlobStore, LocalRecords};
+use echome_testkit::elevenlabs::Account;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::MockServer;
 
-/// The account: its voices, and how many slots the plan has.
-#[derive(Clone)]
-struct Account {
-    voices: Arc<Mutex<Vec<Value>>>,
-    limit: usize,
-}
-
-impl Account {
-    fn ids(&self) -> Vec<String> {
-        self.voices.lock().unwrap().iter().map(|v| v["voice_id"].as_str().unwrap().to_owned()).collect()
-    }
-}
-
-struct List(Account);
-struct Add(Account, StdDuration);
-struct Delete(Account);
-struct Subscription(Account);
-
-impl Respond for List {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let search = req.url.query_pairs().find(|(k, _)| k == "search").map(|(_, v)| v.into_owned());
-        let voices: Vec<Value> = self
-            .0
-            .voices
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|v| search.as_ref().is_none_or(|s| v.to_string().contains(s.as_str())))
-            .cloned()
-            .collect();
-        ResponseTemplate::new(200).set_body_json(json!({"voices": voices, "has_more": false}))
-    }
-}
-
-impl Respond for Add {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let body = String::from_utf8_lossy(&req.body).into_owned();
-        // The labels part is a JSON string; the stub keeps the request id it carries.
-        let request =
-            body.split("echome_request\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("");
-        let mut voices = self.0.voices.lock().unwrap();
-        let id = format!("madeVoice{}", voices.len() + 1);
-        voices.push(json!({"voice_id": id, "name": "echome", "category": "cloned",
-            "labels": {"echome": "1", "echome_request": request}}));
-        ResponseTemplate::new(200).set_body_json(json!({"voice_id": id})).set_delay(self.1)
-    }
-}
-
-impl Respond for Delete {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let id = req.url.path().rsplit('/').next().unwrap_or_default().to_owned();
-        let mut voices = self.0.voices.lock().unwrap();
-        let before = voices.len();
-        voices.retain(|v| v["voice_id"] != id.as_str());
-        if voices.len() == before {
-            return ResponseTemplate::new(404)
-                .set_body_json(json!({"detail": {"status": "voice_not_found", "message": "no voice"}}));
-        }
-        ResponseTemplate::new(200).set_body_json(json!({"status": "ok"}))
-    }
-}
-
-impl Respond for Subscription {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let used = self.0.voices.lock().unwrap().len();
-        ResponseTemplate::new(200).set_body_json(json!({"tier": "creator", "status": "active",
-            "voice_slots_used": used, "voice_limit": self.0.limit, "can_use_instant_voice_cloning": true}))
-    }
-}
-
+/// The account as the stub holds it (crates/testkit): voices made, listed and deleted, slots.
 async fn stub(voices: Vec<Value>, limit: usize, add_delay: StdDuration) -> (MockServer, Account) {
     let server = MockServer::start().await;
-    let account = Account { voices: Arc::new(Mutex::new(voices)), limit };
-    Mock::given(method("GET"))
-        .and(path("/v2/voices"))
-        .respond_with(List(account.clone()))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/voices/add"))
-        .respond_with(Add(account.clone(), add_delay))
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path_regex("^/v1/voices/[^/]+$"))
-        .respond_with(Delete(account.clone()))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/user/subscription"))
-        .respond_with(Subscription(account.clone()))
-        .mount(&server)
-        .await;
+    let account = Account::with(voices, limit);
+    account.mount_voices(&server, add_delay).await;
+    account.mount_slots(&server).await;
     (server, account)
 }
 
@@ -195,10 +107,10 @@ async fn a_timeout_on_add_voice_where_the_voice_was_made_records_that_voice_and_
     let caller = "+14155550123";
     let out =
         handle_at(&blobs, &records, &records, &engine(&server), &cfg, input(caller), t0()).await.unwrap();
-    assert_eq!(account.ids(), ["madeVoice1"], "exactly one voice exists");
-    assert_eq!(out.voice_id.as_str(), "madeVoice1", "the clone uses it");
+    assert_eq!(account.ids(), ["stubVoice1"], "exactly one voice exists");
+    assert_eq!(out.voice_id.as_str(), "stubVoice1", "the clone uses it");
     let entry = records.clone_of(&CallerId::parse(caller).unwrap()).await.unwrap().unwrap();
-    assert_eq!((entry.voice_id.as_str(), entry.status), ("madeVoice1", CloneStatus::Active));
+    assert_eq!((entry.voice_id.as_str(), entry.status), ("stubVoice1", CloneStatus::Active));
     let adds =
         server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/v1/voices/add").count();
     assert_eq!(adds, 1);

@@ -53,45 +53,7 @@ fn body_schema(op: &Value, content_type: &str) -> (Vec<String>, Vec<String>) {
     (props, required)
 }
 
-/// Multipart parts as `(name, filename, bytes)`.
-pub fn multipart(req: &Request) -> Vec<(String, Option<String>, Vec<u8>)> {
-    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let boundary = ct.split("boundary=").nth(1).expect("a multipart boundary").trim_matches('"');
-    let delim = format!("--{boundary}");
-    let body = &req.body;
-    let mut parts = Vec::new();
-    let mut starts: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while let Some(pos) = find(&body[i..], delim.as_bytes()) {
-        starts.push(i + pos);
-        i += pos + delim.len();
-    }
-    for w in starts.windows(2) {
-        let chunk = &body[w[0] + delim.len()..w[1]];
-        let chunk = chunk.strip_prefix(b"\r\n").unwrap_or(chunk);
-        let split = find(chunk, b"\r\n\r\n").expect("part headers");
-        let head = String::from_utf8_lossy(&chunk[..split]).into_owned();
-        let headers = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
-            .expect("a Content-Disposition header")
-            .to_owned();
-        let data = chunk[split + 4..].strip_suffix(b"\r\n").unwrap_or(&chunk[split + 4..]).to_vec();
-        let attr = |key: &str| {
-            headers
-                .split(';')
-                .map(str::trim)
-                .find_map(|p| p.strip_prefix(&format!("{key}=\"")))
-                .map(|v| v.trim_end_matches('"').to_owned())
-        };
-        parts.push((attr("name").expect("a part name"), attr("filename"), data));
-    }
-    parts
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
+pub use echome_testkit::elevenlabs::multipart;
 
 /// Asserts `req` is a call the official API defines, with the key header.
 pub fn check(req: &Request, key: &str) {
