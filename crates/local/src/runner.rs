@@ -472,20 +472,15 @@ mod tests {
         run_kept(steps, call, None).await
     }
 
-    /// A run given the pack an earlier run (`r0`) kept with the recording.
-    async fn run_kept(
-        steps: FakeSteps,
-        call: Option<echome_core::CallContext>,
-        pack: Option<SegmentOutput>,
-    ) -> (RunResult, RunRecord, Vec<&'static str>) {
-        let dir = tempfile::tempdir().unwrap();
-        let log = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+    /// A run of the caller's recording, on record as started (as webhook-intake or
+    /// upload-trigger leave it).
+    async fn started(log: &LocalRecords, run: &str) -> CloneRunInput {
         let input = CloneRunInput {
-            run_id: RunId::parse("r1").unwrap(),
+            run_id: RunId::parse(run).unwrap(),
             caller_id: CallerId::parse("+14155550123").unwrap(),
             sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
-            pack,
-            call,
+            pack: None,
+            call: None,
         };
         let rec = RunRecord::started(
             input.run_id.clone(),
@@ -494,6 +489,18 @@ mod tests {
             Utc::now(),
         );
         log.create_run(&rec).await.unwrap();
+        input
+    }
+
+    /// A run given the pack an earlier run (`r0`) kept with the recording.
+    async fn run_kept(
+        steps: FakeSteps,
+        call: Option<echome_core::CallContext>,
+        pack: Option<SegmentOutput>,
+    ) -> (RunResult, RunRecord, Vec<&'static str>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+        let input = CloneRunInput { pack, call, ..started(&log, "r1").await };
         let runner = Runner::new(steps, log.clone()).with_backoff(Duration::from_millis(1));
         let result = runner.run(&input).await.unwrap();
         let seen = runner.steps.seen.lock().unwrap().clone();
@@ -593,20 +600,7 @@ mod tests {
         let runner = std::sync::Arc::new(Runner::new(slow, log.clone()).with_concurrency(1));
         let mut tasks = Vec::new();
         for n in 0..3 {
-            let input = CloneRunInput {
-                run_id: RunId::parse(&format!("r{n}")).unwrap(),
-                caller_id: CallerId::parse("+14155550123").unwrap(),
-                sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
-                pack: None,
-                call: None,
-            };
-            let rec = RunRecord::started(
-                input.run_id.clone(),
-                input.caller_id.clone(),
-                input.sample.clone(),
-                Utc::now(),
-            );
-            log.create_run(&rec).await.unwrap();
+            let input = started(&log, &format!("r{n}")).await;
             let runner = runner.clone();
             tasks.push(tokio::spawn(async move { runner.run(&input).await.unwrap() }));
         }
