@@ -54,26 +54,30 @@ async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError
     let caller = parse_caller(&args.caller)?;
     let upload = store(&local, &caller, &args.audio).await?;
     let run_id = RunId::for_upload(&caller, &upload.object.key, &upload.version);
+    let input = CloneRunInput { run_id, caller_id: caller, sample: upload.object, pack: None, call: None };
+    run_and_report(&local, input, &args.common).await
+}
+
+/// Records the run as started, runs it in-process, and prints how it ended.
+pub async fn run_and_report(
+    local: &Local,
+    input: CloneRunInput,
+    common: &Common,
+) -> Result<ExitCode, StepError> {
     local
         .records
-        .create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), Utc::now()))
+        .create_run(&RunRecord::started(
+            input.run_id.clone(),
+            input.caller_id.clone(),
+            input.sample.clone(),
+            Utc::now(),
+        ))
         .await?;
-    let input = CloneRunInput {
-        run_id: run_id.clone(),
-        caller_id: caller,
-        sample: upload.object,
-        pack: None,
-        call: None,
-    };
     let started = Instant::now();
-    let runner = local.runner(
-        args.common.min_speech,
-        Engine::from_env()?,
-        Agent::NotConfigured,
-        progress(args.common.json),
-    )?;
+    let runner =
+        local.runner(common.min_speech, Engine::from_env()?, Agent::NotConfigured, progress(common.json))?;
     runner.run(&input).await?;
-    report(&local, &run_id, started, args.common.json).await
+    report(local, &input.run_id, started, common.json).await
 }
 
 /// `echome samples add`: as an upload under `samples/{caller}/`: recorded as the caller's
@@ -143,7 +147,7 @@ async fn store(local: &Local, caller: &CallerId, audio: &Path) -> Result<Upload,
     })
 }
 
-pub fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {
+fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {
     let pb = spinner("starting the clone run");
     if json {
         pb.finish_and_clear();

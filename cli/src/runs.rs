@@ -3,17 +3,14 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use chrono::Utc;
 use echome_core::speaker_accept::{AcceptError, accept_speaker};
-use echome_core::{CloneRunInput, RunId, RunLog, RunRecord, SampleLog, StepError};
+use echome_core::{CloneRunInput, RunId, RunLog, SampleLog, StepError};
 
-use crate::agent::Agent;
-use crate::engine::Engine;
 use crate::local::Local;
 use crate::output::fail_step;
-use crate::run::{Common, progress, report};
+use crate::run::{Common, run_and_report};
 
 #[derive(clap::Subcommand)]
 pub enum RunsCommand {
@@ -64,30 +61,12 @@ async fn accept(data_dir: &Path, args: AcceptArgs) -> Result<ExitCode, StepError
         .await?
         .filter(|c| c.sample == run.sample)
         .and_then(|c| c.pack);
-    let run_id = refused.after_acceptance();
-    local
-        .records
-        .create_run(&RunRecord::started(
-            run_id.clone(),
-            run.caller_id.clone(),
-            run.sample.clone(),
-            Utc::now(),
-        ))
-        .await?;
     let input = CloneRunInput {
-        run_id: run_id.clone(),
+        run_id: refused.after_acceptance(),
         caller_id: run.caller_id,
         sample: run.sample,
         pack,
         call: None,
     };
-    let started = Instant::now();
-    let runner = local.runner(
-        args.common.min_speech,
-        Engine::from_env()?,
-        Agent::NotConfigured,
-        progress(args.common.json),
-    )?;
-    runner.run(&input).await?;
-    report(&local, &run_id, started, args.common.json).await
+    run_and_report(&local, input, &args.common).await
 }

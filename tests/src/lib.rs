@@ -38,18 +38,23 @@ pub fn echome() -> PathBuf {
 }
 
 /// `echome --data-dir data ARGS` offline (no ElevenLabs key): whether it succeeded, and the JSON
-/// it printed. A panic reaching the user fails the test.
+/// it printed.
 pub fn echome_json(data: &std::path::Path, args: &[&str]) -> (bool, serde_json::Value) {
-    let out = std::process::Command::new(echome())
-        .env_remove("ELEVENLABS_API_KEY")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run echome");
+    let mut cmd = std::process::Command::new(echome());
+    cmd.env_remove("ELEVENLABS_API_KEY").arg("--data-dir").arg(data).args(args);
+    run_json(cmd, &[])
+}
+
+/// Runs `cmd` (an `echome` command): whether it succeeded, and the JSON it printed. A panic
+/// reaching the user, or any of `secrets` in its output, fails the test.
+pub fn run_json(mut cmd: std::process::Command, secrets: &[&str]) -> (bool, serde_json::Value) {
+    let out = cmd.output().expect("run echome");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for secret in secrets {
+        assert!(!stderr.contains(secret) && !stdout.contains(secret), "a secret is never printed");
+    }
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
     (out.status.success(), json)
 }
