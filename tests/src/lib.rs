@@ -58,3 +58,16 @@ pub fn run_json(mut cmd: std::process::Command, secrets: &[&str]) -> (bool, serd
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
     (out.status.success(), json)
 }
+
+/// A folder of recordings that `bench/{script}` builds from real speech (Debian's packages):
+/// the tests share one per test binary.
+pub fn built_by(script: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench").join(script);
+    let ok = std::process::Command::new("python3").arg(&path).arg(dir.path()).status().expect("python3");
+    assert!(
+        ok.success(),
+        "building the recordings with bench/{script} (python3, ffmpeg, the packages make deps installs)"
+    );
+    dir
+}

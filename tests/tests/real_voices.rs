@@ -11,14 +11,7 @@ use serde_json::Value;
 
 fn mixtures() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/real_voices.py");
-        let ok = Command::new("python3").arg(script).arg(dir.path()).status().unwrap();
-        assert!(ok.success(), "building the mixtures (python3, ffmpeg, alsa-utils, speech-dispatcher)");
-        dir
-    })
-    .path()
+    DIR.get_or_init(|| echome_tests::built_by("real_voices.py")).path()
 }
 
 /// Share of the pack's source time that is the main speaker alone, by the ground truth.

@@ -5,7 +5,6 @@
 //! refused speaker makes that speaker the caller's voice.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -13,14 +12,7 @@ use serde_json::Value;
 /// The recordings, built once for every test here.
 fn recordings() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/speaker_check.py");
-        let ok = Command::new("python3").arg(script).arg(dir.path()).status().unwrap();
-        assert!(ok.success(), "building the recordings (python3, ffmpeg, asterisk-core-sounds-*-wav)");
-        dir
-    })
-    .path()
+    DIR.get_or_init(|| echome_tests::built_by("speaker_check.py")).path()
 }
 
 fn run(data: &Path, audio: &Path) -> (bool, Value) {
