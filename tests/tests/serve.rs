@@ -228,7 +228,12 @@ async fn a_caller_hears_the_greeting_then_their_cloned_voice_and_next_time_the_c
     }
     assert_eq!(answers.iter().filter(|(_, a)| a["duplicate"] == false).count(), 1);
 
-    let call = s.call_when("3cx-1001", Duration::from_secs(240), |c| c["hand_over"] == "transferred").await;
+    // transition-call records its event just after the hand-over it saved on the call: wait for both.
+    let transferred = |c: &Value| {
+        c["hand_over"] == "transferred"
+            && c["events"].as_array().is_some_and(|e| e.iter().any(|e| e["kind"] == "clone_transfer"))
+    };
+    let call = s.call_when("3cx-1001", Duration::from_secs(240), transferred).await;
     assert_eq!(call["hand_over"], "transferred", "{call:#}");
     assert_eq!(call["voice_id"], VOICE);
     let placed = agent_calls(&stub, "3cx-1001").await;
