@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use echome_core::{BlobRef, BlobStore, CloneCache, StepError, VoiceId};
+use echome_core::{BlobRef, BlobStore, CloneCache, PackSpeaker, StepError, VoiceId};
 use echome_voiceprint::{Embedding, Encoder};
 
 use crate::local::{BUCKET, Local};
@@ -65,11 +65,7 @@ async fn voiceprint(
     })?;
     let report = BlobRef::new(BUCKET, format!("{}report.json", clone.run_id.prefix()));
     let bytes = local.blobs.get_bytes(&report).await?;
-    let report: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| StepError::internal(format!("{report} does not read as a report: {e}")))?;
-    let raw: Option<Vec<f32>> = report["voiceprint"]["embedding"]
-        .as_array()
-        .map(|v| v.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect());
+    let raw = PackSpeaker::from_report(&bytes)?.voiceprint.map(|v| v.embedding);
     raw.and_then(Embedding::from_raw).ok_or_else(|| {
         StepError::invalid_input(format!(
             "{voice} was cloned from a pack made without the speaker encoder: it has no voiceprint"

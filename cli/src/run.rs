@@ -164,12 +164,7 @@ fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {
     }
 }
 
-pub async fn report(
-    local: &Local,
-    run_id: &RunId,
-    started: Instant,
-    json: bool,
-) -> Result<ExitCode, StepError> {
+async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> Result<ExitCode, StepError> {
     let run = local
         .records
         .run(run_id)

@@ -219,10 +219,7 @@ pub fn build_report(
         });
     }
     let clip = samples.iter().map(|s| s.clipping_ratio).fold(0.0f32, f32::max);
-    let flattened = samples
-        .iter()
-        .filter_map(|s| s.clipped_at_dbfs)
-        .fold(None, |m: Option<f32>, l| Some(m.map_or(l, |m| m.max(l))));
+    let flattened = samples.iter().filter_map(|s| s.clipped_at_dbfs).reduce(f32::max);
     if let Some(level) = flattened {
         warnings.push(Warning {
             code: "clipped",

@@ -80,6 +80,7 @@ where
     let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, &input))?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
     let speaker = PackSpeaker::from_report(&report)?;
+    let reference = records.reference_voice(&input.caller_id).await?;
     if !made_earlier(&input) {
         keep_pack(records, &input).await;
     }
@@ -103,14 +104,14 @@ where
                 ..attempt(&input, engine.name(), started, now)
             };
             cache.log_clone(&rec).await?;
-            remember_speaker(records, &input, &speaker, now).await?;
+            remember_speaker(records, reference.as_ref(), &input, &speaker, now).await?;
             return Ok(out);
         }
         previous = cache.clone_of(&input.caller_id).await?;
     }
 
     // A new voice: whose is it? Another person's speech never replaces the caller's voice.
-    let check = judge_speaker(records, &input, &speaker, cfg).await?;
+    let check = judge_speaker(reference.as_ref(), &input, &speaker, cfg);
     if let Some(check) = check.as_ref().filter(|c| !c.matched) {
         let err = check.mismatch();
         tracing::warn!(run_id = %input.run_id, caller = %input.caller_id, similarity = check.similarity,
@@ -151,7 +152,7 @@ where
                 ..attempt(&input, engine.name(), started, now)
             };
             cache.log_clone(&logged).await?;
-            remember_speaker(records, &input, &speaker, now).await?;
+            remember_speaker(records, reference.as_ref(), &input, &speaker, now).await?;
             tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %out.voice_id, bytes, "voice cloned");
             if let Some(old) =
                 older.filter(|o| o.voice_id != out.voice_id && out.evicted.as_ref() != Some(&o.voice_id))
@@ -194,33 +195,30 @@ fn gone(e: StorageError, input: &CloneInput) -> StepError {
 
 /// The new pack's speaker against the caller's reference voice; `None` when there is nothing
 /// to compare (the caller's first voice, or a pack or reference without a voiceprint).
-async fn judge_speaker<S: ReferenceVoices>(
-    refs: &S,
+fn judge_speaker(
+    reference: Option<&ReferenceVoice>,
     input: &CloneInput,
     speaker: &PackSpeaker,
     cfg: &Config,
-) -> Result<Option<SpeakerCheck>, StepError> {
-    let Some(reference) = refs.reference_voice(&input.caller_id).await? else { return Ok(None) };
-    if reference.report == input.pack.report {
-        return Ok(None);
-    }
-    let check = SpeakerCheck::judge(&reference, speaker, &input.pack.report, cfg.speaker_threshold);
+) -> Option<SpeakerCheck> {
+    let reference = reference.filter(|r| r.report != input.pack.report)?;
+    let check = SpeakerCheck::judge(reference, speaker, &input.pack.report, cfg.speaker_threshold);
     if check.is_none() {
         tracing::warn!(run_id = %input.run_id, "the pack or the caller's reference voice has no voiceprint of the same model: the speaker is not checked");
     }
-    Ok(check)
+    check
 }
 
 /// The pack the caller's voice is now made from becomes their reference voice (unless it
-/// already is: an operator's acceptance stays on record).
+/// already is, `current`: an operator's acceptance stays on record).
 async fn remember_speaker<S: ReferenceVoices>(
     refs: &S,
+    current: Option<&ReferenceVoice>,
     input: &CloneInput,
     speaker: &PackSpeaker,
     now: DateTime<Utc>,
 ) -> Result<(), StepError> {
     let Some(voiceprint) = speaker.voiceprint.clone() else { return Ok(()) };
-    let current = refs.reference_voice(&input.caller_id).await?;
     if current.is_some_and(|r| r.report == input.pack.report) {
         return Ok(());
     }

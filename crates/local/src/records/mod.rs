@@ -101,6 +101,21 @@ impl LocalRecords {
         got.map(|v| decode(v.value())).transpose()
     }
 
+    /// Stores `value` under `key`, replacing what was there, in a durable write.
+    async fn put<T: Serialize>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StorageError> {
+        let (key, bytes) = (key.to_owned(), encode(value)?);
+        self.update(table, move |t| {
+            t.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `f` on one table in a durable write; it decides whether to write.
     async fn update<R: Send + 'static>(
         &self,
@@ -382,12 +397,7 @@ impl CloneCache for LocalRecords {
     }
 
     async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
-        let (caller, bytes) = (rec.caller_id.clone(), encode(rec)?);
-        self.update(CLONES, move |t| {
-            t.insert(caller.as_str(), bytes.as_slice()).map_err(failed)?;
-            Ok(())
-        })
-        .await
+        self.put(CLONES, rec.caller_id.as_str(), rec).await
     }
 
     /// Read and written in one transaction of the single writer, so nothing slips in between.

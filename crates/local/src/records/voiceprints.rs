@@ -2,7 +2,7 @@
 
 use echome_core::{CallerId, ReferenceVoice, ReferenceVoices, StorageError};
 
-use super::{LocalRecords, VOICEPRINTS, encode, failed};
+use super::{LocalRecords, VOICEPRINTS};
 
 impl ReferenceVoices for LocalRecords {
     async fn reference_voice(&self, caller: &CallerId) -> Result<Option<ReferenceVoice>, StorageError> {
@@ -10,11 +10,6 @@ impl ReferenceVoices for LocalRecords {
     }
 
     async fn put_reference_voice(&self, rec: &ReferenceVoice) -> Result<(), StorageError> {
-        let (caller, bytes) = (rec.caller_id.clone(), encode(rec)?);
-        self.update(VOICEPRINTS, move |t| {
-            t.insert(caller.as_str(), bytes.as_slice()).map_err(failed)?;
-            Ok(())
-        })
-        .await
+        self.put(VOICEPRINTS, rec.caller_id.as_str(), rec).await
     }
 }
