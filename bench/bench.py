@@ -153,6 +153,11 @@ def main():
     print()
     sh(sys.executable, os.path.join(ROOT, "bench", "speaker_check.py"), os.path.join(OUT, "speakers"),
        os.path.join(TARGET, "echome"))
+    # The clone quality score on the same real speakers: a perfect clone's stand-in (their own
+    # held-out speech) against another person's speech and the offline engine.
+    print()
+    sh("cargo", "run", "-q", "--release", "-p", "score-voice", "--example", "quality_bench", "--",
+       os.path.join(OUT, "speakers"), cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -143,18 +143,29 @@ async fn stub(record: bool, clone_takes: Duration) -> Stub {
     let addr = listener.local_addr().expect("stub address");
     let out = Stub { base: format!("http://{addr}"), hits: Default::default(), unknown: Default::default() };
     let voices = Arc::new(AtomicU64::new(0));
+    let speech = test_phrase();
     let shared = out.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (shared, voices) = (shared.clone(), voices.clone());
+            let (shared, voices, speech) = (shared.clone(), voices.clone(), speech.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (shared, voices) = (shared.clone(), voices.clone());
+                        let (shared, voices, speech) = (shared.clone(), voices.clone(), speech.clone());
                         async move {
                             let (at, arrived) = (Utc::now(), Instant::now());
                             let method = req.method().as_str().to_owned();
                             let path = req.uri().path().to_owned();
+                            // After a clone, score-voice has the new voice speak its test
+                            // phrases: real speech, so that scoring costs what it costs.
+                            if method == "POST" && path.starts_with("/v1/text-to-speech/") {
+                                let mut res = hyper::Response::new(Full::new(speech));
+                                res.headers_mut().insert(
+                                    "content-type",
+                                    hyper::header::HeaderValue::from_static("audio/mpeg"),
+                                );
+                                return Ok::<_, std::convert::Infallible>(res);
+                            }
                             let body = if record {
                                 req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default()
                             } else {
@@ -239,6 +250,32 @@ async fn stub(record: bool, clone_takes: Duration) -> Stub {
         }
     });
     out
+}
+
+/// A real person saying a few words (speech-dispatcher's sample message), as MP3: what the
+/// stub speaks for every test phrase.
+fn test_phrase() -> hyper::body::Bytes {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i", "/usr/share/sounds/speech-dispatcher/dummy-message.wav"])
+        .args([
+            "-t",
+            "4",
+            "-ac",
+            "1",
+            "-ar",
+            "44100",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-f",
+            "mp3",
+            "pipe:1",
+        ])
+        .output()
+        .expect("ffmpeg (make deps)");
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.into()
 }
 
 /// `BENCH_PLAN_CONCURRENCY`: the plan concurrency the stub announces (none by default).

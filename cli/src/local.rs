@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use echome_core::{
-    CloneInput, CloneOutput, ExtractInput, ExtractOutput, SegmentInput, SegmentOutput, StepError,
-    TransitionInput, TransitionOutput,
+    CloneInput, CloneOutput, ExtractInput, ExtractOutput, QualityScore, ScoreInput, SegmentInput,
+    SegmentOutput, StepError, TransitionInput, TransitionOutput,
 };
 use echome_local::{CloneRunSteps, FsBlobStore, LocalRecords, RunEvent, Runner};
 
@@ -39,6 +39,8 @@ impl Local {
         let transition = transition_call::Config::from_env().map_err(StepError::invalid_input)?;
         let clone = clone_voice::Config::from_env().map_err(StepError::invalid_input)?;
         let work_dir = self.data_dir.join("work");
+        let encoder = echome_voiceprint::default_encoder()
+            .map_err(|e| StepError::internal(format!("loading the speaker encoder: {e}")))?;
         let steps = Steps {
             blobs: self.blobs.clone(),
             records: self.records.clone(),
@@ -51,12 +53,16 @@ impl Local {
                 work_dir: work_dir.clone(),
                 extract: Default::default(),
             },
+            score: score_voice::Config {
+                work_dir: work_dir.clone(),
+                prepare: echome_audio::PrepareConfig::default(),
+                encoder: encoder.clone(),
+            },
             segment: segment_audio::Config {
                 bucket: BUCKET.into(),
                 work_dir,
                 prepare: echome_audio::PrepareConfig::default().with_min_speech(min_speech_s),
-                encoder: echome_voiceprint::default_encoder()
-                    .map_err(|e| StepError::internal(format!("loading the speaker encoder: {e}")))?,
+                encoder,
             },
         };
         Ok(Runner::new(steps, self.records.clone()).on_event(on_event))
@@ -72,6 +78,7 @@ pub struct Steps {
     clone: clone_voice::Config,
     extract: extract_audio::Config,
     segment: segment_audio::Config,
+    score: score_voice::Config,
 }
 
 impl CloneRunSteps for Steps {
@@ -89,5 +96,9 @@ impl CloneRunSteps for Steps {
 
     async fn transition_call(&self, input: TransitionInput) -> Result<TransitionOutput, StepError> {
         transition_call::handle(&self.records, &self.agent, &self.transition, input).await
+    }
+
+    async fn score_voice(&self, input: ScoreInput) -> Result<QualityScore, StepError> {
+        score_voice::handle(&self.blobs, &self.records, &self.engine, &self.score, input).await
     }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use echome_core::{
-    BlobRef, BlobStore, CallerId, CloneCache, CloneRunInput, RunId, RunLog, RunRecord, RunStatus,
-    SpeakerCheck, StepError,
+    BlobRef, BlobStore, CallerId, CloneCache, CloneRunInput, QualityScore, RunId, RunLog, RunRecord,
+    RunStatus, SpeakerCheck, StepError,
 };
 use echome_local::RunEvent;
 use serde_json::json;
@@ -195,6 +195,10 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
             let last = clone_log.last();
             let engine = last.map_or("", |l| l.engine.as_str()).to_owned();
             let cached = last.is_some_and(|l| l.status == "reused");
+            let quality = match &run.voice_id {
+                Some(v) => local.records.quality_of(&run.caller_id, v).await?,
+                None => None,
+            };
             let offline_note = (engine == "offline").then_some(
                 "offline engine: a matching espeak-ng voice, not a clone (set ELEVENLABS_API_KEY to clone)",
             );
@@ -214,6 +218,7 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                     "engine": engine,
                     "cached": cached,
                     "speaker_check": check,
+                    "quality": quality.as_ref().map(quality_json),
                     "note": offline_note,
                 });
                 println!("{out:#}");
@@ -237,6 +242,10 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                 }
                 if let Some(v) = &run.voice_id {
                     println!("voice:   {v} ({engine}{})", if cached { ", reused" } else { "" });
+                }
+                match &quality {
+                    Some(q) => println!("quality: {}", quality_line(q)),
+                    None => println!("quality: not measured (see the log)"),
                 }
                 if let Some(note) = offline_note {
                     println!("note:    {note}");
@@ -263,4 +272,26 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
         }
         _ => Err(StepError::internal(format!("run {run_id} did not finish"))),
     }
+}
+
+/// The score and its parts, and where the phrases it was measured on are.
+fn quality_json(q: &QualityScore) -> serde_json::Value {
+    let mut out = q.summary();
+    out["scored_by_run"] = json!(q.run_id);
+    out
+}
+
+fn quality_line(q: &QualityScore) -> String {
+    let part = |name: &str, p: &echome_core::quality::QualityPart| match p.score {
+        Some(s) => format!("{name} {s:.2}"),
+        None => format!("{name} not measured"),
+    };
+    let score = q.score.map_or_else(|| "not measured".to_owned(), |s| format!("{s:.2}"));
+    let parts = [
+        part("similarity", &q.parts.similarity),
+        part("consistency", &q.parts.consistency),
+        part("clarity", &q.parts.clarity),
+        part("naturalness", &q.parts.naturalness),
+    ];
+    format!("{score} ({})", parts.join(", "))
 }

@@ -59,15 +59,33 @@ pub fn run_json(mut cmd: std::process::Command, secrets: &[&str]) -> (bool, serd
     (out.status.success(), json)
 }
 
-/// A folder of recordings that `bench/{script}` builds from real speech (Debian's packages):
-/// the tests share one per test binary.
-pub fn built_by(script: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("a temp dir");
+/// A folder of recordings that `bench/{script}` builds from real speech (Debian's packages).
+/// Built once per version of the script, under the target folder, and shared by every test
+/// binary (cargo runs them one after another): building them takes longer than most tests.
+pub fn built_by(script: &str) -> std::path::PathBuf {
+    use std::hash::{Hash, Hasher};
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench").join(script);
-    let ok = std::process::Command::new("python3").arg(&path).arg(dir.path()).status().expect("python3");
+    let source = std::fs::read(&path).expect("the bench script");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut hasher);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("test-recordings").join(format!("{script}-{:016x}", hasher.finish()));
+    if dir.join(".built").is_file() {
+        return dir;
+    }
+    // Built aside and moved into place whole: a folder marked built is complete.
+    let building = target.join("test-recordings").join(format!(".{script}-{}", std::process::id()));
+    let ok = std::process::Command::new("python3").arg(&path).arg(&building).status().expect("python3");
     assert!(
         ok.success(),
         "building the recordings with bench/{script} (python3, ffmpeg, the packages make deps installs)"
     );
+    std::fs::write(building.join(".built"), b"").expect("marking the recordings built");
+    if std::fs::rename(&building, &dir).is_err() {
+        // Another process moved its copy first: theirs is as good.
+        std::fs::remove_dir_all(&building).expect("removing a spare copy of the recordings");
+    }
     dir
 }

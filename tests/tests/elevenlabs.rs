@@ -66,6 +66,8 @@ async fn clone_and_say_go_through_elevenlabs() {
         (Some(VOICE), Some("elevenlabs"), Some(false))
     );
     assert!(out["note"].is_null());
+    assert_eq!(out["quality"]["engine"], "elevenlabs", "the new voice is scored: {out:#}");
+    assert_eq!(out["quality"]["scored_by_run"], out["run_id"]);
 
     // The same recording again: the clone is reused, nothing is uploaded (expect(1) above).
     let (ok, again) =
@@ -140,6 +142,17 @@ async fn clone_and_say_go_through_elevenlabs() {
         .into_iter()
         .filter(|r| r.url.path().starts_with("/v1/text-to-speech/"))
         .collect();
+    let phrases: Vec<String> = tts
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .filter_map(|b| b["text"].as_str().map(str::to_owned))
+        .filter(|t| echome_core::quality::TEST_PHRASES.contains(&t.as_str()))
+        .collect();
+    assert_eq!(
+        phrases,
+        echome_core::quality::TEST_PHRASES,
+        "the test phrases are spoken once, for the new voice; the reused voice keeps its score"
+    );
     assert!(
         tts.iter().all(|r| r.url.query() == Some("output_format=mp3_44100_128")),
         "OGG is made from MP3 by ffmpeg"

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 fn mixtures() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| echome_tests::built_by("real_voices.py")).path()
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| echome_tests::built_by("real_voices.py"))
 }
 
 /// Share of the pack's source time that is the main speaker alone, by the ground truth.

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 /// The recordings, built once for every test here.
 fn recordings() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| echome_tests::built_by("speaker_check.py")).path()
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| echome_tests::built_by("speaker_check.py"))
 }
 
 fn run(data: &Path, audio: &Path) -> (bool, Value) {

@@ -33,6 +33,9 @@ pub struct ChunkStats {
     pub flatness: f32,
     pub clip_ratio: f32,
     pub f0_median_hz: f32,
+    /// How far the pitch moves inside the chunk: the 10th to 90th percentile of its voiced
+    /// frames, in semitones (0 with fewer than 10 voiced frames). Intonation; flat in a monotone.
+    pub f0_range_st: f32,
     /// Voice print: mean mel cepstrum of the voiced frames.
     pub cep: [f32; CEPS],
     pub voiced_frames: u32,
@@ -107,11 +110,22 @@ pub fn summarize(raw: &RawChunk) -> ChunkStats {
         flatness: median(frames.iter().map(|t| t.frame.flatness).collect()),
         clip_ratio: frames.iter().map(|t| t.frame.clipped as f32).sum::<f32>()
             / (n * crate::features::HOP) as f32,
+        f0_range_st: range_st(&voiced),
         f0_median_hz: median(voiced),
         cep,
         voiced_frames,
         high_ratio: high,
     }
+}
+
+/// The 10th–90th percentile spread of `f0s` (Hz), in semitones.
+fn range_st(f0s: &[f32]) -> f32 {
+    if f0s.len() < 10 {
+        return 0.0;
+    }
+    let mut st: Vec<f32> = f0s.iter().map(|f| 12.0 * f.log2()).collect();
+    st.sort_by(|a, b| a.total_cmp(b));
+    st[st.len() * 9 / 10] - st[st.len() / 10]
 }
 
 /// Share of voiced frames that sit in runs of ≥ 20 frames spanning at most half a semitone.

@@ -201,6 +201,7 @@ pub(crate) mod tests {
             flatness: 0.03,
             clip_ratio: 0.0,
             f0_median_hz: f0,
+            f0_range_st: 4.0,
             cep,
             voiced_frames: (dur * 60.0) as u32,
             high_ratio: 0.01,

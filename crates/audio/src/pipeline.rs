@@ -294,5 +294,8 @@ pub fn build_report(
             .voiceprint
             .clone()
             .map(|embedding| crate::report::Voiceprint { model: echome_voiceprint::MODEL, embedding }),
+        prosody: crate::prosody::measure(
+            chunks.iter().enumerate().filter(|(i, _)| selected.contains(i)).map(|(_, c)| c),
+        ),
     }
 }

@@ -18,6 +18,10 @@ pub struct Report {
     /// The main speaker's voiceprint (GE2E embedding), when an encoder was at hand.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voiceprint: Option<Voiceprint>,
+    /// How the main speaker speaks in the selected speech (rate, pitch and intonation): what a
+    /// clone's test phrases are compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prosody: Option<crate::prosody::Prosody>,
 }
 
 #[derive(Debug, Clone, Serialize)]

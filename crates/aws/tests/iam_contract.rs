@@ -100,6 +100,21 @@ const CONTRACT: &[Row] = &[
         ],
     },
     Row {
+        principal: "ScoreVoiceFunction",
+        source: "functions/score-voice/src/{main.rs, handler.rs handle}",
+        operations: &[
+            "ssm_secret ELEVENLABS_API_KEY_PARAMETER",
+            "CloneCache::quality_of",
+            "BlobStore::get_bytes runs/ (the pack's report)",
+            "BlobStore::exists runs/ (a phrase not spoken yet)",
+            "BlobStore::put_bytes runs/ (a phrase)",
+            "BlobStore::exists runs/ (a phrase an earlier attempt spoke)",
+            "BlobStore::download_to runs/ (that phrase)",
+            "BlobStore::put_bytes runs/ (the score)",
+            "CloneCache::set_quality",
+        ],
+    },
+    Row {
         principal: "SynthesizeSpeechFunction",
         source: "functions/synthesize-speech/src/{main.rs, handler.rs handle}",
         operations: &[
@@ -156,6 +171,7 @@ const CONTRACT: &[Row] = &[
             "CallLog::calls_of",
             "RunLog::run",
             "CloneCache::clone_log",
+            "CloneCache::quality_of",
             "ReferenceVoices::reference_voice",
             "ReferenceVoices::put_reference_voice",
         ],
@@ -180,6 +196,7 @@ const PROBES: &[(&str, &str)] = &[
     ("ExtractAudioFunction", "samples/"),
     ("SegmentAudioFunction", "runs/"),
     ("CloneVoiceFunction", "runs/"),
+    ("ScoreVoiceFunction", "runs/"),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -835,6 +852,66 @@ async fn clone_voice_works_with_its_template_policy() {
 }
 
 #[tokio::test]
+async fn score_voice_works_with_its_template_policy() {
+    let mut run = Run::new("ScoreVoiceFunction");
+    let bucket = run.env("BUCKET_NAME");
+    let run_id = RunId::parse("iam-score").unwrap();
+    let key = |name: &str| BlobRef::new(&bucket, format!("{}{name}", run_id.prefix()));
+    let who = caller(105);
+    let at = t("2026-11-20T10:00:00.000Z");
+    let admin = admin();
+    let seed = S3BlobStore::new(&admin);
+    seed.put_bytes(&key("report.json"), b"{}".to_vec(), "application/json").await.expect("seeding");
+    seed.put_bytes(&key("quality/phrase-1.mp3"), wav_bytes(4000), "audio/mpeg").await.expect("seeding");
+    DynamoRecords::new(&admin, &world().table)
+        .put_clone(&clone_record(&who, &run_id, at))
+        .await
+        .expect("seeding");
+
+    run.secret("ELEVENLABS_API_KEY_PARAMETER").await;
+    let blobs = S3BlobStore::new(&run.sdk);
+    let cache = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
+    run.check("CloneCache::quality_of", cache.quality_of(&who, &voice()).await, Option::is_none);
+    run.check(
+        "BlobStore::get_bytes runs/ (the pack's report)",
+        blobs.get_bytes(&key("report.json")).await,
+        |b| b == b"{}",
+    );
+    let spoken = blobs.exists(&key("quality/phrase-2.mp3")).await;
+    run.check_listing("BlobStore::exists runs/ (a phrase not spoken yet)", spoken, false);
+    run.check(
+        "BlobStore::put_bytes runs/ (a phrase)",
+        blobs.put_bytes(&key("quality/phrase-2.mp3"), wav_bytes(100), "audio/mpeg").await,
+        |()| true,
+    );
+    let spoken = blobs.exists(&key("quality/phrase-1.mp3")).await;
+    run.check_listing("BlobStore::exists runs/ (a phrase an earlier attempt spoke)", spoken, true);
+    let dir = tempfile::tempdir().unwrap();
+    let got = blobs.download_to(&key("quality/phrase-1.mp3"), &dir.path().join("p.mp3")).await;
+    run.check("BlobStore::download_to runs/ (that phrase)", got, |n| *n == 4000);
+    run.check(
+        "BlobStore::put_bytes runs/ (the score)",
+        blobs.put_bytes(&key("quality/score.json"), b"{}".to_vec(), "application/json").await,
+        |()| true,
+    );
+    let (score, parts) = echome_core::quality::score_parts(&Default::default(), None, &[], false);
+    let quality = echome_core::QualityScore {
+        voice_id: voice(),
+        engine: "elevenlabs".into(),
+        run_id: run_id.clone(),
+        score,
+        parts,
+        phrases: vec![],
+        characters: 256,
+        scored_at: at,
+    };
+    run.check("CloneCache::set_quality", cache.set_quality(&who, &quality).await, |stored| *stored);
+    let read = DynamoRecords::new(&admin, &world().table).quality_of(&who, &voice()).await;
+    assert_eq!(read.expect("reading the score back"), Some(quality), "stored with the voice");
+    run.verdict();
+}
+
+#[tokio::test]
 async fn synthesize_speech_works_with_its_template_policy() {
     let mut run = Run::new("SynthesizeSpeechFunction");
     let bucket = run.env("BUCKET_NAME");
@@ -987,6 +1064,7 @@ async fn api_works_with_its_template_policy() {
     run.check("CallLog::calls_of", records.calls_of(&who, 10, None).await, |p| !p.calls.is_empty());
     run.check("RunLog::run", records.run(&run_id).await, Option::is_some);
     run.check("CloneCache::clone_log", records.clone_log(&run_id).await, Vec::is_empty);
+    run.check("CloneCache::quality_of", records.quality_of(&who, &voice()).await, Option::is_none);
     // An operator accepts a speaker the check refused: the caller's reference voice is replaced.
     run.check("ReferenceVoices::reference_voice", records.reference_voice(&who).await, Option::is_none);
     let reference = echome_core::ReferenceVoice {

@@ -132,6 +132,7 @@ fn definition() -> String {
         .replace("${ExtractAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:extract-audio")
         .replace("${SegmentAudioFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:segment-audio")
         .replace("${CloneVoiceFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:clone-voice")
+        .replace("${ScoreVoiceFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:score-voice")
         .replace(
             "${TransitionCallFunctionArn}",
             "arn:aws:lambda:us-east-1:123456789012:function:transition-call",

@@ -14,6 +14,8 @@ pub mod ids;
 pub mod limits;
 pub mod metrics;
 pub mod ports;
+pub mod prosody;
+pub mod quality;
 pub mod records;
 pub mod redact;
 pub mod signing;
@@ -33,12 +35,14 @@ pub use ports::{
     Delivery, EngineVoice, ReferenceVoices, RunLog, RunStart, RunStarter, SampleLog, VoiceEngine,
     WebhookArchive,
 };
+pub use quality::{PackFigures, QualityScore};
 pub use records::{
     CloneLogRecord, CloneRecord, CloneStatus, RunOutcome, RunRecord, RunStatus, SampleRecord, SampleWrite,
 };
 pub use speech::SpeechFormat;
 pub use steps::{
-    CallContext, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, SegmentInput,
-    SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput, TransitionInput, TransitionOutput,
+    CallContext, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, ScoreInput,
+    SegmentInput, SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput, TransitionInput,
+    TransitionOutput,
 };
 pub use voiceprint::{MatchThreshold, PackSpeaker, ReferenceVoice, SpeakerCheck, Voiceprint};

@@ -9,6 +9,7 @@ use crate::blob::BlobRef;
 use crate::calls::{CallEventRecord, CallRecord};
 use crate::error::StorageError;
 use crate::ids::{CallId, CallerId, RunId, VoiceId};
+use crate::quality::QualityScore;
 use crate::records::{CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
 use crate::speech::SpeechFormat;
 use crate::steps::{CloneRunInput, SegmentOutput};
@@ -231,6 +232,21 @@ pub trait CloneCache: Send + Sync {
         &self,
         run_id: &RunId,
     ) -> impl Future<Output = Result<Vec<CloneLogRecord>, StorageError>> + Send;
+
+    /// Stores `score` with the caller's entry, only while it still holds `score.voice_id` (a
+    /// voice made since has its own score to come); `Ok(false)` when it does not.
+    fn set_quality(
+        &self,
+        caller: &CallerId,
+        score: &QualityScore,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    /// The measured quality of the caller's voice `voice`, while their entry holds it.
+    fn quality_of(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+    ) -> impl Future<Output = Result<Option<QualityScore>, StorageError>> + Send;
 }
 
 /// Each caller's reference voice (the voiceprint a new recording's speaker is checked against).

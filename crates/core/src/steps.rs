@@ -152,6 +152,16 @@ pub struct CloneOutput {
     pub evicted: Option<VoiceId>,
 }
 
+/// ScoreVoice's input: the voice CloneVoice made (or reused) and the pack it came from. Its
+/// output, a `quality::QualityScore`, goes under `$.quality`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreInput {
+    pub run_id: RunId,
+    pub caller_id: CallerId,
+    pub pack: SegmentOutput,
+    pub clone: CloneOutput,
+}
+
 /// SynthesizeSpeech's input: text in a voice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SynthesizeInput {

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use echome_core::{
-    CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, RunLog, RunOutcome, RunStart,
-    RunStarter, SegmentInput, SegmentOutput, StepError, StorageError, TransitionInput, TransitionOutput,
+    CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, QualityScore, RunLog, RunOutcome,
+    RunStart, RunStarter, ScoreInput, SegmentInput, SegmentOutput, StepError, StorageError, TransitionInput,
+    TransitionOutput,
     steps::{CallContext, StateError},
 };
 
@@ -27,10 +28,15 @@ pub const CLONE_RUN: &[Step] = &[
     Step { state: "SegmentAudio", function: "segment-audio" },
     Step { state: "CloneVoice", function: "clone-voice" },
     TRANSITION,
+    SCORE,
     Step { state: "RecordSuccess", function: RECORD_RUN },
 ];
 
 pub const TRANSITION: Step = Step { state: "TransitionCall", function: "transition-call" };
+
+/// After the hand-over (or the clone, with nobody waiting): the voice's quality is measured. The
+/// ASL's Catch takes every error: a run never fails for its score.
+pub const SCORE: Step = Step { state: "ScoreVoice", function: "score-voice" };
 
 /// The ASL's parallel branch: at the call's deadline, the caller still on the greeting gets
 /// the default voice.
@@ -57,6 +63,7 @@ pub trait CloneRunSteps: Send + Sync {
         &self,
         input: TransitionInput,
     ) -> impl Future<Output = Result<TransitionOutput, StepError>> + Send;
+    fn score_voice(&self, input: ScoreInput) -> impl Future<Output = Result<QualityScore, StepError>> + Send;
 }
 
 /// What a run reports as it goes, for a progress bar.
@@ -75,6 +82,8 @@ pub struct RunResult {
     pub clone: Option<CloneOutput>,
     /// What the hand-over did, when a caller was waiting.
     pub transition: Option<TransitionOutput>,
+    /// The voice's measured quality, or why it could not be measured (the run succeeds anyway).
+    pub quality: Option<Result<QualityScore, StepError>>,
     pub error: Option<StepError>,
 }
 
@@ -132,8 +141,14 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
     /// deadline hands the caller to the default voice if the clone is not ready by then; a
     /// failed clone stops the timer and goes to the failure path, which hands over at once.
     pub async fn run(&self, input: &CloneRunInput) -> Result<RunResult, StorageError> {
-        let mut result =
-            RunResult { extracted: None, pack: None, clone: None, transition: None, error: None };
+        let mut result = RunResult {
+            extracted: None,
+            pack: None,
+            clone: None,
+            transition: None,
+            quality: None,
+            error: None,
+        };
         let outcome = match &input.call {
             None => self.clone_branch(input, &mut result).await,
             Some(call) => {
@@ -183,7 +198,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
     }
 
     /// (pack on file?) ExtractAudio → SegmentAudio → CloneVoice → (caller waiting?)
-    /// TransitionCall. A pack an earlier run kept goes straight to CloneVoice, and back to the
+    /// TransitionCall → ScoreVoice. A pack an earlier run kept goes straight to CloneVoice, and back to the
     /// analysis where the ASL's Catch says (its files expired).
     async fn clone_branch(&self, input: &CloneRunInput, result: &mut RunResult) -> Result<(), StepError> {
         let mut kept = input.pack.clone();
@@ -213,9 +228,22 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         };
         result.clone = Some(clone.clone());
         if let Some(call) = &input.call {
-            let req = self.transition_input(input, call, Some(clone), None);
+            let req = self.transition_input(input, call, Some(clone.clone()), None);
             let done = self.step(TRANSITION, || self.steps.transition_call(req.clone())).await?;
             result.transition = Some(done);
+        }
+        if let Some(pack) = result.pack.clone() {
+            let req =
+                ScoreInput { run_id: input.run_id.clone(), caller_id: input.caller_id.clone(), pack, clone };
+            let scored = self.step(SCORE, || self.steps.score_voice(req.clone())).await;
+            if let Err(e) = &scored {
+                // Caught where the ASL catches it (every error, today): the run goes on.
+                if crate::asl::catch(SCORE.state, e.error_type.as_str()).is_none() {
+                    return Err(e.clone());
+                }
+                tracing::warn!(run_id = %input.run_id, error = %echome_core::redact::phone_numbers(&e.to_string()), "the voice's quality could not be measured");
+            }
+            result.quality = Some(scored);
         }
         Ok(())
     }
@@ -395,6 +423,8 @@ mod tests {
         segment_error: Option<StepError>,
         /// A pack an earlier run kept has expired: CloneVoice says `PackGone` for it.
         kept_pack_gone: bool,
+        /// ScoreVoice fails this way this many times.
+        score_error: Option<(StepError, u32)>,
         seen: Mutex<Vec<&'static str>>,
     }
 
@@ -447,6 +477,30 @@ mod tests {
             };
             self.seen.lock().unwrap().push(what);
             Ok(TransitionOutput { outcome: what.into(), agent_call_id: None, reason: None })
+        }
+
+        async fn score_voice(&self, input: ScoreInput) -> Result<QualityScore, StepError> {
+            let tries = {
+                let mut seen = self.seen.lock().unwrap();
+                seen.push("score-voice");
+                seen.iter().filter(|s| **s == "score-voice").count() as u32
+            };
+            if let Some((e, times)) = &self.score_error
+                && tries <= *times
+            {
+                return Err(e.clone());
+            }
+            let (score, parts) = echome_core::quality::score_parts(&Default::default(), None, &[], false);
+            Ok(QualityScore {
+                voice_id: input.clone.voice_id,
+                engine: input.clone.engine,
+                run_id: input.run_id,
+                score,
+                parts,
+                phrases: vec![],
+                characters: 0,
+                scored_at: Utc::now(),
+            })
         }
 
         async fn segment_audio(&self, input: SegmentInput) -> Result<SegmentOutput, StepError> {
@@ -515,6 +569,7 @@ mod tests {
             calls: AtomicU32::new(0),
             segment_error,
             kept_pack_gone: false,
+            score_error: None,
             seen: Mutex::new(vec![]),
         }
     }
@@ -531,9 +586,31 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_caller_is_handed_over_when_the_clone_is_ready() {
         let (result, rec, seen) = run_call(steps(0, None), waiting(5_000)).await;
-        assert_eq!(seen, ["extract-audio", "segment-audio", "clone-voice", "transition-call:clone"]);
+        assert_eq!(
+            seen,
+            ["extract-audio", "segment-audio", "clone-voice", "transition-call:clone", "score-voice"],
+            "the voice is scored after the caller is handed over, never before"
+        );
         assert_eq!(rec.status, RunStatus::Succeeded);
         assert!(result.transition.is_some());
+        assert!(matches!(result.quality, Some(Ok(_))));
+    }
+
+    #[tokio::test]
+    async fn a_score_that_cannot_be_measured_costs_the_run_nothing() {
+        let mut failing = steps(0, None);
+        let quota = StepError::new(ErrorType::ProviderRejected, "quota_exceeded", "no characters left");
+        failing.score_error = Some((quota.clone(), 10));
+        let (result, rec, seen) = run_call(failing, waiting(5_000)).await;
+        assert_eq!(rec.status, RunStatus::Succeeded, "the Catch takes every error");
+        assert_eq!(result.quality.unwrap().unwrap_err(), quota);
+        assert_eq!(seen.iter().filter(|s| **s == "score-voice").count(), 1, "a refusal is not retried");
+
+        let mut flaky = steps(0, None);
+        flaky.score_error = Some((StepError::new(ErrorType::Retryable, "slow_down", "later"), 1));
+        let (result, _, seen) = run_with(flaky).await;
+        assert!(matches!(result.quality, Some(Ok(_))), "retried as the ASL says");
+        assert_eq!(seen.iter().filter(|s| **s == "score-voice").count(), 2);
     }
 
     /// The pack an earlier run, `r0`, kept with the recording.
@@ -544,7 +621,7 @@ mod tests {
     #[tokio::test]
     async fn a_kept_pack_is_cloned_without_analysing_the_recording_again() {
         let (result, rec, seen) = run_kept(steps(0, None), waiting(5_000), Some(kept_pack())).await;
-        assert_eq!(seen, ["clone-voice", "transition-call:clone"]);
+        assert_eq!(seen, ["clone-voice", "transition-call:clone", "score-voice"]);
         assert_eq!(rec.status, RunStatus::Succeeded);
         assert_eq!(rec.report.unwrap().key, "runs/r0/report.json", "the kept pack's report");
         assert!(result.extracted.is_none());
@@ -557,7 +634,14 @@ mod tests {
         let (result, rec, seen) = run_kept(gone, waiting(5_000), Some(kept_pack())).await;
         assert_eq!(
             seen,
-            ["clone-voice", "extract-audio", "segment-audio", "clone-voice", "transition-call:clone"]
+            [
+                "clone-voice",
+                "extract-audio",
+                "segment-audio",
+                "clone-voice",
+                "transition-call:clone",
+                "score-voice"
+            ]
         );
         assert_eq!(rec.status, RunStatus::Succeeded);
         assert_eq!(result.pack.unwrap().report.key, "runs/r1/report.json", "this run's new pack");
@@ -584,7 +668,8 @@ mod tests {
                 "segment-audio",
                 "transition-call:deadline",
                 "clone-voice",
-                "transition-call:clone"
+                "transition-call:clone",
+                "score-voice"
             ],
             "the clone still finishes (and is cached) after the deadline"
         );
@@ -616,7 +701,17 @@ mod tests {
     async fn retryable_failures_are_retried_as_the_asl_does() {
         let (result, rec, seen) = run_with(steps(2, None)).await;
         assert!(result.error.is_none());
-        assert_eq!(seen, ["extract-audio", "extract-audio", "extract-audio", "segment-audio", "clone-voice"]);
+        assert_eq!(
+            seen,
+            [
+                "extract-audio",
+                "extract-audio",
+                "extract-audio",
+                "segment-audio",
+                "clone-voice",
+                "score-voice"
+            ]
+        );
         assert_eq!(rec.voice_id.as_ref().map(|v| v.as_str()), Some("voice1"));
         assert_eq!(rec.status, RunStatus::Succeeded);
         assert_eq!(rec.report.unwrap().key, "runs/r1/report.json");

@@ -76,6 +76,27 @@ fn the_runner_runs_the_state_machine_s_task_states_in_order() {
     assert_eq!(runner, path, "runner (left) and ASL (right) disagree");
 }
 
+/// A score that cannot be measured never fails the run: ScoreVoice's Catch takes every error,
+/// keeps it where the score would be, and ends the branch as a success.
+#[test]
+fn the_score_comes_after_the_hand_over_and_its_failure_costs_the_run_nothing() {
+    let asl = asl();
+    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
+    let states = &branch["States"];
+    assert_eq!(states["TransitionCall"]["Next"], "ScoreVoice", "the caller is handed over first");
+    assert_eq!(states["CallerWaiting"]["Default"], "ScoreVoice");
+    let score = &states["ScoreVoice"];
+    assert_eq!(score["Catch"].as_array().unwrap().len(), 1);
+    let catch = &score["Catch"][0];
+    assert_eq!(catch["ErrorEquals"], serde_json::json!(["States.ALL"]));
+    assert_eq!(
+        (catch["ResultPath"].as_str(), catch["Next"].as_str()),
+        (Some("$.quality"), Some("CloneDone"))
+    );
+    assert_eq!(states["CloneDone"]["Type"], "Succeed");
+    assert_eq!(echome_local::asl::catch("ScoreVoice", "ProviderRejected"), Some("CloneDone"));
+}
+
 /// A kept pack skips the analysis, and CloneVoice's `PackGone` (its files expired) sends the
 /// run back to it, as the runner does (it reads the same Catch).
 #[test]
@@ -172,14 +193,19 @@ fn every_function_step_retries_what_the_runner_retries() {
     let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0]["States"];
     for step in CLONE_RUN.iter().filter(|s| !s.function.contains(':')) {
         // The Parallel state catches every failure; CloneVoice's one Catch (a kept pack gone)
-        // leads back into the branch, which the test above checks.
+        // leads back into the branch, and ScoreVoice's takes everything (a score never fails
+        // the run), which the tests above check.
         let catches: Vec<&str> = branch[step.state]["Catch"]
             .as_array()
             .into_iter()
             .flatten()
             .flat_map(|c| c["ErrorEquals"].as_array().unwrap().iter().filter_map(|e| e.as_str()))
             .collect();
-        let expected: &[&str] = if step.state == CLONE_RUN[2].state { &["PackGone"] } else { &[] };
+        let expected: &[&str] = match step.state {
+            "CloneVoice" => &["PackGone"],
+            "ScoreVoice" => &["States.ALL"],
+            _ => &[],
+        };
         assert_eq!(catches, expected, "{}: the Parallel state catches the rest", step.state);
         let retried: Vec<&str> = branch[step.state]["Retry"]
             .as_array()
@@ -189,7 +215,8 @@ fn every_function_step_retries_what_the_runner_retries() {
             .collect();
         // The runner retries exactly these two names.
         for name in ["Retryable", "ProviderThrottled"] {
-            let expected = name == "Retryable" || matches!(step.function, "clone-voice" | "transition-call");
+            let expected = name == "Retryable"
+                || matches!(step.function, "clone-voice" | "transition-call" | "score-voice");
             assert_eq!(retried.contains(&name), expected, "{} retries {name}: {retried:?}", step.state);
         }
     }

@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod iam;
 pub mod moto;
 pub mod music;
+pub mod playback;
 pub mod rng;
 pub mod scene;
 pub mod serve;

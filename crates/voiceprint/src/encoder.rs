@@ -98,7 +98,8 @@ impl Encoder {
         Ok(Self::new(Weights::load(path)?))
     }
 
-    /// One clip (16 kHz mono, −1..1); `None` for an empty or silent one.
+    /// One clip (16 kHz mono, −1..1); `None` for an empty one. Silence has an embedding like
+    /// any sound (as in Resemblyzer): cut clips to speech first.
     pub fn embed(&self, wav: &[f32]) -> Option<Embedding> {
         self.embed_all(&[wav]).pop().flatten()
     }
@@ -141,6 +142,9 @@ impl Encoder {
 
     /// Partials of `PARTIAL_FRAMES` frames each, in batches spread over the cores.
     fn embed_partials(&self, partials: &[&[f32]], threads: usize) -> Vec<[f32; EMBEDDING]> {
+        if partials.is_empty() {
+            return Vec::new();
+        }
         // Few partials are split evenly over the threads rather than left in one batch.
         let size = BATCH.min(partials.len().div_ceil(threads)).max(1);
         let batches: Vec<&[&[f32]]> = partials.chunks(size).collect();

@@ -102,3 +102,11 @@ fn the_frontend_matches_librosa_s_mel_frames() {
         }
     }
 }
+
+#[test]
+fn a_clip_with_nothing_in_it_has_no_embedding_rather_than_a_panic() {
+    let encoder = encoder();
+    assert_eq!(encoder.embed(&[]), None);
+    let out = encoder.embed_all(&[&[], &[]]);
+    assert_eq!(out, vec![None, None]);
+}

@@ -182,7 +182,12 @@ where
                     .ok_or_else(|| HttpError::NotFound(format!("run {run_id}")))?;
                 let log = self.records.clone_log(&run_id).await?;
                 let check = log.iter().rev().find_map(|l| l.speaker_check.as_ref());
-                Ok((200, views::run(&run, check)))
+                // The voice's measured quality, while it is still the caller's voice.
+                let quality = match &run.voice_id {
+                    Some(voice) => self.records.quality_of(&run.caller_id, voice).await?,
+                    None => None,
+                };
+                Ok((200, views::run(&run, check, quality.as_ref())))
             }
             ["runs", id, "accept-speaker"] => {
                 let run_id = RunId::parse(id).map_err(|e| HttpError::BadRequest(e.to_string()))?;

@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use echome_core::{
-    CallEventRecord, CallRecord, CallerId, CloneRecord, ReferenceVoice, RunRecord, RunStatus, SpeakerCheck,
-    StepError,
+    CallEventRecord, CallRecord, CallerId, CloneRecord, QualityScore, ReferenceVoice, RunRecord, RunStatus,
+    SpeakerCheck, StepError,
 };
 use serde_json::{Value, json};
 
-/// A run, with its new speaker against the caller's voice on record when it was checked.
-pub fn run(run: &RunRecord, check: Option<&SpeakerCheck>) -> Value {
+/// A run, with its new speaker against the caller's voice on record when it was checked, and
+/// its voice's measured quality (score and parts).
+pub fn run(run: &RunRecord, check: Option<&SpeakerCheck>, quality: Option<&QualityScore>) -> Value {
     json!({
         "run_id": run.run_id,
         "caller_id": run.caller_id.redacted(),
@@ -19,6 +20,7 @@ pub fn run(run: &RunRecord, check: Option<&SpeakerCheck>) -> Value {
         "voice_id": run.voice_id,
         "error": run.error.as_ref().map(error),
         "speaker_check": check.map(SpeakerCheck::figures),
+        "quality": quality.map(QualityScore::summary),
     })
 }
 

@@ -392,3 +392,56 @@ async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
         (run_id, report, check.voiceprint)
     );
 }
+
+#[tokio::test]
+async fn a_run_shows_its_voice_s_measured_quality_while_it_is_the_caller_s_voice() {
+    use echome_core::{CloneRecord, CloneStatus, QualityScore, RunOutcome, VoiceId};
+    let (_dir, api) = api_with_records().await;
+    let run_id = RunId::parse("up-0123-5f1c2a9be0d4c8a7e6b3f210").unwrap();
+    let voice = VoiceId::parse("c38kUX8pkfYO2kHyqfFy").unwrap();
+    let report = BlobRef::new("echome-recordings", format!("{}report.json", run_id.prefix()));
+    let outcome = RunOutcome::Succeeded { report, voice_id: Some(voice.clone()) };
+    api.records.finish_run(&run_id, &outcome, Utc::now()).await.unwrap();
+    let (status, body) = call(&api, event("run-status")).await;
+    assert_eq!((status, &body["quality"]), (200, &json!(null)), "not scored yet: {body}");
+
+    let now = Utc::now();
+    let entry = CloneRecord {
+        caller_id: caller(),
+        voice_id: voice.clone(),
+        engine: "elevenlabs".into(),
+        pack_digest: "d".into(),
+        run_id: run_id.clone(),
+        created_at: now,
+        last_used_at: now,
+        reuse_count: 0,
+        status: CloneStatus::Active,
+        expires_at: now.timestamp() + 3600,
+    };
+    api.records.put_clone(&entry).await.unwrap();
+    let pack: echome_core::PackFigures = serde_json::from_value(json!({"samples": [{
+        "duration_s": 60.0, "snr_db": 30.0, "clipping_ratio": 0.0, "rms_dbfs": -20.0, "true_peak_dbtp": -4.0
+    }]}))
+    .unwrap();
+    let (score, parts) = echome_core::quality::score_parts(&pack, None, &[], false);
+    let quality = QualityScore {
+        voice_id: voice,
+        engine: "elevenlabs".into(),
+        run_id: run_id.clone(),
+        score,
+        parts,
+        phrases: vec![],
+        characters: 256,
+        scored_at: now,
+    };
+    assert!(api.records.set_quality(&caller(), &quality).await.unwrap());
+    let (status, body) = call(&api, event("run-status")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["quality"]["score"], json!(score.unwrap()), "{body}");
+    assert_eq!(body["quality"]["clarity"], json!(parts_clarity(&quality)));
+    assert!(body["quality"]["similarity"]["missing"].as_str().unwrap().contains("voiceprint"), "{body}");
+}
+
+fn parts_clarity(q: &echome_core::QualityScore) -> f64 {
+    q.parts.clarity.score.unwrap()
+}

@@ -380,6 +380,20 @@ impl CloneCache for StaleOnce {
     ) -> Result<Vec<echome_core::CloneLogRecord>, echome_core::StorageError> {
         self.records.clone_log(run).await
     }
+    async fn set_quality(
+        &self,
+        caller: &CallerId,
+        score: &echome_core::QualityScore,
+    ) -> Result<bool, echome_core::StorageError> {
+        self.records.set_quality(caller, score).await
+    }
+    async fn quality_of(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+    ) -> Result<Option<echome_core::QualityScore>, echome_core::StorageError> {
+        self.records.quality_of(caller, voice).await
+    }
 }
 
 #[tokio::test]

@@ -162,4 +162,45 @@ impl CloneCache for DynamoRecords {
             })
             .collect()
     }
+
+    /// An `UpdateItem` of the entry's `quality` attribute, conditioned on its voice: a
+    /// `put_clone` of a newer voice replaces the whole item, score and all.
+    async fn set_quality(&self, caller: &CallerId, score: &QualityScore) -> Result<bool, StorageError> {
+        let pk = caller_pk(caller);
+        let body = serde_json::to_string(score)
+            .map_err(|e| StorageError::Failed(format!("encoding a quality score: {e}")))?;
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk.clone()))
+            .key("sk", s("CLONE"))
+            .update_expression("SET quality = :q")
+            .condition_expression("attribute_exists(pk) AND voice_id = :voice")
+            .expression_attribute_values(":q", s(body))
+            .expression_attribute_values(":voice", s(score.voice_id.as_str()))
+            .send()
+            .await;
+        written(sent, &pk, "storing the quality of the clone of")
+    }
+
+    async fn quality_of(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+    ) -> Result<Option<QualityScore>, StorageError> {
+        let Some(item) = self.get(caller_pk(caller), "CLONE").await? else {
+            return Ok(None);
+        };
+        let read = Read(&item);
+        if read.opt("voice_id") != Some(voice.as_str()) {
+            return Ok(None);
+        }
+        read.opt("quality")
+            .map(|q| {
+                serde_json::from_str(q)
+                    .map_err(|e| StorageError::Failed(format!("a broken quality score: {e}")))
+            })
+            .transpose()
+    }
 }

@@ -16,7 +16,9 @@
 //! in `record` (JSON) and what a use changes in attributes of their own, which win on read:
 //! `status`, `voice_id`, `reuse_count`, `last_used_at`, `fresh_until` (the entry's
 //! `expires_at`) and `gsi1sk`; so a use is one conditional `UpdateItem` (still active, still
-//! that voice), never a read-modify-write that could bring an evicted voice back.
+//! that voice), never a read-modify-write that could bring an evicted voice back. The voice's
+//! measured quality (score-voice) is the attribute `quality` (JSON), set while the item holds
+//! that voice; a newer voice's `put_clone` replaces the item without it.
 //!
 //! Access patterns: a caller's current sample (get by pk); a run by id (get; the state
 //! machine's RecordSuccess/RecordFailure states update the same item); a call by id (get); a
@@ -35,8 +37,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
     BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
-    CloneLogRecord, CloneRecord, CloneStatus, ErrorType, RunId, RunLog, RunOutcome, RunRecord, RunStatus,
-    SampleLog, SampleRecord, SampleWrite, SegmentOutput, StepError, StorageError, VoiceId,
+    CloneLogRecord, CloneRecord, CloneStatus, ErrorType, QualityScore, RunId, RunLog, RunOutcome, RunRecord,
+    RunStatus, SampleLog, SampleRecord, SampleWrite, SegmentOutput, StepError, StorageError, VoiceId,
 };
 
 use crate::errors::storage_error;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
     BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
-    CloneLogRecord, CloneRecord, CloneStatus, Delivery, RunId, RunLog, RunOutcome, RunRecord, RunStatus,
-    SampleLog, SampleRecord, SampleWrite, SegmentOutput, StorageError, VoiceId, WebhookArchive,
+    CloneLogRecord, CloneRecord, CloneStatus, Delivery, QualityScore, RunId, RunLog, RunOutcome, RunRecord,
+    RunStatus, SampleLog, SampleRecord, SampleWrite, SegmentOutput, StorageError, VoiceId, WebhookArchive,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -34,7 +34,10 @@ const EVENTS_BY_CALL: TableDefinition<&str, &str> = TableDefinition::new("call_e
 const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
 /// caller → the caller's reference voice.
 const VOICEPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("voiceprints");
+/// Caller → the measured quality of their voice (see `quality.rs`).
+const QUALITY: TableDefinition<&str, &[u8]> = TableDefinition::new("clone_quality");
 
+mod quality;
 mod voiceprints;
 
 /// Reads go straight to the database; writes are group-committed by one writer thread.
@@ -79,7 +82,7 @@ impl LocalRecords {
             other => failed(other),
         })?;
         let tx = db.begin_write().map_err(failed)?;
-        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS, WEBHOOKS, VOICEPRINTS] {
+        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS, WEBHOOKS, VOICEPRINTS, QUALITY] {
             tx.open_table(t).map_err(failed)?;
         }
         for t in [CALLS_BY_CALLER, EVENTS_BY_CALL] {
@@ -458,6 +461,18 @@ impl CloneCache for LocalRecords {
             out.push(decode(v.value())?);
         }
         Ok(out)
+    }
+
+    async fn set_quality(&self, caller: &CallerId, score: &QualityScore) -> Result<bool, StorageError> {
+        self.put_quality(caller, score).await
+    }
+
+    async fn quality_of(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+    ) -> Result<Option<QualityScore>, StorageError> {
+        self.quality(caller, voice)
     }
 }
 
