@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use echome_core::{BlobRef, BlobStore, CloneCache, PackSpeaker, StepError, VoiceId};
+use echome_core::{BlobRef, BlobStore, CloneCache, PackSpeaker, RunLog, StepError, VoiceId};
 use echome_voiceprint::{Embedding, Encoder};
 
 use crate::local::{BUCKET, Local};
@@ -63,7 +63,12 @@ async fn voiceprint(
     let clone = clones.iter().find(|c| c.voice_id == voice).ok_or_else(|| {
         StepError::invalid_input(format!("{voice} is not a voice echome made here (echome voices list)"))
     })?;
-    let report = BlobRef::new(BUCKET, format!("{}report.json", clone.run_id.prefix()));
+    // The run that made the voice recorded the report of the pack it was made from: its own,
+    // or one an earlier run kept with the recording (under that run's prefix).
+    let report = match local.records.run(&clone.run_id).await?.and_then(|r| r.report) {
+        Some(report) => report,
+        None => BlobRef::new(BUCKET, format!("{}report.json", clone.run_id.prefix())),
+    };
     let bytes = local.blobs.get_bytes(&report).await?;
     let raw = PackSpeaker::from_report(&bytes)?.voiceprint.map(|v| v.embedding);
     raw.and_then(Embedding::from_raw).ok_or_else(|| {

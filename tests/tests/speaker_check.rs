@@ -62,6 +62,20 @@ fn another_persons_voice_never_silently_becomes_the_callers() {
     let (ok, accepted) = accept(carlo2["run_id"].as_str().unwrap());
     assert!(ok, "an operator's acceptance clones the refused speaker: {accepted}");
     assert!(accepted["voice_id"].is_string() && accepted["voice_id"] != again["voice_id"], "{accepted}");
+    // The accepted voice was made from the refused run's pack (kept under that run's prefix):
+    // its voiceprint is still found, and it is Carlo's.
+    let voice = accepted["voice_id"].as_str().unwrap();
+    let compare = |other: &Path| {
+        let other = other.to_str().unwrap();
+        echome_tests::echome_json(data.path(), &["voices", "compare", voice, other, "--json"])
+    };
+    let ((ok_c, carlo_sim), (ok_a, allison_sim)) =
+        (compare(&rec("it_IT_m_Carlo_4")), compare(&rec("en_US_f_Allison_3")));
+    assert!(ok_c && ok_a, "{carlo_sim} {allison_sim}");
+    assert!(
+        carlo_sim["similarity"].as_f64().unwrap() > allison_sim["similarity"].as_f64().unwrap() + 0.1,
+        "{carlo_sim} {allison_sim}"
+    );
 
     let (ok, carlo3) = run(data.path(), &rec("it_IT_m_Carlo_3"));
     assert!(ok, "the accepted speaker is now the caller's voice: {carlo3}");

@@ -7,6 +7,7 @@ pub mod encoder;
 pub mod locate;
 pub mod lstm;
 pub mod mel;
+pub mod recurrent;
 pub mod weights;
 
 pub use encoder::{Embedding, Encoder, SAMPLE_RATE};

@@ -26,6 +26,8 @@ pub struct Layer {
     /// `GATES × input` and `GATES × HIDDEN`, row-major.
     pub w_ih: Vec<f32>,
     pub w_hh: Vec<f32>,
+    /// `w_hh` packed for the recurrent product (`recurrent::pack`), once.
+    pub w_hh_packed: Vec<f32>,
     /// `b_ih + b_hh`: they are only ever added together.
     pub bias: Vec<f32>,
     pub input: usize,
@@ -78,9 +80,11 @@ impl Weights {
             let input = if l == 0 { crate::mel::N_MELS } else { HIDDEN };
             let b_ih = tensor(&format!("lstm.bias_ih_l{l}"), &[GATES])?;
             let b_hh = tensor(&format!("lstm.bias_hh_l{l}"), &[GATES])?;
+            let w_hh = tensor(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?;
             layers.push(Layer {
                 w_ih: tensor(&format!("lstm.weight_ih_l{l}"), &[GATES, input])?,
-                w_hh: tensor(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?,
+                w_hh_packed: crate::recurrent::pack(&w_hh),
+                w_hh,
                 bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
                 input,
             });
