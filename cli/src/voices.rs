@@ -22,8 +22,15 @@ pub enum VoicesCommand {
         #[command(flatten)]
         json: Json,
     },
-    /// Delete echome's voices no fresh cache entry points to; forget entries whose voice is gone.
-    Reconcile(Json),
+    /// Delete echome's voices no fresh cache entry points to; forget entries whose voice is gone
+    /// (what the daily ReconcileVoices function does in AWS).
+    Reconcile {
+        /// List what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        json: Json,
+    },
     /// How alike two voices are: the cosine between their voiceprints (1 = the same voice).
     /// Each is an audio file or the id of a voice echome made; with more than two, every pair
     /// (a similarity matrix).
@@ -46,7 +53,7 @@ pub struct Json {
 pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
     let json = match &cmd {
         VoicesCommand::List(j)
-        | VoicesCommand::Reconcile(j)
+        | VoicesCommand::Reconcile { json: j, .. }
         | VoicesCommand::Delete { json: j, .. }
         | VoicesCommand::Compare { json: j, .. } => j.json,
     };
@@ -148,16 +155,24 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
             }
         }
         VoicesCommand::Compare { .. } => {}
-        VoicesCommand::Reconcile(_) => {
-            let done = clone_voice::reconcile(&local.records, &engine, now).await?;
+        VoicesCommand::Reconcile { dry_run, .. } => {
+            let input = reconcile_voices::ReconcileInput { dry_run };
+            let done = reconcile_voices::handle(&local.records, &engine, input, now).await?;
             if json {
                 println!("{:#}", json!(done));
             } else {
+                let (verb, forgot) =
+                    if done.dry_run { ("would delete", "would forget") } else { ("deleted", "forgot") };
                 println!(
-                    "deleted {} voice(s), forgot {} cache entr(y/ies)",
+                    "{verb} {} voice(s), {forgot} {} cache entr(y/ies); kept {}, left {} not made by echome",
                     done.deleted.len(),
-                    done.forgotten.len()
+                    done.forgotten.len(),
+                    done.kept,
+                    done.others
                 );
+                for v in &done.deleted {
+                    println!("  {verb} {v}");
+                }
             }
         }
     }

@@ -73,6 +73,26 @@ async fn quality_follows_the_voice<S: CloneCache>(store: &S) {
     assert!(store.set_quality(&caller(), &score("voiceB")).await.unwrap());
 }
 
+/// An eviction lands only on the voice it names: a voice made since is never marked in its place.
+async fn eviction_names_its_voice<S: CloneCache>(store: &S) {
+    let at = t("2026-11-21T09:00:00.000Z");
+    let (old, new) = (VoiceId::parse("voiceOld").unwrap(), VoiceId::parse("voiceNew").unwrap());
+    let other = CallerId::parse("+14155550199").unwrap();
+    assert!(!store.evict_clone(&other, &old).await.unwrap(), "no entry, nothing written");
+    assert_eq!(store.clone_of(&other).await.unwrap(), None);
+    store.put_clone(&CloneRecord { caller_id: other.clone(), ..entry("voiceOld", at) }).await.unwrap();
+    store.put_clone(&CloneRecord { caller_id: other.clone(), ..entry("voiceNew", at) }).await.unwrap();
+    assert!(!store.evict_clone(&other, &old).await.unwrap(), "the entry holds a newer voice");
+    assert_eq!(store.clone_of(&other).await.unwrap().unwrap().status, CloneStatus::Active);
+    assert!(store.evict_clone(&other, &new).await.unwrap());
+    let gone = store.clone_of(&other).await.unwrap().unwrap();
+    assert_eq!((gone.voice_id, gone.status), (new.clone(), CloneStatus::Evicted));
+    assert!(
+        !store.touch_clone(&other, &new, at + Duration::hours(1), Duration::hours(24)).await.unwrap(),
+        "an evicted voice is never used again"
+    );
+}
+
 /// The caller's reference voice: one per caller, the last one put.
 async fn one_reference_voice_per_caller<S: ReferenceVoices>(store: &S) {
     assert_eq!(store.reference_voice(&caller()).await.unwrap(), None);
@@ -97,6 +117,7 @@ async fn dynamodb_keeps_the_ports_promises() {
     let db = DynamoRecords::new(&echome_aws::config::for_endpoint(&moto.endpoint()), "echome");
     db.create_table().await.expect("creating the table");
     quality_follows_the_voice(&db).await;
+    eviction_names_its_voice(&db).await;
     one_reference_voice_per_caller(&db).await;
 }
 
@@ -105,5 +126,6 @@ async fn the_local_records_keep_the_ports_promises() {
     let dir = tempfile::tempdir().unwrap();
     let local = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
     quality_follows_the_voice(&local).await;
+    eviction_names_its_voice(&local).await;
     one_reference_voice_per_caller(&local).await;
 }

@@ -95,6 +95,7 @@ const CONTRACT: &[Row] = &[
             "BlobStore::download_to runs/ (the pack's samples)",
             "CloneCache::clones",
             "CloneCache::put_clone",
+            "CloneCache::evict_clone",
             "SampleLog::record_pack",
             "BlobStore::get_bytes runs/ (a kept pack's expired report: NotFound, so PackGone)",
         ],
@@ -112,6 +113,15 @@ const CONTRACT: &[Row] = &[
             "BlobStore::download_to runs/ (that phrase)",
             "BlobStore::put_bytes runs/ (the score)",
             "CloneCache::set_quality",
+        ],
+    },
+    Row {
+        principal: "ReconcileVoicesFunction",
+        source: "functions/reconcile-voices/src/{main.rs, handler.rs handle}, clone-voice retire/mark_evicted",
+        operations: &[
+            "ssm_secret ELEVENLABS_API_KEY_PARAMETER",
+            "CloneCache::clones",
+            "CloneCache::evict_clone",
         ],
     },
     Row {
@@ -833,6 +843,8 @@ async fn clone_voice_works_with_its_template_policy() {
     // Retiring the victim of a full account, then recording the new voice: both are puts.
     let evicted = CloneRecord { status: CloneStatus::Evicted, ..clone_record(&who, &run_id, at) };
     run.check("CloneCache::put_clone", cache.put_clone(&evicted).await, |()| true);
+    // Freeing a slot marks the victim's entry evicted, only while it holds that voice.
+    run.check("CloneCache::evict_clone", cache.evict_clone(&who, &voice()).await, |marked| *marked);
     // The pack is kept with the recording it was cut from, for the caller's next clone.
     let sample = BlobRef::new(&bucket, format!("samples/{}/call.wav", who.as_str()));
     let on_file = uploaded(&who, sample.clone(), at);
@@ -908,6 +920,23 @@ async fn score_voice_works_with_its_template_policy() {
     run.check("CloneCache::set_quality", cache.set_quality(&who, &quality).await, |stored| *stored);
     let read = DynamoRecords::new(&admin, &world().table).quality_of(&who, &voice()).await;
     assert_eq!(read.expect("reading the score back"), Some(quality), "stored with the voice");
+    run.verdict();
+}
+
+#[tokio::test]
+async fn reconcile_voices_works_with_its_template_policy() {
+    let mut run = Run::new("ReconcileVoicesFunction");
+    let run_id = RunId::parse("iam-reconcile").unwrap();
+    let who = caller(106);
+    let at = t("2026-11-20T10:00:00.000Z");
+    DynamoRecords::new(&admin(), &world().table)
+        .put_clone(&clone_record(&who, &run_id, at))
+        .await
+        .expect("seeding");
+    run.secret("ELEVENLABS_API_KEY_PARAMETER").await;
+    let cache = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
+    run.check("CloneCache::clones", cache.clones().await, |c| c.iter().any(|c| c.caller_id == who));
+    run.check("CloneCache::evict_clone", cache.evict_clone(&who, &voice()).await, |marked| *marked);
     run.verdict();
 }
 

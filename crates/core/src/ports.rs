@@ -222,6 +222,15 @@ pub trait CloneCache: Send + Sync {
         ttl: chrono::Duration,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
+    /// Marks the caller's entry evicted, only while it still holds `voice` (a conditional
+    /// write: a voice made since by another run is never marked in its place); `Ok(false)`,
+    /// with nothing written, when the entry is missing or holds another voice.
+    fn evict_clone(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
     /// Every caller's entry (for slot eviction and reconciliation).
     fn clones(&self) -> impl Future<Output = Result<Vec<CloneRecord>, StorageError>> + Send;
 

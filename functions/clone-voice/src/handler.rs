@@ -298,7 +298,7 @@ where
 }
 
 /// Deletes a cached voice at the engine and marks its entry.
-async fn retire<C: CloneCache, E: VoiceEngine>(
+pub async fn retire<C: CloneCache, E: VoiceEngine>(
     cache: &C,
     engine: &E,
     rec: &CloneRecord,
@@ -310,18 +310,20 @@ async fn retire<C: CloneCache, E: VoiceEngine>(
 }
 
 /// Deletes a voice at the engine; one that is already gone counts as deleted.
-async fn delete_at_engine<E: VoiceEngine>(engine: &E, voice: &VoiceId) -> Result<(), StepError> {
+pub async fn delete_at_engine<E: VoiceEngine>(engine: &E, voice: &VoiceId) -> Result<(), StepError> {
     match engine.delete_voice(voice).await {
         Err(e) if e.code != "voice_not_found" => Err(e),
         _ => Ok(()),
     }
 }
 
-/// Keeps a cache entry for the record, marked as no longer usable.
+/// Keeps a cache entry for the record, marked as no longer usable; an entry that holds another
+/// voice by now (a run made one since) is left as it is.
 pub async fn mark_evicted<C: CloneCache>(cache: &C, rec: &CloneRecord) -> Result<(), StepError> {
-    let mut gone = rec.clone();
-    gone.status = CloneStatus::Evicted;
-    Ok(cache.put_clone(&gone).await?)
+    if !cache.evict_clone(&rec.caller_id, &rec.voice_id).await? {
+        tracing::info!(caller = %rec.caller_id, voice_id = %rec.voice_id, "the entry holds another voice now: left as it is");
+    }
+    Ok(())
 }
 
 /// At the voice limit, deletes one voice echome made and the cache knows, in this order:
@@ -389,52 +391,4 @@ fn attempt(input: &CloneInput, engine: &str, started: Instant, at: DateTime<Utc>
         at,
         speaker_check: None,
     }
-}
-
-/// What reconciliation changed.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Reconciled {
-    /// echome's voices deleted at the engine: no longer cached, or their cache entry expired.
-    pub deleted: Vec<VoiceId>,
-    /// Cache entries whose voice the engine no longer has, marked evicted.
-    pub forgotten: Vec<VoiceId>,
-}
-
-/// Brings the cache and the engine's voices into line (`echome voices reconcile`): a voice
-/// echome made that no fresh cache entry points to is deleted; an entry whose voice is gone is
-/// marked evicted. Voices echome did not make are never touched.
-pub async fn reconcile<C: CloneCache, E: VoiceEngine>(
-    cache: &C,
-    engine: &E,
-    now: DateTime<Utc>,
-) -> Result<Reconciled, StepError> {
-    let at_engine = engine.voices().await?;
-    let entries: Vec<CloneRecord> = cache
-        .clones()
-        .await?
-        .into_iter()
-        .filter(|c| c.engine == engine.name() && c.status == CloneStatus::Active)
-        .collect();
-    let mut out = Reconciled::default();
-    for voice in at_engine.iter().filter(|v| v.ours) {
-        match entries.iter().find(|c| c.voice_id == voice.voice_id) {
-            Some(entry) if entry.is_fresh(now) => {}
-            Some(entry) => {
-                retire(cache, engine, entry).await?;
-                out.deleted.push(voice.voice_id.clone());
-            }
-            None => {
-                delete_at_engine(engine, &voice.voice_id).await?;
-                out.deleted.push(voice.voice_id.clone());
-            }
-        }
-    }
-    // The offline engine keeps nothing, so there is nothing to find missing there.
-    if engine.slots().await?.is_some() {
-        for entry in entries.iter().filter(|c| !at_engine.iter().any(|v| v.voice_id == c.voice_id)) {
-            mark_evicted(cache, entry).await?;
-            out.forgotten.push(entry.voice_id.clone());
-        }
-    }
-    Ok(out)
 }

@@ -225,35 +225,6 @@ async fn a_noisy_pack_asks_for_background_noise_removal() {
 }
 
 #[tokio::test]
-async fn reconciliation_deletes_uncached_echome_voices_and_forgets_missing_ones() {
-    let w = world();
-    let engine = Engine::with(10, &[("foreign1", false), ("orphan1", true)]);
-    let base = event();
-    stage(&w, &base, "{}").await;
-    let a = for_caller(&base, "+14155550001", "run-a");
-    let b = for_caller(&base, "+14155550002", "run-b");
-    let va = w.clone_voice(&engine, a.clone(), t0()).await.unwrap();
-    let vb = w.clone_voice(&engine, b.clone(), t0()).await.unwrap();
-    // b's voice disappears at the provider (deleted by hand in the dashboard).
-    engine.voices.lock().unwrap().retain(|v| v.voice_id != vb.voice_id);
-
-    let done = clone_voice::reconcile(&w.records, &engine, t0() + Duration::hours(1)).await.unwrap();
-    assert_eq!(done.deleted.iter().map(|v| v.as_str()).collect::<Vec<_>>(), ["orphan1"]);
-    assert_eq!(done.forgotten, std::slice::from_ref(&vb.voice_id));
-    let left: Vec<_> = engine.voices.lock().unwrap().iter().map(|v| v.voice_id.to_string()).collect();
-    assert_eq!(
-        left,
-        ["foreign1".to_owned(), va.voice_id.to_string()],
-        "foreign voices stay; cached ones stay"
-    );
-
-    // A day later a's entry has expired: its voice goes too.
-    let later = clone_voice::reconcile(&w.records, &engine, t0() + Duration::hours(30)).await.unwrap();
-    assert_eq!(later.deleted, std::slice::from_ref(&va.voice_id));
-    assert_eq!(w.records.clone_of(&a.caller_id).await.unwrap().unwrap().status, CloneStatus::Evicted);
-}
-
-#[tokio::test]
 async fn a_new_voice_replaces_the_old_one_only_once_it_is_made_and_recorded() {
     let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
@@ -367,6 +338,13 @@ impl CloneCache for StaleOnce {
         ttl: Duration,
     ) -> Result<bool, echome_core::StorageError> {
         self.records.touch_clone(caller, voice, at, ttl).await
+    }
+    async fn evict_clone(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+    ) -> Result<bool, echome_core::StorageError> {
+        self.records.evict_clone(caller, voice).await
     }
     async fn clones(&self) -> Result<Vec<echome_core::CloneRecord>, echome_core::StorageError> {
         self.records.clones().await

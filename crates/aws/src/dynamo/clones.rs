@@ -116,6 +116,24 @@ impl CloneCache for DynamoRecords {
         Ok(false)
     }
 
+    async fn evict_clone(&self, caller: &CallerId, voice: &VoiceId) -> Result<bool, StorageError> {
+        let pk = caller_pk(caller);
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk.clone()))
+            .key("sk", s("CLONE"))
+            .update_expression("SET #status = :evicted")
+            .condition_expression("attribute_exists(pk) AND voice_id = :voice")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":evicted", s(CloneStatus::Evicted.as_str()))
+            .expression_attribute_values(":voice", s(voice.as_str()))
+            .send()
+            .await;
+        written(sent, &pk, "marking the clone evicted of")
+    }
+
     async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
         let req = self
             .gsi1_query()

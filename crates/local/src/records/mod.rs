@@ -430,6 +430,23 @@ impl CloneCache for LocalRecords {
         .await
     }
 
+    async fn evict_clone(&self, caller: &CallerId, voice: &VoiceId) -> Result<bool, StorageError> {
+        let (caller, voice) = (caller.clone(), voice.clone());
+        self.update(CLONES, move |t| {
+            let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
+                Some(v) => decode(v.value())?,
+                None => return Ok(false),
+            };
+            if rec.voice_id != voice {
+                return Ok(false);
+            }
+            rec.status = CloneStatus::Evicted;
+            t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
         let tx = self.db.begin_read().map_err(failed)?;
         let t = tx.open_table(CLONES).map_err(failed)?;
