@@ -1,12 +1,13 @@
 //! The records on one machine, in redb: pure Rust (no C toolchain to install, unlike SQLite),
 //! crash-safe ACID transactions in a single file under the data dir, and ordered keys, which is
 //! all the call log's "by caller and time" index needs. Records are stored as JSON, as the
-//! domain types serialize.
+//! domain types serialize. One file per port served (`samples`, `runs`, `calls`, `clones`,
+//! `quality`, `voiceprints`, `webhooks`); every key format is in `keys`.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use echome_core::{
     BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
     CloneLogRecord, CloneRecord, CloneStatus, Delivery, QualityScore, RunId, RunLog, RunOutcome, RunRecord,
@@ -37,8 +38,14 @@ const VOICEPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("voicepri
 /// Caller → the measured quality of their voice (see `quality.rs`).
 const QUALITY: TableDefinition<&str, &[u8]> = TableDefinition::new("clone_quality");
 
+mod calls;
+mod clones;
+mod keys;
 mod quality;
+mod runs;
+mod samples;
 mod voiceprints;
+mod webhooks;
 
 /// Reads go straight to the database; writes are group-committed by one writer thread.
 #[derive(Clone)]
@@ -63,10 +70,6 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
 enum Durable {
     Yes,
     No,
-}
-
-fn time_key(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl LocalRecords {
@@ -142,386 +145,6 @@ impl LocalRecords {
                 f(&mut t)
             })
             .await
-    }
-
-    /// Every run on record, newest first (for `echome runs`).
-    pub fn runs(&self) -> Result<Vec<RunRecord>, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let t = tx.open_table(RUNS).map_err(failed)?;
-        let mut out: Vec<RunRecord> = Vec::new();
-        for entry in t.iter().map_err(failed)? {
-            let (_, v) = entry.map_err(failed)?;
-            out.push(decode(v.value())?);
-        }
-        out.sort_by_key(|r| std::cmp::Reverse(r.started_at));
-        Ok(out)
-    }
-}
-
-impl SampleLog for LocalRecords {
-    async fn record_sample(&self, rec: &SampleRecord) -> Result<SampleWrite, StorageError> {
-        let (rec, bytes) = (rec.clone(), encode(rec)?);
-        self.update(SAMPLES, move |t| {
-            let current: Option<SampleRecord> =
-                t.get(rec.caller_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
-            let newest = current.is_none_or(|c| {
-                c.uploaded_at < rec.uploaded_at
-                    || (c.uploaded_at == rec.uploaded_at && c.version == rec.version)
-            });
-            if !newest {
-                return Ok(SampleWrite::Superseded);
-            }
-            t.insert(rec.caller_id.as_str(), bytes.as_slice()).map_err(failed)?;
-            Ok(SampleWrite::Newest)
-        })
-        .await
-    }
-
-    async fn current_sample(&self, caller: &CallerId) -> Result<Option<SampleRecord>, StorageError> {
-        self.get(SAMPLES, caller.as_str())
-    }
-
-    async fn record_pack(
-        &self,
-        caller: &CallerId,
-        sample: &BlobRef,
-        pack: &SegmentOutput,
-    ) -> Result<bool, StorageError> {
-        let (caller, sample, pack) = (caller.clone(), sample.clone(), pack.clone());
-        self.update(SAMPLES, move |t| {
-            let current: Option<SampleRecord> =
-                t.get(caller.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
-            let Some(mut current) = current.filter(|c| c.sample == sample) else { return Ok(false) };
-            current.pack = Some(pack.clone());
-            t.insert(caller.as_str(), encode(&current)?.as_slice()).map_err(failed)?;
-            Ok(true)
-        })
-        .await
-    }
-}
-
-impl RunLog for LocalRecords {
-    async fn create_run(&self, rec: &RunRecord) -> Result<bool, StorageError> {
-        let (run_id, bytes) = (rec.run_id.clone(), encode(rec)?);
-        self.update(RUNS, move |t| {
-            if t.get(run_id.as_str()).map_err(failed)?.is_some() {
-                return Ok(false);
-            }
-            t.insert(run_id.as_str(), bytes.as_slice()).map_err(failed)?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn finish_run(
-        &self,
-        run_id: &RunId,
-        outcome: &RunOutcome,
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let (run_id, outcome) = (run_id.clone(), outcome.clone());
-        self.update(RUNS, move |t| {
-            let mut rec: RunRecord = match t.get(run_id.as_str()).map_err(failed)? {
-                Some(v) => decode(v.value())?,
-                None => return Err(StorageError::NotFound(format!("run {run_id}"))),
-            };
-            rec.finished_at = Some(at);
-            match &outcome {
-                RunOutcome::Succeeded { report, voice_id } => {
-                    rec.status = RunStatus::Succeeded;
-                    rec.report = Some(report.clone());
-                    rec.voice_id = voice_id.clone();
-                }
-                RunOutcome::Failed(e) => {
-                    rec.status = RunStatus::Failed;
-                    rec.error = Some(e.clone());
-                }
-            }
-            t.insert(run_id.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn run(&self, run_id: &RunId) -> Result<Option<RunRecord>, StorageError> {
-        self.get(RUNS, run_id.as_str())
-    }
-
-    async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {
-        Ok(self.runs()?.into_iter().find(|r| &r.caller_id == caller))
-    }
-}
-
-/// `{started_at}#{call_id}`: how a caller's calls sort, and the page cursor.
-fn call_sort_key(rec: &CallRecord) -> String {
-    format!("{}#{}", time_key(rec.started_at), rec.call_id)
-}
-
-impl CallLog for LocalRecords {
-    async fn claim_call(&self, rec: &CallRecord) -> Result<CallClaim, StorageError> {
-        let (rec, bytes) = (rec.clone(), encode(rec)?);
-        self.writer
-            .write(true, move |tx| {
-                let mut calls = tx.open_table(CALLS).map_err(failed)?;
-                let existing: Option<CallRecord> = calls
-                    .get(rec.call_id.as_str())
-                    .map_err(failed)?
-                    .map(|v| decode(v.value()))
-                    .transpose()?;
-                Ok(match existing {
-                    Some(first) => CallClaim::Existing(first),
-                    None => {
-                        calls.insert(rec.call_id.as_str(), bytes.as_slice()).map_err(failed)?;
-                        let mut index = tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
-                        let key = format!("{}|{}", rec.caller_id.as_str(), call_sort_key(&rec));
-                        index.insert(key.as_str(), rec.call_id.as_str()).map_err(failed)?;
-                        CallClaim::New(rec.clone())
-                    }
-                })
-            })
-            .await
-    }
-
-    async fn call(&self, call_id: &CallId) -> Result<Option<CallRecord>, StorageError> {
-        self.get(CALLS, call_id.as_str())
-    }
-
-    async fn save_call(&self, rec: &CallRecord) -> Result<bool, StorageError> {
-        let next = CallRecord { version: rec.version + 1, ..rec.clone() };
-        let (call_id, version, bytes) = (rec.call_id.clone(), rec.version, encode(&next)?);
-        self.update(CALLS, move |t| {
-            let stored: Option<CallRecord> =
-                t.get(call_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
-            match stored {
-                Some(s) if s.version == version => {
-                    t.insert(call_id.as_str(), bytes.as_slice()).map_err(failed)?;
-                    Ok(true)
-                }
-                Some(_) => Ok(false),
-                None => Err(StorageError::NotFound(format!("call {call_id}"))),
-            }
-        })
-        .await
-    }
-
-    async fn calls_of(
-        &self,
-        caller: &CallerId,
-        limit: usize,
-        after: Option<&str>,
-    ) -> Result<CallPage, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let index = tx.open_table(CALLS_BY_CALLER).map_err(failed)?;
-        let calls = tx.open_table(CALLS).map_err(failed)?;
-        let lo = format!("{}|", caller.as_str());
-        let hi = match after {
-            Some(cursor) => format!("{}|{cursor}", caller.as_str()),
-            None => format!("{}}}", caller.as_str()),
-        };
-        let mut page = CallPage::default();
-        for entry in index.range(lo.as_str()..hi.as_str()).map_err(failed)?.rev() {
-            let (_, id) = entry.map_err(failed)?;
-            if page.calls.len() == limit {
-                page.next = page.calls.last().map(call_sort_key);
-                break;
-            }
-            if let Some(v) = calls.get(id.value()).map_err(failed)? {
-                page.calls.push(decode(v.value())?);
-            }
-        }
-        Ok(page)
-    }
-
-    async fn log_event(&self, event: &CallEventRecord) -> Result<(), StorageError> {
-        let bytes = encode(event)?;
-        let base = format!("{}|{}", time_key(event.at), event.kind.as_str());
-        let call = event.call_id.clone();
-        self.writer
-            .write(false, move |tx| {
-                let mut events = tx.open_table(EVENTS).map_err(failed)?;
-                let mut n = 0u32;
-                let key = loop {
-                    let key = format!("{base}|{n:06}");
-                    if events.get(key.as_str()).map_err(failed)?.is_none() {
-                        break key;
-                    }
-                    n += 1;
-                };
-                events.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
-                if let Some(call) = &call {
-                    let mut by_call = tx.open_table(EVENTS_BY_CALL).map_err(failed)?;
-                    let index = format!("{call}|{key}");
-                    by_call.insert(index.as_str(), key.as_str()).map_err(failed)?;
-                }
-                Ok(())
-            })
-            .await
-    }
-
-    async fn call_events(&self, call_id: &CallId) -> Result<Vec<CallEventRecord>, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let by_call = tx.open_table(EVENTS_BY_CALL).map_err(failed)?;
-        let events = tx.open_table(EVENTS).map_err(failed)?;
-        let (lo, hi) = (format!("{call_id}|"), format!("{call_id}}}"));
-        let mut out = Vec::new();
-        for entry in by_call.range(lo.as_str()..hi.as_str()).map_err(failed)? {
-            let (_, key) = entry.map_err(failed)?;
-            if let Some(v) = events.get(key.value()).map_err(failed)? {
-                out.push(decode(v.value())?);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn events_between(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<CallEventRecord>, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let events = tx.open_table(EVENTS).map_err(failed)?;
-        // Keys carry milliseconds: scan through `to`'s whole millisecond, then cut at full precision.
-        let (lo, hi) = (time_key(from), format!("{}~", time_key(to)));
-        let mut out = Vec::new();
-        for entry in events.range(lo.as_str()..hi.as_str()).map_err(failed)? {
-            let (_, v) = entry.map_err(failed)?;
-            let event: CallEventRecord = decode(v.value())?;
-            if event.at >= from && event.at < to {
-                out.push(event);
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl CloneCache for LocalRecords {
-    async fn clone_of(&self, caller: &CallerId) -> Result<Option<CloneRecord>, StorageError> {
-        self.get(CLONES, caller.as_str())
-    }
-
-    async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
-        self.put(CLONES, rec.caller_id.as_str(), rec).await
-    }
-
-    /// Read and written in one transaction of the single writer, so nothing slips in between.
-    async fn touch_clone(
-        &self,
-        caller: &CallerId,
-        voice: &VoiceId,
-        at: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<bool, StorageError> {
-        let (caller, voice) = (caller.clone(), voice.clone());
-        let until = at.checked_add_signed(ttl).map_or(i64::MAX, |t| t.timestamp());
-        self.update_with(CLONES, Durable::No, move |t| {
-            let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
-                Some(v) => decode(v.value())?,
-                None => return Ok(false),
-            };
-            if rec.status != CloneStatus::Active || rec.voice_id != voice {
-                return Ok(false);
-            }
-            rec.reuse_count += 1;
-            rec.last_used_at = at;
-            rec.expires_at = rec.expires_at.max(until);
-            t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn evict_clone(&self, caller: &CallerId, voice: &VoiceId) -> Result<bool, StorageError> {
-        let (caller, voice) = (caller.clone(), voice.clone());
-        self.update(CLONES, move |t| {
-            let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
-                Some(v) => decode(v.value())?,
-                None => return Ok(false),
-            };
-            if rec.voice_id != voice {
-                return Ok(false);
-            }
-            rec.status = CloneStatus::Evicted;
-            t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let t = tx.open_table(CLONES).map_err(failed)?;
-        let mut out = Vec::new();
-        for entry in t.iter().map_err(failed)? {
-            let (_, v) = entry.map_err(failed)?;
-            out.push(decode(v.value())?);
-        }
-        Ok(out)
-    }
-
-    async fn log_clone(&self, rec: &CloneLogRecord) -> Result<(), StorageError> {
-        let key = format!("{}|{}", rec.run_id, time_key(rec.at));
-        let bytes = encode(rec)?;
-        self.update(CLONE_LOG, move |t| {
-            t.insert(key.as_str(), bytes.as_slice()).map_err(failed)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn clone_log(&self, run_id: &RunId) -> Result<Vec<CloneLogRecord>, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let t = tx.open_table(CLONE_LOG).map_err(failed)?;
-        let (lo, hi) = (format!("{run_id}|"), format!("{run_id}}}"));
-        let mut out = Vec::new();
-        for entry in t.range(lo.as_str()..hi.as_str()).map_err(failed)? {
-            let (_, v) = entry.map_err(failed)?;
-            out.push(decode(v.value())?);
-        }
-        Ok(out)
-    }
-
-    async fn set_quality(&self, caller: &CallerId, score: &QualityScore) -> Result<bool, StorageError> {
-        self.put_quality(caller, score).await
-    }
-
-    async fn quality_of(
-        &self,
-        caller: &CallerId,
-        voice: &VoiceId,
-    ) -> Result<Option<QualityScore>, StorageError> {
-        self.quality(caller, voice)
-    }
-}
-
-/// A transaction per delivery would be an fsync per call; the writer groups them.
-impl WebhookArchive for LocalRecords {
-    async fn keep(&self, delivery: &Delivery<'_>) -> Result<String, StorageError> {
-        let (key, body) = (delivery.key(), delivery.body.to_vec());
-        let stored = key.clone();
-        self.update(WEBHOOKS, move |t| {
-            t.insert(stored.as_str(), body.as_slice()).map_err(failed)?;
-            Ok(())
-        })
-        .await?;
-        Ok(key)
-    }
-}
-
-impl LocalRecords {
-    /// Kept webhook deliveries whose key starts with `prefix` (`webhooks/3cx/2026-11-22/`), in
-    /// key order: by source, day and time.
-    pub fn kept_webhooks(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let tx = self.db.begin_read().map_err(failed)?;
-        let t = tx.open_table(WEBHOOKS).map_err(failed)?;
-        let mut out = Vec::new();
-        for entry in t.range(prefix..).map_err(failed)? {
-            let (k, v) = entry.map_err(failed)?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            out.push((k.value().to_owned(), v.value().to_vec()));
-        }
-        Ok(out)
     }
 }
 
