@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::Utc;
 use echome_core::quality::TEST_PHRASES;
 use echome_core::{
-    BlobRef, BlobStore, CallerId, CloneCache, CloneOutput, CloneRecord, CloneStatus, EngineVoice, ErrorType,
-    QualityScore, RunId, ScoreInput, SegmentOutput, SpeechFormat, StepError, VoiceEngine, VoiceId,
+    BlobRef, BlobStore, CallerId, CloneCache, CloneOutput, EngineVoice, ErrorType, QualityScore, RunId,
+    ScoreInput, SegmentOutput, SpeechFormat, StepError, VoiceEngine, VoiceId,
 };
 use echome_local::{FsBlobStore, LocalRecords, OfflineEngine};
 use echome_testkit::playback::Playback;
@@ -53,16 +53,7 @@ fn world() -> World {
         &mut |_| {},
     )
     .unwrap();
-    let blob = |name: &str| BlobRef::new(BUCKET, format!("runs/r0/{name}"));
-    let pack = SegmentOutput {
-        samples: report.samples.iter().map(|s| blob(&s.path)).collect(),
-        report: blob("report.json"),
-        picture: blob("timeline.svg"),
-        speech_s: report.totals.speech_s,
-        selected_s: report.totals.selected_s,
-        noisy: report.noisy,
-        warnings: vec![],
-    };
+    let pack = echome_testkit::fixtures::pack_of(&report, BUCKET, "r0");
     let cfg = score_voice::Config { work_dir: dir.path().to_owned(), prepare, encoder: Some(encoder) };
     World { dir, blobs, records, cfg, pack }
 }
@@ -94,19 +85,7 @@ impl World {
 
     /// The caller's clone entry holds `voice`, as CloneVoice leaves it.
     async fn holds(&self, voice: &VoiceId) {
-        let now = Utc::now();
-        let rec = CloneRecord {
-            caller_id: CallerId::parse(CALLER).unwrap(),
-            voice_id: voice.clone(),
-            engine: "elevenlabs".into(),
-            pack_digest: "d".into(),
-            run_id: RunId::parse("r0").unwrap(),
-            created_at: now,
-            last_used_at: now,
-            reuse_count: 0,
-            status: CloneStatus::Active,
-            expires_at: now.timestamp() + 3600,
-        };
+        let rec = echome_testkit::fixtures::clone_entry(CALLER, voice.as_str(), Utc::now());
         self.records.put_clone(&rec).await.unwrap();
     }
 

@@ -20,18 +20,7 @@ fn caller() -> CallerId {
 }
 
 fn entry(voice: &str, at: DateTime<Utc>) -> CloneRecord {
-    CloneRecord {
-        caller_id: caller(),
-        voice_id: VoiceId::parse(voice).unwrap(),
-        engine: "elevenlabs".into(),
-        pack_digest: format!("pack-of-{voice}"),
-        run_id: RunId::parse("run-1").unwrap(),
-        created_at: at,
-        last_used_at: at,
-        reuse_count: 0,
-        status: CloneStatus::Active,
-        expires_at: (at + Duration::hours(24)).timestamp(),
-    }
+    echome_testkit::fixtures::clone_entry("+14155550123", voice, at)
 }
 
 fn score(voice: &str) -> QualityScore {

@@ -1,6 +1,7 @@
 //! Records the tests of several crates share.
 
-use echome_core::{BlobRef, SegmentOutput};
+use chrono::{DateTime, Duration, Utc};
+use echome_core::{BlobRef, CallerId, CloneRecord, CloneStatus, RunId, SegmentOutput, VoiceId};
 
 /// A sample pack as SegmentAudio leaves it under `runs/{run}/` in `bucket`: two files, noisy, a
 /// warning, so a round trip through a store shows every field.
@@ -14,5 +15,37 @@ pub fn pack(bucket: &str, run: &str) -> SegmentOutput {
         selected_s: 120.0,
         noisy: true,
         warnings: vec!["narrowband".into()],
+    }
+}
+
+/// The caller's clone entry holding `voice`, made and last used at `at`, fresh for 24 hours
+/// (as CloneVoice leaves it).
+pub fn clone_entry(caller: &str, voice: &str, at: DateTime<Utc>) -> CloneRecord {
+    CloneRecord {
+        caller_id: CallerId::parse(caller).expect("an E.164 number"),
+        voice_id: VoiceId::parse(voice).expect("a voice id"),
+        engine: "elevenlabs".into(),
+        pack_digest: format!("pack-of-{voice}"),
+        run_id: RunId::parse("run-1").expect("a run id"),
+        created_at: at,
+        last_used_at: at,
+        reuse_count: 0,
+        status: CloneStatus::Active,
+        expires_at: (at + Duration::hours(24)).timestamp(),
+    }
+}
+
+/// The pack `echome_audio::prepare_file` wrote under `runs/{run}/` in `bucket`, as SegmentAudio
+/// would name it.
+pub fn pack_of(report: &echome_audio::Report, bucket: &str, run: &str) -> SegmentOutput {
+    let key = |n: &str| BlobRef::new(bucket, format!("runs/{run}/{n}"));
+    SegmentOutput {
+        samples: report.samples.iter().map(|s| key(&s.path)).collect(),
+        report: key("report.json"),
+        picture: key("timeline.svg"),
+        speech_s: report.totals.speech_s,
+        selected_s: report.totals.selected_s,
+        noisy: report.noisy,
+        warnings: report.warnings.iter().map(|w| w.code.to_owned()).collect(),
     }
 }

@@ -395,7 +395,7 @@ async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
 
 #[tokio::test]
 async fn a_run_shows_its_voice_s_measured_quality_while_it_is_the_caller_s_voice() {
-    use echome_core::{CloneRecord, CloneStatus, QualityScore, RunOutcome, VoiceId};
+    use echome_core::{QualityScore, RunOutcome, VoiceId};
     let (_dir, api) = api_with_records().await;
     let run_id = RunId::parse("up-0123-5f1c2a9be0d4c8a7e6b3f210").unwrap();
     let voice = VoiceId::parse("c38kUX8pkfYO2kHyqfFy").unwrap();
@@ -406,18 +406,7 @@ async fn a_run_shows_its_voice_s_measured_quality_while_it_is_the_caller_s_voice
     assert_eq!((status, &body["quality"]), (200, &json!(null)), "not scored yet: {body}");
 
     let now = Utc::now();
-    let entry = CloneRecord {
-        caller_id: caller(),
-        voice_id: voice.clone(),
-        engine: "elevenlabs".into(),
-        pack_digest: "d".into(),
-        run_id: run_id.clone(),
-        created_at: now,
-        last_used_at: now,
-        reuse_count: 0,
-        status: CloneStatus::Active,
-        expires_at: now.timestamp() + 3600,
-    };
+    let entry = echome_testkit::fixtures::clone_entry(caller().as_str(), voice.as_str(), now);
     api.records.put_clone(&entry).await.unwrap();
     let pack: echome_core::PackFigures = serde_json::from_value(json!({"samples": [{
         "duration_s": 60.0, "snr_db": 30.0, "clipping_ratio": 0.0, "rms_dbfs": -20.0, "true_peak_dbtp": -4.0

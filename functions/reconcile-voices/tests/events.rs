@@ -7,7 +7,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use echome_core::{CallerId, CloneCache, CloneRecord, CloneStatus, RunId, VoiceId};
+use echome_core::{CloneCache, CloneRecord, CloneStatus, VoiceId};
 use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
 use echome_local::LocalRecords;
 use echome_testkit::elevenlabs::Account;
@@ -20,19 +20,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn entry(caller: &str, voice: &str, used_hours_ago: i64) -> CloneRecord {
-    let at = t0() - Duration::hours(used_hours_ago);
-    CloneRecord {
-        caller_id: CallerId::parse(caller).unwrap(),
-        voice_id: VoiceId::parse(voice).unwrap(),
-        engine: "elevenlabs".into(),
-        pack_digest: format!("pack-{voice}"),
-        run_id: RunId::parse("run-1").unwrap(),
-        created_at: at,
-        last_used_at: at,
-        reuse_count: 0,
-        status: CloneStatus::Active,
-        expires_at: (at + Duration::hours(24)).timestamp(),
-    }
+    echome_testkit::fixtures::clone_entry(caller, voice, t0() - Duration::hours(used_hours_ago))
 }
 
 fn voice(id: &str, ours: bool) -> serde_json::Value {

@@ -39,16 +39,7 @@ impl Bench {
         let encoder = self.cfg.encoder.as_ref();
         let report =
             echome_audio::prepare_file(recording, &run_dir, &self.cfg.prepare, encoder, &mut |_| {}).unwrap();
-        let blob = |name: &str| BlobRef::new("recordings", format!("runs/{run}/{name}"));
-        SegmentOutput {
-            samples: report.samples.iter().map(|s| blob(&s.path)).collect(),
-            report: blob("report.json"),
-            picture: blob("timeline.svg"),
-            speech_s: report.totals.speech_s,
-            selected_s: report.totals.selected_s,
-            noisy: report.noisy,
-            warnings: vec![],
-        }
+        echome_testkit::fixtures::pack_of(&report, "recordings", run)
     }
 
     async fn score<E: VoiceEngine>(

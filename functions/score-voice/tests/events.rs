@@ -3,7 +3,7 @@
 //! offline engine: a new voice is scored on its spoken phrases; a reused one keeps its score.
 
 use chrono::Utc;
-use echome_core::{BlobRef, BlobStore, CloneCache, CloneRecord, CloneStatus, RunId, ScoreInput};
+use echome_core::{BlobRef, BlobStore, CloneCache, RunId, ScoreInput};
 use echome_local::{FsBlobStore, LocalRecords, OfflineEngine};
 use echome_testkit::{Scene, SceneKind, generate};
 
@@ -22,19 +22,11 @@ async fn a_new_voice_is_scored_and_a_reused_one_keeps_its_score() {
     let run_dir = blobs.path_of(&BlobRef::new("echome-recordings", new.run_id.prefix())).unwrap();
     let prepare = echome_audio::PrepareConfig::default();
     echome_audio::prepare_file(&call, &run_dir, &prepare, Some(&encoder), &mut |_| {}).unwrap();
-    let now = Utc::now();
-    let entry = CloneRecord {
-        caller_id: new.caller_id.clone(),
-        voice_id: new.clone.voice_id.clone(),
-        engine: "offline".into(),
-        pack_digest: "d".into(),
-        run_id: new.run_id.clone(),
-        created_at: now,
-        last_used_at: now,
-        reuse_count: 0,
-        status: CloneStatus::Active,
-        expires_at: now.timestamp() + 3600,
-    };
+    let entry = echome_testkit::fixtures::clone_entry(
+        new.caller_id.as_str(),
+        new.clone.voice_id.as_str(),
+        Utc::now(),
+    );
     records.put_clone(&entry).await.unwrap();
     let cfg = score_voice::Config { work_dir: dir.path().to_owned(), prepare, encoder: Some(encoder) };
 

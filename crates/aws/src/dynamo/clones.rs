@@ -55,6 +55,23 @@ fn clone_from(item: &Item) -> Result<CloneRecord, StorageError> {
     Ok(rec)
 }
 
+impl DynamoRecords {
+    /// An `UpdateItem` of the caller's clone entry, only while it holds `voice`.
+    fn while_it_holds(
+        &self,
+        caller: &CallerId,
+        voice: &VoiceId,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(caller_pk(caller)))
+            .key("sk", s("CLONE"))
+            .condition_expression("attribute_exists(pk) AND voice_id = :voice")
+            .expression_attribute_values(":voice", s(voice.as_str()))
+    }
+}
+
 impl CloneCache for DynamoRecords {
     async fn clone_of(&self, caller: &CallerId) -> Result<Option<CloneRecord>, StorageError> {
         self.get(caller_pk(caller), "CLONE").await?.as_ref().map(clone_from).transpose()
@@ -117,21 +134,12 @@ impl CloneCache for DynamoRecords {
     }
 
     async fn evict_clone(&self, caller: &CallerId, voice: &VoiceId) -> Result<bool, StorageError> {
-        let pk = caller_pk(caller);
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk.clone()))
-            .key("sk", s("CLONE"))
+        let req = self
+            .while_it_holds(caller, voice)
             .update_expression("SET #status = :evicted")
-            .condition_expression("attribute_exists(pk) AND voice_id = :voice")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":evicted", s(CloneStatus::Evicted.as_str()))
-            .expression_attribute_values(":voice", s(voice.as_str()))
-            .send()
-            .await;
-        written(sent, &pk, "marking the clone evicted of")
+            .expression_attribute_values(":evicted", s(CloneStatus::Evicted.as_str()));
+        written(req.send().await, &caller_pk(caller), "marking the clone evicted of")
     }
 
     async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
@@ -184,22 +192,13 @@ impl CloneCache for DynamoRecords {
     /// An `UpdateItem` of the entry's `quality` attribute, conditioned on its voice: a
     /// `put_clone` of a newer voice replaces the whole item, score and all.
     async fn set_quality(&self, caller: &CallerId, score: &QualityScore) -> Result<bool, StorageError> {
-        let pk = caller_pk(caller);
         let body = serde_json::to_string(score)
             .map_err(|e| StorageError::Failed(format!("encoding a quality score: {e}")))?;
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk.clone()))
-            .key("sk", s("CLONE"))
+        let req = self
+            .while_it_holds(caller, &score.voice_id)
             .update_expression("SET quality = :q")
-            .condition_expression("attribute_exists(pk) AND voice_id = :voice")
-            .expression_attribute_values(":q", s(body))
-            .expression_attribute_values(":voice", s(score.voice_id.as_str()))
-            .send()
-            .await;
-        written(sent, &pk, "storing the quality of the clone of")
+            .expression_attribute_values(":q", s(body));
+        written(req.send().await, &caller_pk(caller), "storing the quality of the clone of")
     }
 
     async fn quality_of(
