@@ -96,9 +96,14 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
         VoicesCommand::List(_) => {
             let at_engine = engine.voices().await?;
             let cache = local.records.clones().await?;
+            let mut scores = Vec::with_capacity(cache.len());
+            for c in &cache {
+                scores.push(local.records.quality_of(&c.caller_id, &c.voice_id).await?.and_then(|q| q.score));
+            }
             let rows: Vec<_> = cache
                 .iter()
-                .map(|c| {
+                .zip(&scores)
+                .map(|(c, score)| {
                     json!({
                         "voice_id": c.voice_id,
                         "engine": c.engine,
@@ -107,6 +112,7 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                         "fresh": c.is_fresh(now),
                         "reuse_count": c.reuse_count,
                         "last_used_at": c.last_used_at,
+                        "quality": score,
                     })
                 })
                 .collect();
@@ -123,15 +129,16 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                     engine.name(),
                     ours.len()
                 );
-                for c in &cache {
+                for (c, score) in cache.iter().zip(&scores) {
                     println!(
-                        "  {:<24} {:<14} {:?}{} used {}x, last {}",
+                        "  {:<24} {:<14} {:?}{} used {}x, last {}, quality {}",
                         c.voice_id.as_str(),
                         c.caller_id.redacted(),
                         c.status,
                         if c.is_fresh(now) { "" } else { " (expired)" },
                         c.reuse_count,
-                        c.last_used_at.format("%Y-%m-%d %H:%M")
+                        c.last_used_at.format("%Y-%m-%d %H:%M"),
+                        score.map_or_else(|| "not measured".to_owned(), |s| format!("{s:.2}"))
                     );
                 }
             }

@@ -270,4 +270,7 @@ fn echome_run_reports_the_new_voice_s_quality_and_a_reused_voice_keeps_its_score
     assert!(ok, "{again}");
     assert_eq!(again["cached"], true, "{again}");
     assert_eq!(again["quality"], first["quality"], "scored once per voice");
+    let (ok, list) = echome_tests::echome_json(data.path(), &["voices", "list", "--json"]);
+    assert!(ok, "{list}");
+    assert_eq!(list["cached"][0]["quality"], q["score"], "the library shows the voice's score: {list}");
 }

@@ -141,7 +141,12 @@ where
                 let caller = parse_caller(caller)?;
                 let (clone, run) =
                     tokio::try_join!(self.records.clone_of(&caller), self.records.latest_run(&caller))?;
-                Ok((200, views::clone_status(&caller, clone.as_ref(), run.as_ref(), Utc::now())))
+                let quality = match &clone {
+                    Some(c) => self.records.quality_of(&caller, &c.voice_id).await?,
+                    None => None,
+                };
+                let now = Utc::now();
+                Ok((200, views::clone_status(&caller, clone.as_ref(), run.as_ref(), quality.as_ref(), now)))
             }
             ["calls", id] => {
                 let id = CallId::parse(id).map_err(|e| HttpError::BadRequest(e.to_string()))?;

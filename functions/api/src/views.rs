@@ -74,6 +74,7 @@ pub fn clone_status(
     caller: &CallerId,
     clone: Option<&CloneRecord>,
     run: Option<&RunRecord>,
+    quality: Option<&QualityScore>,
     now: DateTime<Utc>,
 ) -> Value {
     let fresh = clone.filter(|c| c.is_fresh(now));
@@ -92,6 +93,7 @@ pub fn clone_status(
         "last_used_at": fresh.map(|c| c.last_used_at),
         "expires_at": fresh.and_then(|c| DateTime::from_timestamp(c.expires_at, 0)),
         "reuse_count": fresh.map(|c| c.reuse_count),
+        "quality": fresh.and(quality).map(QualityScore::summary),
         "latest_run": run.map(|r| json!({
             "run_id": r.run_id,
             "status": r.status,

@@ -429,6 +429,9 @@ async fn a_run_shows_its_voice_s_measured_quality_while_it_is_the_caller_s_voice
     assert_eq!(body["quality"]["score"], json!(score.unwrap()), "{body}");
     assert_eq!(body["quality"]["clarity"], json!(parts_clarity(&quality)));
     assert!(body["quality"]["similarity"]["missing"].as_str().unwrap().contains("voiceprint"), "{body}");
+    let (status, body) = call(&api, event("clone-status")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")), "{body}");
+    assert_eq!(body["quality"]["score"], json!(score.unwrap()), "the caller's voice, with its score: {body}");
 }
 
 fn parts_clarity(q: &echome_core::QualityScore) -> f64 {
