@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use echome_aws::DynamoRecords;
-use echome_core::quality::score_parts;
 use echome_core::{
     CallerId, CloneCache, CloneRecord, CloneStatus, QualityScore, ReferenceVoice, ReferenceVoices, RunId,
     VoiceId, Voiceprint,
@@ -24,17 +23,12 @@ fn entry(voice: &str, at: DateTime<Utc>) -> CloneRecord {
 }
 
 fn score(voice: &str) -> QualityScore {
-    let (score, parts) = score_parts(&Default::default(), None, &[], false);
-    QualityScore {
-        voice_id: VoiceId::parse(voice).unwrap(),
-        engine: "elevenlabs".into(),
-        run_id: RunId::parse("run-1").unwrap(),
-        score,
-        parts,
-        phrases: vec![],
-        characters: 256,
-        scored_at: t("2026-11-20T09:05:00.000Z"),
-    }
+    echome_testkit::fixtures::quality_score(
+        voice,
+        "run-1",
+        &Default::default(),
+        t("2026-11-20T09:05:00.000Z"),
+    )
 }
 
 /// A voice's score: stored only while the caller's entry holds that voice, kept through uses,

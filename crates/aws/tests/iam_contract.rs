@@ -694,6 +694,25 @@ fn clone_record(who: &CallerId, run: &RunId, at: DateTime<Utc>) -> CloneRecord {
 /// A caller's folder in S3 keys, without the `+`: moto (5.2, server mode) miscomputes the
 /// signature of a path holding `+` or `=` once IAM is enforced (boto3's requests too), and
 /// answers SignatureDoesNotMatch. IAM matches the prefix (`samples/*`), not the folder.
+/// As the run left it before a function's turn (written by an admin): the pack's report, one
+/// more file of 4,000 bytes under the run's prefix, and the caller's clone entry.
+async fn seed_run(
+    key: &impl Fn(&str) -> BlobRef,
+    file: &str,
+    who: &CallerId,
+    run_id: &RunId,
+    at: DateTime<Utc>,
+) {
+    let admin = admin();
+    let seed = S3BlobStore::new(&admin);
+    seed.put_bytes(&key("report.json"), b"{}".to_vec(), "application/json").await.expect("seeding");
+    seed.put_bytes(&key(file), wav_bytes(4000), "application/octet-stream").await.expect("seeding");
+    DynamoRecords::new(&admin, &world().table)
+        .put_clone(&clone_record(who, run_id, at))
+        .await
+        .expect("seeding");
+}
+
 fn s3_folder(who: &CallerId) -> String {
     who.as_str().trim_start_matches('+').to_owned()
 }
@@ -789,13 +808,7 @@ async fn clone_voice_works_with_its_template_policy() {
     let who = caller(104);
     let at = t("2026-11-20T10:00:00.000Z");
     let admin = admin();
-    let seed = S3BlobStore::new(&admin);
-    seed.put_bytes(&key("report.json"), b"{}".to_vec(), "application/json").await.expect("seeding");
-    seed.put_bytes(&key("sample_1.wav"), wav_bytes(4000), "audio/wav").await.expect("seeding");
-    DynamoRecords::new(&admin, &world().table)
-        .put_clone(&clone_record(&who, &run_id, at))
-        .await
-        .expect("seeding");
+    seed_run(&key, "sample_1.wav", &who, &run_id, at).await;
 
     run.secret("ELEVENLABS_API_KEY_PARAMETER").await;
     let blobs = S3BlobStore::new(&run.sdk);
@@ -872,13 +885,7 @@ async fn score_voice_works_with_its_template_policy() {
     let who = caller(105);
     let at = t("2026-11-20T10:00:00.000Z");
     let admin = admin();
-    let seed = S3BlobStore::new(&admin);
-    seed.put_bytes(&key("report.json"), b"{}".to_vec(), "application/json").await.expect("seeding");
-    seed.put_bytes(&key("quality/phrase-1.mp3"), wav_bytes(4000), "audio/mpeg").await.expect("seeding");
-    DynamoRecords::new(&admin, &world().table)
-        .put_clone(&clone_record(&who, &run_id, at))
-        .await
-        .expect("seeding");
+    seed_run(&key, "quality/phrase-1.mp3", &who, &run_id, at).await;
 
     run.secret("ELEVENLABS_API_KEY_PARAMETER").await;
     let blobs = S3BlobStore::new(&run.sdk);
@@ -906,17 +913,8 @@ async fn score_voice_works_with_its_template_policy() {
         blobs.put_bytes(&key("quality/score.json"), b"{}".to_vec(), "application/json").await,
         |()| true,
     );
-    let (score, parts) = echome_core::quality::score_parts(&Default::default(), None, &[], false);
-    let quality = echome_core::QualityScore {
-        voice_id: voice(),
-        engine: "elevenlabs".into(),
-        run_id: run_id.clone(),
-        score,
-        parts,
-        phrases: vec![],
-        characters: 256,
-        scored_at: at,
-    };
+    let quality =
+        echome_testkit::fixtures::quality_score(voice().as_str(), run_id.as_str(), &Default::default(), at);
     run.check("CloneCache::set_quality", cache.set_quality(&who, &quality).await, |stored| *stored);
     let read = DynamoRecords::new(&admin, &world().table).quality_of(&who, &voice()).await;
     assert_eq!(read.expect("reading the score back"), Some(quality), "stored with the voice");

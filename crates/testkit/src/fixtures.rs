@@ -1,7 +1,9 @@
 //! Records the tests of several crates share.
 
 use chrono::{DateTime, Duration, Utc};
-use echome_core::{BlobRef, CallerId, CloneRecord, CloneStatus, RunId, SegmentOutput, VoiceId};
+use echome_core::{
+    BlobRef, CallerId, CloneRecord, CloneStatus, PackFigures, QualityScore, RunId, SegmentOutput, VoiceId,
+};
 
 /// A sample pack as SegmentAudio leaves it under `runs/{run}/` in `bucket`: two files, noisy, a
 /// warning, so a round trip through a store shows every field.
@@ -47,5 +49,21 @@ pub fn pack_of(report: &echome_audio::Report, bucket: &str, run: &str) -> Segmen
         selected_s: report.totals.selected_s,
         noisy: report.noisy,
         warnings: report.warnings.iter().map(|w| w.code.to_owned()).collect(),
+    }
+}
+
+/// `voice`'s score as `run` measured it from `pack`'s figures alone (no phrases: only clarity
+/// can be measured), 256 characters spent.
+pub fn quality_score(voice: &str, run: &str, pack: &PackFigures, at: DateTime<Utc>) -> QualityScore {
+    let (score, parts) = echome_core::quality::score_parts(pack, None, &[], false);
+    QualityScore {
+        voice_id: VoiceId::parse(voice).expect("a voice id"),
+        engine: "elevenlabs".into(),
+        run_id: RunId::parse(run).expect("a run id"),
+        score,
+        parts,
+        phrases: vec![],
+        characters: 256,
+        scored_at: at,
     }
 }

@@ -395,7 +395,7 @@ async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
 
 #[tokio::test]
 async fn a_run_shows_its_voice_s_measured_quality_while_it_is_the_caller_s_voice() {
-    use echome_core::{QualityScore, RunOutcome, VoiceId};
+    use echome_core::{RunOutcome, VoiceId};
     let (_dir, api) = api_with_records().await;
     let run_id = RunId::parse("up-0123-5f1c2a9be0d4c8a7e6b3f210").unwrap();
     let voice = VoiceId::parse("c38kUX8pkfYO2kHyqfFy").unwrap();
@@ -412,17 +412,8 @@ async fn a_run_shows_its_voice_s_measured_quality_while_it_is_the_caller_s_voice
         "duration_s": 60.0, "snr_db": 30.0, "clipping_ratio": 0.0, "rms_dbfs": -20.0, "true_peak_dbtp": -4.0
     }]}))
     .unwrap();
-    let (score, parts) = echome_core::quality::score_parts(&pack, None, &[], false);
-    let quality = QualityScore {
-        voice_id: voice,
-        engine: "elevenlabs".into(),
-        run_id: run_id.clone(),
-        score,
-        parts,
-        phrases: vec![],
-        characters: 256,
-        scored_at: now,
-    };
+    let quality = echome_testkit::fixtures::quality_score(voice.as_str(), run_id.as_str(), &pack, now);
+    let score = quality.score;
     assert!(api.records.set_quality(&caller(), &quality).await.unwrap());
     let (status, body) = call(&api, event("run-status")).await;
     assert_eq!(status, 200, "{body}");
