@@ -2,7 +2,7 @@
 //! input projection is one matrix product over every frame of the batch, and each step's
 //! recurrent product is one over the batch, so the work is matrix–matrix, not vector by vector.
 
-use crate::weights::{EMBEDDING, GATES, HIDDEN, Weights};
+use crate::weights::{EMBEDDING, GATES, HIDDEN, Layer, Weights};
 
 /// Steps whose input projection is made in one product.
 const STEP_BLOCK: usize = 16;
@@ -78,26 +78,42 @@ fn cell_step(g: &mut [f32], h: &mut [f32], c: &mut [f32]) {
     }
 }
 
-/// Every row's step: on x86-64 with AVX2 and FMA compiled for them (chosen at run time), so the
-/// gates' `exp` runs eight lanes at a time; elsewhere as the target compiles it (NEON on aarch64).
-fn cells(g: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+/// One step of every row: the recurrent product, then the gates. On x86-64 with AVX2 and FMA
+/// (chosen at run time) both are compiled for them, so the product runs the packed kernel and
+/// the gates' `exp` eight lanes at a time; without them the general product is used. On aarch64
+/// (NEON and FMA are part of every CPU, Graviton included) the packed kernel always runs.
+fn step(layer: &Layer, batch: usize, g: &mut [f32], h: &mut [f32], c: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for (checked above).
-        unsafe { cells_avx2(g, h, c) };
-        return;
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features the function is compiled for (checked above).
+            unsafe { step_avx2(layer, batch, g, h, c) };
+        } else {
+            gemm_abt(batch, HIDDEN, GATES, h, &layer.w_hh, g);
+            cells(g, h, c);
+        }
     }
-    cells_plain(g, h, c);
+    #[cfg(target_arch = "aarch64")]
+    {
+        crate::recurrent::kernel(batch, h, &layer.w_hh_packed, g);
+        cells(g, h, c);
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        gemm_abt(batch, HIDDEN, GATES, h, &layer.w_hh, g);
+        cells(g, h, c);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn cells_avx2(g: &mut [f32], h: &mut [f32], c: &mut [f32]) {
-    cells_plain(g, h, c);
+unsafe fn step_avx2(layer: &Layer, batch: usize, g: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+    crate::recurrent::kernel(batch, h, &layer.w_hh_packed, g);
+    cells(g, h, c);
 }
 
 #[inline(always)]
-fn cells_plain(g: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+fn cells(g: &mut [f32], h: &mut [f32], c: &mut [f32]) {
     for ((g, hb), cb) in
         g.chunks_exact_mut(GATES).zip(h.chunks_exact_mut(HIDDEN)).zip(c.chunks_exact_mut(HIDDEN))
     {
@@ -130,8 +146,7 @@ pub fn forward(w: &Weights, frames: &[f32], steps: usize, batch: usize) -> Vec<[
             gemm_abt(n * batch, layer.input, GATES, x, &layer.w_ih, gates);
             for k in 0..n {
                 let g = &mut gates[k * batch * GATES..(k + 1) * batch * GATES];
-                crate::recurrent::accumulate(batch, &h, &layer.w_hh_packed, &layer.w_hh, g);
-                cells(g, &mut h, &mut c);
+                step(layer, batch, g, &mut h, &mut c);
                 let t = t0 + k;
                 output[t * batch * HIDDEN..(t + 1) * batch * HIDDEN].copy_from_slice(&h);
             }

@@ -4,8 +4,7 @@
 //! encoder's time. Here `W_hh` is laid out in panels of [`NR`] gate rows, k-major inside a panel
 //! (16 KB, which stays in L1 while every row of `h` passes it), and a 4 × 16 block of the result
 //! is kept in registers over the 256 products. The kernel is plain Rust that the compiler
-//! vectorises: with AVX2 and FMA on x86-64 (chosen at run time; without them the general
-//! product is used), with NEON on aarch64 (always there).
+//! vectorises for whatever the caller is compiled for (see `lstm::step`).
 
 use crate::weights::{GATES, HIDDEN};
 
@@ -30,37 +29,11 @@ pub fn pack(w_hh: &[f32]) -> Vec<f32> {
 }
 
 /// `gates[b] += W_hh · h[b]` for each of the `batch` rows (`h`: `batch × HIDDEN`, `gates`:
-/// `batch × GATES`); `w_hh` is the same matrix unpacked, for machines without the fast kernel.
-#[cfg(target_arch = "x86_64")]
-pub fn accumulate(batch: usize, h: &[f32], packed: &[f32], w_hh: &[f32], gates: &mut [f32]) {
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for (checked above).
-        unsafe { accumulate_avx2(batch, h, packed, gates) };
-    } else {
-        crate::lstm::gemm_abt(batch, HIDDEN, GATES, h, w_hh, gates);
-    }
-}
-
-/// NEON and FMA are part of every aarch64 CPU (Graviton included).
-#[cfg(target_arch = "aarch64")]
-pub fn accumulate(batch: usize, h: &[f32], packed: &[f32], _w_hh: &[f32], gates: &mut [f32]) {
-    kernel(batch, h, packed, gates);
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-pub fn accumulate(batch: usize, h: &[f32], _packed: &[f32], w_hh: &[f32], gates: &mut [f32]) {
-    crate::lstm::gemm_abt(batch, HIDDEN, GATES, h, w_hh, gates);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn accumulate_avx2(batch: usize, h: &[f32], packed: &[f32], gates: &mut [f32]) {
-    kernel(batch, h, packed, gates);
-}
-
+/// `batch × GATES`), against `W_hh` as [`pack`] lays it out. Inlined into the caller, which
+/// chooses the target features it is compiled for (`lstm::step`).
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 #[inline(always)]
-fn kernel(batch: usize, h: &[f32], packed: &[f32], gates: &mut [f32]) {
+pub(crate) fn kernel(batch: usize, h: &[f32], packed: &[f32], gates: &mut [f32]) {
     assert!(h.len() >= batch * HIDDEN && gates.len() >= batch * GATES && packed.len() == GATES * HIDDEN);
     for (p, panel) in packed.chunks_exact(HIDDEN * NR).enumerate() {
         let mut b0 = 0;
@@ -111,7 +84,7 @@ mod tests {
             let h: Vec<f32> = (0..batch * HIDDEN).map(|_| next()).collect();
             let start: Vec<f32> = (0..batch * GATES).map(|_| next()).collect();
             let mut fast = start.clone();
-            accumulate(batch, &h, &packed, &w, &mut fast);
+            kernel(batch, &h, &packed, &mut fast);
             for b in 0..batch {
                 for n in 0..GATES {
                     let plain: f64 = (0..HIDDEN)
