@@ -282,16 +282,8 @@ fn quality_json(q: &QualityScore) -> serde_json::Value {
 }
 
 fn quality_line(q: &QualityScore) -> String {
-    let part = |name: &str, p: &echome_core::quality::QualityPart| match p.score {
-        Some(s) => format!("{name} {s:.2}"),
-        None => format!("{name} not measured"),
-    };
-    let score = q.score.map_or_else(|| "not measured".to_owned(), |s| format!("{s:.2}"));
-    let parts = [
-        part("similarity", &q.parts.similarity),
-        part("consistency", &q.parts.consistency),
-        part("clarity", &q.parts.clarity),
-        part("naturalness", &q.parts.naturalness),
-    ];
-    format!("{score} ({})", parts.join(", "))
+    let measured = |s: Option<f64>| s.map_or_else(|| "not measured".to_owned(), |s| format!("{s:.2}"));
+    let parts: Vec<String> =
+        q.parts.named().iter().map(|(name, p)| format!("{name} {}", measured(p.score))).collect();
+    format!("{} ({})", measured(q.score), parts.join(", "))
 }

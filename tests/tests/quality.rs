@@ -99,19 +99,11 @@ fn voice(id: &str) -> VoiceId {
 }
 
 fn part(q: &QualityScore, name: &str) -> Option<f64> {
-    match name {
-        "similarity" => q.parts.similarity.score,
-        "consistency" => q.parts.consistency.score,
-        "clarity" => q.parts.clarity.score,
-        _ => q.parts.naturalness.score,
-    }
+    q.parts.named().iter().find(|(n, _)| *n == name).and_then(|(_, p)| p.score)
 }
 
 fn show(label: &str, q: &QualityScore) {
-    let parts: Vec<String> = ["similarity", "consistency", "clarity", "naturalness"]
-        .iter()
-        .map(|n| format!("{n} {:?}", part(q, n)))
-        .collect();
+    let parts: Vec<String> = q.parts.named().iter().map(|(n, p)| format!("{n} {:?}", p.score)).collect();
     println!("{label:<28} score {:?}: {}", q.score, parts.join(", "));
 }
 

@@ -21,6 +21,7 @@ use crate::blob::BlobRef;
 use crate::error::StepError;
 use crate::ids::{RunId, VoiceId};
 use crate::prosody::Prosody;
+use crate::voiceprint::cosine;
 
 /// What every clone says. Everyday sentences of a call (greeting, digits, a time), together
 /// covering English's vowels and most consonant clusters.
@@ -93,8 +94,14 @@ pub struct QualityParts {
 }
 
 impl QualityParts {
-    fn all(&self) -> [&QualityPart; 4] {
-        [&self.similarity, &self.consistency, &self.clarity, &self.naturalness]
+    /// Each part with its name, in the order answers list them.
+    pub fn named(&self) -> [(&'static str, &QualityPart); 4] {
+        [
+            ("similarity", &self.similarity),
+            ("consistency", &self.consistency),
+            ("clarity", &self.clarity),
+            ("naturalness", &self.naturalness),
+        ]
     }
 }
 
@@ -124,7 +131,8 @@ pub struct QualityScore {
     pub score: Option<f64>,
     pub parts: QualityParts,
     pub phrases: Vec<PhraseResult>,
-    /// Characters sent to the engine for the phrases (0 when they were spoken before).
+    /// Characters the phrases cost at the engine: spent once per voice, whichever attempt of
+    /// the scoring run spoke them.
     pub characters: u64,
     pub scored_at: DateTime<Utc>,
 }
@@ -132,12 +140,7 @@ pub struct QualityScore {
 impl QualityScore {
     /// Parts that were not measured, by name.
     pub fn missing(&self) -> Vec<&'static str> {
-        ["similarity", "consistency", "clarity", "naturalness"]
-            .into_iter()
-            .zip(self.parts.all())
-            .filter(|(_, p)| p.score.is_none())
-            .map(|(n, _)| n)
-            .collect()
+        self.parts.named().into_iter().filter(|(_, p)| p.score.is_none()).map(|(n, _)| n).collect()
     }
 
     /// What a user reads: the score and each part (figures left to the record).
@@ -146,15 +149,15 @@ impl QualityScore {
             (Some(s), _) => serde_json::json!(s),
             (None, why) => serde_json::json!({ "missing": why }),
         };
-        serde_json::json!({
+        let mut out = serde_json::json!({
             "score": self.score,
-            "similarity": part(&self.parts.similarity),
-            "consistency": part(&self.parts.consistency),
-            "clarity": part(&self.parts.clarity),
-            "naturalness": part(&self.parts.naturalness),
             "engine": self.engine,
             "characters": self.characters,
-        })
+        });
+        for (name, p) in self.parts.named() {
+            out[name] = part(p);
+        }
+        out
     }
 }
 
@@ -208,9 +211,9 @@ pub fn score_parts(
         naturalness: naturalness(pack, phrases),
     };
     let (sum, weight) = parts
-        .all()
+        .named()
         .iter()
-        .filter_map(|p| p.score.map(|s| (s * p.weight, p.weight)))
+        .filter_map(|(_, p)| p.score.map(|s| (s * p.weight, p.weight)))
         .fold((0.0, 0.0), |(s, w), (ps, pw)| (s + ps, w + pw));
     let score = (weight > 0.0).then(|| round3(sum / weight));
     (score, parts)
@@ -219,12 +222,6 @@ pub fn score_parts(
 /// The cosine as a score on the scale of real people (see [`DIFFERENT_PEOPLE_MEAN`]).
 pub fn calibrated(cosine: f64) -> f64 {
     ((cosine - DIFFERENT_PEOPLE_MEAN) / (SAME_PERSON_MEAN - DIFFERENT_PEOPLE_MEAN)).clamp(0.0, 1.0)
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> Option<f64> {
-    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum::<f64>();
-    let norms = (dot(a, a) * dot(b, b)).sqrt();
-    (a.len() == b.len() && norms > 0.0).then(|| dot(a, b) / norms)
 }
 
 fn embedded(phrases: &[PhraseMeasure]) -> Vec<&[f32]> {

@@ -30,14 +30,18 @@ pub struct Voiceprint {
 impl Voiceprint {
     /// The cosine between two voiceprints of the same model; `None` across models or sizes.
     pub fn similarity(&self, other: &Voiceprint) -> Option<f64> {
-        if self.model != other.model || self.embedding.len() != other.embedding.len() {
+        if self.model != other.model {
             return None;
         }
-        let dot =
-            |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum::<f64>();
-        let norms = (dot(&self.embedding, &self.embedding) * dot(&other.embedding, &other.embedding)).sqrt();
-        (norms > 0.0).then(|| dot(&self.embedding, &other.embedding) / norms)
+        cosine(&self.embedding, &other.embedding)
     }
+}
+
+/// The cosine between two embeddings; `None` across sizes or for a zero vector.
+pub fn cosine(a: &[f32], b: &[f32]) -> Option<f64> {
+    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum::<f64>();
+    let norms = (dot(a, a) * dot(b, b)).sqrt();
+    (a.len() == b.len() && norms > 0.0).then(|| dot(a, b) / norms)
 }
 
 /// What a pack's report says about its speaker: the voiceprint, and how close each selected
