@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use echome_aws::DynamoRecords;
+use echome_core::library::{ActiveVoice, AuditAction, AuditEvent, Person, VoiceLibrary, VoiceModel};
 use echome_core::{
     CallerId, CloneCache, CloneRecord, CloneStatus, QualityScore, ReferenceVoice, ReferenceVoices, RunId,
     VoiceId, Voiceprint,
@@ -94,6 +95,106 @@ async fn one_reference_voice_per_caller<S: ReferenceVoices>(store: &S) {
     assert_eq!(store.reference_voice(&caller()).await.unwrap(), Some(accepted));
 }
 
+fn model(run: &str, person: &str, voice: &str, at: DateTime<Utc>) -> VoiceModel {
+    echome_testkit::fixtures::voice_model(run, person, "alice", voice, Some(0.7), at)
+}
+
+fn pointer(m: &VoiceModel) -> ActiveVoice {
+    ActiveVoice {
+        person: m.person.clone(),
+        model_id: m.id.clone(),
+        voice_id: m.provider_voice_id.clone().unwrap(),
+        provider: m.provider.clone(),
+        by_hand: true,
+        by: "alice".into(),
+        since: m.created_at,
+    }
+}
+
+/// Models: made once, saved only over the version read, listed by person and a page at a
+/// time in time order; audit events kept in order.
+async fn models_are_written_once_and_saved_over_what_was_read<S: VoiceLibrary>(store: &S) {
+    let at = t("2026-11-20T09:00:00.000Z");
+    let a = model("run-a", "emp-1", "voiceA", at);
+    assert!(store.create_model(&a).await.unwrap());
+    assert!(!store.create_model(&a).await.unwrap(), "a retried run makes no second model");
+    let stored = store.model(&a.id).await.unwrap().unwrap();
+    assert_eq!(stored, VoiceModel { version: 1, ..a.clone() });
+    let renamed = VoiceModel { name: Some("Front desk".into()), ..stored.clone() };
+    assert!(store.save_model(&renamed).await.unwrap());
+    assert!(!store.save_model(&stored).await.unwrap(), "a save over a stale read is refused");
+    assert_eq!(store.model(&a.id).await.unwrap().unwrap().name.as_deref(), Some("Front desk"));
+    assert_eq!(store.model(&a.id).await.unwrap().unwrap().version, 2);
+
+    for (i, person) in ["emp-2", "emp-1", "+14155550123", "emp-1"].iter().enumerate() {
+        let m =
+            model(&format!("run-{i}"), person, &format!("voice{i}"), at + Duration::minutes(i as i64 + 1));
+        assert!(store.create_model(&m).await.unwrap());
+    }
+    let ids = |ms: &[VoiceModel]| ms.iter().map(|m| m.id.to_string()).collect::<Vec<_>>();
+    let emp1 = Person::parse("emp-1").unwrap();
+    assert_eq!(ids(&store.models_of(&emp1).await.unwrap()), ["vm-run-a", "vm-run-1", "vm-run-3"]);
+    let caller_models = store.models_of(&Person::Caller(caller())).await.unwrap();
+    assert_eq!(ids(&caller_models), ["vm-run-2"]);
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.models(2, after.as_deref()).await.unwrap();
+        assert!(page.models.len() <= 2);
+        seen.extend(ids(&page.models));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["vm-run-a", "vm-run-0", "vm-run-1", "vm-run-2", "vm-run-3"]);
+
+    for (i, action) in
+        [AuditAction::Create, AuditAction::Activate, AuditAction::Share].into_iter().enumerate()
+    {
+        let event = AuditEvent {
+            at: at + Duration::seconds(i as i64 / 2),
+            actor: "alice".into(),
+            action,
+            model_id: a.id.clone(),
+            person: a.person.clone(),
+            detail: serde_json::json!({ "n": i }),
+        };
+        store.record_audit(&event).await.unwrap();
+    }
+    let trail: Vec<_> = store.audit_of(&a.id).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(trail, [AuditAction::Create, AuditAction::Activate, AuditAction::Share]);
+}
+
+/// One active model per person: an activation lands only over the model it expected, so
+/// racing activations leave exactly one winner.
+async fn one_active_model_per_person<S: VoiceLibrary>(store: &S) {
+    let at = t("2026-11-22T09:00:00.000Z");
+    let person = Person::parse("emp-9").unwrap();
+    let models: Vec<_> =
+        (0..6).map(|i| model(&format!("race-{i}"), "emp-9", &format!("voiceR{i}"), at)).collect();
+    assert_eq!(store.active_voice(&person).await.unwrap(), None);
+    assert!(store.set_active(&person, Some(&pointer(&models[0])), None).await.unwrap());
+    assert!(!store.set_active(&person, Some(&pointer(&models[1])), None).await.unwrap(), "one is active");
+    let (p, first) = (&person, Some(&models[0].id));
+    let ps: Vec<_> = models.iter().map(pointer).collect();
+    let won = tokio::join!(
+        store.set_active(p, Some(&ps[1]), first),
+        store.set_active(p, Some(&ps[2]), first),
+        store.set_active(p, Some(&ps[3]), first),
+        store.set_active(p, Some(&ps[4]), first),
+        store.set_active(p, Some(&ps[5]), first),
+    );
+    let won = [won.0, won.1, won.2, won.3, won.4];
+    let winners: Vec<_> = won.iter().enumerate().filter(|(_, w)| *w.as_ref().unwrap()).collect();
+    assert_eq!(winners.len(), 1, "racing activations: {won:?}");
+    let active = store.active_voice(&person).await.unwrap().unwrap();
+    assert_eq!(active.model_id, models[winners[0].0 + 1].id);
+    assert!(!store.set_active(&person, None, Some(&models[0].id)).await.unwrap(), "not the active one");
+    assert!(store.set_active(&person, None, Some(&active.model_id)).await.unwrap());
+    assert_eq!(store.active_voice(&person).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn dynamodb_keeps_the_ports_promises() {
     let moto = MotoServer::start();
@@ -102,6 +203,8 @@ async fn dynamodb_keeps_the_ports_promises() {
     quality_follows_the_voice(&db).await;
     eviction_names_its_voice(&db).await;
     one_reference_voice_per_caller(&db).await;
+    models_are_written_once_and_saved_over_what_was_read(&db).await;
+    one_active_model_per_person(&db).await;
 }
 
 #[tokio::test]
@@ -111,4 +214,6 @@ async fn the_local_records_keep_the_ports_promises() {
     quality_follows_the_voice(&local).await;
     eviction_names_its_voice(&local).await;
     one_reference_voice_per_caller(&local).await;
+    models_are_written_once_and_saved_over_what_was_read(&local).await;
+    one_active_model_per_person(&local).await;
 }

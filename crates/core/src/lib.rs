@@ -11,6 +11,7 @@ pub mod duration;
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod library;
 pub mod limits;
 pub mod metrics;
 pub mod ports;
@@ -30,6 +31,7 @@ pub use blob::BlobRef;
 pub use calls::{CallEventKind, CallEventRecord, CallPath, CallRecord, CallStatus, HandOver};
 pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};
+pub use library::{ModelPage, VoiceLibrary};
 pub use ports::{
     AgentCallRequest, AgentCallStarted, AgentCalls, BlobStore, CallClaim, CallLog, CallPage, CloneCache,
     Delivery, EngineVoice, ReferenceVoices, RunLog, RunStart, RunStarter, SampleLog, VoiceEngine,

@@ -67,3 +67,40 @@ pub fn quality_score(voice: &str, run: &str, pack: &PackFigures, at: DateTime<Ut
         scored_at: at,
     }
 }
+
+/// A ready ElevenLabs model `vm-{run}` of `person` owned by `owner`, speaking with `voice`, made
+/// at `at`, scored `score` (its stored score as given, not measured).
+pub fn voice_model(
+    run: &str,
+    person: &str,
+    owner: &str,
+    voice: &str,
+    score: Option<f64>,
+    at: DateTime<Utc>,
+) -> echome_core::library::VoiceModel {
+    use echome_core::library::{ModelId, ModelSource, ModelStatus, Person, VoiceModel};
+    let run_id = RunId::parse(run).expect("a run id");
+    let quality = score
+        .map(|s| QualityScore { score: Some(s), ..quality_score(voice, run, &PackFigures::default(), at) });
+    VoiceModel {
+        id: ModelId::for_run(&run_id),
+        person: Person::parse(person).expect("a person"),
+        owner: owner.into(),
+        name: None,
+        provider: "elevenlabs".into(),
+        provider_voice_id: Some(VoiceId::parse(voice).expect("a voice id")),
+        source: ModelSource { run_id: Some(run_id), ..Default::default() },
+        sample_rate: Some(44_100),
+        quality,
+        status: ModelStatus::Ready,
+        metadata: serde_json::json!({}),
+        created_at: at,
+        updated_at: at,
+        deleted_at: None,
+        last_used_at: None,
+        usage: Default::default(),
+        expires_at: None,
+        shares: vec![],
+        version: 0,
+    }
+}

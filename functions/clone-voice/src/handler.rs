@@ -309,13 +309,7 @@ pub async fn retire<C: CloneCache, E: VoiceEngine>(
     Ok(())
 }
 
-/// Deletes a voice at the engine; one that is already gone counts as deleted.
-pub async fn delete_at_engine<E: VoiceEngine>(engine: &E, voice: &VoiceId) -> Result<(), StepError> {
-    match engine.delete_voice(voice).await {
-        Err(e) if e.code != "voice_not_found" => Err(e),
-        _ => Ok(()),
-    }
-}
+pub use echome_core::library::ops::delete_at_engine;
 
 /// Keeps a cache entry for the record, marked as no longer usable; an entry that holds another
 /// voice by now (a run made one since) is left as it is.

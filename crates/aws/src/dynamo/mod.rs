@@ -9,6 +9,7 @@
 //! | caller's cached clone | `CALLER#{e164}` | `CLONE` | `CLONES` | `{last_used_at}#{e164}` |
 //! | clone log entry | `RUN#{run_id}` | `CLONE#{at}` | | |
 //! | caller's reference voice (voiceprint; no TTL) | `CALLER#{e164}` | `VOICEPRINT` | | |
+//! | voice models, active voices, their audit | see `models.rs` (which also uses GSI2) | | | |
 //!
 //! Cached clones share one GSI1 partition ordered by last use: the least recently used voice
 //! (the one to give up when the account's voice slots are full) is the first item of a query.
@@ -45,6 +46,7 @@ use crate::errors::storage_error;
 
 mod calls;
 mod clones;
+mod models;
 mod runs;
 mod samples;
 mod voiceprints;
@@ -137,7 +139,7 @@ impl DynamoRecords {
         &self.client
     }
 
-    /// Creates the table as template.yaml declares it (keys, GSI1, TTL): for tests and
+    /// Creates the table as template.yaml declares it (keys, GSI1, GSI2, TTL): for tests and
     /// development endpoints; in AWS, CloudFormation owns the table.
     pub async fn create_table(&self) -> Result<(), StorageError> {
         use aws_sdk_dynamodb::types::{
@@ -159,6 +161,13 @@ impl DynamoRecords {
             .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .map_err(|e| built("gsi", e))?;
+        let gsi2 = GlobalSecondaryIndex::builder()
+            .index_name(models::GSI2)
+            .key_schema(key("gsi2pk", KeyType::Hash).map_err(|e| built("gsi key", e))?)
+            .key_schema(key("gsi2sk", KeyType::Range).map_err(|e| built("gsi key", e))?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(|e| built("gsi", e))?;
         let mut req = self
             .client
             .create_table()
@@ -166,8 +175,9 @@ impl DynamoRecords {
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("pk", KeyType::Hash).map_err(|e| built("key", e))?)
             .key_schema(key("sk", KeyType::Range).map_err(|e| built("key", e))?)
-            .global_secondary_indexes(gsi);
-        for a in ["pk", "sk", "gsi1pk", "gsi1sk"] {
+            .global_secondary_indexes(gsi)
+            .global_secondary_indexes(gsi2);
+        for a in ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"] {
             req = req.attribute_definitions(attr(a).map_err(|e| built("attribute", e))?);
         }
         req.send().await.map_err(|e| storage_error(&self.table, "creating table", e))?;

@@ -3,6 +3,7 @@
 //! as text). All of one owner's keys lie in `[owner|, owner})`, since `}` sorts just after `|`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use echome_core::library::{AuditEvent, VoiceModel};
 use echome_core::{CallEventRecord, CallRecord, CallerId, CloneLogRecord};
 
 pub(super) fn time(t: DateTime<Utc>) -> String {
@@ -42,4 +43,19 @@ pub(super) fn events_between(from: DateTime<Utc>, to: DateTime<Utc>) -> (String,
 /// `clone_log`: a run's attempts in time order.
 pub(super) fn clone_log(rec: &CloneLogRecord) -> String {
     format!("{}|{}", rec.run_id, time(rec.at))
+}
+
+/// A model's place in time (also the page cursor of `models_by_time`).
+pub(super) fn model_sort(m: &VoiceModel) -> String {
+    format!("{}#{}", time(m.created_at), m.id)
+}
+
+/// `models_by_person`: a person's models in time order.
+pub(super) fn person_model(m: &VoiceModel) -> String {
+    format!("{}|{}", m.person.as_key(), model_sort(m))
+}
+
+/// `model_audit`: a model's events in time order; `n` keeps events of one millisecond apart.
+pub(super) fn model_audit(e: &AuditEvent, n: u32) -> String {
+    format!("{}|{}|{n:06}", e.model_id, time(e.at))
 }

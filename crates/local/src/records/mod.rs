@@ -2,7 +2,7 @@
 //! crash-safe ACID transactions in a single file under the data dir, and ordered keys, which is
 //! all the call log's "by caller and time" index needs. Records are stored as JSON, as the
 //! domain types serialize. One file per port served (`samples`, `runs`, `calls`, `clones`,
-//! `quality`, `voiceprints`, `webhooks`); every key format is in `keys`.
+//! `quality`, `voiceprints`, `webhooks`, `models`); every key format is in `keys`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,10 +37,21 @@ const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
 const VOICEPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("voiceprints");
 /// Caller → the measured quality of their voice (see `quality.rs`).
 const QUALITY: TableDefinition<&str, &[u8]> = TableDefinition::new("clone_quality");
+/// Model id → the voice model (see `models.rs`).
+const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("voice_models");
+/// `{created_at}#{model_id}` → model id: every model in time order.
+const MODELS_BY_TIME: TableDefinition<&str, &str> = TableDefinition::new("models_by_time");
+/// `{person}|{created_at}#{model_id}` → model id: a person's models in time order.
+const MODELS_BY_PERSON: TableDefinition<&str, &str> = TableDefinition::new("models_by_person");
+/// Person → their active model.
+const ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("active_voices");
+/// `{model_id}|{at}|{n}` → an audit event.
+const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("model_audit");
 
 mod calls;
 mod clones;
 mod keys;
+mod models;
 mod quality;
 mod runs;
 mod samples;
@@ -85,10 +96,23 @@ impl LocalRecords {
             other => failed(other),
         })?;
         let tx = db.begin_write().map_err(failed)?;
-        for t in [SAMPLES, RUNS, CALLS, CLONES, CLONE_LOG, EVENTS, WEBHOOKS, VOICEPRINTS, QUALITY] {
+        for t in [
+            SAMPLES,
+            RUNS,
+            CALLS,
+            CLONES,
+            CLONE_LOG,
+            EVENTS,
+            WEBHOOKS,
+            VOICEPRINTS,
+            QUALITY,
+            MODELS,
+            ACTIVE,
+            AUDIT,
+        ] {
             tx.open_table(t).map_err(failed)?;
         }
-        for t in [CALLS_BY_CALLER, EVENTS_BY_CALL] {
+        for t in [CALLS_BY_CALLER, EVENTS_BY_CALL, MODELS_BY_TIME, MODELS_BY_PERSON] {
             tx.open_table(t).map_err(failed)?;
         }
         tx.commit().map_err(failed)?;

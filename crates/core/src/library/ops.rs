@@ -1,0 +1,386 @@
+//! The library's operations over its port, for the API, the CLI and the call flow: each
+//! checks access, applies the rules, writes conditionally and leaves an audit event.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::error::{StepError, StorageError};
+use crate::ports::VoiceEngine;
+
+use super::access::{Act, Verdict, check};
+use super::audit::{AuditAction, AuditEvent};
+use super::model::{
+    ActiveVoice, ModelError, ModelId, ModelStatus, Person, SYSTEM_OWNER, Share, SharePermission, VoiceModel,
+};
+use super::port::VoiceLibrary;
+use super::rules::{CleanupReason, CleanupRules, next_best, takes_over};
+
+/// How often a conditional write is tried again when another writer came first.
+const RACE_ATTEMPTS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("voice model {0} not found")]
+    NotFound(ModelId),
+    #[error("you may not {0} voice model {1}")]
+    Forbidden(&'static str, ModelId),
+    #[error("voice model {0} is already the active voice of its person")]
+    AlreadyActive(ModelId),
+    #[error("voice model {0} is not the active voice of its person")]
+    NotActive(ModelId),
+    #[error("voice model {0} is {1} and cannot speak; only a ready model can be activated")]
+    NotReady(ModelId, &'static str),
+    #[error("voice model {0} changed while this request was writing it; try again")]
+    Raced(ModelId),
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the voice provider failed: {0}")]
+    Provider(StepError),
+}
+
+/// Who is acting: a user with a role, or the call flow and the schedules.
+#[derive(Debug, Clone)]
+pub enum Actor<'a> {
+    User(&'a Principal),
+    System,
+}
+
+impl Actor<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::User(p) => &p.subject,
+            Self::System => SYSTEM_OWNER,
+        }
+    }
+}
+
+/// The model, if `actor` may do `act` to it.
+pub async fn load<L: VoiceLibrary>(
+    lib: &L,
+    actor: &Actor<'_>,
+    id: &ModelId,
+    act: Act,
+) -> Result<VoiceModel, LibraryError> {
+    let m = lib.model(id).await?.ok_or_else(|| LibraryError::NotFound(id.clone()))?;
+    let Actor::User(who) = actor else { return Ok(m) };
+    match check(who, &m, act) {
+        Verdict::Allowed => Ok(m),
+        Verdict::Hidden => Err(LibraryError::NotFound(id.clone())),
+        Verdict::Forbidden => Err(LibraryError::Forbidden(
+            match act {
+                Act::See => "see",
+                Act::Use => "speak with",
+                Act::Change => "change",
+                Act::Own => "delete or share",
+            },
+            id.clone(),
+        )),
+    }
+}
+
+async fn audit<L: VoiceLibrary>(
+    lib: &L,
+    actor: &Actor<'_>,
+    action: AuditAction,
+    m: &VoiceModel,
+    detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let event = AuditEvent {
+        at,
+        actor: actor.name().to_owned(),
+        action,
+        model_id: m.id.clone(),
+        person: m.person.clone(),
+        detail,
+    };
+    lib.record_audit(&event).await
+}
+
+/// Applies `change` to the stored model and saves it, read again and re-applied when another
+/// writer came first; the saved model.
+pub async fn update<L, F>(
+    lib: &L,
+    id: &ModelId,
+    at: DateTime<Utc>,
+    mut change: F,
+) -> Result<VoiceModel, LibraryError>
+where
+    L: VoiceLibrary,
+    F: FnMut(&mut VoiceModel) -> Result<(), LibraryError>,
+{
+    for _ in 0..RACE_ATTEMPTS {
+        let mut m = lib.model(id).await?.ok_or_else(|| LibraryError::NotFound(id.clone()))?;
+        change(&mut m)?;
+        m.updated_at = at;
+        if lib.save_model(&m).await? {
+            m.version += 1;
+            return Ok(m);
+        }
+    }
+    Err(LibraryError::Raced(id.clone()))
+}
+
+fn pointer(m: &VoiceModel, by_hand: bool, actor: &Actor<'_>, at: DateTime<Utc>) -> Option<ActiveVoice> {
+    Some(ActiveVoice {
+        person: m.person.clone(),
+        model_id: m.id.clone(),
+        voice_id: m.provider_voice_id.clone()?,
+        provider: m.provider.clone(),
+        by_hand,
+        by: actor.name().to_owned(),
+        since: at,
+    })
+}
+
+/// Makes `m` its person's active model by hand (409 when it already is).
+pub async fn activate<L: VoiceLibrary>(
+    lib: &L,
+    actor: &Actor<'_>,
+    id: &ModelId,
+    at: DateTime<Utc>,
+) -> Result<ActiveVoice, LibraryError> {
+    let m = load(lib, actor, id, Act::Change).await?;
+    if !m.is_usable(at) {
+        return Err(LibraryError::NotReady(id.clone(), m.status.as_str()));
+    }
+    let new = pointer(&m, true, actor, at).ok_or(LibraryError::NotReady(id.clone(), m.status.as_str()))?;
+    for _ in 0..RACE_ATTEMPTS {
+        let current = lib.active_voice(&m.person).await?;
+        if current.as_ref().is_some_and(|c| c.model_id == m.id) {
+            return Err(LibraryError::AlreadyActive(id.clone()));
+        }
+        let expected = current.as_ref().map(|c| &c.model_id);
+        if lib.set_active(&m.person, Some(&new), expected).await? {
+            let from = current.map(|c| c.model_id.to_string());
+            audit(lib, actor, AuditAction::Activate, &m, json!({ "replaced": from, "by_hand": true }), at)
+                .await?;
+            return Ok(new);
+        }
+    }
+    Err(LibraryError::Raced(id.clone()))
+}
+
+/// Leaves `m`'s person without an active model (409 when `m` is not the active one).
+pub async fn deactivate<L: VoiceLibrary>(
+    lib: &L,
+    actor: &Actor<'_>,
+    id: &ModelId,
+    at: DateTime<Utc>,
+) -> Result<(), LibraryError> {
+    let m = load(lib, actor, id, Act::Change).await?;
+    let current = lib.active_voice(&m.person).await?;
+    if !current.is_some_and(|c| c.model_id == m.id) || !lib.set_active(&m.person, None, Some(&m.id)).await? {
+        return Err(LibraryError::NotActive(id.clone()));
+    }
+    audit(lib, actor, AuditAction::Deactivate, &m, json!({}), at).await?;
+    Ok(())
+}
+
+/// A model the call flow (or a restore) just made ready: recorded once, and made its person's
+/// active one when the rules say so. Returns whether it became active.
+pub async fn register<L: VoiceLibrary>(
+    lib: &L,
+    m: &VoiceModel,
+    replace_above: f64,
+    at: DateTime<Utc>,
+) -> Result<bool, LibraryError> {
+    if lib.create_model(m).await? {
+        audit(lib, &Actor::System, AuditAction::Create, m, json!({ "source_run": m.source.run_id }), at)
+            .await?;
+    }
+    consider(lib, m, replace_above, at).await
+}
+
+/// Whether `m` takes over as its person's active model (the rules), and if so, sets it.
+pub async fn consider<L: VoiceLibrary>(
+    lib: &L,
+    m: &VoiceModel,
+    replace_above: f64,
+    at: DateTime<Utc>,
+) -> Result<bool, LibraryError> {
+    for _ in 0..RACE_ATTEMPTS {
+        let current = lib.active_voice(&m.person).await?;
+        let current_model = match &current {
+            Some(c) => lib.model(&c.model_id).await?,
+            None => None,
+        };
+        let pair = current.as_ref().map(|c| (c, current_model.as_ref()));
+        if !takes_over(pair, m, replace_above, at) {
+            return Ok(false);
+        }
+        let Some(new) = pointer(m, false, &Actor::System, at) else { return Ok(false) };
+        if lib.set_active(&m.person, Some(&new), current.as_ref().map(|c| &c.model_id)).await? {
+            let from = current.map(|c| c.model_id.to_string());
+            audit(
+                lib,
+                &Actor::System,
+                AuditAction::Activate,
+                m,
+                json!({ "replaced": from, "by_hand": false }),
+                at,
+            )
+            .await?;
+            return Ok(true);
+        }
+    }
+    Err(LibraryError::Raced(m.id.clone()))
+}
+
+/// Soft delete: the provider's voice deleted (its slot freed), the model marked deleted and
+/// kept for audit, and, when it was active, the next best ready model activated in its place.
+/// Returns the model activated instead, if any.
+pub async fn delete<L: VoiceLibrary, E: VoiceEngine>(
+    lib: &L,
+    engine: &E,
+    actor: &Actor<'_>,
+    id: &ModelId,
+    action: AuditAction,
+    detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<Option<ModelId>, LibraryError> {
+    let m = load(lib, actor, id, Act::Own).await?;
+    if m.status == ModelStatus::Deleted {
+        return Err(LibraryError::NotFound(id.clone()));
+    }
+    if let Some(voice) = m.provider_voice_id.as_ref().filter(|_| m.provider == engine.name()) {
+        delete_at_engine(engine, voice).await.map_err(LibraryError::Provider)?;
+    }
+    let deleted = update(lib, id, at, |m| {
+        m.status = ModelStatus::Deleted;
+        m.deleted_at = Some(at);
+        Ok(())
+    })
+    .await?;
+    audit(lib, actor, action, &deleted, detail, at).await?;
+    successor(lib, &deleted, at).await
+}
+
+/// Deletes a voice at the engine; one that is already gone counts as deleted.
+pub async fn delete_at_engine<E: VoiceEngine>(engine: &E, voice: &crate::VoiceId) -> Result<(), StepError> {
+    match engine.delete_voice(voice).await {
+        Err(e) if e.code != "voice_not_found" => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// When `gone` was its person's active model, the next best takes over (or none is active).
+async fn successor<L: VoiceLibrary>(
+    lib: &L,
+    gone: &VoiceModel,
+    at: DateTime<Utc>,
+) -> Result<Option<ModelId>, LibraryError> {
+    for _ in 0..RACE_ATTEMPTS {
+        let Some(current) = lib.active_voice(&gone.person).await? else { return Ok(None) };
+        if current.model_id != gone.id {
+            return Ok(None);
+        }
+        let models = lib.models_of(&gone.person).await?;
+        let next = next_best(&models, &gone.id, at);
+        let new = next.and_then(|n| pointer(n, false, &Actor::System, at));
+        if lib.set_active(&gone.person, new.as_ref(), Some(&gone.id)).await? {
+            if let Some(n) = next {
+                audit(
+                    lib,
+                    &Actor::System,
+                    AuditAction::Activate,
+                    n,
+                    json!({ "replaced": gone.id, "by_hand": false }),
+                    at,
+                )
+                .await?;
+            }
+            return Ok(next.map(|n| n.id.clone()));
+        }
+    }
+    Err(LibraryError::Raced(gone.id.clone()))
+}
+
+pub async fn share<L: VoiceLibrary>(
+    lib: &L,
+    actor: &Actor<'_>,
+    id: &ModelId,
+    user: &str,
+    permission: SharePermission,
+    at: DateTime<Utc>,
+) -> Result<VoiceModel, LibraryError> {
+    let user = super::model::user_id(user)?;
+    load(lib, actor, id, Act::Own).await?;
+    let by = actor.name().to_owned();
+    let m = update(lib, id, at, |m| {
+        m.shares.retain(|s| s.user != user);
+        m.shares.push(Share { user: user.clone(), permission, by: by.clone(), at });
+        Ok(())
+    })
+    .await?;
+    audit(lib, actor, AuditAction::Share, &m, json!({ "user": user, "permission": permission }), at).await?;
+    Ok(m)
+}
+
+/// Ends a share; 404 when the model was not shared with `user`.
+pub async fn unshare<L: VoiceLibrary>(
+    lib: &L,
+    actor: &Actor<'_>,
+    id: &ModelId,
+    user: &str,
+    at: DateTime<Utc>,
+) -> Result<VoiceModel, LibraryError> {
+    let m = load(lib, actor, id, Act::Own).await?;
+    if m.share_of(user).is_none() {
+        return Err(LibraryError::NotFound(id.clone()));
+    }
+    let m = update(lib, id, at, |m| {
+        m.shares.retain(|s| s.user != user);
+        Ok(())
+    })
+    .await?;
+    audit(lib, actor, AuditAction::Unshare, &m, json!({ "user": user }), at).await?;
+    Ok(m)
+}
+
+/// One model cleanup removes (or, in a dry run, would).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CleanedUp {
+    pub model_id: ModelId,
+    pub person: Person,
+    pub reason: CleanupReason,
+    /// The model activated in its place (an expired active model's successor).
+    pub replaced_by: Option<ModelId>,
+}
+
+/// Every model the rules remove, deleted as [`delete`] does (as the system: cleanup is an
+/// admin's or the schedule's); with `dry_run`, only listed.
+pub async fn cleanup<L: VoiceLibrary, E: VoiceEngine>(
+    lib: &L,
+    engine: &E,
+    actor: &Actor<'_>,
+    rules: &CleanupRules,
+    dry_run: bool,
+    at: DateTime<Utc>,
+) -> Result<Vec<CleanedUp>, LibraryError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = lib.models(100, after.as_deref()).await?;
+        for m in &page.models {
+            let active = lib.active_voice(&m.person).await?.is_some_and(|a| a.model_id == m.id);
+            let Some(reason) = rules.reason(m, active, at) else { continue };
+            let replaced_by = if dry_run {
+                None
+            } else {
+                let detail = json!({ "reason": reason, "by": actor.name() });
+                delete(lib, engine, &Actor::System, &m.id, AuditAction::Cleanup, detail, at).await?
+            };
+            out.push(CleanedUp { model_id: m.id.clone(), person: m.person.clone(), reason, replaced_by });
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    tracing::info!(dry_run, removed = out.len(), "voice models cleaned up");
+    Ok(out)
+}
