@@ -50,7 +50,7 @@ type Webhooks = Intake<LocalRecords, Background<Steps, LocalRecords>, FsBlobStor
 
 struct Server {
     webhooks: Webhooks,
-    api: Api<LocalRecords, Verifier, InProcessLimiter, Probe>,
+    api: Api<LocalRecords, Verifier, InProcessLimiter, Probe, Engine>,
     requests: std::sync::atomic::AtomicU64,
 }
 
@@ -133,6 +133,8 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             limiter: InProcessLimiter::default(),
             limits: RoleLimits::from_env().map_err(StepError::invalid_input)?,
             provider: ProviderCheck::new(Probe::from_env()?),
+            engine: Engine::from_env()?,
+            library: echome_core::library::LibrarySettings::from_env().map_err(StepError::invalid_input)?,
         },
         requests: Default::default(),
     });

@@ -22,10 +22,13 @@ pub enum HttpError {
     Unauthorized(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The caller may see the thing but not do this to it.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("method {method} is not allowed here; use {allow}")]
-    MethodNotAllowed { method: String, allow: &'static str },
+    MethodNotAllowed { method: String, allow: String },
     #[error("{0}")]
     Conflict(String),
     #[error("too many requests; try again in {retry_after_s} s")]
@@ -43,6 +46,7 @@ impl HttpError {
             Self::Auth(e) => i64::from(e.status()),
             Self::Unauthorized(_) => 401,
             Self::BadRequest(_) => 400,
+            Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::Conflict(_) => 409,
@@ -58,6 +62,7 @@ impl HttpError {
             Self::Auth(e) => e.code(),
             Self::Unauthorized(_) => "unauthorized",
             Self::BadRequest(_) => "bad_request",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Conflict(_) => "conflict",
@@ -83,7 +88,7 @@ impl HttpError {
         let mut res = respond(self.status(), &body);
         let extra = match self {
             Self::Auth(e) => e.challenge().map(|c| (header::WWW_AUTHENTICATE, c)),
-            Self::MethodNotAllowed { allow, .. } => Some((header::ALLOW, (*allow).to_owned())),
+            Self::MethodNotAllowed { allow, .. } => Some((header::ALLOW, allow.clone())),
             Self::RateLimited { retry_after_s } => Some((header::RETRY_AFTER, retry_after_s.to_string())),
             Self::Unavailable => Some((header::RETRY_AFTER, "1".to_owned())),
             _ => None,
@@ -102,6 +107,24 @@ impl From<StorageError> for HttpError {
             StorageError::NotFound(what) => Self::NotFound(redact::phone_numbers(&what)),
             StorageError::Transient(_) => Self::Unavailable,
             _ => Self::Internal,
+        }
+    }
+}
+
+impl From<echome_core::library::LibraryError> for HttpError {
+    fn from(e: echome_core::library::LibraryError) -> Self {
+        use echome_core::library::LibraryError as L;
+        let message = e.to_string();
+        match e {
+            L::NotFound(id) => Self::NotFound(format!("voice model {id}")),
+            L::Forbidden(..) => Self::Forbidden(message),
+            L::AlreadyActive(_) | L::NotActive(_) | L::NotReady(..) | L::Raced(_) => Self::Conflict(message),
+            L::Invalid(_) => Self::BadRequest(message),
+            L::Storage(e) => e.into(),
+            L::Provider(e) => {
+                tracing::error!(code = %e.code, "the voice provider failed");
+                Self::Unavailable
+            }
         }
     }
 }
@@ -134,6 +157,28 @@ pub fn query(req: &ApiGatewayV2httpRequest, name: &str) -> Option<String> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (!pair.is_empty() && percent_decode(k) == name).then(|| percent_decode(v))
     })
+}
+
+/// The request's body as sent (API Gateway base64-encodes what is not text).
+pub fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, HttpError> {
+    use base64::Engine;
+    let raw = req.body.as_deref().unwrap_or_default();
+    if req.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|_| HttpError::BadRequest("the body is marked base64 but is not".into()))
+    } else {
+        Ok(raw.as_bytes().to_vec())
+    }
+}
+
+/// The body as JSON of `T`; an empty body is `{}`. A refusal names what is wrong (serde's
+/// message, numbers redacted), never echoes the body.
+pub fn json_body<T: serde::de::DeserializeOwned>(req: &ApiGatewayV2httpRequest) -> Result<T, HttpError> {
+    let bytes = body_bytes(req)?;
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".to_vec() } else { bytes };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| HttpError::BadRequest(format!("the body is not what this route takes: {e}")))
 }
 
 /// `%2B14155550123` → `+14155550123` (a `+` in a path arrives encoded or not).
@@ -176,7 +221,7 @@ mod tests {
         assert_eq!(v["error"]["code"], "unauthenticated");
         assert_eq!(v["error"]["request_id"], "req-1");
 
-        let r = HttpError::MethodNotAllowed { method: "PUT".into(), allow: "GET" }.response(None);
+        let r = HttpError::MethodNotAllowed { method: "PUT".into(), allow: "GET".into() }.response(None);
         assert_eq!((r.status_code, r.headers[header::ALLOW].to_str().unwrap()), (405, "GET"));
         let r = HttpError::RateLimited { retry_after_s: 17 }.response(None);
         assert_eq!((r.status_code, r.headers[header::RETRY_AFTER].to_str().unwrap()), (429, "17"));

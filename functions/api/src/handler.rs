@@ -7,6 +7,8 @@
 //! the role and subject are checked here, and each subject is rate limited. Errors are answered
 //! through [`HttpError`]; callers' numbers are redacted in every answer.
 
+mod library;
+mod model_views;
 mod provider;
 mod views;
 
@@ -14,10 +16,14 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::http::Method;
 use chrono::{Duration, Utc};
 use echome_core::auth::{AuthError, Principal, Role, TokenVerifier};
+use echome_core::library::LibrarySettings;
 use echome_core::limits::{RateDecision, RateLimiter, RoleLimits};
 use echome_core::metrics::Metrics;
 use echome_core::speaker_accept::{AcceptError, accept_speaker};
-use echome_core::{CallId, CallLog, CallerId, CloneCache, ReferenceVoices, RunId, RunLog, StorageError};
+use echome_core::{
+    CallId, CallLog, CallerId, CloneCache, ReferenceVoices, RunId, RunLog, StorageError, VoiceEngine,
+    VoiceLibrary,
+};
 use echome_http::{HttpError, percent_decode, query, respond};
 use serde_json::{Value, json};
 
@@ -28,29 +34,33 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub const MAX_PAGE: usize = 100;
 
-/// The records (one table), who may ask, how often, and the voice provider `/health` checks.
-pub struct Api<R, T, L, P> {
+/// The records (one table), who may ask, how often, the voice provider `/health` checks, and
+/// the engine and rules of the voice library (deleting a model deletes its voice there).
+pub struct Api<R, T, L, P, E> {
     pub records: R,
     pub tokens: T,
     pub limiter: L,
     pub limits: RoleLimits,
     pub provider: ProviderCheck<P>,
+    pub engine: E,
+    pub library: LibrarySettings,
 }
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     Open,
     /// Any of the roles (the call centre's data is visible to its viewers).
     Role(Role),
 }
 
-impl<R, T, L, P> Api<R, T, L, P>
+impl<R, T, L, P, E> Api<R, T, L, P, E>
 where
-    R: RunLog + CallLog + CloneCache + ReferenceVoices,
+    R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary,
     T: TokenVerifier,
     L: RateLimiter,
     P: ProviderProbe,
+    E: VoiceEngine,
 {
     pub async fn handle(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
         let request_id = echome_http::request_id(&req).map(str::to_owned);
@@ -67,23 +77,23 @@ where
         let path = req.raw_path.clone().unwrap_or_else(|| "/".into());
         let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let (access, allow) = match segments.as_slice() {
-            ["openapi.json"] => (Access::Open, Method::GET),
-            ["health"] if query(req, "detail").is_none() => (Access::Open, Method::GET),
+        let methods = match segments.as_slice() {
+            ["openapi.json"] => vec![(Method::GET, Access::Open)],
+            ["health"] if query(req, "detail").is_none() => vec![(Method::GET, Access::Open)],
             ["health"]
             | ["metrics"]
             | ["api", "clone-status", _]
             | ["calls", _]
             | ["callers", _, "calls"]
-            | ["runs", _] => (Access::Role(Role::Viewer), Method::GET),
-            ["runs", _, "accept-speaker"] => (Access::Role(Role::Operator), Method::POST),
-            _ => return Err(HttpError::NotFound(format!("route {path}"))),
+            | ["runs", _] => vec![(Method::GET, Access::Role(Role::Viewer))],
+            ["runs", _, "accept-speaker"] => vec![(Method::POST, Access::Role(Role::Operator))],
+            other => library::routes(other).ok_or_else(|| HttpError::NotFound(format!("route {path}")))?,
         };
         let method = &req.request_context.http.method;
-        if *method != allow {
-            let allow = if allow == Method::POST { "POST" } else { "GET" };
+        let Some(&(_, access)) = methods.iter().find(|(m, _)| m == method) else {
+            let allow = methods.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
             return Err(HttpError::MethodNotAllowed { method: method.to_string(), allow });
-        }
+        };
         let mut who = None;
         if let Access::Role(needed) = access {
             let principal = self.principal(req).await?;
@@ -205,7 +215,7 @@ where
                     })?;
                 Ok((200, views::accepted(&reference, &check)))
             }
-            _ => Err(HttpError::Internal),
+            library_route => self.library(library_route, req, who.ok_or(HttpError::Internal)?).await,
         }
     }
 
@@ -250,7 +260,7 @@ fn storage_code(e: &StorageError) -> &'static str {
 }
 
 /// An integer query parameter within `range`, or `default` when absent.
-fn bounded(
+pub(crate) fn bounded(
     req: &ApiGatewayV2httpRequest,
     name: &str,
     default: i64,

@@ -4,6 +4,7 @@ use echome_auth::{Jwks, Verifier};
 use echome_aws::{DynamoRateLimiter, DynamoRecords, lambda};
 use echome_core::env;
 use echome_core::limits::RoleLimits;
+use echome_elevenlabs::{Client, ElevenLabsEngine};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -14,7 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let provider_base =
         std::env::var("ELEVENLABS_API_BASE").unwrap_or_else(|_| "https://api.elevenlabs.io".into());
     let limits = RoleLimits::from_env()?;
+    let library = echome_core::library::LibrarySettings::from_env()?;
     let sdk = echome_aws::config::load().await;
+    // Deleting a model deletes its voice at ElevenLabs (the key from SSM, as every function).
+    let engine = ElevenLabsEngine::new(Client::new(lambda::elevenlabs_config(&sdk).await?)?);
     let api = Api {
         records: DynamoRecords::new(&sdk, table.clone()),
         // The gateway verifies tokens on protected routes; this checks the ones it lets through
@@ -23,6 +27,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         limiter: DynamoRateLimiter::new(&sdk, table),
         limits,
         provider: ProviderCheck::new(Reachability::elevenlabs(&provider_base)?),
+        engine,
+        library,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
         let api = &api;

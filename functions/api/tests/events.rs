@@ -21,7 +21,7 @@ fn event(name: &str) -> ApiGatewayV2httpRequest {
     echome_testkit::events::parse("api", name)
 }
 
-type TestApi = Api<LocalRecords, Verifier, InProcessLimiter, Offline>;
+type TestApi = Api<LocalRecords, Verifier, InProcessLimiter, Offline, echome_local::OfflineEngine>;
 
 async fn call(api: &TestApi, req: ApiGatewayV2httpRequest) -> (i64, Value) {
     let res = api.handle(req).await;
@@ -79,6 +79,8 @@ async fn api_with_limits(limits: RoleLimits) -> (tempfile::TempDir, TestApi) {
         limiter: InProcessLimiter::default(),
         limits,
         provider: ProviderCheck::new(Offline),
+        engine: echome_local::OfflineEngine,
+        library: Default::default(),
     };
     (dir, api)
 }

@@ -10,11 +10,19 @@
 //! files have expired is `PackGone`, and the run analyses the recording again. A new pack whose
 //! speaker is not the caller's reference voice fails `SpeakerMismatch` before anything is
 //! uploaded; a pack that becomes the caller's voice becomes their reference voice.
+//!
+//! Every voice made is a model in the voice library (`vm-{run_id}`, owned by the system, of
+//! the caller), made the caller's active model by the library's rules; a voice retired here is
+//! its model's deletion. When the caller's active model was chosen by hand, a new recording
+//! does not replace it: the run keeps that voice and clones nothing.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use echome_core::library::{
+    ModelId, ModelSource, ModelStatus, Person, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops,
+};
 use echome_core::{
     BlobStore, CloneCache, CloneInput, CloneLogRecord, CloneOutput, CloneRecord, CloneStatus, ErrorType,
     MatchThreshold, PackSpeaker, ReferenceVoice, ReferenceVoices, SampleLog, SpeakerCheck, StepError,
@@ -30,6 +38,8 @@ pub struct Config {
     /// How close a new pack's speaker must be to the caller's reference voice to replace it
     /// (`SPEAKER_MATCH_THRESHOLD`).
     pub speaker_threshold: MatchThreshold,
+    /// A new model scoring above this replaces an active one the rules chose (`ACTIVATE_ABOVE`).
+    pub replace_above: f64,
 }
 
 impl Config {
@@ -39,6 +49,7 @@ impl Config {
             work_dir: env::work_dir(),
             ttl: env::cache_ttl()?,
             speaker_threshold: env::speaker_threshold()?,
+            replace_above: echome_core::library::LibrarySettings::from_env()?.replace_above,
         })
     }
 }
@@ -54,7 +65,7 @@ pub async fn handle<B, C, S, E>(
 where
     B: BlobStore,
     C: CloneCache,
-    S: SampleLog + ReferenceVoices,
+    S: SampleLog + ReferenceVoices + VoiceLibrary + CloneCache,
     E: VoiceEngine,
 {
     handle_at(blobs, cache, records, engine, cfg, input, Utc::now()).await
@@ -72,7 +83,7 @@ pub async fn handle_at<B, C, S, E>(
 where
     B: BlobStore,
     C: CloneCache,
-    S: SampleLog + ReferenceVoices,
+    S: SampleLog + ReferenceVoices + VoiceLibrary + CloneCache,
     E: VoiceEngine,
 {
     let started = Instant::now();
@@ -105,9 +116,28 @@ where
             };
             cache.log_clone(&rec).await?;
             remember_speaker(records, reference.as_ref(), &input, &speaker, now).await?;
+            // A voice made before the library, or whose first attempt failed after the clone.
+            ops::register(records, &model_of(prev, None), cfg.replace_above, now).await?;
             return Ok(out);
         }
         previous = cache.clone_of(&input.caller_id).await?;
+    }
+
+    // A voice chosen by hand stays the caller's until someone changes it.
+    if let Some(kept) = kept_by_hand(records, &input, engine.name(), now).await? {
+        tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %kept, "the caller's voice was chosen by hand: kept, nothing cloned");
+        let logged = CloneLogRecord {
+            voice_id: Some(kept.clone()),
+            status: "kept_by_hand".into(),
+            ..attempt(&input, engine.name(), started, now)
+        };
+        cache.log_clone(&logged).await?;
+        return Ok(CloneOutput {
+            voice_id: kept,
+            engine: engine.name().to_owned(),
+            cached: true,
+            evicted: None,
+        });
     }
 
     // A new voice: whose is it? Another person's speech never replaces the caller's voice.
@@ -128,7 +158,7 @@ where
 
     // The caller's older voice (another pack, or expired): replaced once the new one exists.
     let older = previous.filter(|p| p.status == CloneStatus::Active && p.engine == engine.name());
-    let result = create(blobs, cache, engine, cfg, &input, older.as_ref(), now).await;
+    let result = create(blobs, cache, records, engine, cfg, &input, older.as_ref(), now).await;
     match result {
         Ok((out, bytes)) => {
             let rec = CloneRecord {
@@ -158,7 +188,18 @@ where
                 older.filter(|o| o.voice_id != out.voice_id && out.evicted.as_ref() != Some(&o.voice_id))
             {
                 replaced(engine, &old).await;
+                ops::voice_gone(records, &ModelId::for_run(&old.run_id), "replaced", now).await?;
             }
+            let model = VoiceModel {
+                source: ModelSource {
+                    run_id: Some(input.run_id.clone()),
+                    sample: input.sample.clone(),
+                    report: Some(input.pack.report.clone()),
+                    pack_digest: Some(rec.pack_digest.clone()),
+                },
+                ..model_of(&rec, None)
+            };
+            ops::register(records, &model, cfg.replace_above, now).await?;
             Ok(out)
         }
         Err(e) => {
@@ -246,6 +287,52 @@ async fn keep_pack<S: SampleLog>(samples: &S, input: &CloneInput) {
     }
 }
 
+/// The library's record of the voice in a clone entry: the caller's, the system's, expiring
+/// with the entry (the reconciler retires both) unless someone chooses it by hand.
+fn model_of(entry: &CloneRecord, name: Option<String>) -> VoiceModel {
+    VoiceModel {
+        id: ModelId::for_run(&entry.run_id),
+        person: Person::Caller(entry.caller_id.clone()),
+        owner: SYSTEM_OWNER.to_owned(),
+        name,
+        provider: entry.engine.clone(),
+        provider_voice_id: Some(entry.voice_id.clone()),
+        source: ModelSource {
+            run_id: Some(entry.run_id.clone()),
+            pack_digest: Some(entry.pack_digest.clone()),
+            ..Default::default()
+        },
+        sample_rate: None,
+        quality: None,
+        status: ModelStatus::Ready,
+        metadata: serde_json::json!({}),
+        created_at: entry.created_at,
+        updated_at: entry.created_at,
+        deleted_at: None,
+        last_used_at: Some(entry.last_used_at),
+        usage: Default::default(),
+        expires_at: DateTime::from_timestamp(entry.expires_at, 0),
+        shares: vec![],
+        version: 0,
+    }
+}
+
+/// The caller's active voice when someone chose it by hand and it can still speak with this
+/// engine.
+async fn kept_by_hand<L: VoiceLibrary>(
+    lib: &L,
+    input: &CloneInput,
+    engine: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<VoiceId>, StepError> {
+    let person = Person::Caller(input.caller_id.clone());
+    let Some(active) = lib.active_voice(&person).await?.filter(|a| a.by_hand && a.provider == engine) else {
+        return Ok(None);
+    };
+    let usable = lib.model(&active.model_id).await?.is_some_and(|m| m.is_usable(now));
+    Ok(usable.then_some(active.voice_id))
+}
+
 /// A clone the next call may keep using: fresh, of this pack, by this engine.
 fn reusable(prev: &CloneRecord, digest: &str, engine: &str, now: DateTime<Utc>) -> bool {
     prev.is_fresh(now) && prev.pack_digest == digest && prev.engine == engine
@@ -268,9 +355,11 @@ async fn replaced<E: VoiceEngine>(engine: &E, old: &CloneRecord) {
     }
 }
 
-async fn create<B, C, E>(
+#[allow(clippy::too_many_arguments)]
+async fn create<B, C, S, E>(
     blobs: &B,
     cache: &C,
+    lib: &S,
     engine: &E,
     cfg: &Config,
     input: &CloneInput,
@@ -280,6 +369,7 @@ async fn create<B, C, E>(
 where
     B: BlobStore,
     C: CloneCache,
+    S: VoiceLibrary + CloneCache,
     E: VoiceEngine,
 {
     let work = tempfile::Builder::new().prefix("clone-").tempdir_in(&cfg.work_dir).map_err(|e| {
@@ -291,20 +381,24 @@ where
         blobs.download_to(blob, &path).await.map_err(|e| gone(e, input))?;
         files.push(path);
     }
-    let evicted = free_a_slot(cache, engine, older, now).await?;
+    let evicted = free_a_slot(cache, lib, engine, older, now).await?;
     let name = format!("echome {}", input.caller_id.redacted());
     let (voice_id, bytes) = engine.clone_voice(&name, &files, input.pack.noisy).await?;
     Ok((CloneOutput { voice_id, engine: engine.name().to_owned(), cached: false, evicted }, bytes))
 }
 
-/// Deletes a cached voice at the engine and marks its entry.
-pub async fn retire<C: CloneCache, E: VoiceEngine>(
+/// Deletes a cached voice at the engine, marks its entry, and deletes its model in the library
+/// (`reason`: why the voice went).
+pub async fn retire<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine>(
     cache: &C,
+    lib: &L,
     engine: &E,
     rec: &CloneRecord,
+    reason: &str,
 ) -> Result<(), StepError> {
     delete_at_engine(engine, &rec.voice_id).await?;
     mark_evicted(cache, rec).await?;
+    ops::voice_gone(lib, &ModelId::for_run(&rec.run_id), reason, Utc::now()).await?;
     tracing::info!(caller = %rec.caller_id, voice_id = %rec.voice_id, "voice deleted");
     Ok(())
 }
@@ -328,8 +422,9 @@ pub async fn mark_evicted<C: CloneCache>(cache: &C, rec: &CloneRecord) -> Result
 ///    what their calls get, and if the clone then fails their entry says it was evicted.
 ///
 /// A full account of other people's voices is an error, never a deletion.
-async fn free_a_slot<C: CloneCache, E: VoiceEngine>(
+async fn free_a_slot<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine>(
     cache: &C,
+    lib: &L,
     engine: &E,
     older: Option<&CloneRecord>,
     now: DateTime<Utc>,
@@ -367,7 +462,7 @@ async fn free_a_slot<C: CloneCache, E: VoiceEngine>(
     if own(&victim) && victim.is_fresh(now) {
         tracing::warn!(caller = %victim.caller_id, voice_id = %victim.voice_id, "the account is full: the caller's older voice gives up its slot before the new clone is made");
     }
-    retire(cache, engine, &victim).await?;
+    retire(cache, lib, engine, &victim, "voice_slot").await?;
     Ok(Some(victim.voice_id))
 }
 

@@ -94,6 +94,7 @@ fn world() -> World {
         work_dir: dir.path().to_path_buf(),
         ttl: Duration::hours(24),
         speaker_threshold: Default::default(),
+        replace_above: echome_core::library::DEFAULT_REPLACE_ABOVE,
     };
     World { _dir: dir, blobs, records, cfg }
 }

@@ -51,6 +51,7 @@ async fn world() -> (tempfile::TempDir, FsBlobStore, LocalRecords, Config) {
         work_dir: dir.path().to_path_buf(),
         ttl: Duration::hours(24),
         speaker_threshold: Default::default(),
+        replace_above: echome_core::library::DEFAULT_REPLACE_ABOVE,
     };
     let pack = input("+14155550123").pack;
     for s in &pack.samples {

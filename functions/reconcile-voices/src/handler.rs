@@ -1,11 +1,14 @@
 //! ReconcileVoices (daily on a schedule in AWS; `echome voices reconcile` locally): brings the
-//! provider's voices and the clone cache into line, so voice slots never leak. A voice echome
-//! made (labelled so) that no fresh cache entry points to is deleted: its entry expired, its
-//! record is gone, or a timed-out retry made it twice. An entry whose voice the provider no
-//! longer has is marked evicted. Voices echome did not make are never touched. With
-//! `dry_run`, nothing is changed and the answer says what would be.
+//! provider's voices, the clone cache and the voice library into line, so voice slots never
+//! leak. A voice echome made (labelled so) is kept while a fresh cache entry or a usable
+//! library model (ready, not past its expiry) holds it; any other is deleted: its entry
+//! expired, its record is gone, or a timed-out retry made it twice. Its model, if any, is
+//! deleted with it. An entry or a ready model whose voice the provider no longer has is marked
+//! evicted or deleted. Voices echome did not make are never touched. With `dry_run`, nothing
+//! is changed and the answer says what would be.
 
 use chrono::{DateTime, Utc};
+use echome_core::library::{ModelStatus, VoiceLibrary, VoiceModel, ops};
 use echome_core::{CloneCache, CloneRecord, CloneStatus, StepError, VoiceEngine, VoiceId};
 use serde::{Deserialize, Serialize};
 
@@ -22,15 +25,16 @@ pub struct Reconciled {
     pub dry_run: bool,
     /// echome's voices deleted at the provider: no fresh cache entry points to them.
     pub deleted: Vec<VoiceId>,
-    /// Cache entries whose voice the provider no longer has, marked evicted.
+    /// Cache entries and models whose voice the provider no longer has, marked evicted or
+    /// deleted.
     pub forgotten: Vec<VoiceId>,
-    /// echome's voices left in place (a fresh entry uses each).
+    /// echome's voices left in place (a fresh entry or a usable model holds each).
     pub kept: usize,
     /// Voices at the provider that echome did not make, left alone.
     pub others: usize,
 }
 
-pub async fn handle<C: CloneCache, E: VoiceEngine>(
+pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine>(
     cache: &C,
     engine: &E,
     input: ReconcileInput,
@@ -43,29 +47,44 @@ pub async fn handle<C: CloneCache, E: VoiceEngine>(
         .into_iter()
         .filter(|c| c.engine == engine.name() && c.status == CloneStatus::Active)
         .collect();
+    let models = live_models(cache, engine.name()).await?;
     let mut out = Reconciled { dry_run: input.dry_run, ..Default::default() };
     out.others = at_engine.iter().filter(|v| !v.ours).count();
     for voice in at_engine.iter().filter(|v| v.ours) {
         let entry = entries.iter().find(|c| c.voice_id == voice.voice_id);
-        if entry.is_some_and(|e| e.is_fresh(now)) {
+        let model = models.iter().find(|m| m.provider_voice_id.as_ref() == Some(&voice.voice_id));
+        if entry.is_some_and(|e| e.is_fresh(now)) || model.is_some_and(|m| m.is_usable(now)) {
             out.kept += 1;
             continue;
         }
         if !input.dry_run {
             match entry {
-                Some(entry) => clone_voice::retire(cache, engine, entry).await?,
+                Some(entry) => clone_voice::retire(cache, cache, engine, entry, "expired").await?,
                 None => clone_voice::delete_at_engine(engine, &voice.voice_id).await?,
+            }
+            if let Some(m) = model {
+                ops::voice_gone(cache, &m.id, "expired", now).await?;
             }
         }
         out.deleted.push(voice.voice_id.clone());
     }
     // The offline engine keeps nothing, so there is nothing to find missing there.
     if engine.slots().await?.is_some() {
-        for entry in entries.iter().filter(|c| !at_engine.iter().any(|v| v.voice_id == c.voice_id)) {
+        let held = |v: &VoiceId| at_engine.iter().any(|e| &e.voice_id == v);
+        for entry in entries.iter().filter(|c| !held(&c.voice_id)) {
             if !input.dry_run {
                 clone_voice::mark_evicted(cache, entry).await?;
             }
             out.forgotten.push(entry.voice_id.clone());
+        }
+        for m in &models {
+            let Some(voice) = m.provider_voice_id.as_ref().filter(|v| !held(v)) else { continue };
+            if !input.dry_run {
+                ops::voice_gone(cache, &m.id, "vanished", now).await?;
+            }
+            if !out.forgotten.contains(voice) {
+                out.forgotten.push(voice.clone());
+            }
         }
     }
     tracing::info!(
@@ -77,4 +96,20 @@ pub async fn handle<C: CloneCache, E: VoiceEngine>(
         "voices reconciled"
     );
     Ok(out)
+}
+
+/// The library's models at this engine that still hold a voice (not deleted).
+async fn live_models<L: VoiceLibrary>(lib: &L, engine: &str) -> Result<Vec<VoiceModel>, StepError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = lib.models(100, after.as_deref()).await?;
+        out.extend(page.models.into_iter().filter(|m| {
+            m.provider == engine && m.status != ModelStatus::Deleted && m.provider_voice_id.is_some()
+        }));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use echome_audio::PrepareConfig;
 use echome_audio::phrase::{PhraseFigures, measure_phrase};
+use echome_core::library::{ModelId, VoiceLibrary, ops};
 use echome_core::quality::{PhraseMeasure, PhraseResult, TEST_PHRASES, score_parts};
 use echome_core::{
     BlobRef, BlobStore, CloneCache, PackFigures, PackSpeaker, QualityScore, ScoreInput, SpeechFormat,
@@ -49,7 +50,7 @@ pub async fn handle<B, C, E>(
 ) -> Result<QualityScore, StepError>
 where
     B: BlobStore,
-    C: CloneCache,
+    C: CloneCache + VoiceLibrary,
     E: VoiceEngine,
 {
     let voice = &input.clone.voice_id;
@@ -112,9 +113,37 @@ where
     blobs.put_bytes(&quality_blob(&input, "score.json"), body, "application/json").await?;
     if !cache.set_quality(&input.caller_id, &quality).await? {
         tracing::info!(run_id = %input.run_id, voice_id = %voice, "the caller's voice changed while it was scored: the score stays with the run");
+    } else {
+        keep_with_model(cache, &input, &quality).await?;
     }
     tracing::info!(run_id = %input.run_id, voice_id = %voice, score = ?quality.score, missing = ?quality.missing(), "voice scored");
     Ok(quality)
+}
+
+/// The score also goes to the voice's model in the library (`vm-{run}` of the run that made
+/// the voice, which the caller's entry names), while that model still holds the voice.
+async fn keep_with_model<C: CloneCache + VoiceLibrary>(
+    cache: &C,
+    input: &ScoreInput,
+    quality: &QualityScore,
+) -> Result<(), StepError> {
+    let Some(entry) = cache.clone_of(&input.caller_id).await?.filter(|e| e.voice_id == quality.voice_id)
+    else {
+        return Ok(());
+    };
+    let id = ModelId::for_run(&entry.run_id);
+    let held = |m: &echome_core::library::VoiceModel| m.provider_voice_id.as_ref() == Some(&quality.voice_id);
+    if !cache.model(&id).await?.is_some_and(|m| held(&m)) {
+        return Ok(());
+    }
+    ops::update(cache, &id, quality.scored_at, |m| {
+        if held(m) {
+            m.quality = Some(quality.clone());
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
 }
 
 async fn measure(path: &Path, cfg: &Config) -> Result<PhraseFigures, StepError> {

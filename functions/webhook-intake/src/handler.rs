@@ -10,12 +10,12 @@ mod threecx;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::http::{HeaderMap, Method};
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use echome_core::{
     AgentCalls, BlobStore, CallEventKind, CallEventRecord, CallLog, CloneCache, Delivery, RunLog, RunStarter,
     SampleLog, WebhookArchive,
 };
+use echome_http::body_bytes;
 pub use echome_http::{HttpError, respond};
 
 pub use config::Config;
@@ -75,7 +75,7 @@ where
             "/webhook/3cx-call" | "/webhook/post-call" | "/webhook/conversation-initiation"
                 if *method != Method::POST =>
             {
-                Err(HttpError::MethodNotAllowed { method: method.to_string(), allow: "POST" })
+                Err(HttpError::MethodNotAllowed { method: method.to_string(), allow: "POST".into() })
             }
             "/webhook/3cx-call" => self.threecx(&request).await,
             "/webhook/post-call" => self.post_call(&request).await,
@@ -109,16 +109,5 @@ where
     /// malformed); returns its key.
     async fn keep(&self, source: &str, req: &Request<'_>) -> Result<String, HttpError> {
         Ok(self.archive.keep(&Delivery { source, received_at: req.now, body: &req.body }).await?)
-    }
-}
-
-fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, HttpError> {
-    let raw = req.body.as_deref().unwrap_or_default();
-    if req.is_base64_encoded {
-        base64::engine::general_purpose::STANDARD
-            .decode(raw)
-            .map_err(|_| HttpError::BadRequest("the body is marked base64 but is not".into()))
-    } else {
-        Ok(raw.as_bytes().to_vec())
     }
 }

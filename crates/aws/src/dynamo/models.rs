@@ -28,7 +28,7 @@ fn person_pk(p: &Person) -> String {
 }
 
 fn model_sort(m: &VoiceModel) -> String {
-    format!("{}#{}", timestamp(m.created_at), m.id)
+    echome_core::library::port::position(m)
 }
 
 fn model_item(m: &VoiceModel) -> Result<Item, StorageError> {

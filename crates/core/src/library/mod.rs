@@ -9,6 +9,7 @@ pub mod model;
 pub mod ops;
 pub mod port;
 pub mod rules;
+pub mod settings;
 
 pub use access::{Act, Verdict};
 pub use audit::{AuditAction, AuditEvent};
@@ -19,3 +20,4 @@ pub use model::{
 pub use ops::{Actor, CleanedUp, LibraryError};
 pub use port::{ModelPage, VoiceLibrary};
 pub use rules::{CleanupReason, CleanupRules, DEFAULT_REPLACE_ABOVE};
+pub use settings::LibrarySettings;

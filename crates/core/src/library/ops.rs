@@ -6,7 +6,9 @@ use serde_json::json;
 
 use crate::auth::Principal;
 use crate::error::{StepError, StorageError};
-use crate::ports::VoiceEngine;
+use crate::ids::{RunId, VoiceId};
+use crate::ports::{CloneCache, VoiceEngine};
+use crate::records::{CloneRecord, CloneStatus};
 
 use super::access::{Act, Verdict, check};
 use super::audit::{AuditAction, AuditEvent};
@@ -39,6 +41,21 @@ pub enum LibraryError {
     Storage(#[from] StorageError),
     #[error("the voice provider failed: {0}")]
     Provider(StepError),
+}
+
+/// A library failure inside a clone run's step: storage keeps its kind (retryable or not),
+/// the provider's error stays as it was, anything else is the step's own fault.
+impl From<LibraryError> for StepError {
+    fn from(e: LibraryError) -> Self {
+        match e {
+            LibraryError::Storage(e) => e.into(),
+            LibraryError::Provider(e) => e,
+            LibraryError::Raced(_) => {
+                StepError::new(crate::ErrorType::Retryable, "library_raced", e.to_string())
+            }
+            other => StepError::internal(other.to_string()),
+        }
+    }
 }
 
 /// Who is acting: a user with a role, or the call flow and the schedules.
@@ -81,7 +98,8 @@ pub async fn load<L: VoiceLibrary>(
     }
 }
 
-async fn audit<L: VoiceLibrary>(
+/// Records `action` on `m` by `actor`.
+pub async fn audit<L: VoiceLibrary>(
     lib: &L,
     actor: &Actor<'_>,
     action: AuditAction,
@@ -136,8 +154,64 @@ fn pointer(m: &VoiceModel, by_hand: bool, actor: &Actor<'_>, at: DateTime<Utc>) 
     })
 }
 
+/// How long a hand-chosen voice stays the caller's in the clone cache: until changed.
+const BY_HAND_DAYS: i64 = 3650;
+
+/// Sets the person's active model and, for a caller, what the call flow reads: their clone
+/// cache entry names the new active voice (or, with none, stops naming the old one). The
+/// pointer is the truth; the entry is its one-read copy on the call's path.
+async fn point<L: VoiceLibrary + CloneCache>(
+    lib: &L,
+    person: &Person,
+    new: Option<(&ActiveVoice, &VoiceModel)>,
+    expected: Option<(&ModelId, Option<&VoiceId>)>,
+    at: DateTime<Utc>,
+) -> Result<bool, LibraryError> {
+    if !lib.set_active(person, new.map(|(a, _)| a), expected.map(|(id, _)| id)).await? {
+        return Ok(false);
+    }
+    let Some(caller) = person.caller() else { return Ok(true) };
+    let entry = lib.clone_of(caller).await?;
+    match new {
+        Some((active, m)) => {
+            let holds = entry.as_ref().is_some_and(|e| {
+                e.voice_id == active.voice_id && e.status == CloneStatus::Active && e.is_fresh(at)
+            });
+            if !holds || active.by_hand {
+                let days =
+                    if active.by_hand { BY_HAND_DAYS } else { crate::records::DEFAULT_CLONE_TTL_HOURS / 24 };
+                let run_id = match &m.source.run_id {
+                    Some(r) => r.clone(),
+                    None => {
+                        RunId::parse(m.id.as_str().trim_start_matches("vm-")).map_err(ModelError::from)?
+                    }
+                };
+                let rec = CloneRecord {
+                    caller_id: caller.clone(),
+                    voice_id: active.voice_id.clone(),
+                    engine: m.provider.clone(),
+                    pack_digest: m.source.pack_digest.clone().unwrap_or_default(),
+                    run_id,
+                    created_at: m.created_at,
+                    last_used_at: entry.as_ref().map_or(at, |e| e.last_used_at),
+                    reuse_count: 0,
+                    status: CloneStatus::Active,
+                    expires_at: (at + chrono::Duration::days(days.max(1))).timestamp(),
+                };
+                lib.put_clone(&rec).await?;
+            }
+        }
+        None => {
+            if let Some(old) = expected.and_then(|(_, v)| v) {
+                lib.evict_clone(caller, old).await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Makes `m` its person's active model by hand (409 when it already is).
-pub async fn activate<L: VoiceLibrary>(
+pub async fn activate<L: VoiceLibrary + CloneCache>(
     lib: &L,
     actor: &Actor<'_>,
     id: &ModelId,
@@ -153,8 +227,16 @@ pub async fn activate<L: VoiceLibrary>(
         if current.as_ref().is_some_and(|c| c.model_id == m.id) {
             return Err(LibraryError::AlreadyActive(id.clone()));
         }
-        let expected = current.as_ref().map(|c| &c.model_id);
-        if lib.set_active(&m.person, Some(&new), expected).await? {
+        let expected = current.as_ref().map(|c| (&c.model_id, Some(&c.voice_id)));
+        if point(lib, &m.person, Some((&new, &m)), expected, at).await? {
+            // Chosen by hand, it is kept until someone changes it: no expiry.
+            if m.expires_at.is_some() {
+                update(lib, id, at, |m| {
+                    m.expires_at = None;
+                    Ok(())
+                })
+                .await?;
+            }
             let from = current.map(|c| c.model_id.to_string());
             audit(lib, actor, AuditAction::Activate, &m, json!({ "replaced": from, "by_hand": true }), at)
                 .await?;
@@ -165,15 +247,17 @@ pub async fn activate<L: VoiceLibrary>(
 }
 
 /// Leaves `m`'s person without an active model (409 when `m` is not the active one).
-pub async fn deactivate<L: VoiceLibrary>(
+pub async fn deactivate<L: VoiceLibrary + CloneCache>(
     lib: &L,
     actor: &Actor<'_>,
     id: &ModelId,
     at: DateTime<Utc>,
 ) -> Result<(), LibraryError> {
     let m = load(lib, actor, id, Act::Change).await?;
-    let current = lib.active_voice(&m.person).await?;
-    if !current.is_some_and(|c| c.model_id == m.id) || !lib.set_active(&m.person, None, Some(&m.id)).await? {
+    let Some(current) = lib.active_voice(&m.person).await?.filter(|c| c.model_id == m.id) else {
+        return Err(LibraryError::NotActive(id.clone()));
+    };
+    if !point(lib, &m.person, None, Some((&m.id, Some(&current.voice_id))), at).await? {
         return Err(LibraryError::NotActive(id.clone()));
     }
     audit(lib, actor, AuditAction::Deactivate, &m, json!({}), at).await?;
@@ -182,7 +266,7 @@ pub async fn deactivate<L: VoiceLibrary>(
 
 /// A model the call flow (or a restore) just made ready: recorded once, and made its person's
 /// active one when the rules say so. Returns whether it became active.
-pub async fn register<L: VoiceLibrary>(
+pub async fn register<L: VoiceLibrary + CloneCache>(
     lib: &L,
     m: &VoiceModel,
     replace_above: f64,
@@ -196,7 +280,7 @@ pub async fn register<L: VoiceLibrary>(
 }
 
 /// Whether `m` takes over as its person's active model (the rules), and if so, sets it.
-pub async fn consider<L: VoiceLibrary>(
+pub async fn consider<L: VoiceLibrary + CloneCache>(
     lib: &L,
     m: &VoiceModel,
     replace_above: f64,
@@ -213,7 +297,8 @@ pub async fn consider<L: VoiceLibrary>(
             return Ok(false);
         }
         let Some(new) = pointer(m, false, &Actor::System, at) else { return Ok(false) };
-        if lib.set_active(&m.person, Some(&new), current.as_ref().map(|c| &c.model_id)).await? {
+        let expected = current.as_ref().map(|c| (&c.model_id, Some(&c.voice_id)));
+        if point(lib, &m.person, Some((&new, m)), expected, at).await? {
             let from = current.map(|c| c.model_id.to_string());
             audit(
                 lib,
@@ -233,7 +318,7 @@ pub async fn consider<L: VoiceLibrary>(
 /// Soft delete: the provider's voice deleted (its slot freed), the model marked deleted and
 /// kept for audit, and, when it was active, the next best ready model activated in its place.
 /// Returns the model activated instead, if any.
-pub async fn delete<L: VoiceLibrary, E: VoiceEngine>(
+pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine>(
     lib: &L,
     engine: &E,
     actor: &Actor<'_>,
@@ -259,6 +344,30 @@ pub async fn delete<L: VoiceLibrary, E: VoiceEngine>(
     successor(lib, &deleted, at).await
 }
 
+/// A model whose voice is gone at the provider (replaced by the caller's newer voice, given up
+/// for a slot, expired, or vanished): marked deleted with `reason`, and, when it was active,
+/// the next best takes over. Nothing when no such model is on record or it is deleted already.
+pub async fn voice_gone<L: VoiceLibrary + CloneCache>(
+    lib: &L,
+    id: &ModelId,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<(), LibraryError> {
+    match lib.model(id).await? {
+        Some(m) if m.status != ModelStatus::Deleted => {}
+        _ => return Ok(()),
+    }
+    let gone = update(lib, id, at, |m| {
+        m.status = ModelStatus::Deleted;
+        m.deleted_at = Some(at);
+        Ok(())
+    })
+    .await?;
+    audit(lib, &Actor::System, AuditAction::Delete, &gone, json!({ "reason": reason }), at).await?;
+    successor(lib, &gone, at).await?;
+    Ok(())
+}
+
 /// Deletes a voice at the engine; one that is already gone counts as deleted.
 pub async fn delete_at_engine<E: VoiceEngine>(engine: &E, voice: &crate::VoiceId) -> Result<(), StepError> {
     match engine.delete_voice(voice).await {
@@ -268,7 +377,7 @@ pub async fn delete_at_engine<E: VoiceEngine>(engine: &E, voice: &crate::VoiceId
 }
 
 /// When `gone` was its person's active model, the next best takes over (or none is active).
-async fn successor<L: VoiceLibrary>(
+async fn successor<L: VoiceLibrary + CloneCache>(
     lib: &L,
     gone: &VoiceModel,
     at: DateTime<Utc>,
@@ -280,8 +389,9 @@ async fn successor<L: VoiceLibrary>(
         }
         let models = lib.models_of(&gone.person).await?;
         let next = next_best(&models, &gone.id, at);
-        let new = next.and_then(|n| pointer(n, false, &Actor::System, at));
-        if lib.set_active(&gone.person, new.as_ref(), Some(&gone.id)).await? {
+        let new = next.and_then(|n| Some((pointer(n, false, &Actor::System, at)?, n)));
+        let expected = Some((&gone.id, Some(&current.voice_id)));
+        if point(lib, &gone.person, new.as_ref().map(|(a, n)| (a, *n)), expected, at).await? {
             if let Some(n) = next {
                 audit(
                     lib,
@@ -353,7 +463,7 @@ pub struct CleanedUp {
 
 /// Every model the rules remove, deleted as [`delete`] does (as the system: cleanup is an
 /// admin's or the schedule's); with `dry_run`, only listed.
-pub async fn cleanup<L: VoiceLibrary, E: VoiceEngine>(
+pub async fn cleanup<L: VoiceLibrary + CloneCache, E: VoiceEngine>(
     lib: &L,
     engine: &E,
     actor: &Actor<'_>,

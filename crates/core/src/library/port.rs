@@ -15,6 +15,12 @@ pub struct ModelPage {
     pub next: Option<String>,
 }
 
+/// A model's place in the time order every model is listed in, and the page cursor after it:
+/// the creation time (RFC 3339, milliseconds, which sorts as text), `#`, the id.
+pub fn position(m: &VoiceModel) -> String {
+    format!("{}#{}", m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), m.id)
+}
+
 /// The voice library: every voice model, each person's active one, and the audit trail.
 pub trait VoiceLibrary: Send + Sync {
     /// Records a new model; `false` when one of its id is on record (a retried run).

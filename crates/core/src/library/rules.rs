@@ -74,7 +74,9 @@ impl CleanupRules {
         if m.status == super::model::ModelStatus::Deleted {
             return None;
         }
-        if m.expires_at.is_some_and(|e| e <= now) {
+        // An active model's life is its person's use of it (the call flow's voices expire with
+        // their cache entry, which the reconciler retires): never cleaned while active.
+        if m.expires_at.is_some_and(|e| e <= now) && !active {
             return Some(CleanupReason::Expired);
         }
         let old = now - m.created_at >= self.older_than;
@@ -202,7 +204,8 @@ mod tests {
         assert_eq!(rules.reason(&used, false, now), Some(CleanupReason::Stale));
         let mut expired = model("b", Some(0.95), 0, now);
         expired.expires_at = Some(now);
-        assert_eq!(rules.reason(&expired, true, now), Some(CleanupReason::Expired));
+        assert_eq!(rules.reason(&expired, false, now), Some(CleanupReason::Expired));
+        assert_eq!(rules.reason(&expired, true, now), None, "in use");
         expired.status = ModelStatus::Deleted;
         assert_eq!(rules.reason(&expired, false, now), None);
     }

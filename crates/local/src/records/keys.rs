@@ -47,7 +47,7 @@ pub(super) fn clone_log(rec: &CloneLogRecord) -> String {
 
 /// A model's place in time (also the page cursor of `models_by_time`).
 pub(super) fn model_sort(m: &VoiceModel) -> String {
-    format!("{}#{}", time(m.created_at), m.id)
+    echome_core::library::port::position(m)
 }
 
 /// `models_by_person`: a person's models in time order.

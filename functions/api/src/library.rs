@@ -1,0 +1,346 @@
+//! The voice library's routes: models listed, read, changed, activated, shared and deleted;
+//! each person's active voice; expiring models and cleanup. Access follows
+//! `echome_core::library::access` (a model someone may not see is 404, one they may see but
+//! not change is 403); every change is audited by the operations in `library::ops` and counted
+//! against the user's hourly change limit.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::http::Method;
+use chrono::{DateTime, Duration, Utc};
+use echome_core::auth::{Principal, Role, TokenVerifier};
+use echome_core::library::ops::{self, Actor};
+use echome_core::library::{
+    Act, AuditAction, ModelId, ModelStatus, Person, SharePermission, Verdict, VoiceLibrary, VoiceModel,
+    access, model, port,
+};
+use echome_core::limits::{RateDecision, RateLimiter};
+use echome_core::{CallLog, CloneCache, ReferenceVoices, RunLog, VoiceEngine};
+use echome_http::{HttpError, json_body, query};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Access, Api, MAX_PAGE, ProviderProbe, bounded, model_views as views};
+
+/// The methods each library route takes, with who may call them; `None`: not a library route.
+pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
+    let viewer = Access::Role(Role::Viewer);
+    let operator = Access::Role(Role::Operator);
+    Some(match segments {
+        ["voice-models"] | ["voice-models", "expiring"] | ["shared"] => vec![(Method::GET, viewer)],
+        ["voice-models", "cleanup"] => vec![(Method::POST, Access::Role(Role::Admin))],
+        ["voice-models", _] => {
+            vec![(Method::GET, viewer), (Method::PATCH, operator), (Method::DELETE, operator)]
+        }
+        ["voice-models", _, "activate" | "deactivate" | "shares"] => vec![(Method::POST, operator)],
+        ["voice-models", _, "shares", _] => vec![(Method::DELETE, operator)],
+        ["voice-models", _, "usage" | "audit"] | ["people", _, "active-voice"] => vec![(Method::GET, viewer)],
+        _ => return None,
+    })
+}
+
+fn model_id(raw: &str) -> Result<ModelId, HttpError> {
+    ModelId::parse(raw).map_err(|e| HttpError::BadRequest(e.to_string()))
+}
+
+fn person(raw: &str) -> Result<Person, HttpError> {
+    Person::parse(raw).map_err(|e| HttpError::BadRequest(e.to_string()))
+}
+
+/// What `GET /voice-models` filters on.
+struct Filter {
+    person: Option<Person>,
+    provider: Option<String>,
+    active: Option<bool>,
+    min_quality: Option<f64>,
+    status: Option<ModelStatus>,
+}
+
+impl Filter {
+    fn from(req: &ApiGatewayV2httpRequest) -> Result<Self, HttpError> {
+        let active = match query(req, "active").as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(HttpError::BadRequest(format!("active must be true or false, not {other:?}")));
+            }
+        };
+        let min_quality = query(req, "min_quality")
+            .map(|q| {
+                q.parse::<f64>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(|| {
+                    HttpError::BadRequest(format!("min_quality must be a score from 0 to 1, not {q:?}"))
+                })
+            })
+            .transpose()?;
+        let status = query(req, "status")
+            .map(|s| {
+                ModelStatus::parse(&s).ok_or_else(|| {
+                    HttpError::BadRequest("status must be pending, cloning, ready, failed or deleted".into())
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            person: query(req, "person").map(|p| person(&p)).transpose()?,
+            provider: query(req, "provider"),
+            active,
+            min_quality,
+            status,
+        })
+    }
+
+    /// Deleted models only when asked for by status.
+    fn matches(&self, m: &VoiceModel, active: bool) -> bool {
+        self.status.map_or(m.status != ModelStatus::Deleted, |s| m.status == s)
+            && self.provider.as_ref().is_none_or(|p| &m.provider == p)
+            && self.active.is_none_or(|a| a == active)
+            && self.min_quality.is_none_or(|q| m.score().is_some_and(|s| s >= q))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareBody {
+    user: String,
+    #[serde(default)]
+    permission: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CleanupBody {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl<R, T, L, P, E> Api<R, T, L, P, E>
+where
+    R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary,
+    T: TokenVerifier,
+    L: RateLimiter,
+    P: ProviderProbe,
+    E: VoiceEngine,
+{
+    pub(crate) async fn library(
+        &self,
+        segments: &[&str],
+        req: &ApiGatewayV2httpRequest,
+        who: &Principal,
+    ) -> Result<(i64, Value), HttpError> {
+        let method = req.request_context.http.method.clone();
+        let actor = Actor::User(who);
+        let now = Utc::now();
+        if method != Method::GET {
+            self.count_change(who, now).await?;
+        }
+        let lib = &self.records;
+        match (segments, method) {
+            (["voice-models"], _) => self.list(req, who).await,
+            (["shared"], _) => {
+                let mut mine = Vec::new();
+                self.each_model(|m| {
+                    if m.share_of(&who.subject).is_some() && m.status != ModelStatus::Deleted {
+                        mine.push(m);
+                    }
+                })
+                .await?;
+                let views = self.views(&mine, now).await?;
+                Ok((200, json!({ "models": views })))
+            }
+            (["voice-models", "expiring"], _) => {
+                let days = bounded(req, "days", 7, 1..=365)?;
+                let until = now + Duration::days(days);
+                let mut soon = Vec::new();
+                self.each_model(|m| {
+                    let expiring =
+                        m.expires_at.is_some_and(|e| e <= until) && m.status != ModelStatus::Deleted;
+                    if expiring && access::check(who, &m, Act::See) == Verdict::Allowed {
+                        soon.push(m);
+                    }
+                })
+                .await?;
+                soon.sort_by_key(|m| m.expires_at);
+                let views = self.views(&soon, now).await?;
+                Ok((200, json!({ "days": days, "until": until, "models": views })))
+            }
+            (["voice-models", "cleanup"], _) => {
+                let body: CleanupBody = json_body(req)?;
+                let removed =
+                    ops::cleanup(lib, &self.engine, &actor, &self.library.cleanup, body.dry_run, now).await?;
+                Ok((
+                    200,
+                    json!({ "dry_run": body.dry_run, "removed": removed.iter().map(views::cleaned).collect::<Vec<_>>() }),
+                ))
+            }
+            (["voice-models", id], Method::GET) => {
+                let m = ops::load(lib, &actor, &model_id(id)?, Act::See).await?;
+                let active = self.is_active(&m).await?;
+                Ok((200, views::model(&m, active, &self.library, now)))
+            }
+            (["voice-models", id], Method::PATCH) => {
+                let id = model_id(id)?;
+                ops::load(lib, &actor, &id, Act::Change).await?;
+                let patch: Value = json_body(req)?;
+                let change = views::Patch::parse(&patch)?;
+                let m = ops::update(lib, &id, now, |m| change.apply(m)).await?;
+                ops::audit(lib, &actor, AuditAction::Update, &m, change.described(), now).await?;
+                let active = self.is_active(&m).await?;
+                Ok((200, views::model(&m, active, &self.library, now)))
+            }
+            (["voice-models", id], _) => {
+                let id = model_id(id)?;
+                let instead =
+                    ops::delete(lib, &self.engine, &actor, &id, AuditAction::Delete, json!({}), now).await?;
+                Ok((200, json!({ "id": id, "status": ModelStatus::Deleted, "activated_instead": instead })))
+            }
+            (["voice-models", id, "activate"], _) => {
+                let active = ops::activate(lib, &actor, &model_id(id)?, now).await?;
+                Ok((200, views::active(&active)))
+            }
+            (["voice-models", id, "deactivate"], _) => {
+                let id = model_id(id)?;
+                ops::deactivate(lib, &actor, &id, now).await?;
+                Ok((200, json!({ "id": id, "is_active": false })))
+            }
+            (["voice-models", id, "shares"], _) => {
+                let body: ShareBody = json_body(req)?;
+                let permission = match body.permission.as_deref() {
+                    None => SharePermission::Use,
+                    Some(p) => SharePermission::parse(p)
+                        .ok_or_else(|| HttpError::BadRequest("permission must be use or manage".into()))?,
+                };
+                let m = ops::share(lib, &actor, &model_id(id)?, &body.user, permission, now).await?;
+                Ok((201, json!({ "id": m.id, "shares": views::shares(&m) })))
+            }
+            (["voice-models", id, "shares", user], _) => {
+                let user = model::user_id(user).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+                let m = ops::unshare(lib, &actor, &model_id(id)?, &user, now).await?;
+                Ok((200, json!({ "id": m.id, "shares": views::shares(&m) })))
+            }
+            (["voice-models", id, "usage"], _) => {
+                let m = ops::load(lib, &actor, &model_id(id)?, Act::See).await?;
+                Ok((200, views::usage(&m, &self.library)))
+            }
+            (["voice-models", id, "audit"], _) => {
+                let m = ops::load(lib, &actor, &model_id(id)?, Act::See).await?;
+                let events = lib.audit_of(&m.id).await?;
+                Ok((
+                    200,
+                    json!({ "id": m.id, "events": events.iter().map(views::audit).collect::<Vec<_>>() }),
+                ))
+            }
+            (["people", p, "active-voice"], _) => {
+                let p = person(p)?;
+                let none = || HttpError::NotFound(format!("an active voice of {p}"));
+                let active = lib.active_voice(&p).await?.ok_or_else(none)?;
+                let m = match ops::load(lib, &actor, &active.model_id, Act::See).await {
+                    Ok(m) => m,
+                    Err(echome_core::library::LibraryError::NotFound(_)) => return Err(none()),
+                    Err(e) => return Err(e.into()),
+                };
+                let mut v = views::active(&active);
+                v["model"] = views::model(&m, true, &self.library, now);
+                Ok((200, v))
+            }
+            _ => Err(HttpError::Internal),
+        }
+    }
+
+    /// Every change counts against the user's hourly limit, apart from the per-minute one.
+    async fn count_change(&self, who: &Principal, now: DateTime<Utc>) -> Result<(), HttpError> {
+        let subject = format!("{}#library-changes", who.subject);
+        match self.limiter.hit(&subject, self.library.update_limit, now).await? {
+            RateDecision::Allowed { .. } => Ok(()),
+            RateDecision::Limited { retry_after_s } => Err(HttpError::RateLimited { retry_after_s }),
+        }
+    }
+
+    async fn list(&self, req: &ApiGatewayV2httpRequest, who: &Principal) -> Result<(i64, Value), HttpError> {
+        let filter = Filter::from(req)?;
+        let limit = bounded(req, "limit", 20, 1..=MAX_PAGE as i64)? as usize;
+        let cursor = query(req, "cursor")
+            .map(|c| {
+                echome_core::signing::unhex(&c)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .ok_or_else(|| HttpError::BadRequest("cursor is not one this API gave out".into()))
+            })
+            .transpose()?;
+        let mut active = HashMap::new();
+        let mut out = Vec::new();
+        let mut next = None;
+        let consider = |m: VoiceModel, active_id: Option<&ModelId>, out: &mut Vec<(VoiceModel, bool)>| {
+            let is_active = active_id == Some(&m.id);
+            if access::check(who, &m, Act::See) == Verdict::Allowed && filter.matches(&m, is_active) {
+                out.push((m, is_active));
+            }
+        };
+        match &filter.person {
+            Some(p) => {
+                let current = self.records.active_voice(p).await?.map(|a| a.model_id);
+                let models = self.records.models_of(p).await?;
+                let after =
+                    models.into_iter().filter(|m| cursor.as_ref().is_none_or(|c| &port::position(m) > c));
+                for m in after {
+                    if out.len() == limit {
+                        next = out.last().map(|(m, _): &(VoiceModel, bool)| port::position(m));
+                        break;
+                    }
+                    consider(m, current.as_ref(), &mut out);
+                }
+            }
+            None => {
+                let mut after = cursor;
+                'pages: loop {
+                    let page = self.records.models(limit, after.as_deref()).await?;
+                    for m in page.models {
+                        if out.len() == limit {
+                            next = out.last().map(|(m, _)| port::position(m));
+                            break 'pages;
+                        }
+                        if !active.contains_key(m.person.as_key()) {
+                            let a = self.records.active_voice(&m.person).await?.map(|a| a.model_id);
+                            active.insert(m.person.as_key().to_owned(), a);
+                        }
+                        let current = active.get(m.person.as_key()).cloned().flatten();
+                        consider(m, current.as_ref(), &mut out);
+                    }
+                    match page.next {
+                        Some(n) => after = Some(n),
+                        None => break,
+                    }
+                }
+            }
+        }
+        let now = Utc::now();
+        let models: Vec<Value> = out.iter().map(|(m, a)| views::model(m, *a, &self.library, now)).collect();
+        Ok((
+            200,
+            json!({ "models": models, "next_cursor": next.map(|n| echome_core::signing::hex(n.as_bytes())) }),
+        ))
+    }
+
+    async fn each_model(&self, mut f: impl FnMut(VoiceModel)) -> Result<(), HttpError> {
+        let mut after = None;
+        loop {
+            let page = self.records.models(MAX_PAGE, after.as_deref()).await?;
+            page.models.into_iter().for_each(&mut f);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn is_active(&self, m: &VoiceModel) -> Result<bool, HttpError> {
+        Ok(self.records.active_voice(&m.person).await?.is_some_and(|a| a.model_id == m.id))
+    }
+
+    async fn views(&self, models: &[VoiceModel], now: DateTime<Utc>) -> Result<Vec<Value>, HttpError> {
+        let mut out = Vec::with_capacity(models.len());
+        for m in models {
+            out.push(views::model(m, self.is_active(m).await?, &self.library, now));
+        }
+        Ok(out)
+    }
+}

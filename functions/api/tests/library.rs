@@ -1,0 +1,338 @@
+//! The voice library's routes through the API handler, with the local records and the real
+//! ElevenLabs engine against a stateful stub of the account: who sees and changes what (two
+//! users, a viewer and an admin), the activation rules and their races, deletion with the next
+//! best taking over, cleanup at its edges, the change limit and the audit trail.
+
+use std::time::Duration as StdDuration;
+
+use api::{Api, Offline, ProviderCheck};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::Method;
+use chrono::{DateTime, Duration, Utc};
+use echome_auth::{LocalKey, Verifier};
+use echome_core::library::{LibrarySettings, ModelId, Person, SYSTEM_OWNER, VoiceLibrary, VoiceModel};
+use echome_core::limits::Limit;
+use echome_core::{CallerId, CloneCache};
+use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
+use echome_local::{InProcessLimiter, LocalRecords};
+use echome_testkit::elevenlabs::Account;
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+type LibraryApi = Api<LocalRecords, Verifier, InProcessLimiter, Offline, ElevenLabsEngine>;
+
+struct World {
+    api: LibraryApi,
+    account: Account,
+    _server: MockServer,
+    _dir: tempfile::TempDir,
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc::now() - Duration::days(1)
+}
+
+fn stub_voice(id: &str) -> Value {
+    json!({"voice_id": id, "name": id, "category": "cloned", "labels": {"echome": "1"}})
+}
+
+async fn world(settings: LibrarySettings, models: &[VoiceModel]) -> World {
+    let server = MockServer::start().await;
+    let voices = models.iter().filter_map(|m| m.provider_voice_id.as_ref()).map(|v| stub_voice(v.as_str()));
+    let account = Account::with(voices.collect(), 30);
+    account.mount_voices(&server, StdDuration::ZERO).await;
+    account.mount_slots(&server).await;
+    let mut cfg = ApiConfig::new(ApiKey::new("sk_stub"));
+    cfg.base_url = server.uri();
+    let dir = tempfile::tempdir().unwrap();
+    let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+    for m in models {
+        assert!(records.create_model(m).await.unwrap());
+    }
+    let api = Api {
+        records,
+        tokens: Verifier::Local(LocalKey::load_or_create(dir.path()).unwrap()),
+        limiter: InProcessLimiter::default(),
+        limits: Default::default(),
+        provider: ProviderCheck::new(Offline),
+        engine: ElevenLabsEngine::new(Client::new(cfg).unwrap()),
+        library: settings,
+    };
+    World { api, account, _server: server, _dir: dir }
+}
+
+fn model(run: &str, person: &str, owner: &str, score: Option<f64>, days_ago: i64) -> VoiceModel {
+    let voice = format!("voice{}", run.replace('-', ""));
+    echome_testkit::fixtures::voice_model(run, person, owner, &voice, score, t0() - Duration::days(days_ago))
+}
+
+/// A request as API Gateway passes it after its JWT authorizer: the user's claims.
+fn req(method: Method, path: &str, who: (&str, &str), body: Option<Value>) -> ApiGatewayV2httpRequest {
+    let (sub, role) = who;
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut r: ApiGatewayV2httpRequest = echome_testkit::events::parse("api", "accept-speaker");
+    r.raw_path = Some(raw_path.into());
+    r.raw_query_string = Some(query.into());
+    r.request_context.http.method = method;
+    r.request_context.http.path = Some(raw_path.into());
+    let jwt = r.request_context.authorizer.as_mut().unwrap().jwt.as_mut().unwrap();
+    jwt.claims.insert("sub".into(), sub.into());
+    jwt.claims.insert("cognito:groups".into(), format!("[{role}]"));
+    r.body = body.map(|b| b.to_string());
+    r
+}
+
+impl World {
+    async fn call(&self, method: Method, path: &str, who: (&str, &str), body: Option<Value>) -> (i64, Value) {
+        let res = self.api.handle(req(method, path, who, body)).await;
+        let body = match res.body {
+            Some(Body::Text(t)) => serde_json::from_str(&t).unwrap(),
+            other => panic!("body {other:?}"),
+        };
+        (res.status_code, body)
+    }
+
+    async fn get(&self, path: &str, who: (&str, &str)) -> (i64, Value) {
+        self.call(Method::GET, path, who, None).await
+    }
+
+    async fn post(&self, path: &str, who: (&str, &str), body: Value) -> (i64, Value) {
+        self.call(Method::POST, path, who, Some(body)).await
+    }
+
+    async fn active(&self, person: &str) -> Option<ModelId> {
+        let p = Person::parse(person).unwrap();
+        self.api.records.active_voice(&p).await.unwrap().map(|a| a.model_id)
+    }
+}
+
+const ALICE: (&str, &str) = ("alice", "operator");
+const BOB: (&str, &str) = ("bob", "operator");
+const CAROL: (&str, &str) = ("carol", "viewer");
+const ROOT: (&str, &str) = ("root", "admin");
+
+fn ids(body: &Value) -> Vec<String> {
+    body["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn owners_change_their_models_sharers_use_them_and_others_see_nothing() {
+    let w = world(Default::default(), &[model("a1", "emp-1", "alice", Some(0.7), 3)]).await;
+    let path = "/voice-models/vm-a1";
+    assert_eq!(w.get(path, CAROL).await.0, 404, "not shared: as if it did not exist");
+    assert_eq!(w.get(path, BOB).await.0, 404);
+    assert!(ids(&w.get("/voice-models", BOB).await.1).is_empty());
+    assert_eq!(w.get(path, ALICE).await.0, 200);
+    assert_eq!(ids(&w.get("/voice-models", ROOT).await.1), ["vm-a1"], "admins see all");
+
+    let (status, body) = w.post("/voice-models/vm-a1/shares", ALICE, json!({"user": "bob"})).await;
+    assert_eq!((status, body["shares"][0]["permission"].clone()), (201, json!("use")), "{body}");
+    let (status, body) = w.get(path, BOB).await;
+    assert_eq!((status, body["shares"][0]["user"].clone()), (200, json!("bob")));
+    assert_eq!(ids(&w.get("/shared", BOB).await.1), ["vm-a1"]);
+    let rename = Some(json!({"name": "Front desk"}));
+    let (status, body) = w.call(Method::PATCH, path, BOB, rename.clone()).await;
+    assert_eq!((status, body["error"]["code"].clone()), (403, json!("forbidden")), "shared for use only");
+    assert_eq!(w.call(Method::DELETE, path, BOB, None).await.0, 403);
+    assert_eq!(w.post("/voice-models/vm-a1/activate", BOB, json!({})).await.0, 403);
+    let (status, body) = w.call(Method::PATCH, path, ALICE, rename).await;
+    assert_eq!((status, body["name"].clone()), (200, json!("Front desk")), "{body}");
+    assert_eq!(w.call(Method::PATCH, path, CAROL, Some(json!({"name": "x"}))).await.0, 403, "viewers read");
+
+    w.post("/voice-models/vm-a1/shares", ALICE, json!({"user": "bob", "permission": "manage"})).await;
+    assert_eq!(w.call(Method::PATCH, path, BOB, Some(json!({"metadata": {"desk": 3}}))).await.0, 200);
+    assert_eq!(w.call(Method::DELETE, path, BOB, None).await.0, 403, "deleting stays the owner's");
+    assert_eq!(w.call(Method::DELETE, "/voice-models/vm-a1/shares/bob", ALICE, None).await.0, 200);
+    assert_eq!(w.get(path, BOB).await.0, 404, "the share is gone");
+    assert_eq!(w.call(Method::DELETE, "/voice-models/vm-a1/shares/bob", ALICE, None).await.0, 404);
+
+    let (_, audit) = w.get("/voice-models/vm-a1/audit", ALICE).await;
+    let trail: Vec<_> = audit["events"].as_array().unwrap().iter().map(|e| e["action"].clone()).collect();
+    assert_eq!(trail, [json!("share"), json!("update"), json!("share"), json!("update"), json!("unshare")]);
+    assert_eq!(audit["events"][1]["actor"], "alice");
+}
+
+#[tokio::test]
+async fn one_active_model_per_person_chosen_by_hand_or_by_the_rules() {
+    let models = [
+        model("m1", "emp-1", "alice", Some(0.6), 5),
+        model("m2", "emp-1", "alice", Some(0.9), 4),
+        model("m3", "emp-1", "alice", Some(0.75), 3),
+    ];
+    let w = world(Default::default(), &models).await;
+    assert_eq!(w.get("/people/emp-1/active-voice", ALICE).await.0, 404, "none active yet");
+    let (status, body) = w.post("/voice-models/vm-m1/activate", ALICE, json!({})).await;
+    assert_eq!((status, body["by_hand"].clone()), (200, json!(true)), "{body}");
+    let (status, body) = w.post("/voice-models/vm-m1/activate", ALICE, json!({})).await;
+    assert_eq!((status, body["error"]["code"].clone()), (409, json!("conflict")), "already active");
+
+    // Two operators activate two models at once: exactly one is active after.
+    let (a, b) = tokio::join!(
+        w.post("/voice-models/vm-m2/activate", ALICE, json!({})),
+        w.post("/voice-models/vm-m3/activate", ALICE, json!({})),
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    let active = w.active("emp-1").await.unwrap();
+    let (_, list) = w.get("/voice-models?person=emp-1&active=true", ALICE).await;
+    assert_eq!(ids(&list), [active.to_string()], "one active: {list}");
+    let (_, person) = w.get("/people/emp-1/active-voice", CAROL).await;
+    assert_eq!(person["error"]["code"], "not_found", "a viewer without a share sees no one's voice");
+    let (_, person) = w.get("/people/emp-1/active-voice", ALICE).await;
+    assert_eq!(person["model_id"], json!(active.to_string()));
+
+    // Deleting the active model: its voice leaves the account, the next best takes over.
+    let voices_before = w.account.ids().len();
+    let gone = active.to_string();
+    let (status, body) = w.call(Method::DELETE, &format!("/voice-models/{gone}"), ALICE, None).await;
+    assert_eq!(status, 200, "{body}");
+    let expected_next = if gone == "vm-m2" { "vm-m3" } else { "vm-m2" };
+    assert_eq!(body["activated_instead"], expected_next, "the best ready one left: {body}");
+    assert_eq!(w.account.ids().len(), voices_before - 1, "the slot is freed");
+    assert_eq!(w.active("emp-1").await.unwrap().to_string(), expected_next);
+    assert_eq!(w.call(Method::DELETE, &format!("/voice-models/{gone}"), ALICE, None).await.0, 404);
+    let (_, kept) = w.get("/voice-models?person=emp-1&status=deleted", ROOT).await;
+    assert_eq!(ids(&kept), std::slice::from_ref(&gone), "kept for audit");
+    assert!(!ids(&w.get("/voice-models?person=emp-1", ALICE).await.1).contains(&gone));
+
+    let (status, _) = w.post(&format!("/voice-models/{expected_next}/deactivate"), ALICE, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(w.active("emp-1").await, None);
+    assert_eq!(w.post(&format!("/voice-models/{expected_next}/deactivate"), ALICE, json!({})).await.0, 409);
+    assert_eq!(w.post(&format!("/voice-models/{gone}/activate"), ALICE, json!({})).await.0, 409, "deleted");
+}
+
+#[tokio::test]
+async fn a_caller_s_voice_chosen_by_hand_is_what_their_calls_get() {
+    let caller = "+14155550123";
+    let older = VoiceModel { owner: SYSTEM_OWNER.into(), ..model("old-run", caller, "x", Some(0.9), 2) };
+    let newer = VoiceModel { owner: SYSTEM_OWNER.into(), ..model("new-run", caller, "x", Some(0.5), 1) };
+    let w = world(Default::default(), &[older.clone(), newer.clone()]).await;
+    let who = CallerId::parse(caller).unwrap();
+    let entry = echome_testkit::fixtures::clone_entry(
+        caller,
+        newer.provider_voice_id.as_ref().unwrap().as_str(),
+        t0(),
+    );
+    w.api.records.put_clone(&entry).await.unwrap();
+
+    assert_eq!(
+        w.post("/voice-models/vm-old-run/activate", ALICE, json!({})).await.0,
+        403,
+        "the account's: admins"
+    );
+    let (status, body) = w.post("/voice-models/vm-old-run/activate", ROOT, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.to_string().contains("4155550"), "the number is redacted: {body}");
+    let now_entry = w.api.records.clone_of(&who).await.unwrap().unwrap();
+    assert_eq!(
+        now_entry.voice_id,
+        older.provider_voice_id.clone().unwrap(),
+        "the call flow reads the choice"
+    );
+    assert!(now_entry.is_fresh(Utc::now() + Duration::days(365)), "and keeps it until changed");
+    let (_, body) = w.get("/people/%2B14155550123/active-voice", CAROL).await;
+    assert_eq!((body["model_id"].clone(), body["by_hand"].clone()), (json!("vm-old-run"), json!(true)));
+    let (_, m) = w.get("/voice-models/vm-old-run", CAROL).await;
+    assert_eq!((m["person"].clone(), m["expires_at"].clone()), (json!("+14******123"), Value::Null));
+
+    let (status, _) = w.post("/voice-models/vm-old-run/deactivate", ROOT, json!({})).await;
+    assert_eq!(status, 200);
+    let evicted = w.api.records.clone_of(&who).await.unwrap().unwrap();
+    assert!(!evicted.is_fresh(Utc::now()), "the call flow stops using it");
+}
+
+#[tokio::test]
+async fn cleanup_takes_what_meets_all_four_conditions_and_a_dry_run_only_lists() {
+    let mut expired = model("e1", "emp-3", "alice", Some(0.9), 1);
+    expired.expires_at = Some(Utc::now() - Duration::hours(1));
+    let models = [
+        model("stale", "emp-2", "alice", Some(0.4), 200),
+        model("young", "emp-2", "alice", Some(0.4), 100),
+        model("good", "emp-2", "alice", Some(0.6), 200),
+        model("unscored", "emp-2", "alice", None, 200),
+        expired,
+    ];
+    let w = world(Default::default(), &models).await;
+    assert_eq!(w.post("/voice-models/cleanup", ALICE, json!({"dry_run": true})).await.0, 403, "admins only");
+    let (status, dry) = w.post("/voice-models/cleanup", ROOT, json!({"dry_run": true})).await;
+    assert_eq!(status, 200, "{dry}");
+    let listed: Vec<_> =
+        dry["removed"].as_array().unwrap().iter().map(|r| (r["id"].clone(), r["reason"].clone())).collect();
+    assert_eq!(listed, [(json!("vm-stale"), json!("stale")), (json!("vm-e1"), json!("expired"))]);
+    assert_eq!(w.account.ids().len(), 5, "a dry run changes nothing");
+    let (_, soon) = w.get("/voice-models/expiring?days=1", ALICE).await;
+    assert_eq!(ids(&soon), ["vm-e1"]);
+
+    let (_, done) = w.post("/voice-models/cleanup", ROOT, json!({})).await;
+    assert_eq!(done["removed"].as_array().unwrap().len(), 2, "{done}");
+    assert_eq!(w.account.ids().len(), 3, "their voices left the account");
+    let (_, left) = w.get("/voice-models", ROOT).await;
+    assert_eq!(ids(&left), ["vm-good", "vm-unscored", "vm-young"]);
+    let (_, audit) = w.get("/voice-models/vm-stale/audit", ROOT).await;
+    assert_eq!(audit["events"][0]["action"], "cleanup");
+}
+
+#[tokio::test]
+async fn changes_are_limited_per_user_and_bad_input_is_named() {
+    let settings =
+        LibrarySettings { update_limit: Limit { requests: 3, window_s: 3600 }, ..Default::default() };
+    let w = world(settings, &[model("r1", "emp-1", "alice", Some(0.7), 1)]).await;
+    assert_eq!(w.call(Method::PATCH, "/voice-models/vm-r1", ALICE, Some(json!({"nick": 1}))).await.0, 400);
+    let (status, body) =
+        w.call(Method::PATCH, "/voice-models/vm-r1", ALICE, Some(json!({"metadata": [1]}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("metadata"), "{body}");
+    assert_eq!(w.call(Method::PATCH, "/voice-models/vm-r1", ALICE, Some(json!({"name": "ok"}))).await.0, 200);
+    let (status, body) =
+        w.call(Method::PATCH, "/voice-models/vm-r1", ALICE, Some(json!({"name": "no"}))).await;
+    assert_eq!(status, 429, "the fourth change in the hour, refused ones counted: {body}");
+    assert_eq!(w.get("/voice-models/vm-r1", ALICE).await.0, 200, "reading is not a change");
+    assert_eq!(w.post("/voice-models/vm-r1/activate", BOB, json!({})).await.0, 404, "bob has his own limit");
+    assert_eq!(w.get("/voice-models/not-a-model", ALICE).await.0, 400);
+    assert_eq!(w.get("/voice-models?min_quality=2", ALICE).await.0, 400);
+    assert_eq!(w.get("/voice-models?status=gone", ALICE).await.0, 400);
+    assert_eq!(w.get("/people/Not%20A%20Person/active-voice", ALICE).await.0, 400);
+    let (status, body) = w.call(Method::PUT, "/voice-models/vm-r1", ALICE, None).await;
+    assert_eq!((status, body["error"]["code"].clone()), (405, json!("method_not_allowed")));
+}
+
+#[tokio::test]
+async fn lists_filter_and_page_through_the_library() {
+    let models: Vec<_> = (0..7)
+        .map(|i| {
+            model(
+                &format!("p{i}"),
+                if i % 2 == 0 { "emp-1" } else { "emp-2" },
+                "alice",
+                Some(0.5 + i as f64 * 0.05),
+                10 - i,
+            )
+        })
+        .collect();
+    let w = world(Default::default(), &models).await;
+    let mut seen = Vec::new();
+    let mut path = "/voice-models?limit=3".to_owned();
+    loop {
+        let (status, page) = w.get(&path, ALICE).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/voice-models?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..7).map(|i| format!("vm-p{i}")).collect::<Vec<_>>(),
+        "every model once, oldest first"
+    );
+    let (_, good) = w.get("/voice-models?min_quality=0.7&person=emp-1", ALICE).await;
+    assert_eq!(ids(&good), ["vm-p4", "vm-p6"]);
+    let (_, none) = w.get("/voice-models?provider=offline", ALICE).await;
+    assert!(ids(&none).is_empty());
+    let (_, usage) = w.get("/voice-models/vm-p1/usage", CAROL).await;
+    assert_eq!(usage["error"]["code"], "not_found");
+    let (_, usage) = w.get("/voice-models/vm-p1/usage", ALICE).await;
+    assert_eq!((usage["characters"].clone(), usage["cost"].clone()), (json!(256), Value::Null), "{usage}");
+}
