@@ -34,6 +34,7 @@ use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, Duration, Utc};
 use echome_aws::limits::DynamoRateLimiter;
 use echome_aws::{DynamoRecords, S3BlobStore, SfnRunStarter, secrets::ssm_secret};
+use echome_core::library::{ActiveVoice, AuditAction, AuditEvent, ModelStatus, VoiceLibrary, VoiceModel};
 use echome_core::limits::{Limit, RateDecision, RateLimiter};
 use echome_core::{
     BlobArchive, BlobRef, BlobStore, CallClaim, CallEventKind, CallEventRecord, CallId, CallLog, CallRecord,
@@ -98,6 +99,14 @@ const CONTRACT: &[Row] = &[
             "CloneCache::evict_clone",
             "SampleLog::record_pack",
             "BlobStore::get_bytes runs/ (a kept pack's expired report: NotFound, so PackGone)",
+            "VoiceLibrary::create_model",
+            "VoiceLibrary::record_audit",
+            "VoiceLibrary::active_voice",
+            "VoiceLibrary::model",
+            "VoiceLibrary::set_active",
+            "VoiceLibrary::save_model",
+            "VoiceLibrary::models_of",
+            "VoiceLibrary::set_active (none left)",
         ],
     },
     Row {
@@ -113,15 +122,28 @@ const CONTRACT: &[Row] = &[
             "BlobStore::download_to runs/ (that phrase)",
             "BlobStore::put_bytes runs/ (the score)",
             "CloneCache::set_quality",
+            "CloneCache::clone_of",
+            "VoiceLibrary::model",
+            "VoiceLibrary::save_model",
         ],
     },
     Row {
         principal: "ReconcileVoicesFunction",
-        source: "functions/reconcile-voices/src/{main.rs, handler.rs handle}, clone-voice retire/mark_evicted",
+        source: "functions/reconcile-voices/src/{main.rs, handler.rs handle}, clone-voice retire/mark_evicted, core library::ops::voice_gone",
         operations: &[
             "ssm_secret ELEVENLABS_API_KEY_PARAMETER",
             "CloneCache::clones",
             "CloneCache::evict_clone",
+            "VoiceLibrary::models",
+            "VoiceLibrary::model",
+            "VoiceLibrary::save_model",
+            "VoiceLibrary::record_audit",
+            "VoiceLibrary::active_voice",
+            "VoiceLibrary::models_of",
+            "VoiceLibrary::set_active",
+            "CloneCache::clone_of",
+            "CloneCache::put_clone",
+            "VoiceLibrary::set_active (none left)",
         ],
     },
     Row {
@@ -170,7 +192,7 @@ const CONTRACT: &[Row] = &[
     },
     Row {
         principal: "ApiFunction",
-        source: "functions/api/src/{main.rs, handler.rs route, health}, crates/core/src/speaker_accept.rs",
+        source: "functions/api/src/{main.rs, handler.rs route, health, library.rs}, crates/core/src/{speaker_accept.rs, library/ops.rs}",
         operations: &[
             "RateLimiter::hit",
             "CallLog::events_between",
@@ -184,6 +206,18 @@ const CONTRACT: &[Row] = &[
             "CloneCache::quality_of",
             "ReferenceVoices::reference_voice",
             "ReferenceVoices::put_reference_voice",
+            "ssm_secret ELEVENLABS_API_KEY_PARAMETER",
+            "VoiceLibrary::models",
+            "VoiceLibrary::model",
+            "VoiceLibrary::models_of",
+            "VoiceLibrary::active_voice",
+            "VoiceLibrary::save_model",
+            "VoiceLibrary::set_active",
+            "CloneCache::put_clone",
+            "VoiceLibrary::record_audit",
+            "VoiceLibrary::audit_of",
+            "VoiceLibrary::set_active (none left)",
+            "CloneCache::evict_clone",
         ],
     },
     Row {
@@ -799,6 +833,39 @@ async fn segment_audio_works_with_its_template_policy() {
     run.verdict();
 }
 
+/// A model of `who`'s voice made by `run_id`, and the pointer naming it active.
+fn library_model(who: &CallerId, run_id: &RunId, at: DateTime<Utc>) -> (VoiceModel, ActiveVoice) {
+    let m = echome_testkit::fixtures::voice_model(
+        run_id.as_str(),
+        who.as_str(),
+        "system",
+        voice().as_str(),
+        None,
+        at,
+    );
+    let a = ActiveVoice {
+        person: m.person.clone(),
+        model_id: m.id.clone(),
+        voice_id: voice(),
+        provider: m.provider.clone(),
+        by_hand: false,
+        by: "system".into(),
+        since: at,
+    };
+    (m, a)
+}
+
+fn audit_event(m: &VoiceModel, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        at,
+        actor: "system".into(),
+        action: AuditAction::Create,
+        model_id: m.id.clone(),
+        person: m.person.clone(),
+        detail: serde_json::json!({}),
+    }
+}
+
 #[tokio::test]
 async fn clone_voice_works_with_its_template_policy() {
     let mut run = Run::new("CloneVoiceFunction");
@@ -873,6 +940,20 @@ async fn clone_voice_works_with_its_template_policy() {
         },
         |code| *code == "not_found",
     );
+    // The new voice is a model of the library, made the caller's active one; the older voice's
+    // model is marked deleted when it is replaced.
+    let (m, active) = library_model(&who, &run_id, at);
+    run.check("VoiceLibrary::create_model", cache.create_model(&m).await, |made| *made);
+    run.check("VoiceLibrary::record_audit", cache.record_audit(&audit_event(&m, at)).await, |()| true);
+    run.check("VoiceLibrary::active_voice", cache.active_voice(&m.person).await, Option::is_none);
+    let stored = cache.model(&m.id).await;
+    run.check("VoiceLibrary::model", stored.clone(), Option::is_some);
+    run.check("VoiceLibrary::set_active", cache.set_active(&m.person, Some(&active), None).await, |set| *set);
+    let deleted = VoiceModel { status: ModelStatus::Deleted, version: 1, ..m.clone() };
+    run.check("VoiceLibrary::save_model", cache.save_model(&deleted).await, |saved| *saved);
+    run.check("VoiceLibrary::models_of", cache.models_of(&m.person).await, |ms| ms.len() == 1);
+    let cleared = cache.set_active(&m.person, None, Some(&m.id)).await;
+    run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
     run.verdict();
 }
 
@@ -917,7 +998,15 @@ async fn score_voice_works_with_its_template_policy() {
         echome_testkit::fixtures::quality_score(voice().as_str(), run_id.as_str(), &Default::default(), at);
     run.check("CloneCache::set_quality", cache.set_quality(&who, &quality).await, |stored| *stored);
     let read = DynamoRecords::new(&admin, &world().table).quality_of(&who, &voice()).await;
-    assert_eq!(read.expect("reading the score back"), Some(quality), "stored with the voice");
+    assert_eq!(read.expect("reading the score back"), Some(quality.clone()), "stored with the voice");
+    // And with the voice's model.
+    let (m, _) = library_model(&who, &run_id, at);
+    DynamoRecords::new(&admin, &world().table).create_model(&m).await.expect("seeding");
+    run.check("CloneCache::clone_of", cache.clone_of(&who).await, Option::is_some);
+    let stored = cache.model(&m.id).await;
+    run.check("VoiceLibrary::model", stored, Option::is_some);
+    let scored = VoiceModel { quality: Some(quality), version: 1, ..m };
+    run.check("VoiceLibrary::save_model", cache.save_model(&scored).await, |saved| *saved);
     run.verdict();
 }
 
@@ -935,6 +1024,29 @@ async fn reconcile_voices_works_with_its_template_policy() {
     let cache = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
     run.check("CloneCache::clones", cache.clones().await, |c| c.iter().any(|c| c.caller_id == who));
     run.check("CloneCache::evict_clone", cache.evict_clone(&who, &voice()).await, |marked| *marked);
+    // The library: every model; one whose voice went is deleted, the next best activated.
+    let (m, active) = library_model(&who, &run_id, at);
+    let seed = DynamoRecords::new(&admin(), &world().table);
+    seed.create_model(&m).await.expect("seeding");
+    seed.set_active(&m.person, Some(&active), None).await.expect("seeding");
+    run.check("VoiceLibrary::models", cache.models(100, None).await, |p| {
+        p.models.iter().any(|x| x.id == m.id)
+    });
+    run.check("VoiceLibrary::model", cache.model(&m.id).await, Option::is_some);
+    let deleted = VoiceModel { status: ModelStatus::Deleted, version: 1, ..m.clone() };
+    run.check("VoiceLibrary::save_model", cache.save_model(&deleted).await, |saved| *saved);
+    run.check("VoiceLibrary::record_audit", cache.record_audit(&audit_event(&m, at)).await, |()| true);
+    run.check("VoiceLibrary::active_voice", cache.active_voice(&m.person).await, Option::is_some);
+    run.check("VoiceLibrary::models_of", cache.models_of(&m.person).await, |ms| !ms.is_empty());
+    run.check(
+        "VoiceLibrary::set_active",
+        cache.set_active(&m.person, Some(&active), Some(&m.id)).await,
+        |s| *s,
+    );
+    run.check("CloneCache::clone_of", cache.clone_of(&who).await, Option::is_some);
+    run.check("CloneCache::put_clone", cache.put_clone(&clone_record(&who, &run_id, at)).await, |()| true);
+    let cleared = cache.set_active(&m.person, None, Some(&m.id)).await;
+    run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
     run.verdict();
 }
 
@@ -1105,6 +1217,24 @@ async fn api_works_with_its_template_policy() {
     run.check("ReferenceVoices::put_reference_voice", records.put_reference_voice(&reference).await, |()| {
         true
     });
+    // The voice library's routes: deleting at the provider needs the key; the records are
+    // models, pointers and the audit.
+    run.secret("ELEVENLABS_API_KEY_PARAMETER").await;
+    let (m, active) = library_model(&who, &run_id, at);
+    seed.create_model(&m).await.expect("seeding");
+    run.check("VoiceLibrary::models", records.models(10, None).await, |p| !p.models.is_empty());
+    run.check("VoiceLibrary::model", records.model(&m.id).await, Option::is_some);
+    run.check("VoiceLibrary::models_of", records.models_of(&m.person).await, |ms| ms.len() == 1);
+    run.check("VoiceLibrary::active_voice", records.active_voice(&m.person).await, Option::is_none);
+    let renamed = VoiceModel { name: Some("desk".into()), version: 1, ..m.clone() };
+    run.check("VoiceLibrary::save_model", records.save_model(&renamed).await, |saved| *saved);
+    run.check("VoiceLibrary::set_active", records.set_active(&m.person, Some(&active), None).await, |s| *s);
+    run.check("CloneCache::put_clone", records.put_clone(&clone_record(&who, &run_id, at)).await, |()| true);
+    run.check("VoiceLibrary::record_audit", records.record_audit(&audit_event(&m, at)).await, |()| true);
+    run.check("VoiceLibrary::audit_of", records.audit_of(&m.id).await, |e| e.len() == 1);
+    let cleared = records.set_active(&m.person, None, Some(&m.id)).await;
+    run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
+    run.check("CloneCache::evict_clone", records.evict_clone(&who, &voice()).await, |marked| *marked);
     run.verdict();
 }
 

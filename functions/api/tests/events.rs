@@ -294,10 +294,22 @@ fn the_openapi_description_covers_every_route_served() {
         "/runs/{run_id}",
         "/runs/{run_id}/accept-speaker",
         "/openapi.json",
+        "/voice-models",
+        "/voice-models/expiring",
+        "/voice-models/cleanup",
+        "/voice-models/{id}",
+        "/voice-models/{id}/activate",
+        "/voice-models/{id}/deactivate",
+        "/voice-models/{id}/shares",
+        "/voice-models/{id}/shares/{user}",
+        "/voice-models/{id}/usage",
+        "/voice-models/{id}/audit",
+        "/shared",
+        "/people/{person}/active-voice",
     ] {
         assert!(paths.contains(&route), "{route} is described");
     }
-    assert_eq!(paths.len(), 11, "and nothing that is not served: {paths:?}");
+    assert_eq!(paths.len(), 23, "and nothing that is not served: {paths:?}");
 }
 
 /// The description says which routes need a token; the handler agrees on every one it serves.
@@ -309,10 +321,18 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         path.replace("{caller_id}", "%2B14155550123")
             .replace("{call_id}", "3cx-8812")
             .replace("{run_id}", "up-0123-5f1c2a9be0d4c8a7e6b3f210")
+            .replace("{id}", "vm-up-0123")
+            .replace("{person}", "emp-42")
+            .replace("{user}", "bob")
     };
     let mut checked = 0;
     let operations = spec["paths"].as_object().unwrap().iter().flat_map(|(path, item)| {
-        let ops = [("get", Method::GET), ("post", Method::POST)];
+        let ops = [
+            ("get", Method::GET),
+            ("post", Method::POST),
+            ("patch", Method::PATCH),
+            ("delete", Method::DELETE),
+        ];
         ops.into_iter().filter_map(move |(name, method)| Some((path, method, item.get(name)?)))
     });
     // The webhooks authenticate with their own secrets: tests/webhooks.rs.
@@ -331,7 +351,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 8, "every API route of the description was tried");
+    assert_eq!(checked, 22, "every API route of the description was tried");
 }
 
 #[tokio::test]
