@@ -188,7 +188,8 @@ where
                 older.filter(|o| o.voice_id != out.voice_id && out.evicted.as_ref() != Some(&o.voice_id))
             {
                 replaced(engine, &old).await;
-                ops::voice_gone(records, &ModelId::for_run(&old.run_id), "replaced", now).await?;
+                ops::voice_gone(records, &ModelId::for_run(&old.run_id), &old.voice_id, "replaced", now)
+                    .await?;
             }
             let model = VoiceModel {
                 source: ModelSource {
@@ -398,7 +399,7 @@ pub async fn retire<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine>
 ) -> Result<(), StepError> {
     delete_at_engine(engine, &rec.voice_id).await?;
     mark_evicted(cache, rec).await?;
-    ops::voice_gone(lib, &ModelId::for_run(&rec.run_id), reason, Utc::now()).await?;
+    ops::voice_gone(lib, &ModelId::for_run(&rec.run_id), &rec.voice_id, reason, Utc::now()).await?;
     tracing::info!(caller = %rec.caller_id, voice_id = %rec.voice_id, "voice deleted");
     Ok(())
 }

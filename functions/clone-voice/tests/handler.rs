@@ -526,3 +526,66 @@ async fn the_threshold_is_the_operators_to_set() {
     let other = pack_with_voiceprint(&w, "run-2", [0.6, 0.8]).await;
     w.clone_voice(&engine, other, t0() + Duration::hours(1)).await.unwrap();
 }
+
+/// Every voice made is a model of the library, its caller's active one; the voice it replaces
+/// leaves with its model, kept for audit as deleted.
+#[tokio::test]
+async fn every_voice_made_is_the_callers_active_model_and_a_replaced_one_is_deleted() {
+    use echome_core::library::{ModelId, ModelStatus, Person, VoiceLibrary};
+    let (w, engine, input) = staged().await;
+    let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
+    let person = Person::Caller(input.caller_id.clone());
+    let a = ModelId::for_run(&input.run_id);
+    let model = w.records.model(&a).await.unwrap().expect("the voice's model");
+    assert_eq!(
+        (model.status, model.provider_voice_id.clone(), model.owner.as_str()),
+        (ModelStatus::Ready, Some(first.voice_id.clone()), "system")
+    );
+    assert_eq!(w.records.active_voice(&person).await.unwrap().unwrap().model_id, a);
+
+    stage(&w, &input, r#"{"pack":2}"#).await;
+    let next = for_caller(&input, input.caller_id.as_str(), "run-next");
+    let second = w.clone_voice(&engine, next.clone(), t0() + Duration::hours(1)).await.unwrap();
+    let b = ModelId::for_run(&next.run_id);
+    let active = w.records.active_voice(&person).await.unwrap().unwrap();
+    assert_eq!((active.model_id, active.voice_id, active.by_hand), (b, second.voice_id, false));
+    let old = w.records.model(&a).await.unwrap().unwrap();
+    assert_eq!(old.status, ModelStatus::Deleted, "its voice left the account");
+    let trail: Vec<_> = w.records.audit_of(&a).await.unwrap().into_iter().map(|e| e.detail).collect();
+    assert_eq!(trail.last().unwrap()["reason"], "replaced", "{trail:?}");
+}
+
+/// A voice someone chose by hand stays the caller's: a new recording clones nothing.
+#[tokio::test]
+async fn a_voice_chosen_by_hand_is_kept_when_a_new_recording_arrives() {
+    use echome_core::auth::{Principal, Role};
+    use echome_core::library::{Actor, VoiceLibrary, ops};
+    let (w, engine, input) = staged().await;
+    w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
+    // An earlier voice of the caller, still at the provider (restored from a backup, say).
+    let chosen = echome_testkit::fixtures::voice_model(
+        "run-old",
+        input.caller_id.as_str(),
+        "system",
+        "voiceKept",
+        Some(0.9),
+        t0(),
+    );
+    engine
+        .voices
+        .lock()
+        .unwrap()
+        .push(EngineVoice { voice_id: VoiceId::parse("voiceKept").unwrap(), ours: true });
+    assert!(w.records.create_model(&chosen).await.unwrap());
+    let admin = Principal { subject: "olga".into(), role: Role::Admin };
+    ops::activate(&w.records, &Actor::User(&admin), &chosen.id, Utc::now()).await.unwrap();
+    assert_eq!(w.records.clone_of(&input.caller_id).await.unwrap().unwrap().voice_id.as_str(), "voiceKept");
+
+    stage(&w, &input, r#"{"pack":"newer"}"#).await;
+    let next = for_caller(&input, input.caller_id.as_str(), "run-new");
+    let out = w.clone_voice(&engine, next.clone(), Utc::now()).await.unwrap();
+    assert_eq!((out.voice_id.as_str(), out.cached), ("voiceKept", true));
+    assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing cloned for the new recording");
+    let log = w.records.clone_log(&next.run_id).await.unwrap();
+    assert_eq!(log[0].status, "kept_by_hand");
+}

@@ -63,7 +63,7 @@ pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine>(
                 None => clone_voice::delete_at_engine(engine, &voice.voice_id).await?,
             }
             if let Some(m) = model {
-                ops::voice_gone(cache, &m.id, "expired", now).await?;
+                ops::voice_gone(cache, &m.id, &voice.voice_id, "expired", now).await?;
             }
         }
         out.deleted.push(voice.voice_id.clone());
@@ -80,7 +80,7 @@ pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine>(
         for m in &models {
             let Some(voice) = m.provider_voice_id.as_ref().filter(|v| !held(v)) else { continue };
             if !input.dry_run {
-                ops::voice_gone(cache, &m.id, "vanished", now).await?;
+                ops::voice_gone(cache, &m.id, voice, "vanished", now).await?;
             }
             if !out.forgotten.contains(voice) {
                 out.forgotten.push(voice.clone());

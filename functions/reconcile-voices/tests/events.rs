@@ -79,3 +79,58 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
     let again = handle(&records, &engine, ReconcileInput::default(), t0()).await.unwrap();
     assert!(again.deleted.is_empty() && again.forgotten.is_empty(), "nothing left to do: {again:?}");
 }
+
+/// The library's models hold voices too: a usable model's voice stays though no cache entry
+/// names it; an expired call-flow model goes with its voice; a model whose voice vanished at
+/// the provider is marked deleted. After the run, account and library agree.
+#[tokio::test]
+async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
+    use echome_core::library::{ModelStatus, VoiceLibrary};
+    let server = MockServer::start().await;
+    let account = Account::with(
+        vec![voice("libraryVoice1", true), voice("expiredModel1", true), voice("foreignVoice2", false)],
+        30,
+    );
+    account.mount_voices(&server, StdDuration::ZERO).await;
+    account.mount_slots(&server).await;
+    let mut cfg = ApiConfig::new(ApiKey::new("sk_stub"));
+    cfg.base_url = server.uri();
+    let engine = ElevenLabsEngine::new(Client::new(cfg).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+    let model = |run: &str, person: &str, voice: &str| {
+        echome_testkit::fixtures::voice_model(
+            run,
+            person,
+            "alice",
+            voice,
+            Some(0.8),
+            t0() - Duration::days(3),
+        )
+    };
+    let kept = model("lib-1", "emp-1", "libraryVoice1");
+    let expired = echome_core::library::VoiceModel {
+        expires_at: Some(t0() - Duration::hours(1)),
+        ..model("exp-1", "+14155550009", "expiredModel1")
+    };
+    let vanished = model("van-1", "emp-2", "vanishedModel1");
+    for m in [&kept, &expired, &vanished] {
+        records.create_model(m).await.unwrap();
+    }
+
+    let done = handle(&records, &engine, ReconcileInput::default(), t0()).await.unwrap();
+    let ids = |v: &[VoiceId]| v.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&done.deleted), ["expiredModel1"]);
+    assert_eq!(ids(&done.forgotten), ["vanishedModel1"]);
+    assert_eq!(account.ids(), ["libraryVoice1", "foreignVoice2"]);
+    let status = |m: &echome_core::library::VoiceModel| {
+        let records = &records;
+        let id = m.id.clone();
+        async move { records.model(&id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(status(&kept).await, ModelStatus::Ready);
+    assert_eq!(status(&expired).await, ModelStatus::Deleted);
+    assert_eq!(status(&vanished).await, ModelStatus::Deleted);
+    let again = handle(&records, &engine, ReconcileInput::default(), t0()).await.unwrap();
+    assert!(again.deleted.is_empty() && again.forgotten.is_empty(), "they agree: {again:?}");
+}

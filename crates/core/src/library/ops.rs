@@ -275,8 +275,27 @@ pub async fn register<L: VoiceLibrary + CloneCache>(
     if lib.create_model(m).await? {
         audit(lib, &Actor::System, AuditAction::Create, m, json!({ "source_run": m.source.run_id }), at)
             .await?;
+        return consider(lib, m, replace_above, at).await;
     }
-    consider(lib, m, replace_above, at).await
+    let stored = lib.model(&m.id).await?.ok_or_else(|| LibraryError::NotFound(m.id.clone()))?;
+    if stored.provider_voice_id == m.provider_voice_id {
+        return consider(lib, &stored, replace_above, at).await;
+    }
+    // The run made its voice again (its first voice was lost or retired): the run's model
+    // speaks with the new one.
+    let remade = update(lib, &m.id, at, |stored| {
+        stored.provider_voice_id = m.provider_voice_id.clone();
+        stored.provider = m.provider.clone();
+        stored.source = m.source.clone();
+        stored.status = ModelStatus::Ready;
+        stored.deleted_at = None;
+        stored.quality = None;
+        stored.expires_at = m.expires_at;
+        Ok(())
+    })
+    .await?;
+    audit(lib, &Actor::System, AuditAction::Update, &remade, json!({ "voice": "made again" }), at).await?;
+    consider(lib, &remade, replace_above, at).await
 }
 
 /// Whether `m` takes over as its person's active model (the rules), and if so, sets it.
@@ -350,11 +369,12 @@ pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine>(
 pub async fn voice_gone<L: VoiceLibrary + CloneCache>(
     lib: &L,
     id: &ModelId,
+    voice: &VoiceId,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<(), LibraryError> {
     match lib.model(id).await? {
-        Some(m) if m.status != ModelStatus::Deleted => {}
+        Some(m) if m.status != ModelStatus::Deleted && m.provider_voice_id.as_ref() == Some(voice) => {}
         _ => return Ok(()),
     }
     let gone = update(lib, id, at, |m| {
