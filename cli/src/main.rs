@@ -3,6 +3,7 @@
 mod agent;
 mod compare;
 mod engine;
+mod library;
 mod local;
 mod output;
 mod prepare;

@@ -1,5 +1,6 @@
-//! `echome voices list|delete|reconcile|compare`: the engine's voices next to the clone
-//! cache, and how alike two voices are.
+//! `echome voices`: the voice library's models (list, show, activate, deactivate, delete,
+//! share, unshare, usage, cleanup: through the API's handler, see `library.rs`), the engine's
+//! voices next to the clone cache, reconciliation, and how alike two voices are.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,11 +15,75 @@ use crate::output::fail_step;
 
 #[derive(clap::Subcommand)]
 pub enum VoicesCommand {
-    /// The engine's voices and the cached clones.
-    List(Json),
-    /// Delete a voice echome made (at the engine and in the cache).
+    /// The library's voice models (filtered), the engine's voices and the cached clones.
+    List {
+        /// Only this person's models (a caller's number or a named id such as emp-42).
+        #[arg(long)]
+        person: Option<String>,
+        /// Only models that are (or are not) their person's active one.
+        #[arg(long)]
+        active: Option<bool>,
+        /// Only models scored at least this (0 to 1).
+        #[arg(long)]
+        min_quality: Option<f64>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// One voice model: its person, owner, quality, status, usage and shares.
+    Show {
+        id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Make a ready model its person's active voice (by hand: a new recording does not
+    /// replace it).
+    Activate {
+        id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Leave the model's person without an active voice.
+    Deactivate {
+        id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete a voice model (`vm-…`: its voice at the provider, the record kept for audit, the
+    /// next best activated) or a voice echome made (at the engine and in the cache).
     Delete {
         id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Share a model with a user: `use` to speak with it, `manage` to change it too.
+    Share {
+        id: String,
+        #[arg(long = "with")]
+        user: String,
+        #[arg(long, default_value = "use")]
+        permission: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// End a share.
+    Unshare {
+        id: String,
+        #[arg(long = "with")]
+        user: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// A model's uses, characters, cost and last use.
+    Usage {
+        id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete the models the cleanup rules select (old, inactive, poor and unused; or expired).
+    Cleanup {
+        /// List what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         json: Json,
     },
@@ -52,7 +117,14 @@ pub struct Json {
 
 pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
     let json = match &cmd {
-        VoicesCommand::List(j)
+        VoicesCommand::List { json: j, .. }
+        | VoicesCommand::Show { json: j, .. }
+        | VoicesCommand::Activate { json: j, .. }
+        | VoicesCommand::Deactivate { json: j, .. }
+        | VoicesCommand::Share { json: j, .. }
+        | VoicesCommand::Unshare { json: j, .. }
+        | VoicesCommand::Usage { json: j, .. }
+        | VoicesCommand::Cleanup { json: j, .. }
         | VoicesCommand::Reconcile { json: j, .. }
         | VoicesCommand::Delete { json: j, .. }
         | VoicesCommand::Compare { json: j, .. } => j.json,
@@ -90,10 +162,14 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
         }
         return Ok(());
     }
+    if let Some(done) = library_command(&local, &cmd, json).await? {
+        return Ok(done);
+    }
     let engine = Engine::from_env()?;
     let now = Utc::now();
     match cmd {
-        VoicesCommand::List(_) => {
+        VoicesCommand::List { person, active, min_quality, .. } => {
+            let models = all_models(&local, person, active, min_quality).await?;
             let at_engine = engine.voices().await?;
             let cache = local.records.clones().await?;
             let mut scores = Vec::with_capacity(cache.len());
@@ -121,9 +197,13 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
             if json {
                 println!(
                     "{:#}",
-                    json!({ "engine": engine.name(), "cached": rows, "ours_at_engine": ours, "others_at_engine": foreign })
+                    json!({ "models": models, "engine": engine.name(), "cached": rows, "ours_at_engine": ours, "others_at_engine": foreign })
                 );
             } else {
+                println!("{} voice model(s)", models.len());
+                for m in &models {
+                    println!("  {}", model_line(m));
+                }
                 println!(
                     "engine: {} ({} of echome's voices there, {foreign} others)",
                     engine.name(),
@@ -161,7 +241,6 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                 println!("deleted {voice}");
             }
         }
-        VoicesCommand::Compare { .. } => {}
         VoicesCommand::Reconcile { dry_run, .. } => {
             let input = reconcile_voices::ReconcileInput { dry_run };
             let done = reconcile_voices::handle(&local.records, &engine, input, now).await?;
@@ -182,6 +261,118 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                 }
             }
         }
+        _ => {}
     }
     Ok(())
+}
+
+/// The library's commands, answered by the API's handler; `None` for the others.
+async fn library_command(local: &Local, cmd: &VoicesCommand, json: bool) -> Result<Option<()>, StepError> {
+    use aws_lambda_events::http::Method;
+    let model = |id: &str| format!("/voice-models/{}", crate::library::encode(id));
+    let (method, path, body) = match cmd {
+        VoicesCommand::Show { id, .. } => (Method::GET, model(id), None),
+        VoicesCommand::Activate { id, .. } => {
+            (Method::POST, format!("{}/activate", model(id)), Some(json!({})))
+        }
+        VoicesCommand::Deactivate { id, .. } => {
+            (Method::POST, format!("{}/deactivate", model(id)), Some(json!({})))
+        }
+        VoicesCommand::Delete { id, .. } if id.starts_with("vm-") => (Method::DELETE, model(id), None),
+        VoicesCommand::Share { id, user, permission, .. } => (
+            Method::POST,
+            format!("{}/shares", model(id)),
+            Some(json!({ "user": user, "permission": permission })),
+        ),
+        VoicesCommand::Unshare { id, user, .. } => {
+            (Method::DELETE, format!("{}/shares/{}", model(id), crate::library::encode(user)), None)
+        }
+        VoicesCommand::Usage { id, .. } => (Method::GET, format!("{}/usage", model(id)), None),
+        VoicesCommand::Cleanup { dry_run, .. } => {
+            (Method::POST, "/voice-models/cleanup".to_owned(), Some(json!({ "dry_run": dry_run })))
+        }
+        _ => return Ok(None),
+    };
+    let answer = crate::library::call(local, method, &path, body).await?;
+    if json {
+        println!("{answer:#}");
+        return Ok(Some(()));
+    }
+    match cmd {
+        VoicesCommand::Show { .. } => println!("{}", model_line(&answer)),
+        VoicesCommand::Activate { id, .. } => {
+            println!("{id} is now the active voice of {}", answer["person"].as_str().unwrap_or("its person"))
+        }
+        VoicesCommand::Deactivate { id, .. } => println!("{id} is no longer active"),
+        VoicesCommand::Delete { id, .. } => match answer["activated_instead"].as_str() {
+            Some(next) => println!("deleted {id}; {next} is active in its place"),
+            None => println!("deleted {id}"),
+        },
+        VoicesCommand::Usage { id, .. } => println!(
+            "{id}: {} use(s), {} characters, cost {}, last used {}",
+            answer["uses"],
+            answer["characters"],
+            answer["cost"].as_f64().map_or_else(|| "(no price set)".to_owned(), |c| format!("{c:.4}")),
+            answer["last_used_at"].as_str().unwrap_or("never")
+        ),
+        VoicesCommand::Cleanup { dry_run, .. } => {
+            let removed = answer["removed"].as_array().cloned().unwrap_or_default();
+            let verb = if *dry_run { "would remove" } else { "removed" };
+            println!("{verb} {} model(s)", removed.len());
+            for r in &removed {
+                println!(
+                    "  {} ({}, {})",
+                    r["id"].as_str().unwrap_or("?"),
+                    r["person"].as_str().unwrap_or("?"),
+                    r["reason"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        _ => println!("{answer:#}"),
+    }
+    Ok(Some(()))
+}
+
+/// Every model the filters select, page after page.
+async fn all_models(
+    local: &Local,
+    person: Option<String>,
+    active: Option<bool>,
+    min_quality: Option<f64>,
+) -> Result<Vec<serde_json::Value>, StepError> {
+    use aws_lambda_events::http::Method;
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = crate::library::with_query(
+            "/voice-models",
+            &[
+                ("person", person.clone()),
+                ("active", active.map(|a| a.to_string())),
+                ("min_quality", min_quality.map(|q| q.to_string())),
+                ("limit", Some("100".into())),
+                ("cursor", cursor.clone()),
+            ],
+        );
+        let page = crate::library::call(local, Method::GET, &path, None).await?;
+        out.extend(page["models"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// One line per model: id, person, status, active, quality, owner.
+fn model_line(m: &serde_json::Value) -> String {
+    let quality =
+        m["quality"]["score"].as_f64().map_or_else(|| "not measured".to_owned(), |s| format!("{s:.2}"));
+    format!(
+        "{:<28} {:<14} {:<8}{} quality {quality}, owner {}",
+        m["id"].as_str().unwrap_or("?"),
+        m["person"].as_str().unwrap_or("?"),
+        m["status"].as_str().unwrap_or("?"),
+        if m["is_active"].as_bool() == Some(true) { " active" } else { "" },
+        m["owner"].as_str().unwrap_or("?"),
+    )
 }

@@ -4,6 +4,7 @@
 //! stand-in), another person's speech, and the offline espeak-ng engine; then `echome run`
 //! end to end.
 
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -265,4 +266,15 @@ fn echome_run_reports_the_new_voice_s_quality_and_a_reused_voice_keeps_its_score
     let (ok, list) = echome_tests::echome_json(data.path(), &["voices", "list", "--json"]);
     assert!(ok, "{list}");
     assert_eq!(list["cached"][0]["quality"], q["score"], "the library shows the voice's score: {list}");
+    // The voice is a model of the library: the caller's, the account's, active, with its score.
+    let model = &list["models"][0];
+    assert_eq!(list["models"].as_array().unwrap().len(), 1, "one model for one voice: {list}");
+    assert_eq!(
+        (model["owner"].clone(), model["is_active"].clone()),
+        (json!("system"), json!(true)),
+        "{model}"
+    );
+    assert_eq!(model["provider_voice_id"], first["voice_id"]);
+    assert_eq!(model["quality"]["score"], q["score"], "the score is kept with the model");
+    assert!(!model.to_string().contains(&CALLER[3..]), "the number is redacted: {model}");
 }

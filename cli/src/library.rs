@@ -1,0 +1,89 @@
+//! `echome voices` on the library goes through the API's handler, as `echome serve` does: one
+//! implementation of the routes, their access rules, limits and audit. The person at the
+//! terminal owns the data dir, so they act as its admin (`ECHOME_USER`, else `$USER`).
+
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest,
+};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::Method;
+use echome_auth::Verifier;
+use echome_core::StepError;
+use echome_core::library::LibrarySettings;
+use echome_local::InProcessLimiter;
+use serde_json::Value;
+
+use crate::engine::Engine;
+use crate::local::Local;
+
+/// Who the terminal's user is to the library.
+fn local_user() -> String {
+    std::env::var("ECHOME_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "local-admin".into())
+}
+
+/// Answers `method path` (with a JSON body) as the API would for the local admin; a refusal is
+/// the step error the API's body names.
+pub async fn call(
+    local: &Local,
+    method: Method,
+    path_and_query: &str,
+    body: Option<Value>,
+) -> Result<Value, StepError> {
+    let api = api::Api {
+        records: local.records.clone(),
+        tokens: Verifier::from_env(&local.data_dir).await.map_err(StepError::invalid_input)?,
+        limiter: InProcessLimiter::default(),
+        limits: Default::default(),
+        provider: api::ProviderCheck::new(api::Offline),
+        engine: Engine::from_env()?,
+        library: LibrarySettings::from_env().map_err(StepError::invalid_input)?,
+    };
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let mut req = ApiGatewayV2httpRequest::default();
+    req.raw_path = Some(path.to_owned());
+    req.raw_query_string = Some(query.to_owned());
+    req.request_context.http.method = method;
+    req.request_context.http.path = Some(path.to_owned());
+    req.request_context.request_id = Some("cli".into());
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims.insert("sub".into(), local_user());
+    jwt.claims.insert("roles".into(), "[admin]".into());
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    req.request_context.authorizer = Some(authorizer);
+    req.body = body.map(|b| b.to_string());
+    let res = api.handle(req).await;
+    let text = match res.body {
+        Some(Body::Text(t)) => t,
+        _ => String::new(),
+    };
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if (200..300).contains(&res.status_code) {
+        return Ok(value);
+    }
+    let code = value["error"]["code"].as_str().unwrap_or("failed").to_owned();
+    let message = value["error"]["message"].as_str().unwrap_or("the library refused").to_owned();
+    let kind = if res.status_code >= 500 {
+        echome_core::ErrorType::Internal
+    } else {
+        echome_core::ErrorType::InvalidInput
+    };
+    Err(StepError::new(kind, code, message))
+}
+
+/// `path?k=v&…` with each value percent-encoded.
+pub fn with_query(path: &str, params: &[(&str, Option<String>)]) -> String {
+    let pairs: Vec<String> =
+        params.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
+    if pairs.is_empty() { path.to_owned() } else { format!("{path}?{}", pairs.join("&")) }
+}
+
+/// Percent-encodes all but unreserved characters (a `+` of a number included).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
