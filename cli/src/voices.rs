@@ -79,6 +79,21 @@ pub enum VoicesCommand {
         #[command(flatten)]
         json: Json,
     },
+    /// The best ready model of a person (highest quality, then newest) meeting the criteria.
+    Best {
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        min_quality: Option<f64>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        max_latency_ms: Option<f64>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// The library in figures: models by provider and status, active, quality, uses, cost.
+    Analytics(Json),
     /// Delete the models the cleanup rules select (old, inactive, poor and unused; or expired).
     Cleanup {
         /// List what would go; change nothing.
@@ -93,12 +108,16 @@ pub enum VoicesCommand {
         /// List what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// First remove the models the cleanup rules select (what the daily schedule does).
+        #[arg(long)]
+        cleanup: bool,
         #[command(flatten)]
         json: Json,
     },
     /// How alike two voices are: the cosine between their voiceprints (1 = the same voice).
     /// Each is an audio file or the id of a voice echome made; with more than two, every pair
-    /// (a similarity matrix).
+    /// (a similarity matrix). Two voice models (`vm-…`) are compared by the library: quality
+    /// parts, usage and their speakers' similarity.
     Compare {
         a: String,
         b: String,
@@ -125,6 +144,8 @@ pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
         | VoicesCommand::Unshare { json: j, .. }
         | VoicesCommand::Usage { json: j, .. }
         | VoicesCommand::Cleanup { json: j, .. }
+        | VoicesCommand::Best { json: j, .. }
+        | VoicesCommand::Analytics(j)
         | VoicesCommand::Reconcile { json: j, .. }
         | VoicesCommand::Delete { json: j, .. }
         | VoicesCommand::Compare { json: j, .. } => j.json,
@@ -137,6 +158,9 @@ pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
 
 async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), StepError> {
     let local = Local::open(data_dir)?;
+    if let Some(done) = library_command(&local, &cmd, json).await? {
+        return Ok(done);
+    }
     if let VoicesCommand::Compare { a, b, more, .. } = &cmd {
         if !more.is_empty() {
             let all: Vec<String> = [a, b].into_iter().chain(more).cloned().collect();
@@ -161,9 +185,6 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
             println!("similarity {similarity:.3} (1 = the same voice)");
         }
         return Ok(());
-    }
-    if let Some(done) = library_command(&local, &cmd, json).await? {
-        return Ok(done);
     }
     let engine = Engine::from_env()?;
     let now = Utc::now();
@@ -241,9 +262,11 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                 println!("deleted {voice}");
             }
         }
-        VoicesCommand::Reconcile { dry_run, .. } => {
-            let input = reconcile_voices::ReconcileInput { dry_run };
-            let done = reconcile_voices::handle(&local.records, &engine, input, now).await?;
+        VoicesCommand::Reconcile { dry_run, cleanup, .. } => {
+            let input = reconcile_voices::ReconcileInput { dry_run, cleanup };
+            let rules =
+                echome_core::library::LibrarySettings::from_env().map_err(StepError::invalid_input)?.cleanup;
+            let done = reconcile_voices::handle(&local.records, &engine, input, &rules, now).await?;
             if json {
                 println!("{:#}", json!(done));
             } else {
@@ -291,6 +314,19 @@ async fn library_command(local: &Local, cmd: &VoicesCommand, json: bool) -> Resu
         VoicesCommand::Cleanup { dry_run, .. } => {
             (Method::POST, "/voice-models/cleanup".to_owned(), Some(json!({ "dry_run": dry_run })))
         }
+        VoicesCommand::Best { person, min_quality, provider, max_latency_ms, .. } => (
+            Method::POST,
+            "/voice-models/select-best".to_owned(),
+            Some(
+                json!({ "person": person, "min_quality": min_quality, "provider": provider, "max_latency_ms": max_latency_ms }),
+            ),
+        ),
+        VoicesCommand::Analytics(_) => (Method::GET, "/analytics".to_owned(), None),
+        VoicesCommand::Compare { a, b, more, .. }
+            if more.is_empty() && a.starts_with("vm-") && b.starts_with("vm-") =>
+        {
+            (Method::POST, "/voice-models/compare".to_owned(), Some(json!({ "a": a, "b": b })))
+        }
         _ => return Ok(None),
     };
     let answer = crate::library::call(local, method, &path, body).await?;
@@ -308,6 +344,15 @@ async fn library_command(local: &Local, cmd: &VoicesCommand, json: bool) -> Resu
             Some(next) => println!("deleted {id}; {next} is active in its place"),
             None => println!("deleted {id}"),
         },
+        VoicesCommand::Best { .. } => println!("{}", model_line(&answer["model"])),
+        VoicesCommand::Compare { a, b, .. } => println!(
+            "{a} vs {b}: quality {} vs {}, speakers {}",
+            answer["a"]["quality"]["score"],
+            answer["b"]["quality"]["score"],
+            answer["voiceprint_similarity"]["score"]
+                .as_f64()
+                .map_or_else(|| "not comparable".to_owned(), |s| format!("{s:.3} alike"))
+        ),
         VoicesCommand::Usage { id, .. } => println!(
             "{id}: {} use(s), {} characters, cost {}, last used {}",
             answer["uses"],

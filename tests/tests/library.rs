@@ -147,4 +147,13 @@ async fn two_users_a_viewer_and_an_admin_each_get_their_part_of_the_library() {
     assert_eq!(active, [json!("vm-alice-2")], "{listed}");
     let (ok, dry) = echome_tests::echome_json(data.path(), &["voices", "cleanup", "--dry-run", "--json"]);
     assert!(ok && dry["removed"].as_array().unwrap().is_empty(), "nothing is old enough: {dry}");
+    let (ok, best) =
+        echome_tests::echome_json(data.path(), &["voices", "best", "--person", "emp-1", "--json"]);
+    assert!(ok && best["model"]["id"] == "vm-alice-2", "{best}");
+    let (ok, figures) = echome_tests::echome_json(data.path(), &["voices", "analytics", "--json"]);
+    assert!(ok, "{figures}");
+    assert_eq!((figures["models"].clone(), figures["by_status"]["deleted"].clone()), (json!(3), json!(1)));
+    let (ok, refused) =
+        echome_tests::echome_json(data.path(), &["voices", "activate", "vm-alice-2", "--json"]);
+    assert!(!ok && refused["error"]["code"] == "conflict", "already active: {refused}");
 }

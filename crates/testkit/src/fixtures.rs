@@ -92,6 +92,7 @@ pub fn voice_model(
         source: ModelSource { run_id: Some(run_id), ..Default::default() },
         sample_rate: Some(44_100),
         quality,
+        voiceprint: None,
         status: ModelStatus::Ready,
         metadata: serde_json::json!({}),
         created_at: at,

@@ -98,7 +98,7 @@ where
         if let Access::Role(needed) = access {
             let principal = self.principal(req).await?;
             principal.require(needed)?;
-            self.count(&principal).await?;
+            self.count(&principal.subject, self.limits.of(principal.role)).await?;
             who = Some(principal);
         }
         self.route(&segments, req, who.as_ref()).await
@@ -115,11 +115,17 @@ where
         Ok(Principal::from_claims(&claims, &scopes)?)
     }
 
-    async fn count(&self, who: &Principal) -> Result<(), HttpError> {
-        match self.limiter.hit(&who.subject, self.limits.of(who.role), Utc::now()).await? {
+    /// One request of `subject` against `limit` (the role's per-minute limit; the library's
+    /// hourly ones count `{subject}#{kind}`).
+    pub(crate) async fn count(
+        &self,
+        subject: &str,
+        limit: echome_core::limits::Limit,
+    ) -> Result<(), HttpError> {
+        match self.limiter.hit(subject, limit, Utc::now()).await? {
             RateDecision::Allowed { .. } => Ok(()),
             RateDecision::Limited { retry_after_s } => {
-                tracing::info!(subject = %who.subject, retry_after_s, "rate limited");
+                tracing::info!(subject = %subject, retry_after_s, "rate limited");
                 Err(HttpError::RateLimited { retry_after_s })
             }
         }

@@ -15,7 +15,7 @@ use echome_core::library::{
     Act, AuditAction, ModelId, ModelStatus, Person, SharePermission, Verdict, VoiceLibrary, VoiceModel,
     access, model, port,
 };
-use echome_core::limits::{RateDecision, RateLimiter};
+use echome_core::limits::RateLimiter;
 use echome_core::{CallLog, CloneCache, ReferenceVoices, RunLog, VoiceEngine};
 use echome_http::{HttpError, json_body, query};
 use serde::Deserialize;
@@ -28,7 +28,11 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
     let viewer = Access::Role(Role::Viewer);
     let operator = Access::Role(Role::Operator);
     Some(match segments {
-        ["voice-models"] | ["voice-models", "expiring"] | ["shared"] => vec![(Method::GET, viewer)],
+        ["voice-models"] | ["voice-models", "expiring"] | ["shared"] | ["analytics"] => {
+            vec![(Method::GET, viewer)]
+        }
+        // Reads with a body of criteria.
+        ["voice-models", "compare" | "select-best"] => vec![(Method::POST, viewer)],
         ["voice-models", "cleanup"] => vec![(Method::POST, Access::Role(Role::Admin))],
         ["voice-models", _] => {
             vec![(Method::GET, viewer), (Method::PATCH, operator), (Method::DELETE, operator)]
@@ -83,7 +87,19 @@ impl Filter {
             .transpose()?;
         Ok(Self {
             person: query(req, "person").map(|p| person(&p)).transpose()?,
-            provider: query(req, "provider"),
+            provider: query(req, "provider")
+                .map(|p| {
+                    let ok = (1..=64).contains(&p.len())
+                        && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                    if ok {
+                        Ok(p)
+                    } else {
+                        Err(HttpError::BadRequest(
+                            "provider must be a provider's name: 1 to 64 lowercase letters, digits, '-' and '_'".into(),
+                        ))
+                    }
+                })
+                .transpose()?,
             active,
             min_quality,
             status,
@@ -105,6 +121,25 @@ struct ShareBody {
     user: String,
     #[serde(default)]
     permission: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompareBody {
+    a: String,
+    b: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BestBody {
+    person: String,
+    #[serde(default)]
+    min_quality: Option<f64>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    max_latency_ms: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -131,8 +166,12 @@ where
         let method = req.request_context.http.method.clone();
         let actor = Actor::User(who);
         let now = Utc::now();
-        if method != Method::GET {
-            self.count_change(who, now).await?;
+        let reads = matches!(segments, ["voice-models", "compare" | "select-best"]);
+        if method != Method::GET && !reads {
+            self.count(&format!("{}#library-changes", who.subject), self.library.update_limit).await?;
+        }
+        if segments == ["analytics"] {
+            self.count(&format!("{}#analytics", who.subject), self.library.analytics_limit).await?;
         }
         let lib = &self.records;
         match (segments, method) {
@@ -163,6 +202,38 @@ where
                 soon.sort_by_key(|m| m.expires_at);
                 let views = self.views(&soon, now).await?;
                 Ok((200, json!({ "days": days, "until": until, "models": views })))
+            }
+            (["analytics"], _) => self.analytics(who, now).await,
+            (["voice-models", "compare"], _) => {
+                let body: CompareBody = json_body(req)?;
+                let a = ops::load(lib, &actor, &model_id(&body.a)?, Act::See).await?;
+                let b = ops::load(lib, &actor, &model_id(&body.b)?, Act::See).await?;
+                Ok((200, views::compared(&a, &b, &self.library)))
+            }
+            (["voice-models", "select-best"], _) => {
+                let body: BestBody = json_body(req)?;
+                let p = person(&body.person)?;
+                let models = lib.models_of(&p).await?;
+                let candidates: Vec<&VoiceModel> = models
+                    .iter()
+                    .filter(|m| access::check(who, m, Act::See) == Verdict::Allowed && m.is_usable(now))
+                    .filter(|m| body.provider.as_ref().is_none_or(|p| &m.provider == p))
+                    .filter(|m| body.min_quality.is_none_or(|q| m.score().is_some_and(|s| s >= q)))
+                    .filter(|m| {
+                        body.max_latency_ms.is_none_or(|l| m.usage.mean_latency_ms().is_none_or(|ms| ms <= l))
+                    })
+                    .collect();
+                let best = candidates.iter().copied().max_by(|a, b| {
+                    let q = |m: &VoiceModel| m.score().unwrap_or(f64::NEG_INFINITY);
+                    q(a).total_cmp(&q(b)).then(a.created_at.cmp(&b.created_at))
+                });
+                let best = best
+                    .ok_or_else(|| HttpError::NotFound(format!("a model of {p} that meets the criteria")))?;
+                let active = self.is_active(best).await?;
+                Ok((
+                    200,
+                    json!({ "model": views::model(best, active, &self.library, now), "candidates": candidates.len() }),
+                ))
             }
             (["voice-models", "cleanup"], _) => {
                 let body: CleanupBody = json_body(req)?;
@@ -247,15 +318,6 @@ where
         }
     }
 
-    /// Every change counts against the user's hourly limit, apart from the per-minute one.
-    async fn count_change(&self, who: &Principal, now: DateTime<Utc>) -> Result<(), HttpError> {
-        let subject = format!("{}#library-changes", who.subject);
-        match self.limiter.hit(&subject, self.library.update_limit, now).await? {
-            RateDecision::Allowed { .. } => Ok(()),
-            RateDecision::Limited { retry_after_s } => Err(HttpError::RateLimited { retry_after_s }),
-        }
-    }
-
     async fn list(&self, req: &ApiGatewayV2httpRequest, who: &Principal) -> Result<(i64, Value), HttpError> {
         let filter = Filter::from(req)?;
         let limit = bounded(req, "limit", 20, 1..=MAX_PAGE as i64)? as usize;
@@ -318,6 +380,30 @@ where
             200,
             json!({ "models": models, "next_cursor": next.map(|n| echome_core::signing::hex(n.as_bytes())) }),
         ))
+    }
+
+    /// The library as the user may see it, counted: models by provider and status, active ones,
+    /// average quality, uses, characters, their cost, the last use.
+    async fn analytics(&self, who: &Principal, now: DateTime<Utc>) -> Result<(i64, Value), HttpError> {
+        let mut seen = Vec::new();
+        self.each_model(|m| {
+            if access::check(who, &m, Act::See) == Verdict::Allowed {
+                seen.push(m);
+            }
+        })
+        .await?;
+        let mut active = 0;
+        let mut pointers: HashMap<String, Option<ModelId>> = HashMap::new();
+        for m in &seen {
+            if !pointers.contains_key(m.person.as_key()) {
+                let a = self.records.active_voice(&m.person).await?.map(|a| a.model_id);
+                pointers.insert(m.person.as_key().to_owned(), a);
+            }
+            if pointers.get(m.person.as_key()).and_then(Option::as_ref) == Some(&m.id) {
+                active += 1;
+            }
+        }
+        Ok((200, views::analytics(&seen, active, &self.library, now)))
     }
 
     async fn each_model(&self, mut f: impl FnMut(VoiceModel)) -> Result<(), HttpError> {

@@ -38,6 +38,73 @@ pub fn model(m: &VoiceModel, is_active: bool, settings: &LibrarySettings, now: D
     })
 }
 
+/// Two models side by side: quality parts, usage, and how alike their speakers are (the
+/// cosine of the voiceprints of the packs they were cloned from).
+pub fn compared(a: &VoiceModel, b: &VoiceModel, settings: &LibrarySettings) -> Value {
+    let side = |m: &VoiceModel| {
+        json!({
+            "id": m.id,
+            "person": m.person.to_string(),
+            "provider": m.provider,
+            "status": m.status,
+            "quality": m.quality.as_ref().map(echome_core::QualityScore::summary),
+            "usage": usage(m, settings),
+        })
+    };
+    let similarity = match (&a.voiceprint, &b.voiceprint) {
+        (Some(x), Some(y)) => match x.similarity(y) {
+            Some(s) => json!({ "score": (s * 10_000.0).round() / 10_000.0, "model": x.model }),
+            None => json!({ "missing": "their voiceprints come from different encoders" }),
+        },
+        _ => json!({ "missing": "a model was cloned from a pack without a voiceprint" }),
+    };
+    json!({ "a": side(a), "b": side(b), "voiceprint_similarity": similarity })
+}
+
+/// Counts over the models a user may see.
+pub fn analytics(
+    models: &[VoiceModel],
+    active: usize,
+    settings: &LibrarySettings,
+    now: DateTime<Utc>,
+) -> Value {
+    use std::collections::BTreeMap;
+    let mut by_provider: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut uses, mut characters, mut cost, mut unpriced) = (0u64, 0u64, 0.0f64, 0u64);
+    let mut scores = Vec::new();
+    for m in models {
+        *by_provider.entry(m.provider.as_str()).or_default() += 1;
+        *by_status.entry(m.status.as_str()).or_default() += 1;
+        let chars = m.usage.characters + m.quality.as_ref().map_or(0, |q| q.characters);
+        uses += m.usage.uses;
+        characters += chars;
+        match settings.cost(&m.provider, chars) {
+            Some(c) => cost += c,
+            None => unpriced += chars,
+        }
+        if m.status != echome_core::library::ModelStatus::Deleted
+            && let Some(s) = m.score()
+        {
+            scores.push(s);
+        }
+    }
+    let average = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+    json!({
+        "at": now,
+        "models": models.len(),
+        "by_provider": by_provider,
+        "by_status": by_status,
+        "active": active,
+        "average_quality": average.map(|a| (a * 1000.0).round() / 1000.0),
+        "uses": uses,
+        "characters": characters,
+        "cost": (cost * 10_000.0).round() / 10_000.0,
+        "unpriced_characters": unpriced,
+        "last_used_at": models.iter().filter_map(|m| m.last_used_at).max(),
+    })
+}
+
 pub fn shares(m: &VoiceModel) -> Value {
     m.shares
         .iter()

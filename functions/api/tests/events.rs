@@ -297,6 +297,9 @@ fn the_openapi_description_covers_every_route_served() {
         "/voice-models",
         "/voice-models/expiring",
         "/voice-models/cleanup",
+        "/voice-models/compare",
+        "/voice-models/select-best",
+        "/analytics",
         "/voice-models/{id}",
         "/voice-models/{id}/activate",
         "/voice-models/{id}/deactivate",
@@ -309,7 +312,7 @@ fn the_openapi_description_covers_every_route_served() {
     ] {
         assert!(paths.contains(&route), "{route} is described");
     }
-    assert_eq!(paths.len(), 23, "and nothing that is not served: {paths:?}");
+    assert_eq!(paths.len(), 26, "and nothing that is not served: {paths:?}");
 }
 
 /// The description says which routes need a token; the handler agrees on every one it serves.
@@ -351,7 +354,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 22, "every API route of the description was tried");
+    assert_eq!(checked, 25, "every API route of the description was tried");
 }
 
 #[tokio::test]

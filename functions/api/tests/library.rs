@@ -336,3 +336,61 @@ async fn lists_filter_and_page_through_the_library() {
     let (_, usage) = w.get("/voice-models/vm-p1/usage", ALICE).await;
     assert_eq!((usage["characters"].clone(), usage["cost"].clone()), (json!(256), Value::Null), "{usage}");
 }
+
+#[tokio::test]
+async fn compare_select_best_and_analytics_read_what_the_user_may_see() {
+    let print = |e: [f32; 2]| echome_core::Voiceprint { model: "ge2e".into(), embedding: e.to_vec() };
+    let mut a = model("c1", "emp-1", "alice", Some(0.82), 4);
+    a.voiceprint = Some(print([0.6, 0.8]));
+    a.usage = echome_core::library::Usage { uses: 4, characters: 2000, latency_ms_total: 1200 };
+    let mut b = model("c2", "emp-1", "alice", Some(0.91), 3);
+    b.voiceprint = Some(print([0.8, 0.6]));
+    b.usage = echome_core::library::Usage { uses: 2, characters: 500, latency_ms_total: 1000 };
+    let mut gone = model("c3", "emp-1", "alice", Some(0.99), 2);
+    gone.status = echome_core::library::ModelStatus::Deleted;
+    let theirs = model("c4", "emp-2", "bob", Some(0.95), 1);
+    let prices = echome_core::library::settings::parse_prices("elevenlabs=0.30").unwrap();
+    let w = world(LibrarySettings { prices, ..Default::default() }, &[a, b, gone, theirs]).await;
+
+    let (status, cmp) = w.post("/voice-models/compare", ALICE, json!({"a": "vm-c1", "b": "vm-c2"})).await;
+    assert_eq!(status, 200, "{cmp}");
+    assert_eq!(cmp["voiceprint_similarity"]["score"], json!(0.96), "0.6·0.8 + 0.8·0.6: {cmp}");
+    assert_eq!(
+        (cmp["a"]["quality"]["score"].clone(), cmp["b"]["usage"]["uses"].clone()),
+        (json!(0.82), json!(2))
+    );
+    assert_eq!(
+        w.post("/voice-models/compare", ALICE, json!({"a": "vm-c1", "b": "vm-c4"})).await.0,
+        404,
+        "bob's"
+    );
+
+    let best = |body: Value| w.post("/voice-models/select-best", ALICE, body);
+    let (_, chosen) = best(json!({"person": "emp-1"})).await;
+    assert_eq!(
+        (chosen["model"]["id"].clone(), chosen["candidates"].clone()),
+        (json!("vm-c2"), json!(2)),
+        "not the deleted one"
+    );
+    let (_, fast) = best(json!({"person": "emp-1", "max_latency_ms": 400})).await;
+    assert_eq!(fast["model"]["id"], "vm-c1", "vm-c2 answers in 500 ms on average: {fast}");
+    assert_eq!(best(json!({"person": "emp-1", "min_quality": 0.95})).await.0, 404);
+    assert_eq!(best(json!({"person": "emp-1", "provider": "offline"})).await.0, 404);
+    assert_eq!(best(json!({"person": "emp-1", "colour": "blue"})).await.0, 400);
+    // A read: it does not use up the hourly change limit.
+    let tight = LibrarySettings { update_limit: Limit { requests: 1, window_s: 3600 }, ..Default::default() };
+    let w2 = world(tight, &[model("d1", "emp-1", "alice", Some(0.7), 1)]).await;
+    for _ in 0..3 {
+        assert_eq!(w2.post("/voice-models/select-best", ALICE, json!({"person": "emp-1"})).await.0, 200);
+    }
+
+    let (status, figures) = w.get("/analytics", ALICE).await;
+    assert_eq!(status, 200, "{figures}");
+    assert_eq!(figures["models"], 3, "hers, the deleted one too: {figures}");
+    assert_eq!(figures["by_status"], json!({"ready": 2, "deleted": 1}));
+    assert_eq!(figures["average_quality"], json!(0.865), "of the ones left");
+    assert_eq!((figures["uses"].clone(), figures["characters"].clone()), (json!(6), json!(2500 + 3 * 256)));
+    assert_eq!(figures["cost"], json!(0.9804), "3268 characters at 0.30 per 1,000");
+    let (_, all) = w.get("/analytics", ROOT).await;
+    assert_eq!(all["models"], 4);
+}

@@ -198,6 +198,7 @@ where
                     report: Some(input.pack.report.clone()),
                     pack_digest: Some(rec.pack_digest.clone()),
                 },
+                voiceprint: speaker.voiceprint.clone(),
                 ..model_of(&rec, None)
             };
             ops::register(records, &model, cfg.replace_above, now).await?;
@@ -305,6 +306,7 @@ fn model_of(entry: &CloneRecord, name: Option<String>) -> VoiceModel {
         },
         sample_rate: None,
         quality: None,
+        voiceprint: None,
         status: ModelStatus::Ready,
         metadata: serde_json::json!({}),
         created_at: entry.created_at,

@@ -8,15 +8,20 @@
 //! is changed and the answer says what would be.
 
 use chrono::{DateTime, Utc};
-use echome_core::library::{ModelStatus, VoiceLibrary, VoiceModel, ops};
+use echome_core::library::{CleanedUp, CleanupRules, ModelStatus, VoiceLibrary, VoiceModel, ops};
 use echome_core::{CloneCache, CloneRecord, CloneStatus, StepError, VoiceEngine, VoiceId};
 use serde::{Deserialize, Serialize};
 
-/// The schedule's input (`{"dry_run": false}`); an empty object is a real run.
+/// The schedule's input (`{"dry_run": false, "cleanup": true}`); an empty object is a real
+/// run without cleanup.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ReconcileInput {
     #[serde(default)]
     pub dry_run: bool,
+    /// First remove the models the library's cleanup rules select (as `POST
+    /// /voice-models/cleanup` does), so their voices leave too.
+    #[serde(default)]
+    pub cleanup: bool,
 }
 
 /// What reconciliation changed (or, in a dry run, would change).
@@ -32,14 +37,22 @@ pub struct Reconciled {
     pub kept: usize,
     /// Voices at the provider that echome did not make, left alone.
     pub others: usize,
+    /// Models the cleanup rules removed first (with `cleanup`).
+    pub cleaned: Vec<CleanedUp>,
 }
 
 pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine>(
     cache: &C,
     engine: &E,
     input: ReconcileInput,
+    rules: &CleanupRules,
     now: DateTime<Utc>,
 ) -> Result<Reconciled, StepError> {
+    let cleaned = if input.cleanup {
+        ops::cleanup(cache, engine, &ops::Actor::System, rules, input.dry_run, now).await?
+    } else {
+        Vec::new()
+    };
     let at_engine = engine.voices().await?;
     let entries: Vec<CloneRecord> = cache
         .clones()
@@ -48,7 +61,7 @@ pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine>(
         .filter(|c| c.engine == engine.name() && c.status == CloneStatus::Active)
         .collect();
     let models = live_models(cache, engine.name()).await?;
-    let mut out = Reconciled { dry_run: input.dry_run, ..Default::default() };
+    let mut out = Reconciled { dry_run: input.dry_run, cleaned, ..Default::default() };
     out.others = at_engine.iter().filter(|v| !v.ours).count();
     for voice in at_engine.iter().filter(|v| v.ours) {
         let entry = entries.iter().find(|c| c.voice_id == voice.voice_id);
@@ -93,6 +106,7 @@ pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine>(
         forgotten = out.forgotten.len(),
         kept = out.kept,
         others = out.others,
+        cleaned = out.cleaned.len(),
         "voices reconciled"
     );
     Ok(out)

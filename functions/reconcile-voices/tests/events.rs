@@ -15,6 +15,10 @@ use reconcile_voices::{ReconcileInput, handle};
 use serde_json::json;
 use wiremock::MockServer;
 
+fn rules() -> echome_core::library::CleanupRules {
+    Default::default()
+}
+
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z").unwrap().with_timezone(&Utc)
 }
@@ -56,7 +60,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
     }
 
     let dry: ReconcileInput = echome_testkit::events::parse("reconcile-voices", "dry-run");
-    let would = handle(&records, &engine, dry, t0()).await.unwrap();
+    let would = handle(&records, &engine, dry, &rules(), t0()).await.unwrap();
     let ids = |v: &[VoiceId]| v.iter().map(|v| v.to_string()).collect::<Vec<_>>();
     assert!(would.dry_run);
     assert_eq!(ids(&would.deleted), ["expiredVoice1", "orphanVoice1"]);
@@ -65,7 +69,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
     assert_eq!(records.clone_of(&vanished.caller_id).await.unwrap().unwrap().status, CloneStatus::Active);
 
     let daily: ReconcileInput = echome_testkit::events::parse("reconcile-voices", "daily");
-    let done = handle(&records, &engine, daily, t0()).await.unwrap();
+    let done = handle(&records, &engine, daily, &rules(), t0()).await.unwrap();
     assert!(!done.dry_run);
     assert_eq!((done.deleted.clone(), done.forgotten.clone()), (would.deleted, would.forgotten));
     assert_eq!((done.kept, done.others), (1, 1));
@@ -76,7 +80,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
         assert_eq!(records.clone_of(&e.caller_id).await.unwrap().unwrap().status, status, "{}", e.voice_id);
     }
 
-    let again = handle(&records, &engine, ReconcileInput::default(), t0()).await.unwrap();
+    let again = handle(&records, &engine, ReconcileInput::default(), &rules(), t0()).await.unwrap();
     assert!(again.deleted.is_empty() && again.forgotten.is_empty(), "nothing left to do: {again:?}");
 }
 
@@ -118,7 +122,7 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
         records.create_model(m).await.unwrap();
     }
 
-    let done = handle(&records, &engine, ReconcileInput::default(), t0()).await.unwrap();
+    let done = handle(&records, &engine, ReconcileInput::default(), &rules(), t0()).await.unwrap();
     let ids = |v: &[VoiceId]| v.iter().map(|v| v.to_string()).collect::<Vec<_>>();
     assert_eq!(ids(&done.deleted), ["expiredModel1"]);
     assert_eq!(ids(&done.forgotten), ["vanishedModel1"]);
@@ -131,6 +135,6 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
     assert_eq!(status(&kept).await, ModelStatus::Ready);
     assert_eq!(status(&expired).await, ModelStatus::Deleted);
     assert_eq!(status(&vanished).await, ModelStatus::Deleted);
-    let again = handle(&records, &engine, ReconcileInput::default(), t0()).await.unwrap();
+    let again = handle(&records, &engine, ReconcileInput::default(), &rules(), t0()).await.unwrap();
     assert!(again.deleted.is_empty() && again.forgotten.is_empty(), "they agree: {again:?}");
 }

@@ -256,6 +256,9 @@ pub struct VoiceModel {
     pub source: ModelSource,
     pub sample_rate: Option<u32>,
     pub quality: Option<QualityScore>,
+    /// The speaker of the pack it was cloned from (biometric: erased with the person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voiceprint: Option<crate::voiceprint::Voiceprint>,
     pub status: ModelStatus,
     /// A JSON object of the owner's, at most [`MAX_METADATA_BYTES`].
     pub metadata: serde_json::Value,

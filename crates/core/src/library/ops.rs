@@ -290,6 +290,7 @@ pub async fn register<L: VoiceLibrary + CloneCache>(
         stored.status = ModelStatus::Ready;
         stored.deleted_at = None;
         stored.quality = None;
+        stored.voiceprint = m.voiceprint.clone();
         stored.expires_at = m.expires_at;
         Ok(())
     })

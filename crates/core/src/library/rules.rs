@@ -126,6 +126,7 @@ mod tests {
             source: Default::default(),
             sample_rate: None,
             quality,
+            voiceprint: None,
             status: ModelStatus::Ready,
             metadata: serde_json::json!({}),
             created_at: now - Duration::days(created_days_ago),

@@ -15,6 +15,8 @@ pub struct LibrarySettings {
     pub prices: BTreeMap<String, f64>,
     /// Changes one user may make to the library per window (the original design's 20 an hour).
     pub update_limit: crate::limits::Limit,
+    /// Analytics one user may ask for per window (60 an hour).
+    pub analytics_limit: crate::limits::Limit,
 }
 
 impl Default for LibrarySettings {
@@ -24,6 +26,7 @@ impl Default for LibrarySettings {
             cleanup: CleanupRules::default(),
             prices: BTreeMap::new(),
             update_limit: crate::limits::Limit { requests: 20, window_s: 3600 },
+            analytics_limit: crate::limits::Limit { requests: 60, window_s: 3600 },
         }
     }
 }
@@ -32,7 +35,8 @@ impl LibrarySettings {
     /// The voice library's parameters: `ACTIVATE_ABOVE` (0 to 1, default 0.8),
     /// `CLEANUP_OLDER_THAN` (default 182d), `CLEANUP_BELOW_QUALITY` (default 0.5),
     /// `CLEANUP_UNUSED_FOR` (default 30d), `RATE_LIMIT_UPDATES` (changes per user and hour, default
-    /// 20) and `PRICE_PER_1K_CHARACTERS` (`elevenlabs=0.30,…`).
+    /// 20), `RATE_LIMIT_ANALYTICS` (per user and hour, default 60) and `PRICE_PER_1K_CHARACTERS`
+    /// (`elevenlabs=0.30,…`).
     pub fn from_env() -> Result<Self, String> {
         let mut s = Self::default();
         let unit = |name: &str, v: Option<f64>, default: f64| match v {
@@ -54,6 +58,12 @@ impl LibrarySettings {
                 return Err("RATE_LIMIT_UPDATES is 0: nobody could change a voice model".into());
             }
             s.update_limit.requests = n;
+        }
+        if let Some(n) = crate::env::parsed::<u32>("RATE_LIMIT_ANALYTICS", "a number of requests per hour")? {
+            if n == 0 {
+                return Err("RATE_LIMIT_ANALYTICS is 0: nobody could read the analytics".into());
+            }
+            s.analytics_limit.requests = n;
         }
         if let Ok(raw) = std::env::var("PRICE_PER_1K_CHARACTERS") {
             s.prices = parse_prices(&raw).map_err(|e| format!("PRICE_PER_1K_CHARACTERS: {e}"))?;
