@@ -36,6 +36,10 @@ pub async fn call(
         limits: Default::default(),
         provider: api::ProviderCheck::new(api::Offline),
         engine: Engine::from_env()?,
+        // A model asked for is cloned here and now, as `echome run` does.
+        runs: local.runner(30.0, Engine::from_env()?, crate::agent::Agent::from_env()?, |_| {})?,
+        blobs: local.blobs.clone(),
+        bucket: crate::local::BUCKET.into(),
         library: LibrarySettings::from_env().map_err(StepError::invalid_input)?,
     };
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));

@@ -50,7 +50,15 @@ type Webhooks = Intake<LocalRecords, Background<Steps, LocalRecords>, FsBlobStor
 
 struct Server {
     webhooks: Webhooks,
-    api: Api<LocalRecords, Verifier, InProcessLimiter, Probe, Engine>,
+    api: Api<
+        LocalRecords,
+        Verifier,
+        InProcessLimiter,
+        Probe,
+        Engine,
+        Background<Steps, LocalRecords>,
+        FsBlobStore,
+    >,
     requests: std::sync::atomic::AtomicU64,
 }
 
@@ -118,10 +126,12 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
     let runner: Runner<Steps, LocalRecords> = local
         .runner(args.min_speech, Engine::from_env()?, agent.clone(), |_| {})?
         .with_concurrency((cores / 2).max(1));
+    // One runner for the webhooks' runs and the models the API is asked for.
+    let runner = Arc::new(runner);
     let server = Arc::new(Server {
         webhooks: Intake {
             records: local.records.clone(),
-            runs: Background(Arc::new(runner)),
+            runs: Background(runner.clone()),
             blobs: local.blobs.clone(),
             agent,
             archive: local.records.clone(),
@@ -134,6 +144,9 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             limits: RoleLimits::from_env().map_err(StepError::invalid_input)?,
             provider: ProviderCheck::new(Probe::from_env()?),
             engine: Engine::from_env()?,
+            runs: Background(runner),
+            blobs: local.blobs.clone(),
+            bucket: BUCKET.into(),
             library: echome_core::library::LibrarySettings::from_env().map_err(StepError::invalid_input)?,
         },
         requests: Default::default(),

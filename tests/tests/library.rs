@@ -5,8 +5,10 @@
 use std::path::Path;
 
 use chrono::{Duration, Utc};
+use echome_core::BlobStore;
 use echome_core::library::{SYSTEM_OWNER, VoiceLibrary, VoiceModel};
-use echome_local::LocalRecords;
+use echome_local::{FsBlobStore, LocalRecords};
+use echome_testkit::{Scene, SceneKind, generate};
 use serde_json::{Value, json};
 
 const CALLER: &str = "+14155550123";
@@ -64,6 +66,11 @@ async fn seed(data: &Path) {
     for m in &models {
         assert!(records.create_model(m).await.unwrap());
     }
+    // A recording of the caller to ask a model for (45 s of generated speech).
+    let wav = data.join("interview.wav");
+    generate(Scene { kind: SceneKind::Clean, seconds: 45.0, seed: 7 }, &wav).unwrap();
+    let blob = echome_core::BlobRef::new("recordings", format!("samples/{CALLER}/interview.wav"));
+    FsBlobStore::new(data.join("blobs")).upload_from(&blob, &wav, "audio/wav").await.unwrap();
 }
 
 #[tokio::test]
@@ -75,6 +82,7 @@ async fn two_users_a_viewer_and_an_admin_each_get_their_part_of_the_library() {
         ("THREECX_WEBHOOK_SECRET", "3cx-secret-for-the-library-tests-01".to_owned()),
         ("ELEVENLABS_WEBHOOK_SECRET", "whsec_library_tests_secret_0123".to_owned()),
         ("ELEVENLABS_INITIATION_SECRET", "initiation-library-tests-0123".to_owned()),
+        ("ECHOME_MIN_SPEECH_S", "20".to_owned()),
     ];
     let running = echome_testkit::serve::Serve::start(&echome, data.path(), &env);
     let user = |sub: &str, role: &str| User {
@@ -131,6 +139,43 @@ async fn two_users_a_viewer_and_an_admin_each_get_their_part_of_the_library() {
             (json!("root"), json!("delete")),
         ]
     );
+
+    // Alice asks for a model of the caller from their recording: a clone run makes its voice.
+    let ask = json!({"person": CALLER, "sample_key": format!("samples/{CALLER}/interview.wav")});
+    assert_eq!(carol.post("/voice-models", ask.clone()).await.0, 403);
+    let (status, made) = alice.post("/voice-models", ask).await;
+    assert_eq!((status, made["model"]["status"].clone()), (202, json!("pending")), "{made}");
+    let id = made["model"]["id"].as_str().unwrap().to_owned();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let ready = loop {
+        let (_, m) = alice.get(&format!("/voice-models/{id}")).await;
+        if m["status"] == "ready" || std::time::Instant::now() > until {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        (
+            ready["status"].clone(),
+            ready["owner"].clone(),
+            ready["provider"].clone(),
+            ready["is_active"].clone()
+        ),
+        (json!("ready"), json!("alice"), json!("offline"), json!(true)),
+        "{ready}"
+    );
+    // The run goes on to score the voice; the score lands on the model.
+    let run = loop {
+        let (_, run) = alice.get(&format!("/runs/{}", made["run_id"].as_str().unwrap())).await;
+        if run["status"] != "running" || std::time::Instant::now() > until {
+            break run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let (_, scored) = alice.get(&format!("/voice-models/{id}")).await;
+    assert!(scored["quality"]["score"].is_number(), "{scored}");
+    assert_eq!(bob.get(&format!("/voice-models/{id}")).await.0, 404, "alice's own");
     drop(running);
 
     // The CLI reads the same library (as the data dir's admin).
@@ -152,7 +197,7 @@ async fn two_users_a_viewer_and_an_admin_each_get_their_part_of_the_library() {
     assert!(ok && best["model"]["id"] == "vm-alice-2", "{best}");
     let (ok, figures) = echome_tests::echome_json(data.path(), &["voices", "analytics", "--json"]);
     assert!(ok, "{figures}");
-    assert_eq!((figures["models"].clone(), figures["by_status"]["deleted"].clone()), (json!(3), json!(1)));
+    assert_eq!((figures["models"].clone(), figures["by_status"]["deleted"].clone()), (json!(4), json!(1)));
     let (ok, refused) =
         echome_tests::echome_json(data.path(), &["voices", "activate", "vm-alice-2", "--json"]);
     assert!(!ok && refused["error"]["code"] == "conflict", "already active: {refused}");

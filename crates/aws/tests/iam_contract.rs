@@ -218,6 +218,9 @@ const CONTRACT: &[Row] = &[
             "VoiceLibrary::audit_of",
             "VoiceLibrary::set_active (none left)",
             "CloneCache::evict_clone",
+            "BlobStore::exists samples/ (the recording a model is asked for from)",
+            "RunLog::create_run",
+            "RunStarter::start",
         ],
     },
     Row {
@@ -1235,6 +1238,22 @@ async fn api_works_with_its_template_policy() {
     let cleared = records.set_active(&m.person, None, Some(&m.id)).await;
     run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
     run.check("CloneCache::evict_clone", records.evict_clone(&who, &voice()).await, |marked| *marked);
+    // A model asked for from a recording: it must be there, and its clone run starts.
+    // (Its folder without the `+`: moto with IAM on miscomputes the signature of a key holding
+    // one; the policy is about the samples/ prefix either way.)
+    let folder = who.as_str().trim_start_matches('+');
+    let recording = BlobRef::new(&bucket, format!("samples/{folder}/interview.wav"));
+    S3BlobStore::new(&admin()).put_bytes(&recording, wav_bytes(100), "audio/wav").await.expect("seeding");
+    let there = S3BlobStore::new(&run.sdk).exists(&recording).await;
+    run.check_listing("BlobStore::exists samples/ (the recording a model is asked for from)", there, true);
+    let asked = RunId::for_upload(&who, &recording.key, "model-by-iam");
+    let created =
+        records.create_run(&RunRecord::started(asked.clone(), who.clone(), recording.clone(), at)).await;
+    run.check("RunLog::create_run", created, |c| *c);
+    let starter = SfnRunStarter::new(&run.sdk, run.env("STATE_MACHINE_ARN"));
+    let input =
+        CloneRunInput { run_id: asked, caller_id: who.clone(), sample: recording, pack: None, call: None };
+    run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     run.verdict();
 }
 

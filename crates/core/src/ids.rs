@@ -63,6 +63,9 @@ impl fmt::Display for Shown {
     }
 }
 
+/// Where recordings are uploaded, one folder per caller (`samples/{e164}/…`).
+pub const SAMPLES_PREFIX: &str = "samples/";
+
 /// A caller's phone number in E.164 form (`+441632960961`).
 ///
 /// `Debug` and `Display` redact the middle digits so that a number never lands in a log by
@@ -95,6 +98,12 @@ impl CallerId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// `samples/{e164}/`: where the caller's recordings are uploaded (and every upload there
+    /// starts a clone run).
+    pub fn samples_prefix(&self) -> String {
+        format!("{SAMPLES_PREFIX}{}/", self.0)
     }
 
     /// `+44*******961`: the country code's first digits and the last three stay readable.

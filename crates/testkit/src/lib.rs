@@ -13,6 +13,7 @@ pub mod rng;
 pub mod scene;
 pub mod serve;
 pub mod speech;
+pub mod starts;
 
 pub use rng::Rng;
 pub use scene::{Label, Scene, SceneKind, Truth, generate};

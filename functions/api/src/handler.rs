@@ -21,8 +21,8 @@ use echome_core::limits::{RateDecision, RateLimiter, RoleLimits};
 use echome_core::metrics::Metrics;
 use echome_core::speaker_accept::{AcceptError, accept_speaker};
 use echome_core::{
-    CallId, CallLog, CallerId, CloneCache, ReferenceVoices, RunId, RunLog, StorageError, VoiceEngine,
-    VoiceLibrary,
+    BlobStore, CallId, CallLog, CallerId, CloneCache, ReferenceVoices, RunId, RunLog, RunStarter,
+    StorageError, VoiceEngine, VoiceLibrary,
 };
 use echome_http::{HttpError, percent_decode, query, respond};
 use serde_json::{Value, json};
@@ -35,14 +35,19 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub const MAX_PAGE: usize = 100;
 
 /// The records (one table), who may ask, how often, the voice provider `/health` checks, and
-/// the engine and rules of the voice library (deleting a model deletes its voice there).
-pub struct Api<R, T, L, P, E> {
+/// what the voice library needs: the engine (deleting a model deletes its voice there), the
+/// clone runs a new model starts, the recordings it is made from, and its rules.
+pub struct Api<R, T, L, P, E, S, B> {
     pub records: R,
     pub tokens: T,
     pub limiter: L,
     pub limits: RoleLimits,
     pub provider: ProviderCheck<P>,
     pub engine: E,
+    pub runs: S,
+    pub blobs: B,
+    /// Where recordings are (`BUCKET_NAME`; `recordings` locally).
+    pub bucket: String,
     pub library: LibrarySettings,
 }
 
@@ -54,13 +59,15 @@ pub(crate) enum Access {
     Role(Role),
 }
 
-impl<R, T, L, P, E> Api<R, T, L, P, E>
+impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
 where
     R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary,
     T: TokenVerifier,
     L: RateLimiter,
     P: ProviderProbe,
     E: VoiceEngine,
+    S: RunStarter,
+    B: BlobStore,
 {
     pub async fn handle(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
         let request_id = echome_http::request_id(&req).map(str::to_owned);

@@ -16,7 +16,7 @@ use echome_core::library::{
     access, model, port,
 };
 use echome_core::limits::RateLimiter;
-use echome_core::{CallLog, CloneCache, ReferenceVoices, RunLog, VoiceEngine};
+use echome_core::{BlobStore, CallLog, CloneCache, ReferenceVoices, RunLog, RunStarter, VoiceEngine};
 use echome_http::{HttpError, json_body, query};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,9 +28,8 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
     let viewer = Access::Role(Role::Viewer);
     let operator = Access::Role(Role::Operator);
     Some(match segments {
-        ["voice-models"] | ["voice-models", "expiring"] | ["shared"] | ["analytics"] => {
-            vec![(Method::GET, viewer)]
-        }
+        ["voice-models"] => vec![(Method::GET, viewer), (Method::POST, operator)],
+        ["voice-models", "expiring"] | ["shared"] | ["analytics"] => vec![(Method::GET, viewer)],
         // Reads with a body of criteria.
         ["voice-models", "compare" | "select-best"] => vec![(Method::POST, viewer)],
         ["voice-models", "cleanup"] => vec![(Method::POST, Access::Role(Role::Admin))],
@@ -125,6 +124,17 @@ struct ShareBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct CreateBody {
+    person: String,
+    sample_key: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CompareBody {
     a: String,
     b: String,
@@ -149,13 +159,15 @@ struct CleanupBody {
     dry_run: bool,
 }
 
-impl<R, T, L, P, E> Api<R, T, L, P, E>
+impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
 where
     R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary,
     T: TokenVerifier,
     L: RateLimiter,
     P: ProviderProbe,
     E: VoiceEngine,
+    S: RunStarter,
+    B: BlobStore,
 {
     pub(crate) async fn library(
         &self,
@@ -167,7 +179,10 @@ where
         let actor = Actor::User(who);
         let now = Utc::now();
         let reads = matches!(segments, ["voice-models", "compare" | "select-best"]);
-        if method != Method::GET && !reads {
+        let creates = segments == ["voice-models"] && method == Method::POST;
+        if creates {
+            self.count(&format!("{}#library-creations", who.subject), self.library.creation_limit).await?;
+        } else if method != Method::GET && !reads {
             self.count(&format!("{}#library-changes", who.subject), self.library.update_limit).await?;
         }
         if segments == ["analytics"] {
@@ -175,6 +190,7 @@ where
         }
         let lib = &self.records;
         match (segments, method) {
+            (["voice-models"], Method::POST) => self.create(req, who, now).await,
             (["voice-models"], _) => self.list(req, who).await,
             (["shared"], _) => {
                 let mut mine = Vec::new();
@@ -316,6 +332,92 @@ where
             }
             _ => Err(HttpError::Internal),
         }
+    }
+
+    /// A new model of a caller from one of their recordings: recorded as pending (the user's),
+    /// and a clone run started for it; the run makes its voice (`vm-{run_id}` becomes ready).
+    /// Asking again for the same recording answers the same model.
+    async fn create(
+        &self,
+        req: &ApiGatewayV2httpRequest,
+        who: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Value), HttpError> {
+        let body: CreateBody = json_body(req)?;
+        let p = person(&body.person)?;
+        let Some(caller) = p.caller() else {
+            return Err(HttpError::BadRequest(
+                "a voice is cloned from a caller's recordings: person must be an E.164 number".into(),
+            ));
+        };
+        let folder = caller.samples_prefix();
+        let name_ok = body
+            .sample_key
+            .strip_prefix(&folder)
+            .is_some_and(|rest| !rest.is_empty() && !rest.split('/').any(|s| s == ".." || s.is_empty()));
+        if !name_ok {
+            return Err(HttpError::BadRequest(format!(
+                "sample_key must name a recording in the caller's folder, {}{{name}}",
+                echome_core::redact::phone_numbers(&folder)
+            )));
+        }
+        let bad = |e: model::ModelError| HttpError::BadRequest(e.to_string());
+        let name = body.name.as_deref().map(model::check_name).transpose().map_err(bad)?;
+        let metadata = body.metadata.unwrap_or_else(|| json!({}));
+        model::check_metadata(&metadata).map_err(bad)?;
+        let sample = echome_core::BlobRef::new(&self.bucket, &body.sample_key);
+        if !self.blobs.exists(&sample).await? {
+            return Err(HttpError::NotFound("a recording at that sample_key".into()));
+        }
+        let by = format!("model-by-{}", who.subject);
+        let run_id = echome_core::RunId::for_upload(caller, &body.sample_key, &by);
+        let m = VoiceModel {
+            id: ModelId::for_run(&run_id),
+            person: p.clone(),
+            owner: who.subject.clone(),
+            name,
+            provider: self.engine.name().to_owned(),
+            provider_voice_id: None,
+            source: echome_core::library::ModelSource {
+                run_id: Some(run_id.clone()),
+                sample: Some(sample.clone()),
+                ..Default::default()
+            },
+            sample_rate: None,
+            quality: None,
+            voiceprint: None,
+            status: ModelStatus::Pending,
+            metadata,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            last_used_at: None,
+            usage: Default::default(),
+            expires_at: None,
+            shares: vec![],
+            version: 0,
+        };
+        let actor = Actor::User(who);
+        if !self.records.create_model(&m).await? {
+            let existing = ops::load(&self.records, &actor, &m.id, Act::See).await?;
+            let active = self.is_active(&existing).await?;
+            let view = views::model(&existing, active, &self.library, now);
+            return Ok((200, json!({ "model": view, "run_id": run_id })));
+        }
+        let detail = json!({ "sample_key": echome_core::redact::phone_numbers(&body.sample_key) });
+        ops::audit(&self.records, &actor, AuditAction::Create, &m, detail, now).await?;
+        let run = echome_core::RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), now);
+        self.records.create_run(&run).await?;
+        let input = echome_core::CloneRunInput {
+            run_id: run_id.clone(),
+            caller_id: caller.clone(),
+            sample,
+            pack: None,
+            call: None,
+        };
+        let started = self.runs.start(&input).await?;
+        tracing::info!(run_id = %run_id, model_id = %m.id, ?started, "voice model asked for");
+        Ok((202, json!({ "model": views::model(&m, false, &self.library, now), "run_id": run_id })))
     }
 
     async fn list(&self, req: &ApiGatewayV2httpRequest, who: &Principal) -> Result<(i64, Value), HttpError> {

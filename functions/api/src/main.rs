@@ -1,7 +1,7 @@
 use api::{Api, ProviderCheck, Reachability};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use echome_auth::{Jwks, Verifier};
-use echome_aws::{DynamoRateLimiter, DynamoRecords, lambda};
+use echome_aws::{DynamoRateLimiter, DynamoRecords, S3BlobStore, SfnRunStarter, lambda};
 use echome_core::env;
 use echome_core::limits::RoleLimits;
 use echome_elevenlabs::{Client, ElevenLabsEngine};
@@ -28,6 +28,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         limits,
         provider: ProviderCheck::new(Reachability::elevenlabs(&provider_base)?),
         engine,
+        // A model asked for starts a clone run, from a recording that must be there.
+        runs: SfnRunStarter::new(&sdk, env::required("STATE_MACHINE_ARN")?),
+        blobs: S3BlobStore::new(&sdk),
+        bucket: env::required("BUCKET_NAME")?,
         library,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {

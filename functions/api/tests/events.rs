@@ -21,7 +21,15 @@ fn event(name: &str) -> ApiGatewayV2httpRequest {
     echome_testkit::events::parse("api", name)
 }
 
-type TestApi = Api<LocalRecords, Verifier, InProcessLimiter, Offline, echome_local::OfflineEngine>;
+type TestApi = Api<
+    LocalRecords,
+    Verifier,
+    InProcessLimiter,
+    Offline,
+    echome_local::OfflineEngine,
+    echome_testkit::starts::Starts,
+    echome_local::FsBlobStore,
+>;
 
 async fn call(api: &TestApi, req: ApiGatewayV2httpRequest) -> (i64, Value) {
     let res = api.handle(req).await;
@@ -80,6 +88,9 @@ async fn api_with_limits(limits: RoleLimits) -> (tempfile::TempDir, TestApi) {
         limits,
         provider: ProviderCheck::new(Offline),
         engine: echome_local::OfflineEngine,
+        runs: Default::default(),
+        blobs: echome_local::FsBlobStore::new(dir.path().join("blobs")),
+        bucket: "recordings".into(),
         library: Default::default(),
     };
     (dir, api)
@@ -354,7 +365,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 25, "every API route of the description was tried");
+    assert_eq!(checked, 26, "every API route of the description was tried");
 }
 
 #[tokio::test]

@@ -15,12 +15,14 @@ use echome_core::library::{LibrarySettings, ModelId, Person, SYSTEM_OWNER, Voice
 use echome_core::limits::Limit;
 use echome_core::{CallerId, CloneCache};
 use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
-use echome_local::{InProcessLimiter, LocalRecords};
+use echome_local::{FsBlobStore, InProcessLimiter, LocalRecords};
 use echome_testkit::elevenlabs::Account;
+use echome_testkit::starts::Starts;
 use serde_json::{Value, json};
 use wiremock::MockServer;
 
-type LibraryApi = Api<LocalRecords, Verifier, InProcessLimiter, Offline, ElevenLabsEngine>;
+type LibraryApi =
+    Api<LocalRecords, Verifier, InProcessLimiter, Offline, ElevenLabsEngine, Starts, FsBlobStore>;
 
 struct World {
     api: LibraryApi,
@@ -57,6 +59,9 @@ async fn world(settings: LibrarySettings, models: &[VoiceModel]) -> World {
         limits: Default::default(),
         provider: ProviderCheck::new(Offline),
         engine: ElevenLabsEngine::new(Client::new(cfg).unwrap()),
+        runs: Starts::default(),
+        blobs: FsBlobStore::new(dir.path().join("blobs")),
+        bucket: "recordings".into(),
         library: settings,
     };
     World { api, account, _server: server, _dir: dir }
@@ -393,4 +398,80 @@ async fn compare_select_best_and_analytics_read_what_the_user_may_see() {
     assert_eq!(figures["cost"], json!(0.9804), "3268 characters at 0.30 per 1,000");
     let (_, all) = w.get("/analytics", ROOT).await;
     assert_eq!(all["models"], 4);
+}
+
+#[tokio::test]
+async fn a_model_asked_for_starts_a_clone_run_and_becomes_ready_with_its_voice() {
+    use echome_core::BlobStore;
+    let settings =
+        LibrarySettings { creation_limit: Limit { requests: 3, window_s: 3600 }, ..Default::default() };
+    let w = world(settings, &[]).await;
+    let key = "samples/+14155550123/interview.wav";
+    let blob = echome_core::BlobRef::new("recordings", key);
+    w.api.blobs.put_bytes(&blob, vec![0; 64], "audio/wav").await.unwrap();
+    let ask = |who, body: Value| w.post("/voice-models", who, body);
+    assert_eq!(ask(CAROL, json!({"person": "+14155550123", "sample_key": key})).await.0, 403, "viewers read");
+    let (status, body) = ask(ALICE, json!({"person": "emp-1", "sample_key": key})).await;
+    assert_eq!(status, 400, "named people have no recordings folder: {body}");
+    let (status, body) =
+        ask(ALICE, json!({"person": "+14155550123", "sample_key": "samples/+14155550999/x.wav"})).await;
+    assert_eq!(status, 400, "another caller's folder: {body}");
+    assert!(!body.to_string().contains("4155550"), "numbers redacted: {body}");
+    let missing = json!({"person": "+14155550123", "sample_key": "samples/+14155550123/none.wav"});
+    assert_eq!(ask(ALICE, missing.clone()).await.0, 404, "no such recording");
+    assert_eq!(ask(ALICE, missing).await.0, 429, "the fourth ask in the hour, refused ones counted");
+
+    let w = world(Default::default(), &[]).await;
+    w.api.blobs.put_bytes(&blob, vec![0; 64], "audio/wav").await.unwrap();
+    let ask = |who, body: Value| w.post("/voice-models", who, body);
+    assert_eq!(
+        ask(ALICE, json!({"person": "+14155550123", "sample_key": "samples/+14155550123/none.wav"})).await.0,
+        404
+    );
+    let (status, made) =
+        ask(ALICE, json!({"person": "+14155550123", "sample_key": key, "name": "Interview"})).await;
+    assert_eq!(status, 202, "{made}");
+    let id = made["model"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (made["model"]["status"].clone(), made["model"]["owner"].clone()),
+        (json!("pending"), json!("alice"))
+    );
+    let started = w.api.runs.started();
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        (started[0].sample.key.as_str(), started[0].run_id.to_string()),
+        (key, made["run_id"].as_str().unwrap().to_owned())
+    );
+    let (status, again) = ask(ALICE, json!({"person": "+14155550123", "sample_key": key})).await;
+    assert_eq!((status, again["model"]["id"].clone()), (200, json!(id)), "the same model");
+    assert_eq!(w.api.runs.started().len(), 1, "and no second run");
+    assert_eq!(w.get(&format!("/voice-models/{id}"), BOB).await.0, 404, "alice's");
+
+    // The run's clone step makes the voice (as clone-voice registers it): the model is ready,
+    // still alice's and kept until deleted.
+    let made_by_run = VoiceModel {
+        owner: SYSTEM_OWNER.into(),
+        expires_at: Some(Utc::now() + Duration::hours(24)),
+        ..echome_testkit::fixtures::voice_model(
+            &id["vm-".len()..],
+            "+14155550123",
+            "x",
+            "voiceMadeByRun",
+            None,
+            Utc::now(),
+        )
+    };
+    echome_core::library::ops::register(&w.api.records, &made_by_run, 0.8, Utc::now()).await.unwrap();
+    let (_, ready) = w.get(&format!("/voice-models/{id}"), ALICE).await;
+    assert_eq!(
+        (
+            ready["status"].clone(),
+            ready["owner"].clone(),
+            ready["expires_at"].clone(),
+            ready["is_active"].clone()
+        ),
+        (json!("ready"), json!("alice"), Value::Null, json!(true)),
+        "{ready}"
+    );
+    assert_eq!(ready["name"], "Interview");
 }

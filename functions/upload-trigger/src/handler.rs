@@ -16,7 +16,7 @@ use echome_core::{
 };
 use serde::Serialize;
 
-pub const SAMPLES_PREFIX: &str = "samples/";
+pub use echome_core::ids::SAMPLES_PREFIX;
 
 /// Larger uploads are skipped: extract-audio's scratch space (6 GB in the template) holds the
 /// original and its two WAVs, and a recording this size is beyond the 4 h a run accepts.

@@ -281,8 +281,9 @@ pub async fn register<L: VoiceLibrary + CloneCache>(
     if stored.provider_voice_id == m.provider_voice_id {
         return consider(lib, &stored, replace_above, at).await;
     }
-    // The run made its voice again (its first voice was lost or retired): the run's model
-    // speaks with the new one.
+    // The run made its voice (a model asked for through the API, pending until now) or made it
+    // again (its first voice was lost or retired): the run's model speaks with the new one.
+    let first = stored.provider_voice_id.is_none();
     let remade = update(lib, &m.id, at, |stored| {
         stored.provider_voice_id = m.provider_voice_id.clone();
         stored.provider = m.provider.clone();
@@ -291,11 +292,15 @@ pub async fn register<L: VoiceLibrary + CloneCache>(
         stored.deleted_at = None;
         stored.quality = None;
         stored.voiceprint = m.voiceprint.clone();
-        stored.expires_at = m.expires_at;
+        // A user's model is kept until deleted; the call flow's expire with their cache entry.
+        if stored.owner == SYSTEM_OWNER {
+            stored.expires_at = m.expires_at;
+        }
         Ok(())
     })
     .await?;
-    audit(lib, &Actor::System, AuditAction::Update, &remade, json!({ "voice": "made again" }), at).await?;
+    let detail = json!({ "voice": if first { "made" } else { "made again" } });
+    audit(lib, &Actor::System, AuditAction::Update, &remade, detail, at).await?;
     consider(lib, &remade, replace_above, at).await
 }
 
