@@ -82,26 +82,13 @@ pub fn voice_model(
     let run_id = RunId::parse(run).expect("a run id");
     let quality = score
         .map(|s| QualityScore { score: Some(s), ..quality_score(voice, run, &PackFigures::default(), at) });
+    let person = Person::parse(person).expect("a person");
     VoiceModel {
-        id: ModelId::for_run(&run_id),
-        person: Person::parse(person).expect("a person"),
-        owner: owner.into(),
-        name: None,
-        provider: "elevenlabs".into(),
         provider_voice_id: Some(VoiceId::parse(voice).expect("a voice id")),
-        source: ModelSource { run_id: Some(run_id), ..Default::default() },
+        source: ModelSource { run_id: Some(run_id.clone()), ..Default::default() },
         sample_rate: Some(44_100),
         quality,
-        voiceprint: None,
         status: ModelStatus::Ready,
-        metadata: serde_json::json!({}),
-        created_at: at,
-        updated_at: at,
-        deleted_at: None,
-        last_used_at: None,
-        usage: Default::default(),
-        expires_at: None,
-        shares: vec![],
-        version: 0,
+        ..VoiceModel::new(ModelId::for_run(&run_id), person, owner, "elevenlabs", at)
     }
 }

@@ -372,30 +372,14 @@ where
         let by = format!("model-by-{}", who.subject);
         let run_id = echome_core::RunId::for_upload(caller, &body.sample_key, &by);
         let m = VoiceModel {
-            id: ModelId::for_run(&run_id),
-            person: p.clone(),
-            owner: who.subject.clone(),
             name,
-            provider: self.engine.name().to_owned(),
-            provider_voice_id: None,
             source: echome_core::library::ModelSource {
                 run_id: Some(run_id.clone()),
                 sample: Some(sample.clone()),
                 ..Default::default()
             },
-            sample_rate: None,
-            quality: None,
-            voiceprint: None,
-            status: ModelStatus::Pending,
             metadata,
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
-            last_used_at: None,
-            usage: Default::default(),
-            expires_at: None,
-            shares: vec![],
-            version: 0,
+            ..VoiceModel::new(ModelId::for_run(&run_id), p.clone(), &who.subject, self.engine.name(), now)
         };
         let actor = Actor::User(who);
         if !self.records.create_model(&m).await? {

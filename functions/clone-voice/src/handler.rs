@@ -292,31 +292,25 @@ async fn keep_pack<S: SampleLog>(samples: &S, input: &CloneInput) {
 /// The library's record of the voice in a clone entry: the caller's, the system's, expiring
 /// with the entry (the reconciler retires both) unless someone chooses it by hand.
 fn model_of(entry: &CloneRecord, name: Option<String>) -> VoiceModel {
+    let person = Person::Caller(entry.caller_id.clone());
     VoiceModel {
-        id: ModelId::for_run(&entry.run_id),
-        person: Person::Caller(entry.caller_id.clone()),
-        owner: SYSTEM_OWNER.to_owned(),
         name,
-        provider: entry.engine.clone(),
         provider_voice_id: Some(entry.voice_id.clone()),
         source: ModelSource {
             run_id: Some(entry.run_id.clone()),
             pack_digest: Some(entry.pack_digest.clone()),
             ..Default::default()
         },
-        sample_rate: None,
-        quality: None,
-        voiceprint: None,
         status: ModelStatus::Ready,
-        metadata: serde_json::json!({}),
-        created_at: entry.created_at,
-        updated_at: entry.created_at,
-        deleted_at: None,
         last_used_at: Some(entry.last_used_at),
-        usage: Default::default(),
         expires_at: DateTime::from_timestamp(entry.expires_at, 0),
-        shares: vec![],
-        version: 0,
+        ..VoiceModel::new(
+            ModelId::for_run(&entry.run_id),
+            person,
+            SYSTEM_OWNER,
+            &entry.engine,
+            entry.created_at,
+        )
     }
 }
 

@@ -15,6 +15,15 @@ use reconcile_voices::{ReconcileInput, handle};
 use serde_json::json;
 use wiremock::MockServer;
 
+/// The real client against the stub holding `account`.
+async fn engine_of(account: &Account, server: &MockServer) -> ElevenLabsEngine {
+    account.mount_voices(server, StdDuration::ZERO).await;
+    account.mount_slots(server).await;
+    let mut cfg = ApiConfig::new(ApiKey::new("sk_stub"));
+    cfg.base_url = server.uri();
+    ElevenLabsEngine::new(Client::new(cfg).unwrap())
+}
+
 fn rules() -> echome_core::library::CleanupRules {
     Default::default()
 }
@@ -44,11 +53,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
         ],
         30,
     );
-    account.mount_voices(&server, StdDuration::ZERO).await;
-    account.mount_slots(&server).await;
-    let mut cfg = ApiConfig::new(ApiKey::new("sk_stub"));
-    cfg.base_url = server.uri();
-    let engine = ElevenLabsEngine::new(Client::new(cfg).unwrap());
+    let engine = engine_of(&account, &server).await;
 
     let dir = tempfile::tempdir().unwrap();
     let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
@@ -95,11 +100,7 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
         vec![voice("libraryVoice1", true), voice("expiredModel1", true), voice("foreignVoice2", false)],
         30,
     );
-    account.mount_voices(&server, StdDuration::ZERO).await;
-    account.mount_slots(&server).await;
-    let mut cfg = ApiConfig::new(ApiKey::new("sk_stub"));
-    cfg.base_url = server.uri();
-    let engine = ElevenLabsEngine::new(Client::new(cfg).unwrap());
+    let engine = engine_of(&account, &server).await;
     let dir = tempfile::tempdir().unwrap();
     let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
     let model = |run: &str, person: &str, voice: &str| {

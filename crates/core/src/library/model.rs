@@ -277,6 +277,33 @@ pub struct VoiceModel {
 }
 
 impl VoiceModel {
+    /// A new model as asked for: pending, no voice yet, nothing measured, used or shared, kept
+    /// until deleted. The rest is set with struct update syntax.
+    pub fn new(id: ModelId, person: Person, owner: &str, provider: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            person,
+            owner: owner.to_owned(),
+            name: None,
+            provider: provider.to_owned(),
+            provider_voice_id: None,
+            source: ModelSource::default(),
+            sample_rate: None,
+            quality: None,
+            voiceprint: None,
+            status: ModelStatus::Pending,
+            metadata: serde_json::json!({}),
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+            last_used_at: None,
+            usage: Usage::default(),
+            expires_at: None,
+            shares: vec![],
+            version: 0,
+        }
+    }
+
     /// A model's voice can speak: ready, not deleted, not past its expiry.
     pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
         self.status == ModelStatus::Ready

@@ -117,26 +117,17 @@ mod tests {
             scored_at: now,
         });
         VoiceModel {
-            id: ModelId::parse(&format!("vm-{id}")).unwrap(),
-            person: Person::parse("emp-1").unwrap(),
-            owner: "u1".into(),
-            name: None,
-            provider: "elevenlabs".into(),
             provider_voice_id: Some(VoiceId::parse(&format!("voice{id}")).unwrap()),
-            source: Default::default(),
-            sample_rate: None,
             quality,
-            voiceprint: None,
             status: ModelStatus::Ready,
-            metadata: serde_json::json!({}),
-            created_at: now - Duration::days(created_days_ago),
-            updated_at: now,
-            deleted_at: None,
-            last_used_at: None,
-            usage: Default::default(),
-            expires_at: None,
-            shares: vec![],
             version: 1,
+            ..VoiceModel::new(
+                ModelId::parse(&format!("vm-{id}")).unwrap(),
+                Person::parse("emp-1").unwrap(),
+                "u1",
+                "elevenlabs",
+                now - Duration::days(created_days_ago),
+            )
         }
     }
 
