@@ -75,6 +75,46 @@ pub async fn call(
     Err(StepError::new(kind, code, message))
 }
 
+/// Copies the archive an export or backup answered with (a `file://` link locally) to `out`.
+pub fn fetch(answer: &Value, out: &std::path::Path) -> Result<(), StepError> {
+    let url = answer["download_url"].as_str().unwrap_or_default();
+    let path = url
+        .strip_prefix("file://")
+        .ok_or_else(|| StepError::internal(format!("not a local archive: {url}")))?;
+    std::fs::copy(path, out)
+        .map(|_| ())
+        .map_err(|e| StepError::invalid_input(format!("writing {}: {e}", out.display())))
+}
+
+/// A backup id as given, or the id of the archive file given, which is first put where the
+/// data dir keeps backups (an archive from another machine restores here too).
+pub async fn backup_on_file(local: &Local, given: &str) -> Result<String, StepError> {
+    use echome_core::BlobStore;
+    let file = std::path::Path::new(given);
+    if !file.is_file() {
+        return Ok(given.to_owned());
+    }
+    let bad = |e: String| StepError::invalid_input(format!("{given} is not a backup archive: {e}"));
+    let mut tar = tar::Archive::new(std::fs::File::open(file).map_err(|e| bad(e.to_string()))?);
+    let mut record = None;
+    for entry in tar.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        if entry.path().is_ok_and(|p| p.as_os_str() == "backup.json") {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| bad(e.to_string()))?;
+            record = Some(bytes);
+            break;
+        }
+    }
+    let bytes = record.ok_or_else(|| bad("it has no backup.json".into()))?;
+    let id = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["id"].as_str().map(str::to_owned));
+    let id = id.ok_or_else(|| bad("its backup.json names no backup".into()))?;
+    let key = |name: &str| echome_core::BlobRef::new(crate::local::BUCKET, format!("backups/{id}/{name}"));
+    local.blobs.upload_from(&key("archive.tar"), file, "application/x-tar").await?;
+    local.blobs.put_bytes(&key("backup.json"), bytes, "application/json").await?;
+    Ok(id)
+}
+
 /// `path?k=v&…` with each value percent-encoded.
 pub fn with_query(path: &str, params: &[(&str, Option<String>)]) -> String {
     let pairs: Vec<String> =

@@ -92,6 +92,36 @@ pub enum VoicesCommand {
         #[command(flatten)]
         json: Json,
     },
+    /// A model's record and pack as one tar archive.
+    Export {
+        id: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Back up your models (all of them on your own data dir) into one archive.
+    Backup {
+        #[arg(long)]
+        person: Option<String>,
+        /// Also copy the archive here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Restore a backup (its id, or an archive file `backup` wrote).
+    Restore {
+        backup: String,
+        /// Replace models on record.
+        #[arg(long)]
+        overwrite: bool,
+        /// Make each restored model its person's active voice.
+        #[arg(long)]
+        activate: bool,
+        #[command(flatten)]
+        json: Json,
+    },
     /// The library in figures: models by provider and status, active, quality, uses, cost.
     Analytics(Json),
     /// Delete the models the cleanup rules select (old, inactive, poor and unused; or expired).
@@ -146,6 +176,9 @@ pub async fn run(data_dir: &Path, cmd: VoicesCommand) -> ExitCode {
         | VoicesCommand::Cleanup { json: j, .. }
         | VoicesCommand::Best { json: j, .. }
         | VoicesCommand::Analytics(j)
+        | VoicesCommand::Export { json: j, .. }
+        | VoicesCommand::Backup { json: j, .. }
+        | VoicesCommand::Restore { json: j, .. }
         | VoicesCommand::Reconcile { json: j, .. }
         | VoicesCommand::Delete { json: j, .. }
         | VoicesCommand::Compare { json: j, .. } => j.json,
@@ -322,6 +355,18 @@ async fn library_command(local: &Local, cmd: &VoicesCommand, json: bool) -> Resu
             ),
         ),
         VoicesCommand::Analytics(_) => (Method::GET, "/analytics".to_owned(), None),
+        VoicesCommand::Export { id, .. } => (Method::GET, format!("{}/export", model(id)), None),
+        VoicesCommand::Backup { person, .. } => {
+            (Method::POST, "/backups".to_owned(), Some(json!({ "person": person })))
+        }
+        VoicesCommand::Restore { backup, overwrite, activate, .. } => {
+            let id = crate::library::backup_on_file(local, backup).await?;
+            (
+                Method::POST,
+                format!("/backups/{id}/restore"),
+                Some(json!({ "overwrite_existing": overwrite, "activate_restored": activate })),
+            )
+        }
         VoicesCommand::Compare { a, b, more, .. }
             if more.is_empty() && a.starts_with("vm-") && b.starts_with("vm-") =>
         {
@@ -330,6 +375,12 @@ async fn library_command(local: &Local, cmd: &VoicesCommand, json: bool) -> Resu
         _ => return Ok(None),
     };
     let answer = crate::library::call(local, method, &path, body).await?;
+    match cmd {
+        VoicesCommand::Export { out, .. } | VoicesCommand::Backup { out: Some(out), .. } => {
+            crate::library::fetch(&answer, out)?;
+        }
+        _ => {}
+    }
     if json {
         println!("{answer:#}");
         return Ok(Some(()));
@@ -345,6 +396,25 @@ async fn library_command(local: &Local, cmd: &VoicesCommand, json: bool) -> Resu
             None => println!("deleted {id}"),
         },
         VoicesCommand::Best { .. } => println!("{}", model_line(&answer["model"])),
+        VoicesCommand::Export { id, out, .. } => {
+            println!("{id}: {} file(s) in {}", answer["files"], out.display());
+            for m in answer["missing"].as_array().into_iter().flatten() {
+                println!("  gone already: {}", m.as_str().unwrap_or("?"));
+            }
+        }
+        VoicesCommand::Backup { .. } => println!(
+            "backup {}: {} model(s) in {}",
+            answer["backup_id"].as_str().unwrap_or("?"),
+            answer["models"].as_array().map_or(0, Vec::len),
+            answer["download_url"].as_str().unwrap_or("?")
+        ),
+        VoicesCommand::Restore { .. } => println!(
+            "restored {} (cloned again: {}), skipped {}, activated {}",
+            answer["restored"],
+            answer["recloned"],
+            answer["skipped"].as_array().map_or(0, Vec::len),
+            answer["activated"]
+        ),
         VoicesCommand::Compare { a, b, .. } => println!(
             "{a} vs {b}: quality {} vs {}, speakers {}",
             answer["a"]["quality"]["score"],

@@ -201,4 +201,29 @@ async fn two_users_a_viewer_and_an_admin_each_get_their_part_of_the_library() {
     let (ok, refused) =
         echome_tests::echome_json(data.path(), &["voices", "activate", "vm-alice-2", "--json"]);
     assert!(!ok && refused["error"]["code"] == "conflict", "already active: {refused}");
+
+    // Export, back up and restore from the CLI: archives in files.
+    let out = data.path().join("alice-2.tar");
+    let (ok, export) = echome_tests::echome_json(
+        data.path(),
+        &["voices", "export", "vm-alice-2", "--out", out.to_str().unwrap(), "--json"],
+    );
+    assert!(ok && out.is_file(), "{export}");
+    let backup = data.path().join("backup.tar");
+    let (ok, made) = echome_tests::echome_json(
+        data.path(),
+        &["voices", "backup", "--out", backup.to_str().unwrap(), "--json"],
+    );
+    assert!(ok && backup.is_file(), "{made}");
+    assert_eq!(
+        made["models"].as_array().unwrap().len(),
+        3,
+        "the data dir's admin backs up every model but the deleted one: {made}"
+    );
+    let (ok, restored) = echome_tests::echome_json(
+        data.path(),
+        &["voices", "restore", backup.to_str().unwrap(), "--overwrite", "--json"],
+    );
+    assert!(ok, "{restored}");
+    assert_eq!(restored["restored"].as_array().unwrap().len(), 3, "{restored}");
 }

@@ -115,6 +115,26 @@ impl BlobStore for S3BlobStore {
         Self::collect(blob, self.get(blob, None, "reading").await?).await
     }
 
+    /// A presigned GET, signed with the function's own credentials (valid at most as long as
+    /// they are: a role's session).
+    async fn download_url(
+        &self,
+        blob: &BlobRef,
+        valid_for: std::time::Duration,
+    ) -> Result<String, StorageError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
+            .map_err(|e| StorageError::Failed(format!("presigning {blob}: {e}")))?;
+        let signed = self
+            .client
+            .get_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .presigned(config)
+            .await
+            .map_err(|e| storage_error(&blob.to_string(), "presigning", e))?;
+        Ok(signed.uri().to_owned())
+    }
+
     async fn exists(&self, blob: &BlobRef) -> Result<bool, StorageError> {
         let out = self
             .client

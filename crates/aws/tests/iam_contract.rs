@@ -221,6 +221,14 @@ const CONTRACT: &[Row] = &[
             "BlobStore::exists samples/ (the recording a model is asked for from)",
             "RunLog::create_run",
             "RunStarter::start",
+            "BlobStore::exists runs/ (a pack file to export)",
+            "BlobStore::download_to runs/ (that file)",
+            "BlobStore::upload_from exports/ (the archive)",
+            "BlobStore::upload_from backups/ (a backup's archive)",
+            "BlobStore::put_bytes backups/ (its record)",
+            "BlobStore::get_bytes backups/ (the record, to restore)",
+            "BlobStore::download_to backups/ (the archive, to restore)",
+            "BlobStore::download_to exports/ (what the export's link serves)",
         ],
     },
     Row {
@@ -1254,6 +1262,52 @@ async fn api_works_with_its_template_policy() {
     let input =
         CloneRunInput { run_id: asked, caller_id: who.clone(), sample: recording, pack: None, call: None };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
+    // Exports and backups: a pack file read, archives written, a backup read back.
+    let blobs = S3BlobStore::new(&run.sdk);
+    let pack = BlobRef::new(&bucket, format!("{}sample_1.wav", run_id.prefix()));
+    S3BlobStore::new(&admin()).put_bytes(&pack, wav_bytes(100), "audio/wav").await.expect("seeding");
+    run.check_listing("BlobStore::exists runs/ (a pack file to export)", blobs.exists(&pack).await, true);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("p.wav");
+    run.check("BlobStore::download_to runs/ (that file)", blobs.download_to(&pack, &local).await, |n| {
+        *n == 100
+    });
+    let export = BlobRef::new(&bucket, "exports/vm-iam/x.tar");
+    run.check(
+        "BlobStore::upload_from exports/ (the archive)",
+        blobs.upload_from(&export, &local, "application/x-tar").await,
+        |()| true,
+    );
+    let archive = BlobRef::new(&bucket, "backups/bk-iam/archive.tar");
+    run.check(
+        "BlobStore::upload_from backups/ (a backup's archive)",
+        blobs.upload_from(&archive, &local, "application/x-tar").await,
+        |()| true,
+    );
+    let record = BlobRef::new(&bucket, "backups/bk-iam/backup.json");
+    run.check(
+        "BlobStore::put_bytes backups/ (its record)",
+        blobs.put_bytes(&record, b"{}".to_vec(), "application/json").await,
+        |()| true,
+    );
+    run.check(
+        "BlobStore::get_bytes backups/ (the record, to restore)",
+        blobs.get_bytes(&record).await,
+        |b| b == b"{}",
+    );
+    let back = dir.path().join("a.tar");
+    run.check(
+        "BlobStore::download_to backups/ (the archive, to restore)",
+        blobs.download_to(&archive, &back).await,
+        |n| *n == 100,
+    );
+    // The link is signed with the function's role: what it serves, the role may read.
+    let served = dir.path().join("e.tar");
+    run.check(
+        "BlobStore::download_to exports/ (what the export's link serves)",
+        blobs.download_to(&export, &served).await,
+        |n| *n == 100,
+    );
     run.verdict();
 }
 

@@ -56,6 +56,14 @@ pub trait BlobStore: Send + Sync {
     /// that `s3:ListBucket` limited by `s3:prefix` allows, where a `GetObject` of a missing key
     /// would answer 403 unless listing the whole bucket were allowed.
     fn exists(&self, blob: &BlobRef) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    /// Where someone without credentials can fetch the object for `valid_for`: in S3 a
+    /// presigned GET; locally the file's `file://` URL.
+    fn download_url(
+        &self,
+        blob: &BlobRef,
+        valid_for: std::time::Duration,
+    ) -> impl Future<Output = Result<String, StorageError>> + Send;
 }
 
 /// One delivery as it arrived.

@@ -125,6 +125,16 @@ impl BlobStore for FsBlobStore {
         tokio::fs::read(&path).await.map_err(|e| not_found_or(blob, e))
     }
 
+    async fn download_url(
+        &self,
+        blob: &BlobRef,
+        _valid_for: std::time::Duration,
+    ) -> Result<String, StorageError> {
+        let path = self.path_of(blob)?;
+        let path = std::path::absolute(&path).map_err(|e| StorageError::Failed(format!("{blob}: {e}")))?;
+        Ok(format!("file://{}", path.display()))
+    }
+
     async fn exists(&self, blob: &BlobRef) -> Result<bool, StorageError> {
         let path = self.path_of(blob)?;
         match tokio::fs::metadata(&path).await {

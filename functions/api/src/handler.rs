@@ -7,6 +7,8 @@
 //! the role and subject are checked here, and each subject is rate limited. Errors are answered
 //! through [`HttpError`]; callers' numbers are redacted in every answer.
 
+mod archive;
+mod backup;
 mod library;
 mod model_views;
 mod provider;

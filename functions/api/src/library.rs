@@ -21,7 +21,7 @@ use echome_http::{HttpError, json_body, query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Access, Api, MAX_PAGE, ProviderProbe, bounded, model_views as views};
+use super::{Access, Api, MAX_PAGE, ProviderProbe, backup, bounded, model_views as views};
 
 /// The methods each library route takes, with who may call them; `None`: not a library route.
 pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
@@ -36,7 +36,12 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
         ["voice-models", _] => {
             vec![(Method::GET, viewer), (Method::PATCH, operator), (Method::DELETE, operator)]
         }
-        ["voice-models", _, "activate" | "deactivate" | "shares"] => vec![(Method::POST, operator)],
+        ["voice-models", _, "activate" | "deactivate" | "shares"]
+        | ["backups"]
+        | ["backups", _, "restore"] => {
+            vec![(Method::POST, operator)]
+        }
+        ["voice-models", _, "export"] => vec![(Method::GET, operator)],
         ["voice-models", _, "shares", _] => vec![(Method::DELETE, operator)],
         ["voice-models", _, "usage" | "audit"] | ["people", _, "active-voice"] => vec![(Method::GET, viewer)],
         _ => return None,
@@ -122,6 +127,22 @@ struct ShareBody {
     permission: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BackupBody {
+    #[serde(default)]
+    person: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    #[serde(default)]
+    overwrite_existing: bool,
+    #[serde(default)]
+    activate_restored: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
@@ -182,6 +203,8 @@ where
         let creates = segments == ["voice-models"] && method == Method::POST;
         if creates {
             self.count(&format!("{}#library-creations", who.subject), self.library.creation_limit).await?;
+        } else if segments == ["backups"] {
+            self.count(&format!("{}#library-backups", who.subject), self.library.backup_limit).await?;
         } else if method != Method::GET && !reads {
             self.count(&format!("{}#library-changes", who.subject), self.library.update_limit).await?;
         }
@@ -220,6 +243,88 @@ where
                 Ok((200, json!({ "days": days, "until": until, "models": views })))
             }
             (["analytics"], _) => self.analytics(who, now).await,
+            (["voice-models", id, "export"], _) => {
+                let m = ops::load(lib, &actor, &model_id(id)?, Act::Own).await?;
+                let dest = backup::export_key(&self.bucket, &m, now);
+                let mut v = backup::archive(&self.blobs, std::slice::from_ref(&m), vec![], &dest).await?;
+                ops::audit(lib, &actor, AuditAction::Export, &m, json!({ "archive": v["archive"] }), now)
+                    .await?;
+                v["id"] = json!(m.id);
+                Ok((200, v))
+            }
+            (["backups"], _) => {
+                let body: BackupBody = json_body(req)?;
+                let only = body.person.as_deref().map(person).transpose()?;
+                let mut models = Vec::new();
+                self.each_model(|m| {
+                    if backup::backed_up(who, &m, only.as_ref()) {
+                        models.push(m);
+                    }
+                })
+                .await?;
+                if models.is_empty() {
+                    return Err(HttpError::NotFound("a voice model of yours to back up".into()));
+                }
+                let id = backup::backup_id(&who.subject, now);
+                let record = backup::BackupRecord {
+                    id: id.clone(),
+                    by: who.subject.clone(),
+                    at: now,
+                    models: models.iter().map(|m| m.id.to_string()).collect(),
+                };
+                let docs = backup::backup_docs(&record)?;
+                let dest = backup::archive_key(&self.bucket, &id);
+                let mut v = backup::archive(&self.blobs, &models, docs.clone(), &dest).await?;
+                let (name, bytes) = docs.into_iter().next().ok_or(HttpError::Internal)?;
+                debug_assert_eq!(name, "backup.json");
+                self.blobs
+                    .put_bytes(&backup::record_key(&self.bucket, &id), bytes, "application/json")
+                    .await?;
+                for m in &models {
+                    ops::audit(lib, &actor, AuditAction::Backup, m, json!({ "backup_id": id }), now).await?;
+                }
+                v["backup_id"] = json!(id);
+                v["models"] = json!(record.models);
+                Ok((201, v))
+            }
+            (["backups", id, "restore"], _) => {
+                let id = backup::valid_backup_id(id)?;
+                let body: RestoreBody = json_body(req)?;
+                let hidden = || HttpError::NotFound(format!("backup {id}"));
+                let record = match self.blobs.get_bytes(&backup::record_key(&self.bucket, id)).await {
+                    Ok(bytes) => serde_json::from_slice::<backup::BackupRecord>(&bytes)
+                        .map_err(|_| HttpError::Internal)?,
+                    Err(echome_core::StorageError::NotFound(_)) => return Err(hidden()),
+                    Err(e) => return Err(e.into()),
+                };
+                if record.by != who.subject && who.role != Role::Admin {
+                    return Err(hidden());
+                }
+                let dir = backup::scratch("restore-")?;
+                let tar = dir.path().join("archive.tar");
+                self.blobs.download_to(&backup::archive_key(&self.bucket, id), &tar).await?;
+                let into = dir.path().join("unpacked");
+                let unpacked = tokio::task::spawn_blocking(move || crate::archive::read(&tar, &into))
+                    .await
+                    .map_err(|_| HttpError::Internal)?
+                    .map_err(|e| {
+                        HttpError::BadRequest(format!("the backup's archive cannot be read: {e}"))
+                    })?;
+                let done = backup::restore(
+                    lib,
+                    &self.engine,
+                    who,
+                    &unpacked,
+                    body.overwrite_existing,
+                    body.activate_restored,
+                    self.library.replace_above,
+                    now,
+                )
+                .await?;
+                let mut v = serde_json::to_value(&done).map_err(|_| HttpError::Internal)?;
+                v["backup_id"] = json!(id);
+                Ok((200, v))
+            }
             (["voice-models", "compare"], _) => {
                 let body: CompareBody = json_body(req)?;
                 let a = ops::load(lib, &actor, &model_id(&body.a)?, Act::See).await?;

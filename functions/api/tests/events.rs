@@ -320,10 +320,13 @@ fn the_openapi_description_covers_every_route_served() {
         "/voice-models/{id}/audit",
         "/shared",
         "/people/{person}/active-voice",
+        "/voice-models/{id}/export",
+        "/backups",
+        "/backups/{backup_id}/restore",
     ] {
         assert!(paths.contains(&route), "{route} is described");
     }
-    assert_eq!(paths.len(), 26, "and nothing that is not served: {paths:?}");
+    assert_eq!(paths.len(), 29, "and nothing that is not served: {paths:?}");
 }
 
 /// The description says which routes need a token; the handler agrees on every one it serves.
@@ -338,6 +341,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
             .replace("{id}", "vm-up-0123")
             .replace("{person}", "emp-42")
             .replace("{user}", "bob")
+            .replace("{backup_id}", "bk-20261202T000000-abc")
     };
     let mut checked = 0;
     let operations = spec["paths"].as_object().unwrap().iter().flat_map(|(path, item)| {
@@ -365,7 +369,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 26, "every API route of the description was tried");
+    assert_eq!(checked, 29, "every API route of the description was tried");
 }
 
 #[tokio::test]

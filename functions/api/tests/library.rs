@@ -475,3 +475,69 @@ async fn a_model_asked_for_starts_a_clone_run_and_becomes_ready_with_its_voice()
     );
     assert_eq!(ready["name"], "Interview");
 }
+
+#[tokio::test]
+async fn exports_and_backups_carry_the_record_and_pack_and_a_restore_clones_what_is_gone() {
+    use echome_core::BlobStore;
+    let mut packed = model("b1", "emp-1", "alice", Some(0.8), 3);
+    packed.source.pack = ["sample_1.wav", "sample_2.wav"]
+        .iter()
+        .map(|n| echome_core::BlobRef::new("recordings", format!("runs/b1/{n}")))
+        .collect();
+    let bare = model("b2", "emp-1", "alice", Some(0.7), 2);
+    let bobs = model("b3", "emp-2", "bob", Some(0.9), 1);
+    let w = world(Default::default(), &[packed.clone(), bare.clone(), bobs]).await;
+    for (i, blob) in packed.source.pack.iter().enumerate() {
+        w.api.blobs.put_bytes(blob, vec![i as u8 + 1; 2000], "audio/wav").await.unwrap();
+    }
+
+    assert_eq!(w.get("/voice-models/vm-b1/export", BOB).await.0, 404);
+    let (status, export) = w.get("/voice-models/vm-b1/export", ALICE).await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!((export["files"].clone(), export["missing"].clone()), (json!(3), json!([])));
+    let path = export["download_url"].as_str().unwrap().strip_prefix("file://").unwrap().to_owned();
+    let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&path).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["models/vm-b1/model.json", "models/vm-b1/pack/sample_1.wav", "models/vm-b1/pack/sample_2.wav"]
+    );
+
+    assert_eq!(w.post("/backups", CAROL, json!({})).await.0, 403, "viewers read");
+    let (status, backup) = w.post("/backups", ALICE, json!({})).await;
+    assert_eq!(status, 201, "{backup}");
+    assert_eq!(backup["models"], json!(["vm-b1", "vm-b2"]), "hers only");
+    let id = backup["backup_id"].as_str().unwrap().to_owned();
+    assert_eq!(w.post("/backups", ALICE, json!({"person": "emp-1"})).await.0, 201);
+    assert_eq!(w.post("/backups", ALICE, json!({})).await.0, 429, "two a day");
+
+    // Her packed model is deleted (its voice leaves the account), then restored from the backup.
+    assert_eq!(w.call(Method::DELETE, "/voice-models/vm-b1", ALICE, None).await.0, 200);
+    let gone_voice = packed.provider_voice_id.clone().unwrap().to_string();
+    assert!(!w.account.ids().contains(&gone_voice));
+    let restore = format!("/backups/{id}/restore");
+    assert_eq!(w.post(&restore, BOB, json!({})).await.0, 404, "not bob's backup");
+    let (status, done) = w.post(&restore, ALICE, json!({"activate_restored": true})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["skipped"].as_array().unwrap().len(), 2, "both on record: {done}");
+    let (_, done) =
+        w.post(&restore, ALICE, json!({"overwrite_existing": true, "activate_restored": true})).await;
+    assert_eq!(
+        (done["restored"].clone(), done["recloned"].clone()),
+        (json!(["vm-b1", "vm-b2"]), json!(["vm-b1"])),
+        "{done}"
+    );
+    let (_, back) = w.get("/voice-models/vm-b1", ALICE).await;
+    assert_eq!(back["status"], "ready", "{back}");
+    let new_voice = back["provider_voice_id"].as_str().unwrap().to_owned();
+    assert!(new_voice != gone_voice && w.account.ids().contains(&new_voice), "cloned again from the pack");
+    assert_eq!(w.active("emp-1").await.unwrap().to_string(), "vm-b2", "the last one activated by hand");
+    let (_, audit) = w.get("/voice-models/vm-b1/audit", ALICE).await;
+    let actions: Vec<_> = audit["events"].as_array().unwrap().iter().map(|e| e["action"].clone()).collect();
+    assert_eq!(actions[..3], [json!("export"), json!("backup"), json!("backup")], "{actions:?}");
+    assert!(actions.contains(&json!("restore")));
+}

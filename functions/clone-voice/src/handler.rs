@@ -197,6 +197,7 @@ where
                     sample: input.sample.clone(),
                     report: Some(input.pack.report.clone()),
                     pack_digest: Some(rec.pack_digest.clone()),
+                    pack: input.pack.samples.clone(),
                 },
                 voiceprint: speaker.voiceprint.clone(),
                 ..model_of(&rec, None)

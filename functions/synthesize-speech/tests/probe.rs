@@ -37,6 +37,9 @@ impl BlobStore for NoListBucket {
     async fn exists(&self, blob: &BlobRef) -> Result<bool, StorageError> {
         Err(denied(blob))
     }
+    async fn download_url(&self, blob: &BlobRef, _: std::time::Duration) -> Result<String, StorageError> {
+        Err(denied(blob))
+    }
 }
 
 #[derive(Default)]

@@ -17,6 +17,9 @@ pub enum AuditAction {
     Delete,
     Restore,
     Cleanup,
+    /// The model's record and pack left in an export or a backup (biometric data: accounted for).
+    Export,
+    Backup,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -225,6 +225,10 @@ pub struct ModelSource {
     pub report: Option<BlobRef>,
     /// Which pack it was cloned from: one pack makes one voice.
     pub pack_digest: Option<String>,
+    /// The pack's files (they expire with the run's derived audio): what an export or a backup
+    /// carries, and what a restore clones from again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pack: Vec<BlobRef>,
 }
 
 /// What speaking with the model cost.

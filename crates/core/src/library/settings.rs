@@ -15,6 +15,8 @@ pub struct LibrarySettings {
     pub prices: BTreeMap<String, f64>,
     /// Changes one user may make to the library per window (the original design's 20 an hour).
     pub update_limit: crate::limits::Limit,
+    /// Backups one user may make per window (2 a day).
+    pub backup_limit: crate::limits::Limit,
     /// Models one user may ask to be made per window (5 an hour).
     pub creation_limit: crate::limits::Limit,
     /// Analytics one user may ask for per window (60 an hour).
@@ -30,6 +32,7 @@ impl Default for LibrarySettings {
             update_limit: crate::limits::Limit { requests: 20, window_s: 3600 },
             analytics_limit: crate::limits::Limit { requests: 60, window_s: 3600 },
             creation_limit: crate::limits::Limit { requests: 5, window_s: 3600 },
+            backup_limit: crate::limits::Limit { requests: 2, window_s: 86_400 },
         }
     }
 }
@@ -38,7 +41,7 @@ impl LibrarySettings {
     /// The voice library's parameters: `ACTIVATE_ABOVE` (0 to 1, default 0.8),
     /// `CLEANUP_OLDER_THAN` (default 182d), `CLEANUP_BELOW_QUALITY` (default 0.5),
     /// `CLEANUP_UNUSED_FOR` (default 30d), `RATE_LIMIT_UPDATES` (changes per user and hour, default
-    /// 20), `RATE_LIMIT_CREATIONS` (5), `RATE_LIMIT_ANALYTICS` (per user and hour, default 60) and `PRICE_PER_1K_CHARACTERS`
+    /// 20), `RATE_LIMIT_CREATIONS` (5), `RATE_LIMIT_BACKUPS` (a day, 2), `RATE_LIMIT_ANALYTICS` (per user and hour, default 60) and `PRICE_PER_1K_CHARACTERS`
     /// (`elevenlabs=0.30,…`).
     pub fn from_env() -> Result<Self, String> {
         let mut s = Self::default();
@@ -61,6 +64,12 @@ impl LibrarySettings {
                 return Err("RATE_LIMIT_UPDATES is 0: nobody could change a voice model".into());
             }
             s.update_limit.requests = n;
+        }
+        if let Some(n) = crate::env::parsed::<u32>("RATE_LIMIT_BACKUPS", "a number of backups per day")? {
+            if n == 0 {
+                return Err("RATE_LIMIT_BACKUPS is 0: nobody could back up a voice model".into());
+            }
+            s.backup_limit.requests = n;
         }
         if let Some(n) = crate::env::parsed::<u32>("RATE_LIMIT_CREATIONS", "a number of models per hour")? {
             if n == 0 {
