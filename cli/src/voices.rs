@@ -299,7 +299,8 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
             let input = reconcile_voices::ReconcileInput { dry_run, cleanup };
             let rules =
                 echome_core::library::LibrarySettings::from_env().map_err(StepError::invalid_input)?.cleanup;
-            let done = reconcile_voices::handle(&local.records, &engine, input, &rules, now).await?;
+            let done =
+                reconcile_voices::handle(&local.records, &engine, &local.blobs, input, &rules, now).await?;
             if json {
                 println!("{:#}", json!(done));
             } else {

@@ -115,6 +115,29 @@ impl BlobStore for S3BlobStore {
         Self::collect(blob, self.get(blob, None, "reading").await?).await
     }
 
+    /// `CopyObject` then `DeleteObject` (S3 has no rename). A source already gone is `false`:
+    /// the copy answers `NoSuchKey`, or 403 to a role whose `ListBucket` S3 does not count for
+    /// the missing key; a 403 is looked up by a listing before it is taken as a refusal.
+    async fn move_to(&self, from: &BlobRef, to: &BlobRef) -> Result<bool, StorageError> {
+        let source = format!("{}/{}", from.bucket, encode_key(&from.key));
+        let copied =
+            self.client.copy_object().copy_source(source).bucket(&to.bucket).key(&to.key).send().await;
+        match copied.map_err(|e| storage_error(&from.to_string(), "moving", e)) {
+            Ok(_) => {}
+            Err(StorageError::NotFound(_)) => return Ok(false),
+            Err(StorageError::Denied(_)) if !self.exists(from).await? => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        self.client
+            .delete_object()
+            .bucket(&from.bucket)
+            .key(&from.key)
+            .send()
+            .await
+            .map_err(|e| storage_error(&from.to_string(), "deleting the moved", e))?;
+        Ok(true)
+    }
+
     /// A presigned GET, signed with the function's own credentials (valid at most as long as
     /// they are: a role's session).
     async fn download_url(
@@ -148,4 +171,16 @@ impl BlobStore for S3BlobStore {
         // The first key under the prefix, in key order, is the key itself when it exists.
         Ok(out.contents().first().and_then(|o| o.key()) == Some(blob.key.as_str()))
     }
+}
+
+/// A key as `x-amz-copy-source` takes it: URL-encoded, `/` kept.
+fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

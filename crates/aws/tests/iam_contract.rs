@@ -144,6 +144,8 @@ const CONTRACT: &[Row] = &[
             "CloneCache::clone_of",
             "CloneCache::put_clone",
             "VoiceLibrary::set_active (none left)",
+            "BlobStore::move_to runs/ → deleted/ (a deleted model's pack)",
+            "BlobStore::move_to runs/ (a pack file already expired)",
         ],
     },
     Row {
@@ -229,6 +231,8 @@ const CONTRACT: &[Row] = &[
             "BlobStore::get_bytes backups/ (the record, to restore)",
             "BlobStore::download_to backups/ (the archive, to restore)",
             "BlobStore::download_to exports/ (what the export's link serves)",
+            "BlobStore::move_to runs/ → deleted/ (a deleted model's pack)",
+            "BlobStore::move_to runs/ (a pack file already expired)",
         ],
     },
     Row {
@@ -252,6 +256,8 @@ const PROBES: &[(&str, &str)] = &[
     ("SegmentAudioFunction", "runs/"),
     ("CloneVoiceFunction", "runs/"),
     ("ScoreVoiceFunction", "runs/"),
+    ("ReconcileVoicesFunction", "runs/"),
+    ("ApiFunction", "runs/"),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -449,7 +455,8 @@ fn accesses_of(request: &HttpRequest) -> Result<Vec<Access>, String> {
             Some((p, q)) => (p, Some(q)),
             None => (path_and_query, None),
         };
-        return iam::s3_request_accesses(stack(), request.method(), path, query);
+        let copy_source = request.headers().get("x-amz-copy-source");
+        return iam::s3_request_accesses(stack(), request.method(), path, query, copy_source);
     }
     let target = request
         .headers()
@@ -1058,7 +1065,26 @@ async fn reconcile_voices_works_with_its_template_policy() {
     run.check("CloneCache::put_clone", cache.put_clone(&clone_record(&who, &run_id, at)).await, |()| true);
     let cleared = cache.set_active(&m.person, None, Some(&m.id)).await;
     run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
+    let bucket = stack().name_of("RecordingsBucket").unwrap_or_else(|e| panic!("{e}"));
+    check_moves(&mut run, &bucket, &run_id).await;
     run.verdict();
+}
+
+/// A deleted model's pack file moved under deleted/, and one that expired already a miss.
+async fn check_moves(run: &mut Run, bucket: &str, run_id: &RunId) {
+    let blobs = S3BlobStore::new(&run.sdk);
+    let pack = BlobRef::new(bucket, format!("{}sample_2.wav", run_id.prefix()));
+    S3BlobStore::new(&admin()).put_bytes(&pack, wav_bytes(100), "audio/wav").await.expect("seeding");
+    let to = BlobRef::new(bucket, format!("deleted/vm-{run_id}/sample_2.wav"));
+    let moved = blobs.move_to(&pack, &to).await;
+    run.check("BlobStore::move_to runs/ → deleted/ (a deleted model's pack)", moved, |m| *m);
+    let there = S3BlobStore::new(&admin());
+    assert_eq!(there.get_bytes(&to).await.expect("the moved copy").len(), wav_bytes(100).len());
+    let original = there.get_bytes(&pack).await;
+    assert!(matches!(original, Err(StorageError::NotFound(_))), "{pack} left runs/: {original:?}");
+    let expired = BlobRef::new(bucket, format!("{}sample_9.wav", run_id.prefix()));
+    let gone = blobs.move_to(&expired, &to).await;
+    run.check_listing("BlobStore::move_to runs/ (a pack file already expired)", gone, false);
 }
 
 #[tokio::test]
@@ -1308,6 +1334,7 @@ async fn api_works_with_its_template_policy() {
         blobs.download_to(&export, &served).await,
         |n| *n == 100,
     );
+    check_moves(&mut run, &bucket, &run_id).await;
     run.verdict();
 }
 

@@ -57,6 +57,14 @@ pub trait BlobStore: Send + Sync {
     /// would answer 403 unless listing the whole bucket were allowed.
     fn exists(&self, blob: &BlobRef) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
+    /// Moves the object to `to` (in S3 a copy, then the original deleted); `Ok(false)` when
+    /// there is nothing at `from` (it expired, or an earlier attempt moved it).
+    fn move_to(
+        &self,
+        from: &BlobRef,
+        to: &BlobRef,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
     /// Where someone without credentials can fetch the object for `valid_for`: in S3 a
     /// presigned GET; locally the file's `file://` URL.
     fn download_url(

@@ -125,6 +125,18 @@ impl BlobStore for FsBlobStore {
         tokio::fs::read(&path).await.map_err(|e| not_found_or(blob, e))
     }
 
+    async fn move_to(&self, from: &BlobRef, to: &BlobRef) -> Result<bool, StorageError> {
+        let (src, dest) = (self.path_of(from)?, self.path_of(to)?);
+        if let Some(dir) = dest.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| not_found_or(to, e))?;
+        }
+        match tokio::fs::rename(&src, &dest).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(not_found_or(from, e)),
+        }
+    }
+
     async fn download_url(
         &self,
         blob: &BlobRef,

@@ -1135,6 +1135,7 @@ pub fn s3_request_accesses(
     method: &str,
     path: &str,
     query: Option<&str>,
+    copy_source: Option<&str>,
 ) -> Result<Vec<Access>, String> {
     let path = echome_http::percent_decode(path.trim_start_matches('/'));
     let (bucket, key) = match path.split_once('/') {
@@ -1168,7 +1169,14 @@ pub fn s3_request_accesses(
                 "DELETE" => "DeleteObject",
                 other => return Err(format!("the harness does not know S3 {other} on an object")),
             };
-            Ok(vec![access(action, &object)])
+            let mut accesses = vec![access(action, &object)];
+            // CopyObject (a PUT with `x-amz-copy-source: bucket/key`) also reads its source.
+            if let Some(source) = copy_source.filter(|_| action == "PutObject") {
+                let source = echome_http::percent_decode(source.trim_start_matches('/'));
+                let source = source.split_once("?versionId=").map_or(source.as_str(), |(k, _)| k);
+                accesses.push(access("GetObject", &format!("arn:{}:s3:::{source}", stack.partition)));
+            }
+            Ok(accesses)
         }
         None => {
             let listed = |action: &str| {
@@ -1325,10 +1333,21 @@ mod tests {
         let a = json_request_accesses(&s, "AmazonSSM.GetParameter", p, "pk").unwrap();
         assert_eq!(a[0].resource, "arn:aws:ssm:us-east-1:123456789012:parameter/echome/key");
         assert!(json_request_accesses(&s, "DynamoDB_20120810.ExecuteStatement", b"{}", "pk").is_err());
-        let a = s3_request_accesses(&s, "GET", "/b/samples/%2B1415/a.wav", Some("x-id=GetObject")).unwrap();
+        let a =
+            s3_request_accesses(&s, "GET", "/b/samples/%2B1415/a.wav", Some("x-id=GetObject"), None).unwrap();
         assert_eq!(a[0].to_string(), "s3:GetObject on arn:aws:s3:::b/samples/+1415/a.wav");
-        let a = s3_request_accesses(&s, "GET", "/b", Some("list-type=2&prefix=tts%2F")).unwrap();
+        let a = s3_request_accesses(&s, "GET", "/b", Some("list-type=2&prefix=tts%2F"), None).unwrap();
         assert_eq!(a[0].to_string(), "s3:ListBucket on arn:aws:s3:::b (s3:prefix=tts/)");
+        let a = s3_request_accesses(&s, "PUT", "/b/deleted/vm-1/a.wav", None, Some("b/runs/r%2B1/a.wav"))
+            .unwrap();
+        let a: Vec<String> = a.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            a,
+            [
+                "s3:PutObject on arn:aws:s3:::b/deleted/vm-1/a.wav",
+                "s3:GetObject on arn:aws:s3:::b/runs/r+1/a.wav"
+            ]
+        );
     }
 
     #[test]

@@ -358,8 +358,16 @@ where
             }
             (["voice-models", "cleanup"], _) => {
                 let body: CleanupBody = json_body(req)?;
-                let removed =
-                    ops::cleanup(lib, &self.engine, &actor, &self.library.cleanup, body.dry_run, now).await?;
+                let removed = ops::cleanup(
+                    lib,
+                    &self.engine,
+                    &self.blobs,
+                    &actor,
+                    &self.library.cleanup,
+                    body.dry_run,
+                    now,
+                )
+                .await?;
                 Ok((
                     200,
                     json!({ "dry_run": body.dry_run, "removed": removed.iter().map(views::cleaned).collect::<Vec<_>>() }),
@@ -382,8 +390,17 @@ where
             }
             (["voice-models", id], _) => {
                 let id = model_id(id)?;
-                let instead =
-                    ops::delete(lib, &self.engine, &actor, &id, AuditAction::Delete, json!({}), now).await?;
+                let instead = ops::delete(
+                    lib,
+                    &self.engine,
+                    &self.blobs,
+                    &actor,
+                    &id,
+                    AuditAction::Delete,
+                    json!({}),
+                    now,
+                )
+                .await?;
                 Ok((200, json!({ "id": id, "status": ModelStatus::Deleted, "activated_instead": instead })))
             }
             (["voice-models", id, "activate"], _) => {

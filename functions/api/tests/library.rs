@@ -519,6 +519,16 @@ async fn exports_and_backups_carry_the_record_and_pack_and_a_restore_clones_what
     assert_eq!(w.call(Method::DELETE, "/voice-models/vm-b1", ALICE, None).await.0, 200);
     let gone_voice = packed.provider_voice_id.clone().unwrap().to_string();
     assert!(!w.account.ids().contains(&gone_voice));
+    for blob in &packed.source.pack {
+        let name = blob.key.rsplit('/').next().unwrap();
+        let moved = echome_core::BlobRef::new("recordings", format!("deleted/vm-b1/{name}"));
+        assert!(!w.api.blobs.exists(blob).await.unwrap(), "{blob} left runs/");
+        assert_eq!(
+            w.api.blobs.get_bytes(&moved).await.unwrap().len(),
+            2000,
+            "{moved} waits for the lifecycle"
+        );
+    }
     let restore = format!("/backups/{id}/restore");
     assert_eq!(w.post(&restore, BOB, json!({})).await.0, 404, "not bob's backup");
     let (status, done) = w.post(&restore, ALICE, json!({"activate_restored": true})).await;

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use echome_core::library::{CleanedUp, CleanupRules, ModelStatus, VoiceLibrary, VoiceModel, ops};
-use echome_core::{CloneCache, CloneRecord, CloneStatus, StepError, VoiceEngine, VoiceId};
+use echome_core::{BlobStore, CloneCache, CloneRecord, CloneStatus, StepError, VoiceEngine, VoiceId};
 use serde::{Deserialize, Serialize};
 
 /// The schedule's input (`{"dry_run": false, "cleanup": true}`); an empty object is a real
@@ -41,15 +41,16 @@ pub struct Reconciled {
     pub cleaned: Vec<CleanedUp>,
 }
 
-pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine>(
+pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine, B: BlobStore>(
     cache: &C,
     engine: &E,
+    blobs: &B,
     input: ReconcileInput,
     rules: &CleanupRules,
     now: DateTime<Utc>,
 ) -> Result<Reconciled, StepError> {
     let cleaned = if input.cleanup {
-        ops::cleanup(cache, engine, &ops::Actor::System, rules, input.dry_run, now).await?
+        ops::cleanup(cache, engine, blobs, &ops::Actor::System, rules, input.dry_run, now).await?
     } else {
         Vec::new()
     };

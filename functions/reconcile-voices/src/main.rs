@@ -1,4 +1,4 @@
-use echome_aws::{DynamoRecords, lambda};
+use echome_aws::{DynamoRecords, S3BlobStore, lambda};
 use echome_core::env;
 use echome_core::library::LibrarySettings;
 use echome_elevenlabs::{Client, ElevenLabsEngine};
@@ -7,6 +7,8 @@ use reconcile_voices::{ReconcileInput, handle};
 
 struct State {
     records: DynamoRecords,
+    /// Cleanup moves a deleted model's files under deleted/.
+    blobs: S3BlobStore,
     engine: ElevenLabsEngine,
     library: LibrarySettings,
 }
@@ -19,12 +21,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = echome_aws::config::load().await;
     let api = lambda::elevenlabs_config(&sdk).await?;
     let engine = ElevenLabsEngine::new(Client::new(api)?);
-    let state = State { records: DynamoRecords::new(&sdk, table), engine, library };
+    let state =
+        State { records: DynamoRecords::new(&sdk, table), blobs: S3BlobStore::new(&sdk), engine, library };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ReconcileInput>| {
         let state = &state;
         async move {
             let rules = &state.library.cleanup;
-            handle(&state.records, &state.engine, event.payload, rules, chrono::Utc::now())
+            handle(&state.records, &state.engine, &state.blobs, event.payload, rules, chrono::Utc::now())
                 .await
                 .map_err(lambda::StepFailure::from)
         }

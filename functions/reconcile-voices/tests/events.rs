@@ -57,6 +57,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
 
     let dir = tempfile::tempdir().unwrap();
     let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+    let blobs = echome_local::FsBlobStore::new(dir.path().join("blobs"));
     let fresh = entry("+14155550001", "freshVoice1", 1);
     let expired = entry("+14155550002", "expiredVoice1", 30);
     let vanished = entry("+14155550003", "vanishedVoice1", 1);
@@ -65,7 +66,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
     }
 
     let dry: ReconcileInput = echome_testkit::events::parse("reconcile-voices", "dry-run");
-    let would = handle(&records, &engine, dry, &rules(), t0()).await.unwrap();
+    let would = handle(&records, &engine, &blobs, dry, &rules(), t0()).await.unwrap();
     let ids = |v: &[VoiceId]| v.iter().map(|v| v.to_string()).collect::<Vec<_>>();
     assert!(would.dry_run);
     assert_eq!(ids(&would.deleted), ["expiredVoice1", "orphanVoice1"]);
@@ -74,7 +75,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
     assert_eq!(records.clone_of(&vanished.caller_id).await.unwrap().unwrap().status, CloneStatus::Active);
 
     let daily: ReconcileInput = echome_testkit::events::parse("reconcile-voices", "daily");
-    let done = handle(&records, &engine, daily, &rules(), t0()).await.unwrap();
+    let done = handle(&records, &engine, &blobs, daily, &rules(), t0()).await.unwrap();
     assert!(!done.dry_run);
     assert_eq!((done.deleted.clone(), done.forgotten.clone()), (would.deleted, would.forgotten));
     assert_eq!((done.kept, done.others), (1, 1));
@@ -85,7 +86,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
         assert_eq!(records.clone_of(&e.caller_id).await.unwrap().unwrap().status, status, "{}", e.voice_id);
     }
 
-    let again = handle(&records, &engine, ReconcileInput::default(), &rules(), t0()).await.unwrap();
+    let again = handle(&records, &engine, &blobs, ReconcileInput::default(), &rules(), t0()).await.unwrap();
     assert!(again.deleted.is_empty() && again.forgotten.is_empty(), "nothing left to do: {again:?}");
 }
 
@@ -103,6 +104,7 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
     let engine = engine_of(&account, &server).await;
     let dir = tempfile::tempdir().unwrap();
     let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+    let blobs = echome_local::FsBlobStore::new(dir.path().join("blobs"));
     let model = |run: &str, person: &str, voice: &str| {
         echome_testkit::fixtures::voice_model(
             run,
@@ -123,7 +125,7 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
         records.create_model(m).await.unwrap();
     }
 
-    let done = handle(&records, &engine, ReconcileInput::default(), &rules(), t0()).await.unwrap();
+    let done = handle(&records, &engine, &blobs, ReconcileInput::default(), &rules(), t0()).await.unwrap();
     let ids = |v: &[VoiceId]| v.iter().map(|v| v.to_string()).collect::<Vec<_>>();
     assert_eq!(ids(&done.deleted), ["expiredModel1"]);
     assert_eq!(ids(&done.forgotten), ["vanishedModel1"]);
@@ -136,6 +138,6 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
     assert_eq!(status(&kept).await, ModelStatus::Ready);
     assert_eq!(status(&expired).await, ModelStatus::Deleted);
     assert_eq!(status(&vanished).await, ModelStatus::Deleted);
-    let again = handle(&records, &engine, ReconcileInput::default(), &rules(), t0()).await.unwrap();
+    let again = handle(&records, &engine, &blobs, ReconcileInput::default(), &rules(), t0()).await.unwrap();
     assert!(again.deleted.is_empty() && again.forgotten.is_empty(), "they agree: {again:?}");
 }

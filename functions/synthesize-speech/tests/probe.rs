@@ -37,6 +37,9 @@ impl BlobStore for NoListBucket {
     async fn exists(&self, blob: &BlobRef) -> Result<bool, StorageError> {
         Err(denied(blob))
     }
+    async fn move_to(&self, from: &BlobRef, _: &BlobRef) -> Result<bool, StorageError> {
+        Err(denied(from))
+    }
     async fn download_url(&self, blob: &BlobRef, _: std::time::Duration) -> Result<String, StorageError> {
         Err(denied(blob))
     }

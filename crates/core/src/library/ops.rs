@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::auth::Principal;
+use crate::blob::BlobRef;
 use crate::error::{StepError, StorageError};
 use crate::ids::{RunId, VoiceId};
-use crate::ports::{CloneCache, VoiceEngine};
+use crate::ports::{BlobStore, CloneCache, VoiceEngine};
 use crate::records::{CloneRecord, CloneStatus};
 
 use super::access::{Act, Verdict, check};
@@ -343,9 +344,11 @@ pub async fn consider<L: VoiceLibrary + CloneCache>(
 /// Soft delete: the provider's voice deleted (its slot freed), the model marked deleted and
 /// kept for audit, and, when it was active, the next best ready model activated in its place.
 /// Returns the model activated instead, if any.
-pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine>(
+#[allow(clippy::too_many_arguments)]
+pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>(
     lib: &L,
     engine: &E,
+    blobs: &B,
     actor: &Actor<'_>,
     id: &ModelId,
     action: AuditAction,
@@ -359,14 +362,26 @@ pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine>(
     if let Some(voice) = m.provider_voice_id.as_ref().filter(|_| m.provider == engine.name()) {
         delete_at_engine(engine, voice).await.map_err(LibraryError::Provider)?;
     }
+    // Its files go under deleted/, where the bucket's lifecycle expires them.
+    let mut moved = Vec::with_capacity(m.source.pack.len());
+    for file in &m.source.pack {
+        let to = file.with_key(deleted_key(&m.id, file));
+        moved.push(if blobs.move_to(file, &to).await? { to } else { file.clone() });
+    }
     let deleted = update(lib, id, at, |m| {
         m.status = ModelStatus::Deleted;
         m.deleted_at = Some(at);
+        m.source.pack = moved.clone();
         Ok(())
     })
     .await?;
     audit(lib, actor, action, &deleted, detail, at).await?;
     successor(lib, &deleted, at).await
+}
+
+/// `deleted/{model_id}/{file name}`: where a deleted model's files wait for the lifecycle.
+pub fn deleted_key(id: &ModelId, file: &BlobRef) -> String {
+    format!("deleted/{id}/{}", file.key.rsplit('/').next().unwrap_or("file"))
 }
 
 /// A model whose voice is gone at the provider (replaced by the caller's newer voice, given up
@@ -489,9 +504,10 @@ pub struct CleanedUp {
 
 /// Every model the rules remove, deleted as [`delete`] does (as the system: cleanup is an
 /// admin's or the schedule's); with `dry_run`, only listed.
-pub async fn cleanup<L: VoiceLibrary + CloneCache, E: VoiceEngine>(
+pub async fn cleanup<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>(
     lib: &L,
     engine: &E,
+    blobs: &B,
     actor: &Actor<'_>,
     rules: &CleanupRules,
     dry_run: bool,
@@ -508,7 +524,7 @@ pub async fn cleanup<L: VoiceLibrary + CloneCache, E: VoiceEngine>(
                 None
             } else {
                 let detail = json!({ "reason": reason, "by": actor.name() });
-                delete(lib, engine, &Actor::System, &m.id, AuditAction::Cleanup, detail, at).await?
+                delete(lib, engine, blobs, &Actor::System, &m.id, AuditAction::Cleanup, detail, at).await?
             };
             out.push(CleanedUp { model_id: m.id.clone(), person: m.person.clone(), reason, replaced_by });
         }
