@@ -63,7 +63,10 @@ fn is_denied(code: &str) -> bool {
 /// What was refused and the permission that usually explains it.
 fn denied_detail(what: &str, subject: &str, code: &str) -> String {
     let code = if code.is_empty() { "403" } else { code };
+    // DynamoDB and SSM say AccessDeniedException; S3's hints would mislead there.
+    let s3 = code != "AccessDeniedException";
     let hint = match what {
+        _ if !s3 => "the function's policy does not allow it",
         "reading" | "downloading" => {
             "the function needs s3:GetObject on the key, and s3:ListBucket on the bucket (a missing key answers 403 without it)"
         }

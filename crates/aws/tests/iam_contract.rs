@@ -157,6 +157,8 @@ const CONTRACT: &[Row] = &[
             "BlobStore::put_bytes tts/",
             "BlobStore::exists tts/ (the probe, present)",
             "BlobStore::get_bytes tts/ (a cached record)",
+            "VoiceLibrary::model (a request naming a voice model)",
+            "VoiceLibrary::save_model (its use counted)",
         ],
     },
     Row {
@@ -1107,6 +1109,18 @@ async fn synthesize_speech_works_with_its_template_policy() {
     run.check("BlobStore::put_bytes tts/", stored, |()| true);
     run.check_listing("BlobStore::exists tts/ (the probe, present)", blobs.exists(&record).await, true);
     run.check("BlobStore::get_bytes tts/ (a cached record)", blobs.get_bytes(&record).await, |b| b == b"{}");
+    let run_id = RunId::parse("iam-speech").unwrap();
+    let (m, _) = library_model(&caller(109), &run_id, t("2026-11-20T10:00:00.000Z"));
+    DynamoRecords::new(&admin(), &world().table).create_model(&m).await.expect("seeding");
+    let records = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
+    run.check(
+        "VoiceLibrary::model (a request naming a voice model)",
+        records.model(&m.id).await,
+        Option::is_some,
+    );
+    let used =
+        VoiceModel { usage: echome_core::library::Usage { uses: 1, ..m.usage }, version: 1, ..m.clone() };
+    run.check("VoiceLibrary::save_model (its use counted)", records.save_model(&used).await, |saved| *saved);
     run.verdict();
 }
 

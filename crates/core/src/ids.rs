@@ -15,6 +15,8 @@ pub enum IdError {
     CallId(Shown),
     #[error("voice id {0} must be 1 to 64 letters and digits")]
     VoiceId(Shown),
+    #[error("model id {0} must be 'vm-' and 1 to 90 letters, digits, '-' and '_'")]
+    ModelId(Shown),
 }
 
 /// What is wrong with a caller id, said without its digits.
@@ -258,6 +260,48 @@ plain_id!(
     /// A voice in ElevenLabs.
     VoiceId, VoiceId, 64, b""
 );
+
+/// A voice model's id: `vm-` and the clone run that made it, so a retried run names the same
+/// model and a model is never made twice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ModelId(String);
+
+impl ModelId {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let rest = raw.strip_prefix("vm-").ok_or_else(|| IdError::ModelId(Shown::of(raw)))?;
+        let ok = (1..=90).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::ModelId(Shown::of(raw))) }
+    }
+
+    pub fn for_run(run: &RunId) -> Self {
+        Self(format!("vm-{run}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ModelId {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ModelId> for String {
+    fn from(value: ModelId) -> Self {
+        value.0
+    }
+}
 
 #[cfg(test)]
 mod tests {

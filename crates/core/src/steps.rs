@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobRef;
-use crate::ids::{CallId, CallerId, RunId, VoiceId};
+use crate::ids::{CallId, CallerId, ModelId, RunId, VoiceId};
 use crate::speech::SpeechFormat;
 
 /// The clone run's input, as upload-trigger, webhook-intake (or `echome`) starts it.
@@ -162,10 +162,14 @@ pub struct ScoreInput {
     pub clone: CloneOutput,
 }
 
-/// SynthesizeSpeech's input: text in a voice.
+/// SynthesizeSpeech's input: text in a voice, named by the provider's id or by the voice model
+/// that holds it (then the use is counted on the model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SynthesizeInput {
-    pub voice_id: VoiceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_id: Option<VoiceId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<ModelId>,
     pub text: String,
     #[serde(default = "default_format")]
     pub format: SpeechFormat,

@@ -2,6 +2,7 @@
 //! after the queue's retries, to its dead-letter queue: nothing sent is lost).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use echome_core::library::VoiceLibrary;
 use echome_core::{BlobStore, StepError, SynthesizeInput, SynthesizeOutput, VoiceEngine};
 use serde::{Deserialize, Serialize};
 
@@ -22,21 +23,23 @@ pub enum Answer {
     Single(SynthesizeOutput),
 }
 
-pub async fn invoke<B: BlobStore, E: VoiceEngine>(
+pub async fn invoke<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
     blobs: &B,
     engine: &E,
+    lib: &L,
     cfg: &Config,
     invocation: Invocation,
 ) -> Result<Answer, StepError> {
     match invocation {
-        Invocation::Single(input) => Ok(Answer::Single(handle(blobs, engine, cfg, input).await?)),
-        Invocation::Batch(event) => Ok(Answer::Batch(handle_batch(blobs, engine, cfg, event).await)),
+        Invocation::Single(input) => Ok(Answer::Single(handle(blobs, engine, lib, cfg, input).await?)),
+        Invocation::Batch(event) => Ok(Answer::Batch(handle_batch(blobs, engine, lib, cfg, event).await)),
     }
 }
 
-pub async fn handle_batch<B: BlobStore, E: VoiceEngine>(
+pub async fn handle_batch<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
     blobs: &B,
     engine: &E,
+    lib: &L,
     cfg: &Config,
     event: SqsEvent,
 ) -> SqsBatchResponse {
@@ -49,7 +52,7 @@ pub async fn handle_batch<B: BlobStore, E: VoiceEngine>(
                     .map_err(|e| StepError::invalid_input(format!("not a speech request: {e}")))
             });
         let result = match parsed {
-            Ok(input) => handle(blobs, engine, cfg, input).await.map(drop),
+            Ok(input) => handle(blobs, engine, lib, cfg, input).await.map(drop),
             Err(e) => Err(e),
         };
         if let Err(e) = result {

@@ -6,9 +6,10 @@
 pub mod batch;
 
 use chrono::Utc;
+use echome_core::library::{LibraryError, VoiceLibrary, ops};
 use echome_core::{
     BlobRef, BlobStore, SpeechFormat, StepError, StorageError, SynthesizeInput, SynthesizeOutput,
-    VoiceEngine, env,
+    VoiceEngine, VoiceId, env,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -39,11 +40,59 @@ pub struct SpeechRecord {
     pub created_at: chrono::DateTime<Utc>,
 }
 
-pub async fn handle<B: BlobStore, E: VoiceEngine>(
+/// Speaks `input`; when it names a voice model, the use (characters, time) is counted on it.
+pub async fn handle<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
+    blobs: &B,
+    engine: &E,
+    lib: &L,
+    cfg: &Config,
+    input: SynthesizeInput,
+) -> Result<SynthesizeOutput, StepError> {
+    let started = std::time::Instant::now();
+    let voice = match (&input.voice_id, &input.model_id) {
+        (given, Some(id)) => {
+            let (_, voice) = ops::speakable(lib, id, engine.name()).await.map_err(refused)?;
+            if let Some(given) = given.as_ref().filter(|v| **v != voice) {
+                return Err(StepError::invalid_input(format!(
+                    "voice_id {given} is not the voice of {id} ({voice}); name one of the two"
+                )));
+            }
+            voice
+        }
+        (Some(voice), None) => voice.clone(),
+        (None, None) => {
+            return Err(StepError::invalid_input(
+                "name the voice: voice_id (the provider's) or model_id (a voice model, vm-…)",
+            ));
+        }
+    };
+    let out = speak(blobs, engine, cfg, &voice, &input).await?;
+    if let Some(id) = &input.model_id {
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // The speech is made and paid for: a counter that could not be written does not undo it.
+        if let Err(e) = ops::record_use(lib, id, out.characters, ms, Utc::now()).await {
+            tracing::warn!(model_id = %id, error = %e, "speech made; its use was not counted");
+        }
+    }
+    Ok(out)
+}
+
+/// A model a request may not speak with is the request's fault; storage keeps its kind.
+fn refused(e: LibraryError) -> StepError {
+    match e {
+        LibraryError::NotFound(_) | LibraryError::NotReady(..) | LibraryError::Invalid(_) => {
+            StepError::invalid_input(e.to_string())
+        }
+        other => other.into(),
+    }
+}
+
+async fn speak<B: BlobStore, E: VoiceEngine>(
     blobs: &B,
     engine: &E,
     cfg: &Config,
-    input: SynthesizeInput,
+    voice: &VoiceId,
+    input: &SynthesizeInput,
 ) -> Result<SynthesizeOutput, StepError> {
     let text = input.text.trim();
     if text.is_empty() {
@@ -56,7 +105,7 @@ pub async fn handle<B: BlobStore, E: VoiceEngine>(
         )));
     }
     let mut h = Sha256::new();
-    for part in [engine.name(), input.voice_id.as_str(), engine.model(), input.format.extension(), text] {
+    for part in [engine.name(), voice.as_str(), engine.model(), input.format.extension(), text] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -106,7 +155,7 @@ pub async fn handle<B: BlobStore, E: VoiceEngine>(
     let piece_format = if input.format == SpeechFormat::Ogg { SpeechFormat::Mp3 } else { input.format };
     let mut joined = Vec::new();
     for piece in &pieces {
-        joined.extend(engine.synthesize(&input.voice_id, piece, piece_format).await?);
+        joined.extend(engine.synthesize(voice, piece, piece_format).await?);
     }
     if input.format == SpeechFormat::Ogg {
         joined = tokio::task::spawn_blocking(move || {
@@ -117,7 +166,7 @@ pub async fn handle<B: BlobStore, E: VoiceEngine>(
     }
     blobs.put_bytes(&audio, joined, input.format.content_type()).await?;
     let rec = SpeechRecord {
-        voice_id: input.voice_id.to_string(),
+        voice_id: voice.to_string(),
         engine: engine.name().to_owned(),
         model: engine.model().to_owned(),
         format: input.format,

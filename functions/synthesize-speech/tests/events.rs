@@ -3,9 +3,10 @@
 
 use std::process::Command;
 
+use echome_core::library::{ModelStatus, VoiceLibrary, VoiceModel};
 use echome_core::{BlobStore, ErrorType, SynthesizeInput};
 use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
-use echome_local::FsBlobStore;
+use echome_local::{FsBlobStore, LocalRecords};
 use serde_json::json;
 use synthesize_speech::batch::{Answer, Invocation, invoke};
 use synthesize_speech::{Config, handle};
@@ -42,7 +43,7 @@ async fn every_event_gets_the_answer_a_user_expects() {
     let names = echome_testkit::events::names("synthesize-speech");
     assert_eq!(
         names,
-        ["empty-text", "greeting-ulaw", "message-ogg", "sqs-batch"],
+        ["by-model", "empty-text", "greeting-ulaw", "message-ogg", "sqs-batch"],
         "every event needs a case"
     );
 
@@ -77,8 +78,9 @@ async fn every_event_gets_the_answer_a_user_expects() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = FsBlobStore::new(dir.path());
     let cfg = Config { bucket: "echome-recordings".into() };
+    let lib = LocalRecords::open(&dir.path().join("records.redb")).unwrap();
 
-    let greeting = handle(&blobs, &engine, &cfg, event("greeting-ulaw")).await.unwrap();
+    let greeting = handle(&blobs, &engine, &lib, &cfg, event("greeting-ulaw")).await.unwrap();
     assert!(!greeting.cached && greeting.pieces >= 2, "{greeting:?}");
     assert!(greeting.audio.key.starts_with("tts/") && greeting.audio.key.ends_with(".ulaw"));
     assert_eq!(
@@ -96,27 +98,60 @@ async fn every_event_gets_the_answer_a_user_expects() {
     .unwrap();
     assert_eq!(record["characters"], greeting.characters, "characters used are recorded");
 
-    let again = handle(&blobs, &engine, &cfg, event("greeting-ulaw")).await.unwrap();
+    let again = handle(&blobs, &engine, &lib, &cfg, event("greeting-ulaw")).await.unwrap();
     assert!(again.cached && again.audio == greeting.audio);
     assert_eq!(tts_calls(&server).await, greeting.pieces, "the same request twice calls the API once");
 
-    let ogg = handle(&blobs, &engine, &cfg, event("message-ogg")).await.unwrap();
+    let ogg = handle(&blobs, &engine, &lib, &cfg, event("message-ogg")).await.unwrap();
     let models =
         server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/v1/models").count();
     assert_eq!(models, 1, "the model's limit is asked for once");
     let bytes = blobs.get_bytes(&ogg.audio).await.unwrap();
     assert!(bytes.starts_with(b"OggS") && ogg.audio.key.ends_with(".ogg"), "{ogg:?}");
 
-    let err = handle(&blobs, &engine, &cfg, event("empty-text")).await.unwrap_err();
+    let err = handle(&blobs, &engine, &lib, &cfg, event("empty-text")).await.unwrap_err();
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::InvalidInput, "invalid_input"));
 
     // A batch from SQS: the good message is spoken, the bad one goes back to the queue.
     let batch: Invocation = serde_json::from_slice(&raw("sqs-batch")).unwrap();
-    let Answer::Batch(res) = invoke(&blobs, &engine, &cfg, batch).await.unwrap() else {
+    let Answer::Batch(res) = invoke(&blobs, &engine, &lib, &cfg, batch).await.unwrap() else {
         panic!("a batch answer")
     };
     let failed: Vec<_> = res.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
     let single: Invocation = serde_json::from_slice(&raw("greeting-ulaw")).unwrap();
-    assert!(matches!(invoke(&blobs, &engine, &cfg, single).await.unwrap(), Answer::Single(o) if o.cached));
+    assert!(
+        matches!(invoke(&blobs, &engine, &lib, &cfg, single).await.unwrap(), Answer::Single(o) if o.cached)
+    );
+
+    // Named by its voice model: spoken in the model's voice, each use counted on the model.
+    let err = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap_err();
+    assert_eq!(err.error_type, ErrorType::InvalidInput, "no such model yet: {err}");
+    assert!(err.message.contains("vm-run-1") && err.message.contains("not found"), "{}", err.message);
+    let at = chrono::Utc::now() - chrono::Duration::days(3);
+    let mut model =
+        echome_testkit::fixtures::voice_model("run-1", "emp-7", "alice", "JBFqnCBsd6RMkjVDRZzb", None, at);
+    model.status = ModelStatus::Cloning;
+    lib.create_model(&model).await.unwrap();
+    let err = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap_err();
+    assert!(err.error_type == ErrorType::InvalidInput && err.message.contains("cloning"), "{err}");
+    let ready = VoiceModel { status: ModelStatus::Ready, version: 1, ..model.clone() };
+    assert!(lib.save_model(&ready).await.unwrap());
+    let before = tts_calls(&server).await;
+    let first = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap();
+    let second = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap();
+    assert!(!first.cached && second.cached, "{first:?} {second:?}");
+    assert_eq!(tts_calls(&server).await, before + first.pieces, "in the model's voice, once");
+    let used = lib.model(&model.id).await.unwrap().unwrap();
+    assert_eq!((used.usage.uses, used.usage.characters), (2, first.characters), "{:?}", used.usage);
+    assert!(used.last_used_at.is_some_and(|t| t > at), "last use recorded: {:?}", used.last_used_at);
+    let mut wrong = event("by-model");
+    wrong.voice_id = Some(echome_core::VoiceId::parse("otherVoice42").unwrap());
+    let err = handle(&blobs, &engine, &lib, &cfg, wrong).await.unwrap_err();
+    assert!(err.error_type == ErrorType::InvalidInput && err.message.contains("not the voice of"), "{err}");
+    let mut neither = event("by-model");
+    neither.model_id = None;
+    let err = handle(&blobs, &engine, &lib, &cfg, neither).await.unwrap_err();
+    assert!(err.error_type == ErrorType::InvalidInput && err.message.contains("name the voice"), "{err}");
+    assert_eq!(lib.model(&model.id).await.unwrap().unwrap().usage.uses, 2, "refusals are not uses");
 }

@@ -88,11 +88,14 @@ async fn a_refused_probe_is_a_permission_error_that_names_s3_listbucket_not_a_mi
     let engine = Engine::default();
     let cfg = Config { bucket: "echome-recordings".into() };
     let input = SynthesizeInput {
-        voice_id: VoiceId::parse("JBFqnCBsd6RMkjVDRZzb").unwrap(),
+        voice_id: Some(VoiceId::parse("JBFqnCBsd6RMkjVDRZzb").unwrap()),
+        model_id: None,
         text: "Hello there.".into(),
         format: SpeechFormat::Ulaw,
     };
-    let err = handle(&NoListBucket, &engine, &cfg, input).await.unwrap_err();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = echome_local::LocalRecords::open(&dir.path().join("records.redb")).unwrap();
+    let err = handle(&NoListBucket, &engine, &lib, &cfg, input).await.unwrap_err();
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::Internal, "storage_access_denied"), "{err}");
     assert!(err.message.contains("s3:ListBucket") && err.message.contains("tts/"), "{}", err.message);
     assert_eq!(

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobRef;
+pub use crate::ids::ModelId;
 use crate::ids::{CallerId, IdError, RunId, VoiceId};
 use crate::quality::QualityScore;
 
@@ -26,14 +27,14 @@ pub enum ModelError {
         "person must be a caller's E.164 number or an id of 1 to 64 lowercase letters, digits, '.', '_' and '-' starting with a letter or digit"
     )]
     Person,
-    #[error("model id must be 'vm-' and 1 to 90 letters, digits, '-' and '_'")]
-    ModelId,
     #[error("metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes (it is {0})")]
     Metadata(usize),
     #[error("name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
     Name,
     #[error("a share needs a user id of 1 to 128 printable characters")]
     ShareUser,
+    #[error("the model's voice is at {0}, and this speaks with {1}")]
+    Provider(String, String),
 }
 
 /// Whose voice it is: a caller (their number) or anyone an operator names (`emp-42`).
@@ -104,48 +105,6 @@ impl TryFrom<String> for Person {
 impl From<Person> for String {
     fn from(p: Person) -> Self {
         p.as_key().to_owned()
-    }
-}
-
-/// A voice model's id: `vm-` and the clone run that made it, so a retried run names the same
-/// model and a model is never made twice.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ModelId(String);
-
-impl ModelId {
-    pub fn parse(raw: &str) -> Result<Self, ModelError> {
-        let rest = raw.strip_prefix("vm-").ok_or(ModelError::ModelId)?;
-        let ok = (1..=90).contains(&rest.len())
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok { Ok(Self(raw.to_owned())) } else { Err(ModelError::ModelId) }
-    }
-
-    pub fn for_run(run: &RunId) -> Self {
-        Self(format!("vm-{run}"))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ModelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for ModelId {
-    type Error = ModelError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ModelId> for String {
-    fn from(value: ModelId) -> Self {
-        value.0
     }
 }
 

@@ -119,6 +119,48 @@ pub async fn audit<L: VoiceLibrary>(
     lib.record_audit(&event).await
 }
 
+/// The model `id` a speech request names, and its provider voice: it must be ready, and at
+/// `provider` (the engine that will speak).
+pub async fn speakable<L: VoiceLibrary>(
+    lib: &L,
+    id: &ModelId,
+    provider: &str,
+) -> Result<(VoiceModel, VoiceId), LibraryError> {
+    let m = lib
+        .model(id)
+        .await?
+        .filter(|m| m.status != ModelStatus::Deleted)
+        .ok_or_else(|| LibraryError::NotFound(id.clone()))?;
+    let voice = m
+        .provider_voice_id
+        .clone()
+        .filter(|_| m.status == ModelStatus::Ready)
+        .ok_or(LibraryError::NotReady(id.clone(), m.status.as_str()))?;
+    if m.provider != provider {
+        return Err(LibraryError::Invalid(ModelError::Provider(m.provider.clone(), provider.to_owned())));
+    }
+    Ok((m, voice))
+}
+
+/// One use of the model to speak: `characters` sent to the provider (none when the speech was
+/// made before) and `latency_ms` until the audio was there.
+pub async fn record_use<L: VoiceLibrary>(
+    lib: &L,
+    id: &ModelId,
+    characters: u64,
+    latency_ms: u64,
+    at: DateTime<Utc>,
+) -> Result<VoiceModel, LibraryError> {
+    update(lib, id, at, |m| {
+        m.usage.uses += 1;
+        m.usage.characters += characters;
+        m.usage.latency_ms_total += latency_ms;
+        m.last_used_at = Some(at);
+        Ok(())
+    })
+    .await
+}
+
 /// Applies `change` to the stored model and saves it, read again and re-applied when another
 /// writer came first; the saved model.
 pub async fn update<L, F>(
