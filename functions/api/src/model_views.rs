@@ -73,6 +73,7 @@ pub fn analytics(
     let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut uses, mut characters, mut cost, mut unpriced) = (0u64, 0u64, 0.0f64, 0u64);
     let mut scores = Vec::new();
+    let mut stored = 0u64;
     for m in models {
         *by_provider.entry(m.provider.as_str()).or_default() += 1;
         *by_status.entry(m.status.as_str()).or_default() += 1;
@@ -83,10 +84,11 @@ pub fn analytics(
             Some(c) => cost += c,
             None => unpriced += chars,
         }
-        if m.status != echome_core::library::ModelStatus::Deleted
-            && let Some(s) = m.score()
-        {
-            scores.push(s);
+        if m.status != echome_core::library::ModelStatus::Deleted {
+            stored += m.source.pack_bytes;
+            if let Some(s) = m.score() {
+                scores.push(s);
+            }
         }
     }
     let average = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
@@ -101,6 +103,8 @@ pub fn analytics(
         "characters": characters,
         "cost": (cost * 10_000.0).round() / 10_000.0,
         "unpriced_characters": unpriced,
+        // The packs of the models not deleted (a deleted one's wait under deleted/ to expire).
+        "storage_mb": (stored as f64 / 10_000.0).round() / 100.0,
         "last_used_at": models.iter().filter_map(|m| m.last_used_at).max(),
     })
 }

@@ -351,8 +351,11 @@ async fn compare_select_best_and_analytics_read_what_the_user_may_see() {
     let mut b = model("c2", "emp-1", "alice", Some(0.91), 3);
     b.voiceprint = Some(print([0.8, 0.6]));
     b.usage = echome_core::library::Usage { uses: 2, characters: 500, latency_ms_total: 1000 };
+    a.source.pack_bytes = 3_500_000;
+    b.source.pack_bytes = 1_250_000;
     let mut gone = model("c3", "emp-1", "alice", Some(0.99), 2);
     gone.status = echome_core::library::ModelStatus::Deleted;
+    gone.source.pack_bytes = 9_000_000;
     let theirs = model("c4", "emp-2", "bob", Some(0.95), 1);
     let prices = echome_core::library::settings::parse_prices("elevenlabs=0.30").unwrap();
     let w = world(LibrarySettings { prices, ..Default::default() }, &[a, b, gone, theirs]).await;
@@ -396,6 +399,7 @@ async fn compare_select_best_and_analytics_read_what_the_user_may_see() {
     assert_eq!(figures["average_quality"], json!(0.865), "of the ones left");
     assert_eq!((figures["uses"].clone(), figures["characters"].clone()), (json!(6), json!(2500 + 3 * 256)));
     assert_eq!(figures["cost"], json!(0.9804), "3268 characters at 0.30 per 1,000");
+    assert_eq!(figures["storage_mb"], json!(4.75), "the packs of the models not deleted");
     let (_, all) = w.get("/analytics", ROOT).await;
     assert_eq!(all["models"], 4);
 }

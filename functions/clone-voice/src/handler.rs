@@ -198,6 +198,7 @@ where
                     report: Some(input.pack.report.clone()),
                     pack_digest: Some(rec.pack_digest.clone()),
                     pack: input.pack.samples.clone(),
+                    pack_bytes: bytes,
                 },
                 voiceprint: speaker.voiceprint.clone(),
                 ..model_of(&rec, None)

@@ -541,6 +541,9 @@ async fn every_voice_made_is_the_callers_active_model_and_a_replaced_one_is_dele
         (model.status, model.provider_voice_id.clone(), model.owner.as_str()),
         (ModelStatus::Ready, Some(first.voice_id.clone()), "system")
     );
+    let logged = w.records.clone_log(&input.run_id).await.unwrap();
+    assert!(model.source.pack_bytes > 0, "the pack's size is the model's storage");
+    assert_eq!(model.source.pack_bytes, logged[0].bytes_uploaded, "as uploaded");
     assert_eq!(w.records.active_voice(&person).await.unwrap().unwrap().model_id, a);
 
     stage(&w, &input, r#"{"pack":2}"#).await;

@@ -188,6 +188,9 @@ pub struct ModelSource {
     /// carries, and what a restore clones from again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pack: Vec<BlobRef>,
+    /// Their size, as uploaded to the provider: the storage the model holds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pack_bytes: u64,
 }
 
 /// What speaking with the model cost.
@@ -310,6 +313,10 @@ pub struct ActiveVoice {
     pub by_hand: bool,
     pub by: String,
     pub since: DateTime<Utc>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
