@@ -425,7 +425,8 @@ async fn library_command(local: &Local, cmd: &VoicesCommand, json: bool) -> Resu
                 .map_or_else(|| "not comparable".to_owned(), |s| format!("{s:.3} alike"))
         ),
         VoicesCommand::Usage { id, .. } => println!(
-            "{id}: {} use(s), {} characters, cost {}, last used {}",
+            "{id}: {} call(s) answered in it, {} speech request(s), {} characters, cost {}, last used {}",
+            answer["calls"],
             answer["uses"],
             answer["characters"],
             answer["cost"].as_f64().map_or_else(|| "(no price set)".to_owned(), |c| format!("{c:.4}")),

@@ -235,6 +235,7 @@ const CONTRACT: &[Row] = &[
             "BlobStore::download_to exports/ (what the export's link serves)",
             "BlobStore::move_to runs/ → deleted/ (a deleted model's pack)",
             "BlobStore::move_to runs/ (a pack file already expired)",
+            "CloneCache::clones (analytics: the calls answered in the models' voices)",
         ],
     },
     Row {
@@ -1349,6 +1350,10 @@ async fn api_works_with_its_template_policy() {
         |n| *n == 100,
     );
     check_moves(&mut run, &bucket, &run_id).await;
+    let entries = records.clones().await;
+    run.check("CloneCache::clones (analytics: the calls answered in the models' voices)", entries, |c| {
+        c.iter().any(|c| c.caller_id == who)
+    });
     run.verdict();
 }
 

@@ -16,7 +16,9 @@ use echome_core::library::{
     access, model, port,
 };
 use echome_core::limits::RateLimiter;
-use echome_core::{BlobStore, CallLog, CloneCache, ReferenceVoices, RunLog, RunStarter, VoiceEngine};
+use echome_core::{
+    BlobStore, CallLog, CloneCache, CloneRecord, ReferenceVoices, RunLog, RunStarter, VoiceEngine,
+};
 use echome_http::{HttpError, json_body, query};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -46,6 +48,13 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
         ["voice-models", _, "usage" | "audit"] | ["people", _, "active-voice"] => vec![(Method::GET, viewer)],
         _ => return None,
     })
+}
+
+/// The caller's clone entry holds this model's voice: the calls it counts were this model's.
+fn holds(e: &CloneRecord, m: &VoiceModel) -> bool {
+    m.person.caller() == Some(&e.caller_id)
+        && ModelId::for_run(&e.run_id) == m.id
+        && m.provider_voice_id.as_ref() == Some(&e.voice_id)
 }
 
 fn model_id(raw: &str) -> Result<ModelId, HttpError> {
@@ -429,7 +438,11 @@ where
             }
             (["voice-models", id, "usage"], _) => {
                 let m = ops::load(lib, &actor, &model_id(id)?, Act::See).await?;
-                Ok((200, views::usage(&m, &self.library)))
+                let entry = match m.person.caller() {
+                    Some(caller) => lib.clone_of(caller).await?.filter(|e| holds(e, &m)),
+                    None => None,
+                };
+                Ok((200, views::usage_with_calls(&m, &self.library, entry.as_ref())))
             }
             (["voice-models", id, "audit"], _) => {
                 let m = ops::load(lib, &actor, &model_id(id)?, Act::See).await?;
@@ -611,7 +624,16 @@ where
                 active += 1;
             }
         }
-        Ok((200, views::analytics(&seen, active, &self.library, now)))
+        let entries = if seen.iter().any(|m| m.person.caller().is_some()) {
+            self.records.clones().await?
+        } else {
+            Vec::new()
+        };
+        let theirs: Vec<&CloneRecord> = entries
+            .iter()
+            .filter(|e| seen.iter().any(|m| m.person.caller().is_some() && holds(e, m)))
+            .collect();
+        Ok((200, views::analytics(&seen, active, &theirs, &self.library, now)))
     }
 
     async fn each_model(&self, mut f: impl FnMut(VoiceModel)) -> Result<(), HttpError> {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use echome_core::library::{
     ActiveVoice, AuditEvent, CleanedUp, LibraryError, LibrarySettings, VoiceModel, model,
 };
-use echome_core::redact;
+use echome_core::{CloneRecord, redact};
 use echome_http::HttpError;
 use serde_json::{Value, json};
 
@@ -65,6 +65,7 @@ pub fn compared(a: &VoiceModel, b: &VoiceModel, settings: &LibrarySettings) -> V
 pub fn analytics(
     models: &[VoiceModel],
     active: usize,
+    entries: &[&CloneRecord],
     settings: &LibrarySettings,
     now: DateTime<Utc>,
 ) -> Value {
@@ -105,7 +106,13 @@ pub fn analytics(
         "unpriced_characters": unpriced,
         // The packs of the models not deleted (a deleted one's wait under deleted/ to expire).
         "storage_mb": (stored as f64 / 10_000.0).round() / 100.0,
-        "last_used_at": models.iter().filter_map(|m| m.last_used_at).max(),
+        // Calls answered in the models' voices from the call flow's cache.
+        "calls": entries.iter().map(|e| e.reuse_count).sum::<u64>(),
+        "last_used_at": models
+            .iter()
+            .filter_map(|m| m.last_used_at)
+            .chain(entries.iter().filter(|e| e.reuse_count > 0).map(|e| e.last_used_at))
+            .max(),
     })
 }
 
@@ -129,6 +136,17 @@ pub fn usage(m: &VoiceModel, settings: &LibrarySettings) -> Value {
         "mean_latency_ms": m.usage.mean_latency_ms(),
         "last_used_at": m.last_used_at,
     })
+}
+
+/// [`usage`] with the calls the call flow answered in the model's voice: the count on the
+/// caller's clone entry while it holds this model's voice (`entry`, already matched).
+pub fn usage_with_calls(m: &VoiceModel, settings: &LibrarySettings, entry: Option<&CloneRecord>) -> Value {
+    let mut out = usage(m, settings);
+    let calls = entry.map_or(0, |e| e.reuse_count);
+    out["calls"] = json!(calls);
+    let last_call = entry.filter(|e| e.reuse_count > 0).map(|e| e.last_used_at);
+    out["last_used_at"] = json!(m.last_used_at.max(last_call));
+    out
 }
 
 pub fn active(a: &ActiveVoice) -> Value {

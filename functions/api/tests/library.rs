@@ -241,6 +241,22 @@ async fn a_caller_s_voice_chosen_by_hand_is_what_their_calls_get() {
     let (_, m) = w.get("/voice-models/vm-old-run", CAROL).await;
     assert_eq!((m["person"].clone(), m["expires_at"].clone()), (json!("+14******123"), Value::Null));
 
+    // Two calls answered from the cache in the chosen voice: counted as that model's.
+    let voice = older.provider_voice_id.clone().unwrap();
+    let called = Utc::now();
+    for _ in 0..2 {
+        assert!(w.api.records.touch_clone(&who, &voice, called, Duration::hours(24)).await.unwrap());
+    }
+    let (_, used) = w.get("/voice-models/vm-old-run/usage", CAROL).await;
+    assert_eq!(used["calls"], 2, "{used}");
+    assert!(
+        used["last_used_at"].as_str().is_some_and(|t| t.starts_with(&called.format("%Y-%m-%d").to_string()))
+    );
+    let (_, other) = w.get("/voice-models/vm-new-run/usage", CAROL).await;
+    assert_eq!(other["calls"], 0, "the entry no longer holds its voice: {other}");
+    let (_, figures) = w.get("/analytics", ROOT).await;
+    assert_eq!(figures["calls"], 2, "{figures}");
+
     let (status, _) = w.post("/voice-models/vm-old-run/deactivate", ROOT, json!({})).await;
     assert_eq!(status, 200);
     let evicted = w.api.records.clone_of(&who).await.unwrap().unwrap();
