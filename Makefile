@@ -5,9 +5,10 @@ SHELL := /bin/bash
 # Debian packages the tests and the demo need: ffmpeg decodes, espeak-ng speaks the generated
 # test recordings, alsa-utils and speech-dispatcher ship real human speech (two speakers, mixed
 # by bench/real_voices.py for the speaker-selection tests), asterisk-core-sounds real telephone
-# prompts of four more speakers (bench/speaker_check.py: the voiceprint check).
+# prompts of four more speakers (bench/speaker_check.py: the voiceprint check); openssl makes
+# the throwaway CA and certificate of the fetcher's local HTTPS server.
 ASTERISK_SOUNDS := $(foreach l,en es fr it ru,asterisk-core-sounds-$(l)-wav)
-APT_PACKAGES := ffmpeg espeak-ng sox alsa-utils speech-dispatcher $(ASTERISK_SOUNDS)
+APT_PACKAGES := ffmpeg espeak-ng sox openssl alsa-utils speech-dispatcher $(ASTERISK_SOUNDS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR := .echome/demo
 # Python and Node tools live in the project, not on the system: pinned in tools/.
@@ -23,7 +24,7 @@ export SAM_CLI_TELEMETRY := 0
 
 deps:
 	@missing=""; \
-	for c in ffmpeg espeak-ng sox; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in ffmpeg espeak-ng sox openssl; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	[ -f /usr/share/sounds/alsa/Front_Center.wav ] || missing="$$missing alsa-utils"; \
 	[ -f /usr/share/sounds/speech-dispatcher/dummy-message.wav ] || missing="$$missing speech-dispatcher"; \
 	for d in en_US_f_Allison es_MX_f_Allison fr_CA_f_June it_IT_m_Carlo ru_RU_f_IvrvoiceRU; do \
