@@ -47,8 +47,10 @@ fn ids(list: &Value) -> Vec<&str> {
 
 async fn seed(data: &Path) {
     let at = Utc::now() - Duration::days(2);
-    let model = |run: &str, person: &str, owner: &str, voice: &str, score: f64, days: i64| {
-        echome_testkit::fixtures::voice_model(
+    // Offline voices, as `echome serve` without an ElevenLabs key makes them.
+    let model = |run: &str, person: &str, owner: &str, voice: &str, score: f64, days: i64| VoiceModel {
+        provider: "offline".into(),
+        ..echome_testkit::fixtures::voice_model(
             run,
             person,
             owner,

@@ -118,7 +118,9 @@ impl From<echome_core::library::LibraryError> for HttpError {
         match e {
             L::NotFound(id) => Self::NotFound(format!("voice model {id}")),
             L::Forbidden(..) => Self::Forbidden(message),
-            L::AlreadyActive(_) | L::NotActive(_) | L::NotReady(..) | L::Raced(_) => Self::Conflict(message),
+            L::AlreadyActive(_) | L::NotActive(_) | L::NotReady(..) | L::Raced(_) | L::OtherProvider(..) => {
+                Self::Conflict(message)
+            }
             L::Invalid(_) => Self::BadRequest(message),
             L::Storage(e) => e.into(),
             L::Provider(e) => {

@@ -50,6 +50,12 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
     })
 }
 
+/// `{RFC 3339 time}#{model id}`, as [`port::position`] writes it.
+fn is_position(c: &str) -> bool {
+    c.rsplit_once('#')
+        .is_some_and(|(at, id)| DateTime::parse_from_rfc3339(at).is_ok() && ModelId::parse(id).is_ok())
+}
+
 /// The caller's clone entry holds this model's voice: the calls it counts were this model's.
 fn holds(e: &CloneRecord, m: &VoiceModel) -> bool {
     m.person.caller() == Some(&e.caller_id)
@@ -389,9 +395,11 @@ where
             }
             (["voice-models", id], Method::PATCH) => {
                 let id = model_id(id)?;
-                ops::load(lib, &actor, &id, Act::Change).await?;
                 let patch: Value = json_body(req)?;
-                let change = views::Patch::parse(&patch)?;
+                let change = views::Patch::parse(&patch, now)?;
+                // An expiry decides when cleanup deletes the model: the owner's to set.
+                let act = if change.expires_at.is_some() { Act::Own } else { Act::Change };
+                ops::load(lib, &actor, &id, act).await?;
                 let m = ops::update(lib, &id, now, |m| change.apply(m)).await?;
                 ops::audit(lib, &actor, AuditAction::Update, &m, change.described(), now).await?;
                 let active = self.is_active(&m).await?;
@@ -517,14 +525,21 @@ where
             ..VoiceModel::new(ModelId::for_run(&run_id), p.clone(), &who.subject, self.engine.name(), now)
         };
         let actor = Actor::User(who);
-        if !self.records.create_model(&m).await? {
+        let m = if self.records.create_model(&m).await? {
+            let detail = json!({ "sample_key": echome_core::redact::phone_numbers(&body.sample_key) });
+            ops::audit(&self.records, &actor, AuditAction::Create, &m, detail, now).await?;
+            m
+        } else {
             let existing = ops::load(&self.records, &actor, &m.id, Act::See).await?;
-            let active = self.is_active(&existing).await?;
-            let view = views::model(&existing, active, &self.library, now);
-            return Ok((200, json!({ "model": view, "run_id": run_id })));
-        }
-        let detail = json!({ "sample_key": echome_core::redact::phone_numbers(&body.sample_key) });
-        ops::audit(&self.records, &actor, AuditAction::Create, &m, detail, now).await?;
+            if existing.status != ModelStatus::Pending {
+                let active = self.is_active(&existing).await?;
+                let view = views::model(&existing, active, &self.library, now);
+                return Ok((200, json!({ "model": view, "run_id": run_id })));
+            }
+            // Asked for before and still pending: its run may never have started (the start
+            // failed); recording and starting it again are both idempotent.
+            existing
+        };
         let run = echome_core::RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), now);
         self.records.create_run(&run).await?;
         let input = echome_core::CloneRunInput {
@@ -536,7 +551,9 @@ where
         };
         let started = self.runs.start(&input).await?;
         tracing::info!(run_id = %run_id, model_id = %m.id, ?started, "voice model asked for");
-        Ok((202, json!({ "model": views::model(&m, false, &self.library, now), "run_id": run_id })))
+        // 202: a run is now making it; 200: asked for before, its run already going.
+        let status = if started == echome_core::RunStart::Started { 202 } else { 200 };
+        Ok((status, json!({ "model": views::model(&m, false, &self.library, now), "run_id": run_id })))
     }
 
     async fn list(&self, req: &ApiGatewayV2httpRequest, who: &Principal) -> Result<(i64, Value), HttpError> {
@@ -546,6 +563,7 @@ where
             .map(|c| {
                 echome_core::signing::unhex(&c)
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .filter(|c| is_position(c))
                     .ok_or_else(|| HttpError::BadRequest("cursor is not one this API gave out".into()))
             })
             .transpose()?;
@@ -575,7 +593,9 @@ where
             None => {
                 let mut after = cursor;
                 'pages: loop {
-                    let page = self.records.models(limit, after.as_deref()).await?;
+                    // Full pages: a user who may see few models would otherwise cost a
+                    // query per model.
+                    let page = self.records.models(MAX_PAGE, after.as_deref()).await?;
                     for m in page.models {
                         if out.len() == limit {
                             next = out.last().map(|(m, _)| port::position(m));

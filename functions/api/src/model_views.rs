@@ -174,11 +174,11 @@ pub fn cleaned(c: &CleanedUp) -> Value {
 pub struct Patch {
     name: Option<Option<String>>,
     metadata: Option<Value>,
-    expires_at: Option<Option<DateTime<Utc>>>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
 impl Patch {
-    pub fn parse(body: &Value) -> Result<Self, HttpError> {
+    pub fn parse(body: &Value, now: DateTime<Utc>) -> Result<Self, HttpError> {
         let fields =
             body.as_object().ok_or_else(|| HttpError::BadRequest("the body must be a JSON object".into()))?;
         if let Some(unknown) =
@@ -209,9 +209,15 @@ impl Patch {
             None => None,
             Some(Value::Null) => Some(None),
             Some(Value::String(t)) => {
-                Some(Some(DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+                let at = DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).map_err(|_| {
                     HttpError::BadRequest("expires_at must be an RFC 3339 time or null".into())
-                })?))
+                })?;
+                if at <= now {
+                    return Err(HttpError::BadRequest(
+                        "expires_at must be in the future (delete the model to remove it now)".into(),
+                    ));
+                }
+                Some(Some(at))
             }
             Some(_) => {
                 return Err(HttpError::BadRequest("expires_at must be an RFC 3339 time or null".into()));

@@ -571,3 +571,73 @@ async fn exports_and_backups_carry_the_record_and_pack_and_a_restore_clones_what
     assert_eq!(actions[..3], [json!("export"), json!("backup"), json!("backup")], "{actions:?}");
     assert!(actions.contains(&json!("restore")));
 }
+
+/// What a review found: a request that went half way is finished by its retry, an expiry (which
+/// decides when cleanup deletes) is the owner's to set, a voice at another provider is not
+/// dropped from the record, a model made again moves its active pointer to the new voice, and a
+/// cursor this API did not give out is a 400.
+#[tokio::test]
+async fn half_done_requests_finish_and_nothing_loses_track_of_a_voice() {
+    use echome_core::BlobStore;
+    use echome_core::library::ops;
+    let mut elsewhere = model("o1", "emp-4", "alice", Some(0.7), 1);
+    elsewhere.provider = "offline".into();
+    let shared = model("s1", "emp-1", "alice", Some(0.8), 2);
+    let remade = model("r1", "+14155550125", "alice", Some(0.9), 3);
+    let w = world(Default::default(), &[elsewhere, shared, remade.clone()]).await;
+
+    // A model asked for whose run never started (the start failed after the record was made).
+    let key = "samples/+14155550124/interview.wav";
+    let caller = CallerId::parse("+14155550124").unwrap();
+    w.api
+        .blobs
+        .put_bytes(&echome_core::BlobRef::new("recordings", key), vec![0; 64], "audio/wav")
+        .await
+        .unwrap();
+    let run_id = echome_core::RunId::for_upload(&caller, key, "model-by-alice");
+    let pending =
+        VoiceModel::new(ModelId::for_run(&run_id), Person::Caller(caller), "alice", "elevenlabs", t0());
+    assert!(w.api.records.create_model(&pending).await.unwrap());
+    let (status, body) =
+        w.post("/voice-models", ALICE, json!({"person": "+14155550124", "sample_key": key})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(w.api.runs.started().iter().map(|s| s.run_id.clone()).collect::<Vec<_>>(), [run_id]);
+
+    // Shared to manage: renamed by the sharer, but its expiry stays the owner's; never the past.
+    let share = json!({"user": "bob", "permission": "manage"});
+    assert_eq!(w.post("/voice-models/vm-s1/shares", ALICE, share).await.0, 201);
+    let later = (Utc::now() + Duration::days(30)).to_rfc3339();
+    assert_eq!(w.call(Method::PATCH, "/voice-models/vm-s1", BOB, Some(json!({"name": "desk"}))).await.0, 200);
+    let by_bob = w.call(Method::PATCH, "/voice-models/vm-s1", BOB, Some(json!({"expires_at": later}))).await;
+    assert_eq!(by_bob.0, 403, "{by_bob:?}");
+    let past = json!({"expires_at": "2000-01-01T00:00:00Z"});
+    let (status, body) = w.call(Method::PATCH, "/voice-models/vm-s1", ALICE, Some(past)).await;
+    assert!(status == 400 && body.to_string().contains("future"), "{body}");
+    assert_eq!(
+        w.call(Method::PATCH, "/voice-models/vm-s1", ALICE, Some(json!({"expires_at": later}))).await.0,
+        200
+    );
+
+    // Its voice is at another provider: deleting it here would leave that voice untracked.
+    let (status, body) = w.call(Method::DELETE, "/voice-models/vm-o1", ALICE, None).await;
+    assert!(status == 409 && body.to_string().contains("offline"), "{body}");
+    assert!(w.account.ids().contains(&"voiceo1".to_owned()));
+    assert_eq!(w.get("/voice-models/vm-o1", ALICE).await.1["status"], "ready");
+
+    // Active by hand, then made again (a restore, a re-run): the pointer and the caller's entry
+    // follow the new voice, still by hand.
+    assert_eq!(w.post("/voice-models/vm-r1/activate", ALICE, json!({})).await.0, 200);
+    let again = VoiceModel {
+        provider_voice_id: Some(echome_core::VoiceId::parse("newVoiceR1").unwrap()),
+        ..remade.clone()
+    };
+    ops::register(&w.api.records, &again, 0.8, Utc::now()).await.unwrap();
+    let pointer = w.api.records.active_voice(&remade.person).await.unwrap().unwrap();
+    assert_eq!((pointer.voice_id.as_str(), pointer.by_hand), ("newVoiceR1", true));
+    let entry = w.api.records.clone_of(remade.person.caller().unwrap()).await.unwrap().unwrap();
+    assert_eq!(entry.voice_id.as_str(), "newVoiceR1", "the call flow speaks with the new voice");
+
+    let forged = echome_core::signing::hex(b"no position here");
+    let (status, _) = w.get(&format!("/voice-models?cursor={forged}"), ALICE).await;
+    assert_eq!(status, 400);
+}

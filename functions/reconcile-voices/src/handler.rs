@@ -41,6 +41,9 @@ pub struct Reconciled {
     pub cleaned: Vec<CleanedUp>,
 }
 
+/// How old a record must be before a voice missing at the provider counts as vanished.
+pub const SETTLE_MINUTES: i64 = 5;
+
 pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine, B: BlobStore>(
     cache: &C,
     engine: &E,
@@ -85,13 +88,16 @@ pub async fn handle<C: CloneCache + VoiceLibrary, E: VoiceEngine, B: BlobStore>(
     // The offline engine keeps nothing, so there is nothing to find missing there.
     if engine.slots().await?.is_some() {
         let held = |v: &VoiceId| at_engine.iter().any(|e| &e.voice_id == v);
-        for entry in entries.iter().filter(|c| !held(&c.voice_id)) {
+        // A voice made while the provider was being listed is on record but not in the list:
+        // records this recent wait for the next run.
+        let settled = now - chrono::Duration::minutes(SETTLE_MINUTES);
+        for entry in entries.iter().filter(|c| !held(&c.voice_id) && c.created_at < settled) {
             if !input.dry_run {
                 clone_voice::mark_evicted(cache, entry).await?;
             }
             out.forgotten.push(entry.voice_id.clone());
         }
-        for m in &models {
+        for m in models.iter().filter(|m| m.updated_at < settled) {
             let Some(voice) = m.provider_voice_id.as_ref().filter(|v| !held(v)) else { continue };
             if !input.dry_run {
                 ops::voice_gone(cache, &m.id, voice, "vanished", now).await?;

@@ -121,7 +121,16 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
         ..model("exp-1", "+14155550009", "expiredModel1")
     };
     let vanished = model("van-1", "emp-2", "vanishedModel1");
-    for m in [&kept, &expired, &vanished] {
+    // Made while the provider was being listed: on record, not yet in the list.
+    let just_made = echome_testkit::fixtures::voice_model(
+        "new-1",
+        "emp-3",
+        "alice",
+        "madeJustNow1",
+        None,
+        t0() - Duration::minutes(1),
+    );
+    for m in [&kept, &expired, &vanished, &just_made] {
         records.create_model(m).await.unwrap();
     }
 
@@ -138,6 +147,7 @@ async fn voices_the_library_holds_are_kept_and_models_follow_their_voices() {
     assert_eq!(status(&kept).await, ModelStatus::Ready);
     assert_eq!(status(&expired).await, ModelStatus::Deleted);
     assert_eq!(status(&vanished).await, ModelStatus::Deleted);
+    assert_eq!(status(&just_made).await, ModelStatus::Ready, "too recent to be called vanished");
     let again = handle(&records, &engine, &blobs, ReconcileInput::default(), &rules(), t0()).await.unwrap();
     assert!(again.deleted.is_empty() && again.forgotten.is_empty(), "they agree: {again:?}");
 }

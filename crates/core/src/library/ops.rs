@@ -36,6 +36,10 @@ pub enum LibraryError {
     NotReady(ModelId, &'static str),
     #[error("voice model {0} changed while this request was writing it; try again")]
     Raced(ModelId),
+    #[error(
+        "voice model {0}'s voice is at {1}, and this deployment speaks with {2}: it cannot be deleted here"
+    )]
+    OtherProvider(ModelId, String, String),
     #[error(transparent)]
     Invalid(#[from] ModelError),
     #[error(transparent)]
@@ -267,11 +271,23 @@ pub async fn activate<L: VoiceLibrary + CloneCache>(
     let new = pointer(&m, true, actor, at).ok_or(LibraryError::NotReady(id.clone(), m.status.as_str()))?;
     for _ in 0..RACE_ATTEMPTS {
         let current = lib.active_voice(&m.person).await?;
-        if current.as_ref().is_some_and(|c| c.model_id == m.id) {
-            return Err(LibraryError::AlreadyActive(id.clone()));
+        if let Some(c) = current.as_ref().filter(|c| c.model_id == m.id) {
+            if c.voice_id == new.voice_id {
+                return Err(LibraryError::AlreadyActive(id.clone()));
+            }
+            match repoint(lib, c, &m, at).await? {
+                Some(_) => return Ok(new),
+                None => continue,
+            }
         }
         let expected = current.as_ref().map(|c| (&c.model_id, Some(&c.voice_id)));
         if point(lib, &m.person, Some((&new, &m)), expected, at).await? {
+            // Deleted meanwhile (a delete that read the old pointer): its successor takes over.
+            let now_model = lib.model(id).await?;
+            if let Some(gone) = now_model.filter(|m| !m.is_usable(at)) {
+                successor(lib, &gone, at).await?;
+                return Err(LibraryError::NotReady(id.clone(), gone.status.as_str()));
+            }
             // Chosen by hand, it is kept until someone changes it: no expiry.
             if m.expires_at.is_some() {
                 update(lib, id, at, |m| {
@@ -287,6 +303,32 @@ pub async fn activate<L: VoiceLibrary + CloneCache>(
         }
     }
     Err(LibraryError::Raced(id.clone()))
+}
+
+/// The active pointer `current` names `m` but an older voice: it is moved to `m`'s voice.
+/// `Some(true)` when moved, `Some(false)` when nothing needed moving, `None` when another
+/// writer came first (read again).
+async fn repoint<L: VoiceLibrary + CloneCache>(
+    lib: &L,
+    current: &ActiveVoice,
+    m: &VoiceModel,
+    at: DateTime<Utc>,
+) -> Result<Option<bool>, LibraryError> {
+    let Some(voice) = m.provider_voice_id.as_ref().filter(|v| **v != current.voice_id) else {
+        return Ok(Some(false));
+    };
+    if !m.is_usable(at) {
+        return Ok(Some(false));
+    }
+    let new =
+        ActiveVoice { voice_id: voice.clone(), provider: m.provider.clone(), since: at, ..current.clone() };
+    let expected = Some((&current.model_id, Some(&current.voice_id)));
+    if !point(lib, &m.person, Some((&new, m)), expected, at).await? {
+        return Ok(None);
+    }
+    let detail = json!({ "voice": "made again", "by_hand": current.by_hand });
+    audit(lib, &Actor::System, AuditAction::Update, m, detail, at).await?;
+    Ok(Some(true))
 }
 
 /// Leaves `m`'s person without an active model (409 when `m` is not the active one).
@@ -356,6 +398,14 @@ pub async fn consider<L: VoiceLibrary + CloneCache>(
 ) -> Result<bool, LibraryError> {
     for _ in 0..RACE_ATTEMPTS {
         let current = lib.active_voice(&m.person).await?;
+        if let Some(c) = current.as_ref().filter(|c| c.model_id == m.id) {
+            // Already the active one; made again (a restore, a re-run), it speaks with its new
+            // voice, chosen the same way as before.
+            match repoint(lib, c, m, at).await? {
+                Some(done) => return Ok(done),
+                None => continue,
+            }
+        }
         let current_model = match &current {
             Some(c) => lib.model(&c.model_id).await?,
             None => None,
@@ -401,7 +451,11 @@ pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>(
     if m.status == ModelStatus::Deleted {
         return Err(LibraryError::NotFound(id.clone()));
     }
-    if let Some(voice) = m.provider_voice_id.as_ref().filter(|_| m.provider == engine.name()) {
+    // A voice at another provider would be left there with nothing tracking it.
+    if m.provider_voice_id.is_some() && m.provider != engine.name() {
+        return Err(LibraryError::OtherProvider(id.clone(), m.provider.clone(), engine.name().to_owned()));
+    }
+    if let Some(voice) = &m.provider_voice_id {
         delete_at_engine(engine, voice).await.map_err(LibraryError::Provider)?;
     }
     // Its files go under deleted/, where the bucket's lifecycle expires them.
@@ -411,6 +465,10 @@ pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>(
         moved.push(if blobs.move_to(file, &to).await? { to } else { file.clone() });
     }
     let deleted = update(lib, id, at, |m| {
+        // Another delete came first: its record (and the files' new places) stand.
+        if m.status == ModelStatus::Deleted {
+            return Err(LibraryError::NotFound(m.id.clone()));
+        }
         m.status = ModelStatus::Deleted;
         m.deleted_at = Some(at);
         m.source.pack = moved.clone();
@@ -538,10 +596,16 @@ pub async fn unshare<L: VoiceLibrary>(
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CleanedUp {
     pub model_id: ModelId,
+    /// Said redacted (a caller's number is never printed whole).
+    #[serde(serialize_with = "redacted")]
     pub person: Person,
     pub reason: CleanupReason,
     /// The model activated in its place (an expired active model's successor).
     pub replaced_by: Option<ModelId>,
+}
+
+fn redacted<S: serde::Serializer>(p: &Person, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(p)
 }
 
 /// Every model the rules remove, deleted as [`delete`] does (as the system: cleanup is an
@@ -562,6 +626,10 @@ pub async fn cleanup<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>
         for m in &page.models {
             let active = lib.active_voice(&m.person).await?.is_some_and(|a| a.model_id == m.id);
             let Some(reason) = rules.reason(m, active, at) else { continue };
+            // Another provider's voices are that deployment's to clean up.
+            if m.provider_voice_id.is_some() && m.provider != engine.name() {
+                continue;
+            }
             let replaced_by = if dry_run {
                 None
             } else {
@@ -577,4 +645,21 @@ pub async fn cleanup<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>
     }
     tracing::info!(dry_run, removed = out.len(), "voice models cleaned up");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cleaned_up_caller_is_said_redacted() {
+        let out = CleanedUp {
+            model_id: ModelId::parse("vm-run-1").unwrap(),
+            person: Person::parse("+14155550123").unwrap(),
+            reason: CleanupReason::Expired,
+            replaced_by: None,
+        };
+        let json = serde_json::to_string(&out).unwrap();
+        assert!(!json.contains("4155550") && json.contains("+14"), "{json}");
+    }
 }
