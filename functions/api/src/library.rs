@@ -50,12 +50,6 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
     })
 }
 
-/// `{RFC 3339 time}#{model id}`, as [`port::position`] writes it.
-fn is_position(c: &str) -> bool {
-    c.rsplit_once('#')
-        .is_some_and(|(at, id)| DateTime::parse_from_rfc3339(at).is_ok() && ModelId::parse(id).is_ok())
-}
-
 /// The caller's clone entry holds this model's voice: the calls it counts were this model's.
 fn holds(e: &CloneRecord, m: &VoiceModel) -> bool {
     m.person.caller() == Some(&e.caller_id)
@@ -563,7 +557,6 @@ where
             .map(|c| {
                 echome_core::signing::unhex(&c)
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .filter(|c| is_position(c))
                     .ok_or_else(|| HttpError::BadRequest("cursor is not one this API gave out".into()))
             })
             .transpose()?;

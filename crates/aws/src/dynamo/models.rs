@@ -80,24 +80,21 @@ impl VoiceLibrary for DynamoRecords {
     }
 
     async fn models(&self, limit: usize, after: Option<&str>) -> Result<ModelPage, StorageError> {
+        // After a position by a key condition, not an ExclusiveStartKey: any text is a place in
+        // the order (a cursor a client made up lists what sorts after it, never fails).
         let mut req = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(GSI2)
-            .key_condition_expression("gsi2pk = :pk")
             .expression_attribute_values(":pk", s("MODELS"))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX));
-        if let Some(after) = after {
-            let (_, id) = after
-                .rsplit_once('#')
-                .ok_or_else(|| StorageError::Failed(format!("not a model cursor: {after:?}")))?;
-            req = req
-                .exclusive_start_key("gsi2pk", s("MODELS"))
-                .exclusive_start_key("gsi2sk", s(after))
-                .exclusive_start_key("pk", s(format!("MODEL#{id}")))
-                .exclusive_start_key("sk", s("MODEL"));
-        }
+        req = match after {
+            Some(after) => req
+                .key_condition_expression("gsi2pk = :pk AND gsi2sk > :after")
+                .expression_attribute_values(":after", s(after)),
+            None => req.key_condition_expression("gsi2pk = :pk"),
+        };
         let out = req.send().await.map_err(|e| storage_error("MODELS", "listing", e))?;
         let models = out.items().iter().map(model_from).collect::<Result<Vec<_>, _>>()?;
         let next =
