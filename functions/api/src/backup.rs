@@ -206,6 +206,10 @@ where
             None => lib.create_model(&m).await?,
         };
         if !written {
+            // Someone changed the record while the voice was being made: that voice is nobody's.
+            if let Some(voice) = m.provider_voice_id.as_ref().filter(|_| !still_there) {
+                ops::delete_at_engine(engine, voice).await.map_err(provider)?;
+            }
             out.skipped.push(json!({ "id": id, "reason": "changed meanwhile; try again" }));
             continue;
         }
