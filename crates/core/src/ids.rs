@@ -139,6 +139,30 @@ impl From<CallerId> for String {
     }
 }
 
+/// Display, and the `String` conversions serde uses (`try_from` validates), of an id newtype.
+macro_rules! string_id {
+    ($name:ident) => {
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+
 /// Names one clone run; it is part of every S3 key the run writes (`runs/{run_id}/…`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -192,24 +216,7 @@ impl RunId {
     }
 }
 
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for RunId {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<RunId> for String {
-    fn from(value: RunId) -> Self {
-        value.0
-    }
-}
+string_id!(RunId);
 
 macro_rules! plain_id {
     ($(#[$doc:meta])* $name:ident, $variant:ident, $max:expr, $extra:expr) => {
@@ -231,24 +238,7 @@ macro_rules! plain_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = IdError;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> Self {
-                value.0
-            }
-        }
+        string_id!($name);
     };
 }
 
@@ -284,24 +274,7 @@ impl ModelId {
     }
 }
 
-impl fmt::Display for ModelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for ModelId {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ModelId> for String {
-    fn from(value: ModelId) -> Self {
-        value.0
-    }
-}
+string_id!(ModelId);
 
 #[cfg(test)]
 mod tests {

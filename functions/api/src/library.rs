@@ -642,9 +642,10 @@ where
         } else {
             Vec::new()
         };
+        let by_id: HashMap<&ModelId, &VoiceModel> = seen.iter().map(|m| (&m.id, m)).collect();
         let theirs: Vec<&CloneRecord> = entries
             .iter()
-            .filter(|e| seen.iter().any(|m| m.person.caller().is_some() && holds(e, m)))
+            .filter(|e| by_id.get(&ModelId::for_run(&e.run_id)).is_some_and(|m| holds(e, m)))
             .collect();
         Ok((200, views::analytics(&seen, active, &theirs, &self.library, now)))
     }

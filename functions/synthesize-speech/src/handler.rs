@@ -80,9 +80,10 @@ pub async fn handle<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
 /// A model a request may not speak with is the request's fault; storage keeps its kind.
 fn refused(e: LibraryError) -> StepError {
     match e {
-        LibraryError::NotFound(_) | LibraryError::NotReady(..) | LibraryError::Invalid(_) => {
-            StepError::invalid_input(e.to_string())
-        }
+        LibraryError::NotFound(_)
+        | LibraryError::NotReady(..)
+        | LibraryError::OtherProvider(..)
+        | LibraryError::Invalid(_) => StepError::invalid_input(e.to_string()),
         other => other.into(),
     }
 }

@@ -33,8 +33,6 @@ pub enum ModelError {
     Name,
     #[error("a share needs a user id of 1 to 128 printable characters")]
     ShareUser,
-    #[error("the model's voice is at {0}, and this speaks with {1}")]
-    Provider(String, String),
 }
 
 /// Whose voice it is: a caller (their number) or anyone an operator names (`emp-42`).
@@ -275,6 +273,12 @@ impl VoiceModel {
         self.status == ModelStatus::Ready
             && self.provider_voice_id.is_some()
             && self.expires_at.is_none_or(|e| now < e)
+    }
+
+    /// Its voice is held by another provider than `engine`: this deployment can neither speak
+    /// with it nor delete it.
+    pub fn voice_elsewhere(&self, engine: &str) -> bool {
+        self.provider_voice_id.is_some() && self.provider != engine
     }
 
     pub fn score(&self) -> Option<f64> {

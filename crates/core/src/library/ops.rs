@@ -36,9 +36,7 @@ pub enum LibraryError {
     NotReady(ModelId, &'static str),
     #[error("voice model {0} changed while this request was writing it; try again")]
     Raced(ModelId),
-    #[error(
-        "voice model {0}'s voice is at {1}, and this deployment speaks with {2}: it cannot be deleted here"
-    )]
+    #[error("voice model {0}'s voice is at {1}, and this deployment works with {2}")]
     OtherProvider(ModelId, String, String),
     #[error(transparent)]
     Invalid(#[from] ModelError),
@@ -140,8 +138,8 @@ pub async fn speakable<L: VoiceLibrary>(
         .clone()
         .filter(|_| m.status == ModelStatus::Ready)
         .ok_or(LibraryError::NotReady(id.clone(), m.status.as_str()))?;
-    if m.provider != provider {
-        return Err(LibraryError::Invalid(ModelError::Provider(m.provider.clone(), provider.to_owned())));
+    if m.voice_elsewhere(provider) {
+        return Err(LibraryError::OtherProvider(id.clone(), m.provider.clone(), provider.to_owned()));
     }
     Ok((m, voice))
 }
@@ -452,7 +450,7 @@ pub async fn delete<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>(
         return Err(LibraryError::NotFound(id.clone()));
     }
     // A voice at another provider would be left there with nothing tracking it.
-    if m.provider_voice_id.is_some() && m.provider != engine.name() {
+    if m.voice_elsewhere(engine.name()) {
         return Err(LibraryError::OtherProvider(id.clone(), m.provider.clone(), engine.name().to_owned()));
     }
     if let Some(voice) = &m.provider_voice_id {
@@ -627,7 +625,7 @@ pub async fn cleanup<L: VoiceLibrary + CloneCache, E: VoiceEngine, B: BlobStore>
             let active = lib.active_voice(&m.person).await?.is_some_and(|a| a.model_id == m.id);
             let Some(reason) = rules.reason(m, active, at) else { continue };
             // Another provider's voices are that deployment's to clean up.
-            if m.provider_voice_id.is_some() && m.provider != engine.name() {
+            if m.voice_elsewhere(engine.name()) {
                 continue;
             }
             let replaced_by = if dry_run {
