@@ -84,6 +84,9 @@ demo: deps
 	@mkdir -p $(DEMO_DIR)
 	cargo run -q -p echome-testkit --bin echome-testgen -- --kind mixed --seconds 300 --seed 1 \
 	  --out $(DEMO_DIR)/caller.wav --truth $(DEMO_DIR)/caller.truth.json
+	@echo "demo: the demo caller +14155550123 consents to being cloned (CONSENT_POLICY is required by default)"
+	cargo run -q -p echome-cli --bin echome -- --data-dir .echome consent grant +14155550123 --method api \
+	  --by "the demo caller" --evidence demo/consent.txt
 	cargo run -q -p echome-cli --bin echome -- --data-dir .echome run $(DEMO_DIR)/caller.wav --caller +14155550123 --json \
 	  > $(DEMO_DIR)/run.json || { cat $(DEMO_DIR)/run.json; exit 1; }
 	@python3 -c 'import json; r = json.load(open("$(DEMO_DIR)/run.json")); \

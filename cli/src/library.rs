@@ -41,6 +41,7 @@ pub async fn call(
         blobs: local.blobs.clone(),
         bucket: crate::local::BUCKET.into(),
         library: LibrarySettings::from_env().map_err(StepError::invalid_input)?,
+        consent: echome_core::ConsentPolicy::from_env().map_err(StepError::invalid_input)?,
     };
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let mut req = ApiGatewayV2httpRequest::default();

@@ -6,6 +6,7 @@ mod engine;
 mod library;
 mod local;
 mod output;
+mod people;
 mod prepare;
 mod run;
 mod runs;
@@ -55,6 +56,12 @@ enum Command {
     Webhooks(webhooks::WebhooksArgs),
     /// A bearer token for `echome serve`'s API, printed on stdout.
     Token(token::TokenArgs),
+    /// Named people (employees, presenters) whose voices echome may keep.
+    #[command(subcommand)]
+    People(people::PeopleCommand),
+    /// Consent to clone a person: grant, revoke (deletes their voices), show.
+    #[command(subcommand)]
+    Consent(people::ConsentCommand),
 }
 
 #[derive(Subcommand)]
@@ -88,5 +95,7 @@ fn main() -> ExitCode {
         Command::Samples(SamplesCommand::Add(args)) => runtime.block_on(run::add_sample(&cli.data_dir, args)),
         Command::Webhooks(args) => webhooks::run(&cli.data_dir, args),
         Command::Token(args) => token::run(&cli.data_dir, args),
+        Command::People(cmd) => runtime.block_on(people::people(&cli.data_dir, cmd)),
+        Command::Consent(cmd) => runtime.block_on(people::consent(&cli.data_dir, cmd)),
     }
 }

@@ -148,6 +148,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             blobs: local.blobs.clone(),
             bucket: BUCKET.into(),
             library: echome_core::library::LibrarySettings::from_env().map_err(StepError::invalid_input)?,
+            consent: echome_core::ConsentPolicy::from_env().map_err(StepError::invalid_input)?,
         },
         requests: Default::default(),
     });

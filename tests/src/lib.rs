@@ -37,11 +37,23 @@ pub fn echome() -> PathBuf {
     bin
 }
 
-/// `echome --data-dir data ARGS` offline (no ElevenLabs key): whether it succeeded, and the JSON
+/// `echome --data-dir data ARGS` offline (no ElevenLabs key), for a pipeline test that is not
+/// about consent: the deployment does not require it (`CONSENT_POLICY=not_required`; the
+/// consent tests use [`echome_json_with`] and the default). Whether it succeeded, and the JSON
 /// it printed.
 pub fn echome_json(data: &std::path::Path, args: &[&str]) -> (bool, serde_json::Value) {
+    echome_json_with(data, &[("CONSENT_POLICY", "not_required")], args)
+}
+
+/// `echome --data-dir data ARGS` offline with `env` set.
+pub fn echome_json_with(
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, serde_json::Value) {
     let mut cmd = std::process::Command::new(echome());
-    cmd.env_remove("ELEVENLABS_API_KEY").arg("--data-dir").arg(data).args(args);
+    cmd.env_remove("ELEVENLABS_API_KEY").env_remove("CONSENT_POLICY").arg("--data-dir").arg(data).args(args);
+    cmd.envs(env.iter().copied());
     run_json(cmd, &[])
 }
 

@@ -16,6 +16,7 @@ fn echome(server: &MockServer, data: &Path, args: &[&str]) -> (bool, Value) {
     let mut cmd = Command::new(echome_tests::echome());
     cmd.env("ELEVENLABS_API_KEY", KEY)
         .env("ELEVENLABS_API_BASE", server.uri())
+        .env_remove("CONSENT_POLICY")
         .arg("--data-dir")
         .arg(data)
         .args(args);
@@ -58,6 +59,29 @@ async fn clone_and_say_go_through_elevenlabs() {
     let data = dir.path().join("data");
     let call = dir.path().join("call.wav");
     generate(Scene { kind: SceneKind::Clean, seconds: 70.0, seed: 33 }, &call).unwrap();
+    // Consent is required by default: without it the run ends before anything is uploaded.
+    let (ok, refused) =
+        echome(&server, &data, &["clone", call.to_str().unwrap(), "--caller", "+14155550123", "--json"]);
+    assert!(!ok, "{refused:#}");
+    assert_eq!(refused["error"]["code"], "consent_missing", "{refused:#}");
+    let consent = [
+        "consent",
+        "grant",
+        "+14155550123",
+        "--method",
+        "recorded_verbal",
+        "--by",
+        "the caller",
+        "--evidence",
+        "samples/+14155550123/consent.wav",
+        "--json",
+    ];
+    let (ok, granted) = echome(&server, &data, &consent);
+    assert!(ok, "{granted:#}");
+    assert_eq!(
+        (granted["status"].as_str(), granted["person"].as_str()),
+        (Some("granted"), Some("+14******123"))
+    );
     let (ok, out) =
         echome(&server, &data, &["clone", call.to_str().unwrap(), "--caller", "+14155550123", "--json"]);
     assert!(ok, "{out:#}");

@@ -144,6 +144,11 @@ async fn two_users_a_viewer_and_an_admin_each_get_their_part_of_the_library() {
 
     // Alice asks for a model of the caller from their recording: a clone run makes its voice.
     let ask = json!({"person": CALLER, "sample_key": format!("samples/{CALLER}/interview.wav")});
+    let (status, refused) = alice.post("/voice-models", ask.clone()).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("consent_missing")), "{refused}");
+    let consent = json!({"given_by": "the caller", "method": "recorded_verbal"});
+    assert_eq!(carol.post("/people/%2B14155550123/consent", consent.clone()).await.0, 403, "viewers read");
+    assert_eq!(alice.post("/people/%2B14155550123/consent", consent).await.0, 201);
     assert_eq!(carol.post("/voice-models", ask.clone()).await.0, 403);
     let (status, made) = alice.post("/voice-models", ask).await;
     assert_eq!((status, made["model"]["status"].clone()), (202, json!("pending")), "{made}");

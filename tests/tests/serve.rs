@@ -58,6 +58,8 @@ fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
         ("DEFAULT_VOICE_ID", "defaultVoice01".into()),
         ("CLONE_MAX_WAIT_SECONDS", max_wait_s.to_string()),
         ("ECHOME_MIN_SPEECH_S", "20".into()),
+        // The consent gate has its own tests (tests/tests/consent.rs, webhook-intake's routes).
+        ("CONSENT_POLICY", "not_required".into()),
     ];
     let running = echome_testkit::serve::Serve::start(&echome, data, &env);
     // `echome token` works beside a running `serve` on the same data dir.

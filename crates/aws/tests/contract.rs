@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use echome_aws::DynamoRecords;
+use echome_core::People;
 use echome_core::library::{ActiveVoice, AuditAction, AuditEvent, Person, VoiceLibrary, VoiceModel};
 use echome_core::{
     CallerId, CloneCache, CloneRecord, CloneStatus, QualityScore, ReferenceVoice, ReferenceVoices, RunId,
@@ -195,6 +196,43 @@ async fn one_active_model_per_person<S: VoiceLibrary>(store: &S) {
     assert_eq!(store.active_voice(&person).await.unwrap(), None);
 }
 
+/// A named person is created once; consent is per person (a caller's too), kept as last saved.
+async fn people_and_their_consent<S: People>(store: &S) {
+    use echome_core::people::{
+        ConsentMethod, ConsentRecord, ConsentScope, Evidence, PersonKind, PersonRecord,
+    };
+    let at = t("2026-11-20T09:00:00Z");
+    let anna = Person::parse("emp-42").unwrap();
+    let rec = PersonRecord::new(anna.clone(), "Anna Berg", PersonKind::Employee, "alice", at).unwrap();
+    assert!(store.create_person(&rec).await.unwrap());
+    let other = PersonRecord { display_name: "Someone Else".into(), ..rec.clone() };
+    assert!(!store.create_person(&other).await.unwrap(), "an id on record is not taken over");
+    assert_eq!(store.person(&anna).await.unwrap(), Some(rec));
+    assert_eq!(store.person(&Person::parse("emp-43").unwrap()).await.unwrap(), None);
+
+    let caller = Person::Caller(caller());
+    assert_eq!(store.consent(&caller).await.unwrap(), None);
+    let scopes = ConsentScope::parse_list(["clone"]).unwrap();
+    let evidence = Some(Evidence::parse("consent/+14155550123.pdf").unwrap());
+    let mut c = ConsentRecord::grant(
+        caller.clone(),
+        "the caller",
+        ConsentMethod::Written,
+        scopes,
+        evidence,
+        "alice",
+        at,
+    )
+    .unwrap();
+    store.save_consent(&c).await.unwrap();
+    assert_eq!(store.consent(&caller).await.unwrap().as_ref(), Some(&c));
+    assert_eq!(store.consent(&anna).await.unwrap(), None, "consent is the person's own");
+    c.revoked_at = Some(at + Duration::days(1));
+    c.revoked_by = Some("bob".into());
+    store.save_consent(&c).await.unwrap();
+    assert_eq!(store.consent(&caller).await.unwrap(), Some(c));
+}
+
 #[tokio::test]
 async fn dynamodb_keeps_the_ports_promises() {
     let moto = MotoServer::start();
@@ -205,6 +243,7 @@ async fn dynamodb_keeps_the_ports_promises() {
     one_reference_voice_per_caller(&db).await;
     models_are_written_once_and_saved_over_what_was_read(&db).await;
     one_active_model_per_person(&db).await;
+    people_and_their_consent(&db).await;
 }
 
 #[tokio::test]
@@ -216,4 +255,5 @@ async fn the_local_records_keep_the_ports_promises() {
     one_reference_voice_per_caller(&local).await;
     models_are_written_once_and_saved_over_what_was_read(&local).await;
     one_active_model_per_person(&local).await;
+    people_and_their_consent(&local).await;
 }

@@ -20,6 +20,8 @@ pub enum CallPath {
     Cloning,
     /// No sample on file: the agent with the default voice.
     NoSample,
+    /// A sample on file, but no consent to clone the caller: the agent with the default voice.
+    ConsentMissing,
 }
 
 impl CallPath {
@@ -28,6 +30,7 @@ impl CallPath {
             Self::Cached => "cached",
             Self::Cloning => "cloning",
             Self::NoSample => "no_sample",
+            Self::ConsentMissing => "consent_missing",
         }
     }
 }

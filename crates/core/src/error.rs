@@ -24,10 +24,13 @@ pub enum ErrorType {
     /// The new recording's speaker is not the caller's voice on record: the voice is not
     /// replaced until an operator accepts the new speaker.
     SpeakerMismatch,
+    /// The person has not consented to being cloned (or revoked it), and the consent policy
+    /// requires it: nothing is sent to the provider.
+    ConsentMissing,
 }
 
 impl ErrorType {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::InvalidInput,
         Self::InvalidAudio,
         Self::NoUsableSpeech,
@@ -37,6 +40,7 @@ impl ErrorType {
         Self::ProviderRejected,
         Self::PackGone,
         Self::SpeakerMismatch,
+        Self::ConsentMissing,
     ];
 
     /// The name back from a state machine's `Error`; anything else (`States.Timeout`,
@@ -56,6 +60,7 @@ impl ErrorType {
             Self::ProviderRejected => "ProviderRejected",
             Self::PackGone => "PackGone",
             Self::SpeakerMismatch => "SpeakerMismatch",
+            Self::ConsentMissing => "ConsentMissing",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod library;
 pub mod limits;
 pub mod metrics;
+pub mod people;
 pub mod ports;
 pub mod prosody;
 pub mod quality;
@@ -32,6 +33,7 @@ pub use calls::{CallEventKind, CallEventRecord, CallPath, CallRecord, CallStatus
 pub use error::{AudioError, ErrorType, StepError, StorageError};
 pub use ids::{CallId, CallerId, IdError, RunId, VoiceId};
 pub use library::{ModelPage, VoiceLibrary};
+pub use people::{ConsentPolicy, People};
 pub use ports::{
     AgentCallRequest, AgentCallStarted, AgentCalls, BlobStore, CallClaim, CallLog, CallPage, CloneCache,
     Delivery, EngineVoice, ReferenceVoices, RunLog, RunStart, RunStarter, SampleLog, VoiceEngine,

@@ -31,6 +31,9 @@ pub enum HttpError {
     MethodNotAllowed { method: String, allow: String },
     #[error("{0}")]
     Conflict(String),
+    /// The person has not consented to what was asked (the consent policy requires it).
+    #[error(transparent)]
+    ConsentMissing(#[from] echome_core::people::ConsentMissing),
     #[error("too many requests; try again in {retry_after_s} s")]
     RateLimited { retry_after_s: u32 },
     #[error("storage is busy; try again")]
@@ -49,7 +52,7 @@ impl HttpError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::Conflict(_) => 409,
+            Self::Conflict(_) | Self::ConsentMissing(_) => 409,
             Self::RateLimited { .. } => 429,
             Self::Unavailable => 503,
             Self::Internal => 500,
@@ -66,6 +69,7 @@ impl HttpError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Conflict(_) => "conflict",
+            Self::ConsentMissing(_) => echome_core::people::ConsentMissing::CODE,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",

@@ -11,12 +11,14 @@ mod archive;
 mod backup;
 mod library;
 mod model_views;
+mod people;
 mod provider;
 mod views;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::http::Method;
 use chrono::{Duration, Utc};
+use echome_core::People;
 use echome_core::auth::{AuthError, Principal, Role, TokenVerifier};
 use echome_core::library::LibrarySettings;
 use echome_core::limits::{RateDecision, RateLimiter, RoleLimits};
@@ -51,6 +53,8 @@ pub struct Api<R, T, L, P, E, S, B> {
     /// Where recordings are (`BUCKET_NAME`; `recordings` locally).
     pub bucket: String,
     pub library: LibrarySettings,
+    /// Whether a model asked for needs its person's consent first (`CONSENT_POLICY`).
+    pub consent: echome_core::ConsentPolicy,
 }
 
 /// Who may call a route.
@@ -63,7 +67,7 @@ pub(crate) enum Access {
 
 impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
 where
-    R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary,
+    R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary + People,
     T: TokenVerifier,
     L: RateLimiter,
     P: ProviderProbe,
@@ -96,7 +100,9 @@ where
             | ["callers", _, "calls"]
             | ["runs", _] => vec![(Method::GET, Access::Role(Role::Viewer))],
             ["runs", _, "accept-speaker"] => vec![(Method::POST, Access::Role(Role::Operator))],
-            other => library::routes(other).ok_or_else(|| HttpError::NotFound(format!("route {path}")))?,
+            other => library::routes(other)
+                .or_else(|| people::routes(other))
+                .ok_or_else(|| HttpError::NotFound(format!("route {path}")))?,
         };
         let method = &req.request_context.http.method;
         let Some(&(_, access)) = methods.iter().find(|(m, _)| m == method) else {
@@ -229,6 +235,9 @@ where
                         other => HttpError::Conflict(other.to_string()),
                     })?;
                 Ok((200, views::accepted(&reference, &check)))
+            }
+            ["people"] | ["people", _] | ["people", _, "consent"] => {
+                self.people(segments, req, who.ok_or(HttpError::Internal)?).await
             }
             library_route => self.library(library_route, req, who.ok_or(HttpError::Internal)?).await,
         }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::http::Method;
 use chrono::{DateTime, Duration, Utc};
+use echome_core::People;
 use echome_core::auth::{Principal, Role, TokenVerifier};
 use echome_core::library::ops::{self, Actor};
 use echome_core::library::{
@@ -16,6 +17,7 @@ use echome_core::library::{
     access, model, port,
 };
 use echome_core::limits::RateLimiter;
+use echome_core::people::ConsentScope;
 use echome_core::{
     BlobStore, CallLog, CloneCache, CloneRecord, ReferenceVoices, RunLog, RunStarter, VoiceEngine,
 };
@@ -191,7 +193,7 @@ struct CleanupBody {
 
 impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
 where
-    R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary,
+    R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary + People,
     T: TokenVerifier,
     L: RateLimiter,
     P: ProviderProbe,
@@ -384,6 +386,7 @@ where
             }
             (["voice-models", id], Method::GET) => {
                 let m = ops::load(lib, &actor, &model_id(id)?, Act::See).await?;
+                let m = self.settled(m, now).await?;
                 let active = self.is_active(&m).await?;
                 Ok((200, views::model(&m, active, &self.library, now)))
             }
@@ -502,6 +505,9 @@ where
         let name = body.name.as_deref().map(model::check_name).transpose().map_err(bad)?;
         let metadata = body.metadata.unwrap_or_else(|| json!({}));
         model::check_metadata(&metadata).map_err(bad)?;
+        // Refused here, before a model or a run exists, rather than failed by the run later.
+        let consent = self.records.consent(&p).await?;
+        self.consent.check(&p, consent.as_ref(), ConsentScope::Clone).map_err(HttpError::from)?;
         let sample = echome_core::BlobRef::new(&self.bucket, &body.sample_key);
         if !self.blobs.exists(&sample).await? {
             return Err(HttpError::NotFound("a recording at that sample_key".into()));
@@ -525,6 +531,7 @@ where
             m
         } else {
             let existing = ops::load(&self.records, &actor, &m.id, Act::See).await?;
+            let existing = self.settled(existing, now).await?;
             if existing.status != ModelStatus::Pending {
                 let active = self.is_active(&existing).await?;
                 let view = views::model(&existing, active, &self.library, now);
@@ -669,8 +676,33 @@ where
     async fn views(&self, models: &[VoiceModel], now: DateTime<Utc>) -> Result<Vec<Value>, HttpError> {
         let mut out = Vec::with_capacity(models.len());
         for m in models {
-            out.push(views::model(m, self.is_active(m).await?, &self.library, now));
+            let m = self.settled(m.clone(), now).await?;
+            out.push(views::model(&m, self.is_active(&m).await?, &self.library, now));
         }
         Ok(out)
+    }
+
+    /// A model whose clone run failed says so, with the run's error: the state machine records
+    /// how the run ended, not the model, so a model still `pending` or `cloning` after its run
+    /// failed is marked `failed` when read. Only those two states cost the run's read.
+    pub(crate) async fn settled(&self, m: VoiceModel, now: DateTime<Utc>) -> Result<VoiceModel, HttpError> {
+        if !matches!(m.status, ModelStatus::Pending | ModelStatus::Cloning) {
+            return Ok(m);
+        }
+        let Some(run_id) = &m.source.run_id else { return Ok(m) };
+        let Some(run) = self.records.run(run_id).await? else { return Ok(m) };
+        if run.status != echome_core::RunStatus::Failed {
+            return Ok(m);
+        }
+        let error = run.error.clone();
+        let failed = ops::update(&self.records, &m.id, now, |x| {
+            if matches!(x.status, ModelStatus::Pending | ModelStatus::Cloning) {
+                x.status = ModelStatus::Failed;
+                x.error = error.clone();
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(failed)
     }
 }

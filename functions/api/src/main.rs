@@ -33,6 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         blobs: S3BlobStore::new(&sdk),
         bucket: env::required("BUCKET_NAME")?,
         library,
+        consent: echome_core::ConsentPolicy::from_env()?,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
         let api = &api;

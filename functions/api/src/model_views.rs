@@ -25,6 +25,9 @@ pub fn model(m: &VoiceModel, is_active: bool, settings: &LibrarySettings, now: D
         "sample_rate": m.sample_rate,
         "quality": m.quality.as_ref().map(echome_core::QualityScore::summary),
         "status": m.status,
+        "error": m.error.as_ref().map(|e| json!({
+            "type": e.error_type, "code": e.code, "message": redact::phone_numbers(&e.message)
+        })),
         "usable": m.is_usable(now),
         "is_active": is_active,
         "metadata": m.metadata,

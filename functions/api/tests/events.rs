@@ -92,6 +92,7 @@ async fn api_with_limits(limits: RoleLimits) -> (tempfile::TempDir, TestApi) {
         blobs: echome_local::FsBlobStore::new(dir.path().join("blobs")),
         bucket: "recordings".into(),
         library: Default::default(),
+        consent: Default::default(),
     };
     (dir, api)
 }
@@ -323,10 +324,13 @@ fn the_openapi_description_covers_every_route_served() {
         "/voice-models/{id}/export",
         "/backups",
         "/backups/{backup_id}/restore",
+        "/people",
+        "/people/{person}",
+        "/people/{person}/consent",
     ] {
         assert!(paths.contains(&route), "{route} is described");
     }
-    assert_eq!(paths.len(), 29, "and nothing that is not served: {paths:?}");
+    assert_eq!(paths.len(), 32, "and nothing that is not served: {paths:?}");
 }
 
 /// The description says which routes need a token; the handler agrees on every one it serves.
@@ -369,7 +373,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 29, "every API route of the description was tried");
+    assert_eq!(checked, 34, "every API route of the description was tried");
 }
 
 #[tokio::test]

@@ -63,6 +63,7 @@ async fn world(settings: LibrarySettings, models: &[VoiceModel]) -> World {
         blobs: FsBlobStore::new(dir.path().join("blobs")),
         bucket: "recordings".into(),
         library: settings,
+        consent: Default::default(),
     };
     World { api, account, _server: server, _dir: dir }
 }
@@ -429,6 +430,8 @@ async fn a_model_asked_for_starts_a_clone_run_and_becomes_ready_with_its_voice()
     let key = "samples/+14155550123/interview.wav";
     let blob = echome_core::BlobRef::new("recordings", key);
     w.api.blobs.put_bytes(&blob, vec![0; 64], "audio/wav").await.unwrap();
+    let consent = json!({"given_by": "the caller", "method": "recorded_verbal"});
+    assert_eq!(w.post("/people/%2B14155550123/consent", ALICE, consent.clone()).await.0, 201);
     let ask = |who, body: Value| w.post("/voice-models", who, body);
     assert_eq!(ask(CAROL, json!({"person": "+14155550123", "sample_key": key})).await.0, 403, "viewers read");
     let (status, body) = ask(ALICE, json!({"person": "emp-1", "sample_key": key})).await;
@@ -444,6 +447,12 @@ async fn a_model_asked_for_starts_a_clone_run_and_becomes_ready_with_its_voice()
     let w = world(Default::default(), &[]).await;
     w.api.blobs.put_bytes(&blob, vec![0; 64], "audio/wav").await.unwrap();
     let ask = |who, body: Value| w.post("/voice-models", who, body);
+    // No consent on record (the policy requires it): refused before a model or a run exists.
+    let (status, refused) = ask(ALICE, json!({"person": "+14155550123", "sample_key": key})).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("consent_missing")), "{refused}");
+    assert!(!refused.to_string().contains("4155550"), "numbers redacted: {refused}");
+    assert!(w.api.runs.started().is_empty());
+    assert_eq!(w.post("/people/%2B14155550123/consent", ALICE, consent).await.0, 201);
     assert_eq!(
         ask(ALICE, json!({"person": "+14155550123", "sample_key": "samples/+14155550123/none.wav"})).await.0,
         404
@@ -494,6 +503,32 @@ async fn a_model_asked_for_starts_a_clone_run_and_becomes_ready_with_its_voice()
         "{ready}"
     );
     assert_eq!(ready["name"], "Interview");
+
+    // A model whose run failed says so when read, with the run's error.
+    let other = "samples/+14155550123/short.wav";
+    w.api
+        .blobs
+        .put_bytes(&echome_core::BlobRef::new("recordings", other), vec![0; 64], "audio/wav")
+        .await
+        .unwrap();
+    let (status, made) = ask(ALICE, json!({"person": "+14155550123", "sample_key": other})).await;
+    assert_eq!(status, 202, "{made}");
+    let run = echome_core::RunId::parse(made["run_id"].as_str().unwrap()).unwrap();
+    let why = echome_core::StepError::new(
+        echome_core::ErrorType::NoUsableSpeech,
+        "too_little_speech",
+        "only 4 s of speech",
+    );
+    use echome_core::RunLog;
+    w.api.records.finish_run(&run, &echome_core::RunOutcome::Failed(why), Utc::now()).await.unwrap();
+    let (_, failed) = w.get(&format!("/voice-models/{}", made["model"]["id"].as_str().unwrap()), ALICE).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"]["code"].as_str()),
+        (Some("failed"), Some("too_little_speech")),
+        "{failed}"
+    );
+    let (_, listed) = w.get("/voice-models?status=failed", ALICE).await;
+    assert_eq!(ids(&listed), [made["model"]["id"].as_str().unwrap()], "stored as failed");
 }
 
 #[tokio::test]
@@ -598,6 +633,8 @@ async fn half_done_requests_finish_and_nothing_loses_track_of_a_voice() {
     let pending =
         VoiceModel::new(ModelId::for_run(&run_id), Person::Caller(caller), "alice", "elevenlabs", t0());
     assert!(w.api.records.create_model(&pending).await.unwrap());
+    let consent = json!({"given_by": "the caller", "method": "ivr"});
+    assert_eq!(w.post("/people/%2B14155550124/consent", ALICE, consent).await.0, 201);
     let (status, body) =
         w.post("/voice-models", ALICE, json!({"person": "+14155550124", "sample_key": key})).await;
     assert_eq!(status, 202, "{body}");
@@ -644,4 +681,78 @@ async fn half_done_requests_finish_and_nothing_loses_track_of_a_voice() {
     let past_all = echome_core::signing::hex(b"no position here");
     let (status, page) = w.get(&format!("/voice-models?cursor={past_all}"), ALICE).await;
     assert_eq!((status, ids(&page).len()), (200, 0), "{page}");
+}
+
+#[tokio::test]
+async fn people_are_named_their_consent_recorded_and_revoking_it_deletes_their_voices() {
+    let caller = "+14155550123";
+    let ready = model("run-c1", caller, SYSTEM_OWNER, Some(0.9), 3);
+    let w = world(LibrarySettings::default(), std::slice::from_ref(&ready)).await;
+    let voice = ready.provider_voice_id.clone().unwrap().to_string();
+    assert!(w.account.ids().contains(&voice));
+
+    // A named person: created once, by an operator; a caller needs no record.
+    let anna = json!({ "id": "emp-42", "display_name": "Anna Berg", "kind": "employee" });
+    let (status, body) = w.post("/people", CAROL, anna.clone()).await;
+    assert_eq!(status, 403, "viewers read only: {body}");
+    let (status, body) = w.post("/people", ALICE, anna.clone()).await;
+    assert_eq!(
+        (status, body["display_name"].as_str(), body["kind"].as_str()),
+        (201, Some("Anna Berg"), Some("employee"))
+    );
+    assert_eq!(w.post("/people", BOB, anna).await.0, 409, "one record per id");
+    let (status, body) =
+        w.post("/people", ALICE, json!({"id": caller, "display_name": "X", "kind": "other"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("known by their number"), "{body}");
+    assert_eq!(w.get("/people/emp-99", CAROL).await.0, 404, "a name nobody created");
+    assert_eq!(
+        w.post("/people/emp-99/consent", ALICE, json!({"given_by": "x", "method": "written"})).await.0,
+        404
+    );
+
+    // Consent: named in every refusal, recorded with who and how, shown to viewers.
+    let path = "/people/%2B14155550123/consent";
+    assert_eq!(w.get(path, CAROL).await.0, 404, "none yet");
+    for (bad, says) in [
+        (json!({"given_by": "the caller", "method": "email"}), "method must be"),
+        (json!({"given_by": " ", "method": "ivr"}), "given_by"),
+        (json!({"given_by": "the caller", "method": "ivr", "scope": []}), "at least one scope"),
+        (json!({"given_by": "the caller", "method": "ivr", "scope": ["voice"]}), "scope must be"),
+        (json!({"given_by": "the caller", "method": "ivr", "why": 1}), "unknown field"),
+    ] {
+        let (status, body) = w.post(path, ALICE, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{bad}: {body}");
+    }
+    let grant = json!({"given_by": "the caller", "method": "ivr", "evidence": "samples/+14155550123/ivr-consent.wav"});
+    let (status, body) = w.post(path, ALICE, grant).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["scope"], json!(["clone", "speech"]), "both by default");
+    assert_eq!(
+        (body["recorded_by"].as_str(), body["person"].as_str()),
+        (Some("alice"), Some("+14******123"))
+    );
+    let (status, shown) = w.get("/people/%2B14155550123", CAROL).await;
+    assert_eq!((status, shown["kind"].as_str()), (200, Some("caller")));
+    assert_eq!(shown["consent"]["status"], "granted");
+    assert_eq!(shown["active_voice_model"], json!(null), "the model is ready but was never activated here");
+    assert!(!shown.to_string().contains("4155550123"), "the number is redacted: {shown}");
+
+    // Revoked: every voice of theirs deleted at the provider, the record kept as revoked.
+    assert_eq!(w.call(Method::DELETE, path, CAROL, None).await.0, 403);
+    let (status, body) = w.call(Method::DELETE, path, ALICE, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted_models"], json!([ready.id]));
+    assert_eq!(
+        (body["consent"]["status"].as_str(), body["consent"]["revoked_by"].as_str()),
+        (Some("revoked"), Some("alice"))
+    );
+    assert!(!w.account.ids().contains(&voice), "the voice is gone from the provider");
+    let (_, m) = w.get(&format!("/voice-models/{}", ready.id), ROOT).await;
+    assert_eq!(m["status"], "deleted");
+    // Again: nothing left to delete, still revoked.
+    let (status, body) = w.call(Method::DELETE, path, ALICE, None).await;
+    assert_eq!((status, body["deleted_models"].clone()), (200, json!([])));
+    assert_eq!(w.get(path, CAROL).await.1["status"], "revoked");
 }

@@ -15,6 +15,9 @@
 //! the caller), made the caller's active model by the library's rules; a voice retired here is
 //! its model's deletion. When the caller's active model was chosen by hand, a new recording
 //! does not replace it: the run keeps that voice and clones nothing.
+//!
+//! Under `CONSENT_POLICY=required` (the default) a caller without consent to be cloned on
+//! record stops the run with `ConsentMissing` before anything is read or sent to the provider.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,10 +26,11 @@ use chrono::{DateTime, Duration, Utc};
 use echome_core::library::{
     ModelId, ModelSource, ModelStatus, Person, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops,
 };
+use echome_core::people::ConsentScope;
 use echome_core::{
-    BlobStore, CloneCache, CloneInput, CloneLogRecord, CloneOutput, CloneRecord, CloneStatus, ErrorType,
-    MatchThreshold, PackSpeaker, ReferenceVoice, ReferenceVoices, SampleLog, SpeakerCheck, StepError,
-    StorageError, VoiceEngine, VoiceId, env,
+    BlobStore, CloneCache, CloneInput, CloneLogRecord, CloneOutput, CloneRecord, CloneStatus, ConsentPolicy,
+    ErrorType, MatchThreshold, PackSpeaker, People, ReferenceVoice, ReferenceVoices, SampleLog, SpeakerCheck,
+    StepError, StorageError, VoiceEngine, VoiceId, env,
 };
 use sha2::{Digest, Sha256};
 
@@ -40,6 +44,8 @@ pub struct Config {
     pub speaker_threshold: MatchThreshold,
     /// A new model scoring above this replaces an active one the rules chose (`ACTIVATE_ABOVE`).
     pub replace_above: f64,
+    /// Whether a clone needs the person's consent (`CONSENT_POLICY`).
+    pub consent: ConsentPolicy,
 }
 
 impl Config {
@@ -50,6 +56,7 @@ impl Config {
             ttl: env::cache_ttl()?,
             speaker_threshold: env::speaker_threshold()?,
             replace_above: echome_core::library::LibrarySettings::from_env()?.replace_above,
+            consent: ConsentPolicy::from_env()?,
         })
     }
 }
@@ -65,7 +72,7 @@ pub async fn handle<B, C, S, E>(
 where
     B: BlobStore,
     C: CloneCache,
-    S: SampleLog + ReferenceVoices + VoiceLibrary + CloneCache,
+    S: SampleLog + ReferenceVoices + VoiceLibrary + CloneCache + People,
     E: VoiceEngine,
 {
     handle_at(blobs, cache, records, engine, cfg, input, Utc::now()).await
@@ -83,10 +90,13 @@ pub async fn handle_at<B, C, S, E>(
 where
     B: BlobStore,
     C: CloneCache,
-    S: SampleLog + ReferenceVoices + VoiceLibrary + CloneCache,
+    S: SampleLog + ReferenceVoices + VoiceLibrary + CloneCache + People,
     E: VoiceEngine,
 {
     let started = Instant::now();
+    let person = Person::Caller(input.caller_id.clone());
+    let consent = records.consent(&person).await?;
+    cfg.consent.check(&person, consent.as_ref(), ConsentScope::Clone)?;
     // The report names the pack's files and their content: its digest identifies the pack.
     let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, &input))?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);

@@ -95,6 +95,8 @@ fn world() -> World {
         ttl: Duration::hours(24),
         speaker_threshold: Default::default(),
         replace_above: echome_core::library::DEFAULT_REPLACE_ABOVE,
+        // The consent gate's own test sets `Required`.
+        consent: echome_core::ConsentPolicy::NotRequired,
     };
     World { _dir: dir, blobs, records, cfg }
 }
@@ -591,4 +593,48 @@ async fn a_voice_chosen_by_hand_is_kept_when_a_new_recording_arrives() {
     assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing cloned for the new recording");
     let log = w.records.clone_log(&next.run_id).await.unwrap();
     assert_eq!(log[0].status, "kept_by_hand");
+}
+
+#[tokio::test]
+async fn without_consent_nothing_reaches_the_provider_and_revoking_it_takes_the_voice_away() {
+    use echome_core::library::{ModelStatus, Person, VoiceLibrary};
+    use echome_core::people::{ConsentMethod, ConsentRecord, ConsentScope, People, revoke::revoke};
+    let (mut w, engine, input) = staged().await;
+    w.cfg.consent = echome_core::ConsentPolicy::Required;
+    let now = Utc::now();
+    let refused = w.clone_voice(&engine, input.clone(), now).await.unwrap_err();
+    assert_eq!((refused.error_type, refused.code.as_str()), (ErrorType::ConsentMissing, "consent_missing"));
+    assert!(!refused.message.contains("5550123"), "the number is redacted: {}", refused.message);
+    let person = Person::Caller(input.caller_id.clone());
+    let grant = |scope: &[&str]| {
+        let scopes = ConsentScope::parse_list(scope.iter().copied()).unwrap();
+        ConsentRecord::grant(person.clone(), "the caller", ConsentMethod::Ivr, scopes, None, "ops", now)
+            .unwrap()
+    };
+    // Consent to speech alone is not consent to be cloned.
+    w.records.save_consent(&grant(&["speech"])).await.unwrap();
+    let refused = w.clone_voice(&engine, input.clone(), now).await.unwrap_err();
+    assert_eq!(refused.error_type, ErrorType::ConsentMissing);
+    assert!(engine.made.lock().unwrap().is_empty(), "nothing was uploaded");
+
+    w.records.save_consent(&grant(&["clone", "speech"])).await.unwrap();
+    let out = w.clone_voice(&engine, input.clone(), now).await.unwrap();
+    assert_eq!(engine.made.lock().unwrap().len(), 1);
+
+    // Revoked: the voice goes from the provider, the cache and the library, and no clone starts.
+    let done = revoke(&w.records, &engine, &w.blobs, &person, "ops", now).await.unwrap();
+    assert_eq!(done.deleted_models.len(), 1);
+    assert_eq!(*engine.deleted.lock().unwrap(), [out.voice_id.to_string()]);
+    let entry = w.records.clone_of(&input.caller_id).await.unwrap();
+    assert!(entry.as_ref().is_none_or(|e| e.status != CloneStatus::Active), "{entry:?}");
+    let models = w.records.models_of(&person).await.unwrap();
+    assert!(models.iter().all(|m| m.status == ModelStatus::Deleted));
+    let refused =
+        w.clone_voice(&engine, for_caller(&input, "+14155550123", "run-after"), now).await.unwrap_err();
+    assert_eq!(refused.error_type, ErrorType::ConsentMissing);
+    assert!(refused.message.contains("revoked"), "{}", refused.message);
+    // A second revocation finds nothing left to delete, and says the consent was revoked before.
+    let again = revoke(&w.records, &engine, &w.blobs, &person, "ops", now).await.unwrap();
+    assert!(again.deleted_models.is_empty());
+    assert_eq!(engine.deleted.lock().unwrap().len(), 1);
 }

@@ -52,6 +52,8 @@ async fn world() -> (tempfile::TempDir, FsBlobStore, LocalRecords, Config) {
         ttl: Duration::hours(24),
         speaker_threshold: Default::default(),
         replace_above: echome_core::library::DEFAULT_REPLACE_ABOVE,
+        // The consent gate's own test sets `Required`.
+        consent: echome_core::ConsentPolicy::NotRequired,
     };
     let pack = input("+14155550123").pack;
     for s in &pack.samples {

@@ -56,6 +56,8 @@ pub struct Config {
     pub call_retention_days: i64,
     /// Where the call flow's metrics go (EMF lines in Lambda).
     pub metrics: echome_core::metrics::Sink,
+    /// `CONSENT_POLICY`: a caller without consent to be cloned gets the default voice.
+    pub consent: echome_core::ConsentPolicy,
 }
 
 pub const DEFAULT_GREETING: &str = "Thanks for calling. One moment while we get everything ready for you.";
@@ -118,6 +120,7 @@ impl Config {
             claim_lease: Duration::from_secs(15),
             clone_ttl: echome_core::env::cache_ttl()?,
             call_retention_days,
+            consent: echome_core::ConsentPolicy::from_env()?,
             metrics: echome_core::metrics::Sink::default(),
         })
     }

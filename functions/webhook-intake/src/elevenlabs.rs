@@ -3,6 +3,7 @@
 //! 200 whatever it finds (ElevenLabs disables endpoints that keep failing).
 
 use chrono::Utc;
+use echome_core::People;
 use echome_core::call_log::{record_event, update_call};
 use echome_core::calls::{ConversationSummary, TRANSCRIPT_EXCERPT_CHARS};
 use echome_core::{
@@ -26,7 +27,7 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 
 impl<R, S, B, A, W> Intake<R, S, B, A, W>
 where
-    R: CallLog + CloneCache + SampleLog + RunLog,
+    R: CallLog + CloneCache + SampleLog + RunLog + People,
     S: RunStarter,
     B: BlobStore,
     A: AgentCalls,

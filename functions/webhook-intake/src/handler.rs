@@ -11,6 +11,7 @@ mod threecx;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::http::{HeaderMap, Method};
 use chrono::{DateTime, Utc};
+use echome_core::People;
 use echome_core::{
     AgentCalls, BlobStore, CallEventKind, CallEventRecord, CallLog, CloneCache, Delivery, RunLog, RunStarter,
     SampleLog, WebhookArchive,
@@ -49,7 +50,7 @@ impl Request<'_> {
 
 impl<R, S, B, A, W> Intake<R, S, B, A, W>
 where
-    R: CallLog + CloneCache + SampleLog + RunLog,
+    R: CallLog + CloneCache + SampleLog + RunLog + People,
     S: RunStarter,
     B: BlobStore,
     A: AgentCalls,

@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, SubsecRound, Utc};
+use echome_core::People;
 use echome_core::call_log::{record_event, update_call};
 use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path};
+use echome_core::library::Person;
+use echome_core::people::{ConsentMissing, ConsentScope};
 use echome_core::records::expiry;
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
@@ -20,7 +23,7 @@ use crate::{HttpError, Intake, Request};
 
 impl<R, S, B, A, W> Intake<R, S, B, A, W>
 where
-    R: CallLog + CloneCache + SampleLog + RunLog,
+    R: CallLog + CloneCache + SampleLog + RunLog + People,
     S: RunStarter,
     B: BlobStore,
     A: AgentCalls,
@@ -137,7 +140,17 @@ where
             self.records.clone_of(&call.caller_id),
             self.records.current_sample(&call.caller_id)
         )?;
-        let path = choose_path(clone.as_ref(), sample.as_ref(), now);
+        let mut path = choose_path(clone.as_ref(), sample.as_ref(), now);
+        // Only a caller about to be cloned costs the consent read; the cached path stays one read.
+        let mut refused = None;
+        if path == CallPath::Cloning {
+            let person = Person::Caller(call.caller_id.clone());
+            let consent = self.records.consent(&person).await?;
+            if let Err(e) = self.config.consent.check(&person, consent.as_ref(), ConsentScope::Clone) {
+                path = CallPath::ConsentMissing;
+                refused = Some(format!("{}: {e}", ConsentMissing::CODE));
+            }
+        }
         let mut vars = agent_variables(&call, false);
         let voice = match (path, &clone) {
             (CallPath::Cached, Some(c)) => Some(c.voice_id.clone()),
@@ -186,9 +199,10 @@ where
             if path == CallPath::Cached {
                 c.voice_id = voice.clone();
             }
-            if let Err(e) = &rung {
-                c.note = Some(unreached(e));
-            }
+            c.note = match &rung {
+                Err(e) => Some(unreached(e)),
+                Ok(_) => refused.clone(),
+            };
             true
         })
         .await?

@@ -94,6 +94,8 @@ fn config() -> Config {
     cfg.greeting_voice = Some(VoiceId::parse("greetingVoice").unwrap());
     cfg.default_voice = Some(VoiceId::parse("defaultVoice").unwrap());
     cfg.greeting_music_url = Some("https://cdn.example.com/hold.mp3".into());
+    // The consent gate's own test requires it.
+    cfg.consent = echome_core::ConsentPolicy::NotRequired;
     cfg
 }
 
@@ -304,6 +306,40 @@ async fn the_pack_kept_with_the_caller_s_recording_rides_along_with_the_run() {
     assert_eq!((status, body["path"].clone()), (200, json!("cloning")), "{body}");
     let runs = w.runs();
     assert_eq!((runs.len(), runs[0].pack.as_ref()), (1, Some(&pack)));
+}
+
+#[tokio::test]
+async fn a_caller_who_has_not_consented_gets_the_default_voice_and_the_call_says_why() {
+    use echome_core::library::Person;
+    use echome_core::people::{ConsentMethod, ConsentRecord, ConsentScope, People};
+    let required = Config { consent: echome_core::ConsentPolicy::Required, ..config() };
+    let w = world_with(Agent::default(), required.clone()).with_sample().await;
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["path"].clone()), (200, json!("consent_missing")), "{body}");
+    assert_eq!(w.rung()[0].voice_id.as_ref().map(VoiceId::as_str), Some("defaultVoice"));
+    assert!(w.runs().is_empty(), "no clone run without consent");
+    let rec = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
+    assert_eq!((rec.status, rec.path), (CallStatus::Agent, Some(CallPath::ConsentMissing)));
+    let note = rec.note.unwrap_or_default();
+    assert!(note.starts_with("consent_missing: ") && !note.contains("5550123"), "{note}");
+
+    // With consent on record the same caller hears the greeting while they are cloned.
+    let w = world_with(Agent::default(), required).with_sample().await;
+    let scopes = ConsentScope::parse_list(["clone"]).unwrap();
+    let consent = ConsentRecord::grant(
+        Person::Caller(caller()),
+        "the caller",
+        ConsentMethod::Ivr,
+        scopes,
+        None,
+        "ops",
+        Utc::now(),
+    )
+    .unwrap();
+    w.intake.records.save_consent(&consent).await.unwrap();
+    let (_, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!(body["path"], "cloning", "{body}");
+    assert_eq!(w.runs().len(), 1);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! | clone log entry | `RUN#{run_id}` | `CLONE#{at}` | | |
 //! | caller's reference voice (voiceprint; no TTL) | `CALLER#{e164}` | `VOICEPRINT` | | |
 //! | voice models, active voices, their audit | see `models.rs` (which also uses GSI2) | | | |
+//! | named people, consent | see `people.rs` | | | |
 //!
 //! Cached clones share one GSI1 partition ordered by last use: the least recently used voice
 //! (the one to give up when the account's voice slots are full) is the first item of a query.
@@ -47,6 +48,7 @@ use crate::errors::storage_error;
 mod calls;
 mod clones;
 mod models;
+mod people;
 mod runs;
 mod samples;
 mod voiceprints;

@@ -224,6 +224,10 @@ pub struct VoiceModel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voiceprint: Option<crate::voiceprint::Voiceprint>,
     pub status: ModelStatus,
+    /// Why it is `failed`: the error its clone run ended with (`consent_missing`,
+    /// `too_little_speech`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::error::StepError>,
     /// A JSON object of the owner's, at most [`MAX_METADATA_BYTES`].
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -256,6 +260,7 @@ impl VoiceModel {
             quality: None,
             voiceprint: None,
             status: ModelStatus::Pending,
+            error: None,
             metadata: serde_json::json!({}),
             created_at: at,
             updated_at: at,

@@ -2,7 +2,7 @@
 //! crash-safe ACID transactions in a single file under the data dir, and ordered keys, which is
 //! all the call log's "by caller and time" index needs. Records are stored as JSON, as the
 //! domain types serialize. One file per port served (`samples`, `runs`, `calls`, `clones`,
-//! `quality`, `voiceprints`, `webhooks`, `models`); every key format is in `keys`.
+//! `quality`, `voiceprints`, `webhooks`, `models`, `people`); every key format is in `keys`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -47,11 +47,16 @@ const MODELS_BY_PERSON: TableDefinition<&str, &str> = TableDefinition::new("mode
 const ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("active_voices");
 /// `{model_id}|{at}|{n}` → an audit event.
 const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("model_audit");
+/// Named person's id → their record (see `people.rs`).
+const PEOPLE: TableDefinition<&str, &[u8]> = TableDefinition::new("people");
+/// Person → their consent.
+const CONSENT: TableDefinition<&str, &[u8]> = TableDefinition::new("consent");
 
 mod calls;
 mod clones;
 mod keys;
 mod models;
+mod people;
 mod quality;
 mod runs;
 mod samples;
@@ -109,6 +114,8 @@ impl LocalRecords {
             MODELS,
             ACTIVE,
             AUDIT,
+            PEOPLE,
+            CONSENT,
         ] {
             tx.open_table(t).map_err(failed)?;
         }

@@ -1,0 +1,198 @@
+//! People and their consent: `POST /people` names someone who is not a caller (an employee),
+//! `GET /people/{person}` shows them with their consent and active voice, and
+//! `/people/{person}/consent` records, shows and revokes consent (revoking deletes their
+//! voices). Callers are known by their number and need no record of their own.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::http::Method;
+use chrono::{DateTime, Utc};
+use echome_core::auth::{Principal, Role, TokenVerifier};
+use echome_core::library::{Person, VoiceLibrary};
+use echome_core::limits::RateLimiter;
+use echome_core::people::revoke::{RevokeError, revoke};
+use echome_core::people::{
+    ConsentMethod, ConsentRecord, ConsentScope, Evidence, People, PersonKind, PersonRecord,
+};
+use echome_core::{BlobStore, CallLog, CloneCache, ReferenceVoices, RunLog, RunStarter, VoiceEngine, redact};
+use echome_http::{HttpError, json_body};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Access, Api, ProviderProbe};
+
+/// The methods each people route takes, with who may call them; `None`: not a people route.
+pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
+    let viewer = Access::Role(Role::Viewer);
+    let operator = Access::Role(Role::Operator);
+    Some(match segments {
+        ["people"] => vec![(Method::POST, operator)],
+        ["people", _] => vec![(Method::GET, viewer)],
+        ["people", _, "consent"] => {
+            vec![(Method::GET, viewer), (Method::POST, operator), (Method::DELETE, operator)]
+        }
+        _ => return None,
+    })
+}
+
+fn person(raw: &str) -> Result<Person, HttpError> {
+    Person::parse(raw).map_err(|e| HttpError::BadRequest(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    id: String,
+    display_name: String,
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    given_by: String,
+    method: String,
+    #[serde(default)]
+    scope: Option<Vec<String>>,
+    #[serde(default)]
+    evidence: Option<String>,
+}
+
+/// A consent record as answers show it: numbers redacted (the person's, and any in the
+/// evidence's key, such as `samples/{caller}/…`).
+pub(crate) fn consent_view(c: &ConsentRecord) -> Value {
+    json!({
+        "person": c.person.to_string(),
+        "status": if c.is_revoked() { "revoked" } else { "granted" },
+        "given_by": redact::phone_numbers(&c.given_by),
+        "method": c.method.as_str(),
+        "scope": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "evidence": c.evidence.as_ref().map(|e| redact::phone_numbers(e.as_str())),
+        "granted_at": c.granted_at,
+        "recorded_by": c.recorded_by,
+        "revoked_at": c.revoked_at,
+        "revoked_by": c.revoked_by,
+    })
+}
+
+fn person_view(
+    id: &Person,
+    rec: Option<&PersonRecord>,
+    consent: Option<&ConsentRecord>,
+    active: Option<String>,
+) -> Value {
+    json!({
+        "id": id.to_string(),
+        "kind": rec.map_or("caller", |r| r.kind.as_str()),
+        "display_name": rec.map(|r| r.display_name.clone()),
+        "created_by": rec.map(|r| r.created_by.clone()),
+        "created_at": rec.map(|r| r.created_at),
+        "consent": consent.map(consent_view),
+        "active_voice_model": active,
+    })
+}
+
+impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
+where
+    R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary + People,
+    T: TokenVerifier,
+    L: RateLimiter,
+    P: ProviderProbe,
+    E: VoiceEngine,
+    S: RunStarter,
+    B: BlobStore,
+{
+    pub(crate) async fn people(
+        &self,
+        segments: &[&str],
+        req: &ApiGatewayV2httpRequest,
+        who: &Principal,
+    ) -> Result<(i64, Value), HttpError> {
+        let method = req.request_context.http.method.clone();
+        if method != Method::GET {
+            self.count(&format!("{}#library-changes", who.subject), self.library.update_limit).await?;
+        }
+        let now = Utc::now();
+        match (segments, method) {
+            (["people"], _) => self.create_person(req, who, now).await,
+            (["people", p], _) => {
+                let p = person(p)?;
+                let rec = self.known(&p).await?;
+                let consent = self.records.consent(&p).await?;
+                let active = self.records.active_voice(&p).await?.map(|a| a.model_id.to_string());
+                Ok((200, person_view(&p, rec.as_ref(), consent.as_ref(), active)))
+            }
+            (["people", p, "consent"], Method::GET) => {
+                let p = person(p)?;
+                self.known(&p).await?;
+                match self.records.consent(&p).await? {
+                    Some(c) => Ok((200, consent_view(&c))),
+                    None => Err(HttpError::NotFound(format!("consent of {p}"))),
+                }
+            }
+            (["people", p, "consent"], Method::POST) => {
+                let p = person(p)?;
+                self.known(&p).await?;
+                let body: ConsentBody = json_body(req)?;
+                let consent = grant(p, body, &who.subject, now)?;
+                self.records.save_consent(&consent).await?;
+                tracing::info!(person = %consent.person, method = consent.method.as_str(), by = %who.subject, "consent recorded");
+                Ok((201, consent_view(&consent)))
+            }
+            (["people", p, "consent"], _) => {
+                let p = person(p)?;
+                self.known(&p).await?;
+                let done = revoke(&self.records, &self.engine, &self.blobs, &p, &who.subject, now)
+                    .await
+                    .map_err(|e| match e {
+                        RevokeError::NoConsent(_) => HttpError::NotFound(format!("consent of {p}")),
+                        RevokeError::Library(e) => e.into(),
+                    })?;
+                tracing::info!(person = %p, deleted = done.deleted_models.len(), by = %who.subject, "consent revoked");
+                Ok((
+                    200,
+                    json!({ "consent": consent_view(&done.consent), "deleted_models": done.deleted_models }),
+                ))
+            }
+            _ => Err(HttpError::Internal),
+        }
+    }
+
+    /// A named person's record; a caller has none and needs none. An unknown name is 404.
+    async fn known(&self, p: &Person) -> Result<Option<PersonRecord>, HttpError> {
+        if p.caller().is_some() {
+            return Ok(None);
+        }
+        match self.records.person(p).await? {
+            Some(rec) => Ok(Some(rec)),
+            None => Err(HttpError::NotFound(format!("person {p}"))),
+        }
+    }
+
+    async fn create_person(
+        &self,
+        req: &ApiGatewayV2httpRequest,
+        who: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Value), HttpError> {
+        let body: CreateBody = json_body(req)?;
+        let id = person(&body.id)?;
+        let kind = PersonKind::parse(&body.kind).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+        let rec = PersonRecord::new(id, &body.display_name, kind, &who.subject, now)
+            .map_err(|e| HttpError::BadRequest(e.to_string()))?;
+        if !self.records.create_person(&rec).await? {
+            return Err(HttpError::Conflict(format!("person {} already exists", rec.id)));
+        }
+        Ok((201, person_view(&rec.id, Some(&rec), None, None)))
+    }
+}
+
+fn grant(p: Person, body: ConsentBody, by: &str, now: DateTime<Utc>) -> Result<ConsentRecord, HttpError> {
+    let bad = |e: echome_core::people::ConsentError| HttpError::BadRequest(e.to_string());
+    let method = ConsentMethod::parse(&body.method).map_err(bad)?;
+    let scopes = match &body.scope {
+        None => [ConsentScope::Clone, ConsentScope::Speech].into(),
+        Some(list) => ConsentScope::parse_list(list.iter().map(String::as_str)).map_err(bad)?,
+    };
+    let evidence = body.evidence.as_deref().map(Evidence::parse).transpose().map_err(bad)?;
+    ConsentRecord::grant(p, &body.given_by, method, scopes, evidence, by, now).map_err(bad)
+}
