@@ -42,6 +42,8 @@ pub async fn call(
         bucket: crate::local::BUCKET.into(),
         library: LibrarySettings::from_env().map_err(StepError::invalid_input)?,
         consent: echome_core::ConsentPolicy::from_env().map_err(StepError::invalid_input)?,
+        archive: local.records.clone(),
+        erasure_key: local.erasure_key()?,
     };
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let mut req = ApiGatewayV2httpRequest::default();

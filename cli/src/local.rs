@@ -29,6 +29,13 @@ impl Local {
         Ok(Self { data_dir: data_dir.to_owned(), blobs: FsBlobStore::new(data_dir.join("blobs")), records })
     }
 
+    /// The key erasure receipts hash people with: `{data_dir}/auth/erasure-key`, made on first use.
+    pub fn erasure_key(&self) -> Result<echome_core::people::ErasureKey, StepError> {
+        let path = self.data_dir.join("auth").join("erasure-key");
+        let bytes = echome_auth::local_secret(&path, "erasure hash key").map_err(StepError::internal)?;
+        echome_core::people::ErasureKey::new(bytes).map_err(StepError::internal)
+    }
+
     pub fn runner(
         &self,
         min_speech_s: f64,

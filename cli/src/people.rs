@@ -30,6 +30,18 @@ pub enum PeopleCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Erase a person: their voices at the provider, every file and record of theirs; the
+    /// receipt (without their number) on stdout. Asked again after a failure, it finishes.
+    Erase {
+        person: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every erasure's receipt, newest first.
+    Erasures {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -67,20 +79,19 @@ pub enum ConsentCommand {
 }
 
 pub async fn people(data_dir: &Path, cmd: PeopleCommand) -> ExitCode {
-    let (json, req) = match cmd {
-        PeopleCommand::Add { id, name, kind, json } => (
-            json,
-            (
-                Method::POST,
-                "/people".to_owned(),
-                Some(json!({ "id": id, "display_name": name, "kind": kind })),
-            ),
-        ),
-        PeopleCommand::Show { person, json } => {
-            (json, (Method::GET, format!("/people/{}", encode(&person)), None))
+    let path = |p: &str| format!("/people/{}", encode(p));
+    let (json, req, text): (bool, _, fn(&Value) -> String) = match cmd {
+        PeopleCommand::Add { id, name, kind, json } => {
+            let body = json!({ "id": id, "display_name": name, "kind": kind });
+            (json, (Method::POST, "/people".to_owned(), Some(body)), person_text)
+        }
+        PeopleCommand::Show { person, json } => (json, (Method::GET, path(&person), None), person_text),
+        PeopleCommand::Erase { person, json } => (json, (Method::DELETE, path(&person), None), receipt_text),
+        PeopleCommand::Erasures { json } => {
+            (json, (Method::GET, "/erasures".to_owned(), None), receipts_text)
         }
     };
-    answer(data_dir, json, req, person_text).await
+    answer(data_dir, json, req, text).await
 }
 
 pub async fn consent(data_dir: &Path, cmd: ConsentCommand) -> ExitCode {
@@ -161,4 +172,27 @@ fn person_text(v: &Value) -> String {
         v["display_name"].as_str().map(|n| format!(", {n}")).unwrap_or_default(),
         str_of(v, "active_voice_model"),
     )
+}
+
+fn receipt_text(v: &Value) -> String {
+    let mut out = format!(
+        "erasure {} ({}) of a {} person, by {}: {} item(s) deleted",
+        str_of(v, "id"),
+        str_of(v, "status"),
+        str_of(v, "person_kind"),
+        str_of(v, "requested_by"),
+        v["total_deleted"].as_u64().unwrap_or(0),
+    );
+    for (kind, n) in v["deleted"].as_object().into_iter().flatten() {
+        out.push_str(&format!("\n  {kind}: {n}"));
+    }
+    out
+}
+
+fn receipts_text(v: &Value) -> String {
+    let all = v["erasures"].as_array().cloned().unwrap_or_default();
+    if all.is_empty() {
+        return "no erasures".into();
+    }
+    all.iter().map(receipt_text).collect::<Vec<_>>().join("\n")
 }

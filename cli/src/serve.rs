@@ -58,6 +58,7 @@ struct Server {
         Engine,
         Background<Steps, LocalRecords>,
         FsBlobStore,
+        LocalRecords,
     >,
     requests: std::sync::atomic::AtomicU64,
 }
@@ -149,6 +150,8 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             bucket: BUCKET.into(),
             library: echome_core::library::LibrarySettings::from_env().map_err(StepError::invalid_input)?,
             consent: echome_core::ConsentPolicy::from_env().map_err(StepError::invalid_input)?,
+            archive: local.records.clone(),
+            erasure_key: local.erasure_key()?,
         },
         requests: Default::default(),
     });

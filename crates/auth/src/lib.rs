@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 pub use jwks::Jwks;
-pub use local_key::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalKey};
+pub use local_key::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalKey, local_secret};
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_S: u64 = 5;

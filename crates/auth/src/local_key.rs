@@ -27,40 +27,45 @@ pub fn key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("auth").join("token-key")
 }
 
+/// 32 random bytes at `path`, made on first use with owner-only permissions (another process
+/// that made it first wins); `what` names it in errors. Never printed.
+pub fn local_secret(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    match std::fs::read(path) {
+        Ok(secret) if secret.len() >= 32 => return Ok(secret),
+        Ok(_) => {
+            return Err(format!(
+                "{} is shorter than 32 bytes: delete it to make a new {what}",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read the {what} {}: {e}", path.display())),
+    }
+    let mut secret = vec![0u8; 32];
+    getrandom::getrandom(&mut secret).map_err(|e| format!("no randomness for a {what}: {e}"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(&secret)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("cannot write the {what} {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "made a new local {what}");
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => local_secret(path, what),
+        Err(e) => Err(format!("cannot create the {what} {}: {e}", path.display())),
+    }
+}
+
 impl LocalKey {
     pub fn load_or_create(data_dir: &Path) -> Result<Self, String> {
-        let path = key_path(data_dir);
-        match std::fs::read(&path) {
-            Ok(secret) if secret.len() >= 32 => return Ok(Self { secret }),
-            Ok(_) => {
-                return Err(format!(
-                    "{} is shorter than 32 bytes: delete it to make a new key",
-                    path.display()
-                ));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot read the token key {}: {e}", path.display())),
-        }
-        let mut secret = vec![0u8; 32];
-        getrandom::getrandom(&mut secret).map_err(|e| format!("no randomness for a token key: {e}"))?;
-        let dir = path.parent().unwrap_or(data_dir);
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut file) => {
-                file.write_all(&secret)
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| format!("cannot write the token key {}: {e}", path.display()))?;
-                tracing::info!(path = %path.display(), "made a new local token key");
-                Ok(Self { secret })
-            }
-            // Another process made it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(data_dir),
-            Err(e) => Err(format!("cannot create the token key {}: {e}", path.display())),
-        }
+        Ok(Self { secret: local_secret(&key_path(data_dir), "token key")? })
     }
 
     pub(crate) fn secret(&self) -> &[u8] {

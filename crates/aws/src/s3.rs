@@ -54,6 +54,53 @@ impl S3BlobStore {
     }
 }
 
+impl S3BlobStore {
+    /// Deletes each version and delete marker listed under `prefix` whose key `keep` accepts
+    /// (`ListObjectVersions`, then `DeleteObject` with the version: a versioned bucket keeps
+    /// a plain delete's object as a noncurrent version).
+    async fn delete_listed(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<u64, StorageError> {
+        let subject = format!("{bucket}/{prefix}");
+        let mut deleted = 0;
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .map_err(|e| storage_error(&subject, "listing the versions of", e))?;
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+            let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id()));
+            let found: Vec<(String, Option<String>)> = versions
+                .chain(markers)
+                .filter_map(|(k, v)| Some((k?.to_owned(), v.map(str::to_owned))))
+                .filter(|(k, _)| keep(k))
+                .collect();
+            if found.is_empty() {
+                return Ok(deleted);
+            }
+            for (key, version) in found {
+                self.client
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .set_version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| storage_error(&subject, "deleting a version under", e))?;
+                deleted += 1;
+            }
+            // Listed again from the start: what was deleted no longer shows.
+        }
+    }
+}
+
 fn io_error(blob: &BlobRef, what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Failed(format!("{what} {blob}: {e}"))
 }
@@ -136,6 +183,27 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| storage_error(&from.to_string(), "deleting the moved", e))?;
         Ok(true)
+    }
+
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StorageError> {
+        if !prefix.ends_with('/') {
+            return Err(StorageError::Failed(format!("deleting under {prefix:?}: a prefix ends in /")));
+        }
+        self.delete_listed(bucket, prefix, |_| true).await
+    }
+
+    async fn delete_versions(&self, blob: &BlobRef) -> Result<u64, StorageError> {
+        self.delete_listed(&blob.bucket, &blob.key, |k| k == blob.key).await
+    }
+
+    async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| storage_error(&format!("{bucket}/{prefix}"), "listing", e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
+        }
+        Ok(keys)
     }
 
     /// A presigned GET, signed with the function's own credentials (valid at most as long as

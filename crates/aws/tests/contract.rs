@@ -233,6 +233,99 @@ async fn people_and_their_consent<S: People>(store: &S) {
     assert_eq!(store.consent(&caller).await.unwrap(), Some(c));
 }
 
+/// Erasing a person's records takes every one of them, and nobody else's.
+async fn erasing_a_person_takes_all_their_records_and_only_theirs<S>(store: &S)
+where
+    S: People
+        + VoiceLibrary
+        + CloneCache
+        + ReferenceVoices
+        + echome_core::RunLog
+        + echome_core::CallLog
+        + echome_core::SampleLog,
+{
+    use echome_core::{BlobRef, CallEventKind, CallEventRecord, CallId, CallRecord, RunRecord, SampleRecord};
+    let at = t("2026-11-21T09:00:00.000Z");
+    let mine = CallerId::parse("+14155550177").unwrap();
+    let theirs = CallerId::parse("+14155550188").unwrap();
+    for (c, tag) in [(&mine, "m"), (&theirs, "t")] {
+        let p = Person::Caller(c.clone());
+        let sample = BlobRef::new("b", format!("samples/{}/call.mp3", c.as_str()));
+        store
+            .record_sample(&SampleRecord {
+                caller_id: c.clone(),
+                sample: sample.clone(),
+                version: "v1".into(),
+                uploaded_at: at,
+                size: 1,
+                pack: None,
+            })
+            .await
+            .unwrap();
+        store
+            .put_clone(&echome_testkit::fixtures::clone_entry(c.as_str(), &format!("voice{tag}"), at))
+            .await
+            .unwrap();
+        let run = RunRecord::started(RunId::parse(&format!("run-{tag}")).unwrap(), c.clone(), sample, at);
+        store.create_run(&run).await.unwrap();
+        let call = CallRecord::new(
+            CallId::parse(&format!("call-{tag}")).unwrap(),
+            c.clone(),
+            "+18005550199".into(),
+            at,
+        );
+        store.claim_call(&call).await.unwrap();
+        store
+            .log_event(&CallEventRecord::new(CallEventKind::Incoming, Some(&call.call_id), at))
+            .await
+            .unwrap();
+        let m = model(&format!("run-{tag}"), p.as_key(), &format!("voice{tag}"), at);
+        assert!(store.create_model(&m).await.unwrap());
+        assert!(store.set_active(&p, Some(&pointer(&m)), None).await.unwrap());
+        store
+            .record_audit(&AuditEvent {
+                at,
+                actor: "alice".into(),
+                action: AuditAction::Create,
+                model_id: m.id.clone(),
+                person: p.clone(),
+                detail: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+    }
+    let me = Person::Caller(mine.clone());
+    let counts = store.erase_records(&me).await.unwrap();
+    for (kind, n) in [
+        ("sample_records", 1),
+        ("clone_entries", 1),
+        ("runs", 1),
+        ("calls", 1),
+        ("call_events", 1),
+        ("voice_models", 1),
+        ("audit_events", 1),
+        ("active_voices", 1),
+    ] {
+        assert_eq!(counts.get(kind).copied(), Some(n), "{kind}: {counts:?}");
+    }
+    assert_eq!(store.current_sample(&mine).await.unwrap(), None);
+    assert_eq!(store.clone_of(&mine).await.unwrap(), None);
+    assert_eq!(store.run(&RunId::parse("run-m").unwrap()).await.unwrap(), None);
+    assert_eq!(store.call(&CallId::parse("call-m").unwrap()).await.unwrap(), None);
+    assert!(store.models_of(&me).await.unwrap().is_empty());
+    assert_eq!(store.active_voice(&me).await.unwrap(), None);
+    assert_eq!(store.calls_of(&mine, 10, None).await.unwrap().calls.len(), 0);
+    // Someone else's are all there.
+    let them = Person::Caller(theirs.clone());
+    assert!(store.current_sample(&theirs).await.unwrap().is_some());
+    assert!(store.clone_of(&theirs).await.unwrap().is_some());
+    assert!(store.run(&RunId::parse("run-t").unwrap()).await.unwrap().is_some());
+    assert_eq!(store.call_events(&CallId::parse("call-t").unwrap()).await.unwrap().len(), 1);
+    assert_eq!(store.models_of(&them).await.unwrap().len(), 1);
+    assert!(store.active_voice(&them).await.unwrap().is_some());
+    assert!(store.erase_records(&me).await.unwrap().values().all(|n| *n == 0), "again: nothing left");
+}
+
 #[tokio::test]
 async fn dynamodb_keeps_the_ports_promises() {
     let moto = MotoServer::start();
@@ -244,6 +337,7 @@ async fn dynamodb_keeps_the_ports_promises() {
     models_are_written_once_and_saved_over_what_was_read(&db).await;
     one_active_model_per_person(&db).await;
     people_and_their_consent(&db).await;
+    erasing_a_person_takes_all_their_records_and_only_theirs(&db).await;
 }
 
 #[tokio::test]
@@ -256,4 +350,5 @@ async fn the_local_records_keep_the_ports_promises() {
     models_are_written_once_and_saved_over_what_was_read(&local).await;
     one_active_model_per_person(&local).await;
     people_and_their_consent(&local).await;
+    erasing_a_person_takes_all_their_records_and_only_theirs(&local).await;
 }

@@ -34,8 +34,11 @@ use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, Duration, Utc};
 use echome_aws::limits::DynamoRateLimiter;
 use echome_aws::{DynamoRecords, S3BlobStore, SfnRunStarter, secrets::ssm_secret};
-use echome_core::library::{ActiveVoice, AuditAction, AuditEvent, ModelStatus, VoiceLibrary, VoiceModel};
+use echome_core::library::{
+    ActiveVoice, AuditAction, AuditEvent, ModelStatus, Person, VoiceLibrary, VoiceModel,
+};
 use echome_core::limits::{Limit, RateDecision, RateLimiter};
+use echome_core::people::People as _;
 use echome_core::{
     BlobArchive, BlobRef, BlobStore, CallClaim, CallEventKind, CallEventRecord, CallId, CallLog, CallRecord,
     CallerId, CloneCache, CloneLogRecord, CloneRecord, CloneRunInput, CloneStatus, Delivery, ReferenceVoices,
@@ -107,6 +110,7 @@ const CONTRACT: &[Row] = &[
             "VoiceLibrary::save_model",
             "VoiceLibrary::models_of",
             "VoiceLibrary::set_active (none left)",
+            "People::consent",
         ],
     },
     Row {
@@ -192,6 +196,7 @@ const CONTRACT: &[Row] = &[
             "CloneCache::touch_clone",
             "CallLog::log_event",
             "BlobStore::put_bytes webhooks/ (a transcript)",
+            "People::consent",
         ],
     },
     Row {
@@ -236,6 +241,29 @@ const CONTRACT: &[Row] = &[
             "BlobStore::move_to runs/ → deleted/ (a deleted model's pack)",
             "BlobStore::move_to runs/ (a pack file already expired)",
             "CloneCache::clones (analytics: the calls answered in the models' voices)",
+            "People::create_person",
+            "People::person",
+            "People::save_consent",
+            "People::consent",
+            "ssm_secret ERASURE_HASH_KEY_PARAMETER",
+            "People::save_erasure",
+            "People::erasures",
+            "RunLog::runs_of",
+            "BlobStore::delete_prefix samples/ (an erasure: every version)",
+            "BlobStore::delete_prefix runs/",
+            "BlobStore::delete_prefix deleted/",
+            "BlobStore::delete_prefix tts/",
+            "BlobStore::delete_versions webhooks/ (a transcript)",
+            "BlobStore::keys webhooks/ (the bodies of a call's day)",
+            "BlobStore::get_bytes webhooks/ (a body read to see whom it names)",
+            "BlobStore::delete_versions webhooks/ (a body that names them)",
+            "S3 DeleteObject with its versionId samples/",
+            "S3 DeleteObject with its versionId runs/",
+            "S3 DeleteObject with its versionId deleted/",
+            "S3 DeleteObject with its versionId tts/",
+            "S3 DeleteObject with its versionId webhooks/",
+            "S3 DeleteObject with its versionId webhooks/",
+            "People::erase_records",
         ],
     },
     Row {
@@ -658,6 +686,34 @@ impl Run {
         self.steps.push((name.to_owned(), outcome));
     }
 
+    /// An operation that starts with a listing (`action`: `s3:ListBucket` for `keys`,
+    /// `s3:ListBucketVersions` for the deletes of every version). moto 5.2 with IAM on answers
+    /// these listings SignatureDoesNotMatch (as with `exists`, above); what the contract holds
+    /// is the guard's judgement of the listing against the template's policy, and the deletes
+    /// that follow are checked one by one with their own requests.
+    fn check_listed<T: std::fmt::Debug>(
+        &mut self,
+        name: &str,
+        action: &str,
+        result: Result<T, StorageError>,
+        expected: impl FnOnce(&T) -> bool,
+    ) {
+        let guard_allowed = {
+            let seen = self.seen.lock().unwrap();
+            seen.iter()
+                .rev()
+                .find(|s| s.accesses.starts_with(&format!("{action} ")))
+                .is_some_and(|s| !s.outcome.contains("refused by the guard"))
+        };
+        let outcome = match result {
+            Ok(v) if expected(&v) => Ok(()),
+            Ok(v) => Err(format!("succeeded with an unexpected answer: {v:?}")),
+            Err(StorageError::Failed(m)) if m.contains("SignatureDoesNotMatch") && guard_allowed => Ok(()),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        self.steps.push((name.to_owned(), outcome));
+    }
+
     async fn secret(&mut self, variable: &str) {
         let name = self.env(variable);
         let got = ssm_secret(&self.sdk, &name).await;
@@ -975,6 +1031,8 @@ async fn clone_voice_works_with_its_template_policy() {
     run.check("VoiceLibrary::models_of", cache.models_of(&m.person).await, |ms| ms.len() == 1);
     let cleared = cache.set_active(&m.person, None, Some(&m.id)).await;
     run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
+    // Before anything reaches the provider: the caller's consent (CONSENT_POLICY).
+    run.check("People::consent", cache.consent(&Person::Caller(who.clone())).await, Option::is_none);
     run.verdict();
 }
 
@@ -1218,7 +1276,113 @@ async fn webhook_intake_works_with_its_template_policy() {
     let transcript = BlobRef::new(&bucket, "webhooks/transcripts/conv_iam.json");
     let put = blobs.put_bytes(&transcript, b"[]".to_vec(), "application/json").await;
     run.check("BlobStore::put_bytes webhooks/ (a transcript)", put, |()| true);
+    // A caller about to be cloned: their consent (CONSENT_POLICY).
+    run.check("People::consent", records.consent(&Person::Caller(who.clone())).await, Option::is_none);
     run.verdict();
+}
+
+/// People, consent and an erasure's every kind of access, with the API's policy.
+async fn check_people_and_erasure(
+    run: &mut Run,
+    records: &DynamoRecords,
+    bucket: &str,
+    who: &CallerId,
+    at: DateTime<Utc>,
+) {
+    use echome_core::people::{
+        ConsentMethod, ConsentRecord, ConsentScope, ErasureReceipt, ErasureStatus, People, PersonKind,
+        PersonRecord,
+    };
+    let anna = PersonRecord::new(Person::parse("emp-iam").unwrap(), "Anna", PersonKind::Employee, "iam", at)
+        .unwrap();
+    run.check("People::create_person", records.create_person(&anna).await, |c| *c);
+    run.check("People::person", records.person(&anna.id).await, Option::is_some);
+    let scopes = ConsentScope::parse_list(["clone"]).unwrap();
+    let consent =
+        ConsentRecord::grant(Person::Caller(who.clone()), "x", ConsentMethod::Api, scopes, None, "iam", at)
+            .unwrap();
+    run.check("People::save_consent", records.save_consent(&consent).await, |()| true);
+    run.check("People::consent", records.consent(&consent.person).await, Option::is_some);
+    run.secret("ERASURE_HASH_KEY_PARAMETER").await;
+    let receipt = ErasureReceipt {
+        id: "er-iam".into(),
+        person_hash: "0123456789abcdef".into(),
+        person_kind: "caller".into(),
+        requested_by: "iam".into(),
+        started_at: at,
+        finished_at: None,
+        status: ErasureStatus::InProgress,
+        deleted: Default::default(),
+    };
+    run.check("People::save_erasure", records.save_erasure(&receipt).await, |()| true);
+    run.check("People::erasures", records.erasures().await, |all| all.iter().any(|r| r.id == "er-iam"));
+    run.check("RunLog::runs_of", records.runs_of(who).await, |r| !r.is_empty());
+    // The files (folders without the `+`, as above: the policy is about the prefixes).
+    let folder = who.as_str().trim_start_matches('+');
+    let admin_blobs = S3BlobStore::new(&admin());
+    let blobs = S3BlobStore::new(&run.sdk);
+    for key in [
+        format!("samples/{folder}/erase.wav"),
+        "runs/iam-erase/sample_1.wav".to_owned(),
+        "deleted/vm-iam-erase/sample_1.wav".to_owned(),
+        "tts/voiceIamErase/h.mp3".to_owned(),
+        "webhooks/transcripts/iam-erase.json".to_owned(),
+        format!("webhooks/3cx/2026-11-20/000000.000-iam-{folder}.json"),
+    ] {
+        let body = if key.starts_with("webhooks/3cx") {
+            format!("{{\"caller_id\":\"{folder}\"}}")
+        } else {
+            "x".into()
+        };
+        admin_blobs
+            .put_bytes(&BlobRef::new(bucket, key), body.into_bytes(), "application/octet-stream")
+            .await
+            .expect("seeding");
+    }
+    let versions = "s3:ListBucketVersions";
+    let gone = blobs.delete_prefix(bucket, &format!("samples/{folder}/")).await;
+    run.check_listed("BlobStore::delete_prefix samples/ (an erasure: every version)", versions, gone, |n| {
+        *n == 1
+    });
+    let gone = blobs.delete_prefix(bucket, "runs/iam-erase/").await;
+    run.check_listed("BlobStore::delete_prefix runs/", versions, gone, |n| *n == 1);
+    let gone = blobs.delete_prefix(bucket, "deleted/vm-iam-erase/").await;
+    run.check_listed("BlobStore::delete_prefix deleted/", versions, gone, |n| *n == 1);
+    let gone = blobs.delete_prefix(bucket, "tts/voiceIamErase/").await;
+    run.check_listed("BlobStore::delete_prefix tts/", versions, gone, |n| *n == 1);
+    let transcript = BlobRef::new(bucket, "webhooks/transcripts/iam-erase.json");
+    let gone = blobs.delete_versions(&transcript).await;
+    run.check_listed("BlobStore::delete_versions webhooks/ (a transcript)", versions, gone, |n| *n == 1);
+    let day = blobs.keys(bucket, "webhooks/3cx/2026-11-20/").await;
+    run.check_listed("BlobStore::keys webhooks/ (the bodies of a call's day)", "s3:ListBucket", day, |k| {
+        k.len() == 1
+    });
+    let body = BlobRef::new(bucket, format!("webhooks/3cx/2026-11-20/000000.000-iam-{folder}.json"));
+    run.check(
+        "BlobStore::get_bytes webhooks/ (a body read to see whom it names)",
+        blobs.get_bytes(&body).await,
+        |b| String::from_utf8_lossy(b).contains(folder),
+    );
+    let gone = blobs.delete_versions(&body).await;
+    run.check_listed("BlobStore::delete_versions webhooks/ (a body that names them)", versions, gone, |n| {
+        *n == 1
+    });
+    // What those listings are followed by: each version deleted by its id (`null` in a bucket
+    // without versioning), which S3 authorizes as s3:DeleteObjectVersion.
+    for key in [
+        format!("samples/{folder}/erase.wav"),
+        "runs/iam-erase/sample_1.wav".to_owned(),
+        "deleted/vm-iam-erase/sample_1.wav".to_owned(),
+        "tts/voiceIamErase/h.mp3".to_owned(),
+        "webhooks/transcripts/iam-erase.json".to_owned(),
+        format!("webhooks/3cx/2026-11-20/000000.000-iam-{folder}.json"),
+    ] {
+        let prefix = key.split('/').next().unwrap_or_default().to_owned();
+        let sent = blobs.client().delete_object().bucket(bucket).key(&key).version_id("null").send().await;
+        run.check(&format!("S3 DeleteObject with its versionId {prefix}/"), sent, |_| true);
+    }
+    let erased = records.erase_records(&Person::Caller(who.clone())).await;
+    run.check("People::erase_records", erased, |c| c.get("runs").copied().unwrap_or(0) >= 1);
 }
 
 #[tokio::test]
@@ -1354,6 +1518,7 @@ async fn api_works_with_its_template_policy() {
     run.check("CloneCache::clones (analytics: the calls answered in the models' voices)", entries, |c| {
         c.iter().any(|c| c.caller_id == who)
     });
+    check_people_and_erasure(&mut run, &records, &bucket, &who, at).await;
     run.verdict();
 }
 

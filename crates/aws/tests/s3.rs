@@ -69,3 +69,74 @@ async fn an_object_is_found_by_a_listing_of_its_own_key() {
         "a prefix is not an object"
     );
 }
+
+/// The bucket is versioned: an erasure must leave no noncurrent version or delete marker that
+/// would bring a person's recording back.
+#[tokio::test]
+async fn erasing_a_prefix_deletes_every_version_and_delete_marker() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let moto = MotoServer::start();
+    let store = store_with_bucket(&moto, "echome-test").await;
+    let on = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    store
+        .client()
+        .put_bucket_versioning()
+        .bucket("echome-test")
+        .versioning_configuration(on)
+        .send()
+        .await
+        .unwrap();
+    let blob = |k: &str| BlobRef::new("echome-test", k);
+    let call = blob("samples/+14155550123/call.mp3");
+    store.put_bytes(&call, b"first".to_vec(), "audio/mpeg").await.unwrap();
+    store.put_bytes(&call, b"second".to_vec(), "audio/mpeg").await.unwrap();
+    store.put_bytes(&blob("samples/+14155550123/old.mp3"), b"x".to_vec(), "audio/mpeg").await.unwrap();
+    // A plain delete leaves a marker over the versions.
+    store
+        .client()
+        .delete_object()
+        .bucket("echome-test")
+        .key("samples/+14155550123/old.mp3")
+        .send()
+        .await
+        .unwrap();
+    let other = blob("samples/+14155550999/call.mp3");
+    store.put_bytes(&other, b"someone else".to_vec(), "audio/mpeg").await.unwrap();
+    let twin = blob("samples/+141555501234/call.mp3");
+    store.put_bytes(&twin, b"a longer number".to_vec(), "audio/mpeg").await.unwrap();
+
+    assert_eq!(
+        store.keys("echome-test", "samples/+14155550123/").await.unwrap(),
+        ["samples/+14155550123/call.mp3"],
+        "a listing shows current objects only"
+    );
+    assert!(store.delete_prefix("echome-test", "samples/+14155550123").await.is_err(), "a prefix ends in /");
+    // call.mp3: two versions; old.mp3: one version and its marker.
+    assert_eq!(store.delete_prefix("echome-test", "samples/+14155550123/").await.unwrap(), 4);
+    let left = store
+        .client()
+        .list_object_versions()
+        .bucket("echome-test")
+        .prefix("samples/+14155550123/")
+        .send()
+        .await
+        .unwrap();
+    assert!(left.versions().is_empty() && left.delete_markers().is_empty(), "{left:?}");
+    assert_eq!(
+        store.delete_prefix("echome-test", "samples/+14155550123/").await.unwrap(),
+        0,
+        "again: nothing"
+    );
+    assert_eq!(store.get_bytes(&other).await.unwrap(), b"someone else", "another caller's stays");
+    assert_eq!(store.get_bytes(&twin).await.unwrap(), b"a longer number");
+
+    // One object: only its own versions, not a key it prefixes.
+    let t = blob("webhooks/transcripts/c1.json");
+    store.put_bytes(&t, b"1".to_vec(), "application/json").await.unwrap();
+    store.put_bytes(&t, b"2".to_vec(), "application/json").await.unwrap();
+    let longer = blob("webhooks/transcripts/c1.json.bak");
+    store.put_bytes(&longer, b"3".to_vec(), "application/json").await.unwrap();
+    assert_eq!(store.delete_versions(&t).await.unwrap(), 2);
+    assert!(!store.exists(&t).await.unwrap());
+    assert!(store.exists(&longer).await.unwrap());
+}

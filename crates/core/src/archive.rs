@@ -19,6 +19,32 @@ impl<B: BlobStore> WebhookArchive for BlobArchive<B> {
         self.blobs.put_bytes(&blob, delivery.body.to_vec(), "application/json").await?;
         Ok(key)
     }
+
+    async fn forget(&self, prefixes: &[String], needles: &[String]) -> Result<u64, StorageError> {
+        let mut gone = 0;
+        let mut keys = Vec::new();
+        for prefix in prefixes {
+            keys.extend(self.blobs.keys(&self.bucket, prefix).await?);
+        }
+        for key in keys {
+            let blob = BlobRef::new(&self.bucket, key);
+            let body = match self.blobs.get_bytes(&blob).await {
+                Ok(b) => b,
+                // Expired by the lifecycle since the listing.
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if needles.iter().any(|n| !n.is_empty() && contains(&body, n.as_bytes())) {
+                self.blobs.delete_versions(&blob).await?;
+                gone += 1;
+            }
+        }
+        Ok(gone)
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -65,6 +65,25 @@ pub trait BlobStore: Send + Sync {
         to: &BlobRef,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
+    /// Deletes every object under `prefix` (ending in `/`), and in a versioned S3 bucket every
+    /// version and delete marker of each, so nothing is left to restore (erasure). Returns how
+    /// many objects and versions went.
+    fn delete_prefix(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+
+    /// Deletes the object with every version and delete marker of it; `Ok(0)` when there is none.
+    fn delete_versions(&self, blob: &BlobRef) -> impl Future<Output = Result<u64, StorageError>> + Send;
+
+    /// The keys of the objects under `prefix`, for the scans erasure makes.
+    fn keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StorageError>> + Send;
+
     /// Where someone without credentials can fetch the object for `valid_for`: in S3 a
     /// presigned GET; locally the file's `file://` URL.
     fn download_url(
@@ -104,6 +123,14 @@ impl Delivery<'_> {
 pub trait WebhookArchive: Send + Sync {
     /// Keeps the delivery durably; returns its key ([`Delivery::key`]).
     fn keep(&self, delivery: &Delivery<'_>) -> impl Future<Output = Result<String, StorageError>> + Send;
+
+    /// Deletes every delivery kept under one of `prefixes` (`webhooks/3cx/2026-11-22/`) whose
+    /// body contains one of `needles` (a person's number): erasure. Returns how many went.
+    fn forget(
+        &self,
+        prefixes: &[String],
+        needles: &[String],
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
 }
 
 /// Each caller's current sample.
@@ -148,6 +175,9 @@ pub trait RunLog: Send + Sync {
         &self,
         caller: &CallerId,
     ) -> impl Future<Output = Result<Option<RunRecord>, StorageError>> + Send;
+
+    /// Every run of the caller (for erasure: where their derived files are).
+    fn runs_of(&self, caller: &CallerId) -> impl Future<Output = Result<Vec<RunId>, StorageError>> + Send;
 }
 
 /// Whether recording a call made it.

@@ -182,7 +182,7 @@ fn default_format() -> SpeechFormat {
 /// SynthesizeSpeech's output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SynthesizeOutput {
-    /// `tts/{hash}.{ext}`: the hash of engine, voice, model, format and text.
+    /// `tts/{voice}/{hash}.{ext}`: the hash of engine, voice, model, format and text.
     pub audio: BlobRef,
     /// The same request was answered before: the provider was not called.
     pub cached: bool,

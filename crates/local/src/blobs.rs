@@ -64,6 +64,23 @@ enum Content<'a> {
     Bytes(Vec<u8>),
 }
 
+/// Every file in the folder tree (none when it is missing).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(e.path()),
+                Ok(_) => out.push(e.path()),
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
 fn temp_name(dest: &Path) -> PathBuf {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let nanos =
@@ -135,6 +152,48 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(not_found_or(from, e)),
         }
+    }
+
+    /// The folder under the prefix, removed; a folder keeps no versions.
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StorageError> {
+        let Some(dir) = prefix.strip_suffix('/') else {
+            return Err(StorageError::Failed(format!("deleting under {prefix:?}: a prefix ends in /")));
+        };
+        let path = self.path_of(&BlobRef::new(bucket, dir))?;
+        let count = files_under(&path).len() as u64;
+        match tokio::fs::remove_dir_all(&path).await {
+            Ok(()) => Ok(count),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(failed(&format!("deleting {}", path.display()), e)),
+        }
+    }
+
+    async fn delete_versions(&self, blob: &BlobRef) -> Result<u64, StorageError> {
+        match tokio::fs::remove_file(self.path_of(blob)?).await {
+            Ok(()) => Ok(1),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(not_found_or(blob, e)),
+        }
+    }
+
+    async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let root = self.root.join(bucket);
+        // The folder the prefix names, or the one it ends in (`webhooks/3cx/2026-` lists `webhooks/3cx/`).
+        let dir = match prefix.rsplit_once('/') {
+            Some((dir, _)) => self.path_of(&BlobRef::new(bucket, dir))?,
+            None => root.clone(),
+        };
+        let mut keys: Vec<String> = files_under(&dir)
+            .into_iter()
+            .filter_map(|f| f.strip_prefix(&root).ok().map(|k| k.to_string_lossy().replace('\\', "/")))
+            // Not a write in progress (see `temp_name`).
+            .filter(|k| {
+                k.starts_with(prefix)
+                    && !(k.rsplit('/').next().is_some_and(|n| n.starts_with('.') && n.ends_with(".part")))
+            })
+            .collect();
+        keys.sort();
+        Ok(keys)
     }
 
     async fn download_url(

@@ -1166,6 +1166,8 @@ pub fn s3_request_accesses(
                 "PUT" if has("tagging") => "PutObjectTagging",
                 "PUT" | "POST" => "PutObject",
                 "DELETE" if has("uploadId") => "AbortMultipartUpload",
+                // Deleting one version (not adding a delete marker) is its own permission.
+                "DELETE" if has("versionId") => "DeleteObjectVersion",
                 "DELETE" => "DeleteObject",
                 other => return Err(format!("the harness does not know S3 {other} on an object")),
             };

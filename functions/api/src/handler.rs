@@ -26,7 +26,7 @@ use echome_core::metrics::Metrics;
 use echome_core::speaker_accept::{AcceptError, accept_speaker};
 use echome_core::{
     BlobStore, CallId, CallLog, CallerId, CloneCache, ReferenceVoices, RunId, RunLog, RunStarter,
-    StorageError, VoiceEngine, VoiceLibrary,
+    StorageError, VoiceEngine, VoiceLibrary, WebhookArchive,
 };
 use echome_http::{HttpError, percent_decode, query, respond};
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ pub const MAX_PAGE: usize = 100;
 /// The records (one table), who may ask, how often, the voice provider `/health` checks, and
 /// what the voice library needs: the engine (deleting a model deletes its voice there), the
 /// clone runs a new model starts, the recordings it is made from, and its rules.
-pub struct Api<R, T, L, P, E, S, B> {
+pub struct Api<R, T, L, P, E, S, B, W> {
     pub records: R,
     pub tokens: T,
     pub limiter: L,
@@ -55,6 +55,11 @@ pub struct Api<R, T, L, P, E, S, B> {
     pub library: LibrarySettings,
     /// Whether a model asked for needs its person's consent first (`CONSENT_POLICY`).
     pub consent: echome_core::ConsentPolicy,
+    /// Where webhook deliveries are kept (S3 in AWS, the records locally): an erasure deletes
+    /// the ones that name the person.
+    pub archive: W,
+    /// The key of the hash erasure receipts name people by.
+    pub erasure_key: echome_core::people::ErasureKey,
 }
 
 /// Who may call a route.
@@ -65,7 +70,7 @@ pub(crate) enum Access {
     Role(Role),
 }
 
-impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
+impl<R, T, L, P, E, S, B, W> Api<R, T, L, P, E, S, B, W>
 where
     R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary + People,
     T: TokenVerifier,
@@ -74,6 +79,7 @@ where
     E: VoiceEngine,
     S: RunStarter,
     B: BlobStore,
+    W: WebhookArchive,
 {
     pub async fn handle(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
         let request_id = echome_http::request_id(&req).map(str::to_owned);
@@ -236,7 +242,7 @@ where
                     })?;
                 Ok((200, views::accepted(&reference, &check)))
             }
-            ["people"] | ["people", _] | ["people", _, "consent"] => {
+            ["people"] | ["people", _] | ["people", _, "consent"] | ["erasures"] => {
                 self.people(segments, req, who.ok_or(HttpError::Internal)?).await
             }
             library_route => self.library(library_route, req, who.ok_or(HttpError::Internal)?).await,

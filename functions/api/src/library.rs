@@ -20,6 +20,7 @@ use echome_core::limits::RateLimiter;
 use echome_core::people::ConsentScope;
 use echome_core::{
     BlobStore, CallLog, CloneCache, CloneRecord, ReferenceVoices, RunLog, RunStarter, VoiceEngine,
+    WebhookArchive,
 };
 use echome_http::{HttpError, json_body, query};
 use serde::Deserialize;
@@ -191,7 +192,7 @@ struct CleanupBody {
     dry_run: bool,
 }
 
-impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
+impl<R, T, L, P, E, S, B, W> Api<R, T, L, P, E, S, B, W>
 where
     R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary + People,
     T: TokenVerifier,
@@ -200,6 +201,7 @@ where
     E: VoiceEngine,
     S: RunStarter,
     B: BlobStore,
+    W: WebhookArchive,
 {
     pub(crate) async fn library(
         &self,

@@ -1,9 +1,12 @@
 use api::{Api, ProviderCheck, Reachability};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use echome_auth::{Jwks, Verifier};
+use echome_aws::secrets::ssm_secret;
 use echome_aws::{DynamoRateLimiter, DynamoRecords, S3BlobStore, SfnRunStarter, lambda};
+use echome_core::BlobArchive;
 use echome_core::env;
 use echome_core::limits::RoleLimits;
+use echome_core::people::ErasureKey;
 use echome_elevenlabs::{Client, ElevenLabsEngine};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -34,6 +37,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         bucket: env::required("BUCKET_NAME")?,
         library,
         consent: echome_core::ConsentPolicy::from_env()?,
+        archive: BlobArchive { blobs: S3BlobStore::new(&sdk), bucket: env::required("BUCKET_NAME")? },
+        // The receipts' hash key, from SSM like every secret (a SecureString of 32+ characters).
+        erasure_key: ErasureKey::new(
+            ssm_secret(&sdk, &env::required("ERASURE_HASH_KEY_PARAMETER")?).await?.into_bytes(),
+        )?,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
         let api = &api;

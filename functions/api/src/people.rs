@@ -9,11 +9,14 @@ use chrono::{DateTime, Utc};
 use echome_core::auth::{Principal, Role, TokenVerifier};
 use echome_core::library::{Person, VoiceLibrary};
 use echome_core::limits::RateLimiter;
+use echome_core::people::erase::{EraseError, ErasureReceipt, Place, erase};
 use echome_core::people::revoke::{RevokeError, revoke};
 use echome_core::people::{
     ConsentMethod, ConsentRecord, ConsentScope, Evidence, People, PersonKind, PersonRecord,
 };
-use echome_core::{BlobStore, CallLog, CloneCache, ReferenceVoices, RunLog, RunStarter, VoiceEngine, redact};
+use echome_core::{
+    BlobStore, CallLog, CloneCache, ReferenceVoices, RunLog, RunStarter, VoiceEngine, WebhookArchive, redact,
+};
 use echome_http::{HttpError, json_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,7 +29,9 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
     let operator = Access::Role(Role::Operator);
     Some(match segments {
         ["people"] => vec![(Method::POST, operator)],
-        ["people", _] => vec![(Method::GET, viewer)],
+        // Erasure deletes everything of a person: the admin's.
+        ["people", _] => vec![(Method::GET, viewer), (Method::DELETE, Access::Role(Role::Admin))],
+        ["erasures"] => vec![(Method::GET, Access::Role(Role::Admin))],
         ["people", _, "consent"] => {
             vec![(Method::GET, viewer), (Method::POST, operator), (Method::DELETE, operator)]
         }
@@ -55,6 +60,21 @@ struct ConsentBody {
     scope: Option<Vec<String>>,
     #[serde(default)]
     evidence: Option<String>,
+}
+
+/// A receipt as answers show it: kinds and counts, no number.
+pub(crate) fn receipt_view(r: &ErasureReceipt) -> Value {
+    json!({
+        "id": r.id,
+        "person_hash": r.person_hash,
+        "person_kind": r.person_kind,
+        "requested_by": r.requested_by,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "status": r.status,
+        "deleted": r.deleted,
+        "total_deleted": r.deleted.values().sum::<u64>(),
+    })
 }
 
 /// A consent record as answers show it: numbers redacted (the person's, and any in the
@@ -91,7 +111,7 @@ fn person_view(
     })
 }
 
-impl<R, T, L, P, E, S, B> Api<R, T, L, P, E, S, B>
+impl<R, T, L, P, E, S, B, W> Api<R, T, L, P, E, S, B, W>
 where
     R: RunLog + CallLog + CloneCache + ReferenceVoices + VoiceLibrary + People,
     T: TokenVerifier,
@@ -100,6 +120,7 @@ where
     E: VoiceEngine,
     S: RunStarter,
     B: BlobStore,
+    W: WebhookArchive,
 {
     pub(crate) async fn people(
         &self,
@@ -114,6 +135,25 @@ where
         let now = Utc::now();
         match (segments, method) {
             (["people"], _) => self.create_person(req, who, now).await,
+            (["people", p], Method::DELETE) => {
+                let p = person(p)?;
+                let place = Place { bucket: &self.bucket };
+                let receipt =
+                    erase(&self.records, &self.engine, &self.blobs, &self.archive, place, &self.erasure_key, &p, &who.subject, now)
+                        .await
+                        .map_err(|e| match e {
+                            EraseError::Storage(e) => HttpError::from(e),
+                            EraseError::Provider(e) => {
+                                tracing::error!(code = %e.code, "the voice provider failed during an erasure; a retry resumes it");
+                                HttpError::Unavailable
+                            }
+                        })?;
+                Ok((200, receipt_view(&receipt)))
+            }
+            (["erasures"], _) => {
+                let all = self.records.erasures().await?;
+                Ok((200, json!({ "erasures": all.iter().rev().map(receipt_view).collect::<Vec<_>>() })))
+            }
             (["people", p], _) => {
                 let p = person(p)?;
                 let rec = self.known(&p).await?;

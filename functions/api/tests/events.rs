@@ -29,6 +29,7 @@ type TestApi = Api<
     echome_local::OfflineEngine,
     echome_testkit::starts::Starts,
     echome_local::FsBlobStore,
+    LocalRecords,
 >;
 
 async fn call(api: &TestApi, req: ApiGatewayV2httpRequest) -> (i64, Value) {
@@ -82,7 +83,7 @@ async fn api_with_limits(limits: RoleLimits) -> (tempfile::TempDir, TestApi) {
     }
     let tokens = Verifier::Local(LocalKey::load_or_create(dir.path()).unwrap());
     let api = Api {
-        records: log,
+        records: log.clone(),
         tokens,
         limiter: InProcessLimiter::default(),
         limits,
@@ -93,6 +94,8 @@ async fn api_with_limits(limits: RoleLimits) -> (tempfile::TempDir, TestApi) {
         bucket: "recordings".into(),
         library: Default::default(),
         consent: Default::default(),
+        archive: log.clone(),
+        erasure_key: echome_core::people::ErasureKey::new(vec![7; 32]).unwrap(),
     };
     (dir, api)
 }
@@ -327,10 +330,11 @@ fn the_openapi_description_covers_every_route_served() {
         "/people",
         "/people/{person}",
         "/people/{person}/consent",
+        "/erasures",
     ] {
         assert!(paths.contains(&route), "{route} is described");
     }
-    assert_eq!(paths.len(), 32, "and nothing that is not served: {paths:?}");
+    assert_eq!(paths.len(), 33, "and nothing that is not served: {paths:?}");
 }
 
 /// The description says which routes need a token; the handler agrees on every one it serves.
@@ -373,7 +377,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 34, "every API route of the description was tried");
+    assert_eq!(checked, 36, "every API route of the description was tried");
 }
 
 #[tokio::test]

@@ -21,8 +21,16 @@ use echome_testkit::starts::Starts;
 use serde_json::{Value, json};
 use wiremock::MockServer;
 
-type LibraryApi =
-    Api<LocalRecords, Verifier, InProcessLimiter, Offline, ElevenLabsEngine, Starts, FsBlobStore>;
+type LibraryApi = Api<
+    LocalRecords,
+    Verifier,
+    InProcessLimiter,
+    Offline,
+    ElevenLabsEngine,
+    Starts,
+    FsBlobStore,
+    LocalRecords,
+>;
 
 struct World {
     api: LibraryApi,
@@ -53,7 +61,7 @@ async fn world(settings: LibrarySettings, models: &[VoiceModel]) -> World {
         assert!(records.create_model(m).await.unwrap());
     }
     let api = Api {
-        records,
+        records: records.clone(),
         tokens: Verifier::Local(LocalKey::load_or_create(dir.path()).unwrap()),
         limiter: InProcessLimiter::default(),
         limits: Default::default(),
@@ -64,6 +72,8 @@ async fn world(settings: LibrarySettings, models: &[VoiceModel]) -> World {
         bucket: "recordings".into(),
         library: settings,
         consent: Default::default(),
+        archive: records.clone(),
+        erasure_key: echome_core::people::ErasureKey::new(vec![7; 32]).unwrap(),
     };
     World { api, account, _server: server, _dir: dir }
 }

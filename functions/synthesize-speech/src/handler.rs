@@ -1,5 +1,5 @@
 //! SynthesizeSpeech: text in a voice, stored under a content-addressed key
-//! (`tts/{hash}.{ext}`, the hash of engine, voice, model, format and text), so the same request
+//! (`tts/{voice}/{hash}.{ext}`, the hash of engine, voice, model, format and text), so the same request
 //! twice calls the provider once. Long text is split at sentence boundaries under the model's
 //! character limit and the pieces joined; the characters used are recorded next to the audio.
 
@@ -111,8 +111,9 @@ async fn speak<B: BlobStore, E: VoiceEngine>(
         h.update([0]);
     }
     let hash = echome_core::signing::hex(&h.finalize()[..16]);
-    let audio = BlobRef::new(&cfg.bucket, format!("tts/{hash}.{}", input.format.extension()));
-    let record_blob = BlobRef::new(&cfg.bucket, format!("tts/{hash}.json"));
+    // Under the voice's folder, so a person's erasure finds every speech made with their voice.
+    let audio = BlobRef::new(&cfg.bucket, format!("tts/{voice}/{hash}.{}", input.format.extension()));
+    let record_blob = BlobRef::new(&cfg.bucket, format!("tts/{voice}/{hash}.json"));
 
     let found = match blobs.exists(&record_blob).await {
         // Made before (and not expired by the lifecycle rule since): read it.

@@ -43,6 +43,15 @@ impl BlobStore for NoListBucket {
     async fn download_url(&self, blob: &BlobRef, _: std::time::Duration) -> Result<String, StorageError> {
         Err(denied(blob))
     }
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StorageError> {
+        Err(denied(&BlobRef::new(bucket, prefix)))
+    }
+    async fn delete_versions(&self, blob: &BlobRef) -> Result<u64, StorageError> {
+        Err(denied(blob))
+    }
+    async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        Err(denied(&BlobRef::new(bucket, prefix)))
+    }
 }
 
 #[derive(Default)]

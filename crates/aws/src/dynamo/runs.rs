@@ -74,6 +74,20 @@ impl RunLog for DynamoRecords {
         }
     }
 
+    async fn runs_of(&self, caller: &CallerId) -> Result<Vec<RunId>, StorageError> {
+        let pk = caller_pk(caller);
+        let req = self
+            .gsi1_query()
+            .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :run)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":run", s("RUN#"));
+        self.query_items(&pk, req)
+            .await?
+            .iter()
+            .map(|i| RunId::parse(Read(i).str("run_id")?).map_err(|e| StorageError::Failed(e.to_string())))
+            .collect()
+    }
+
     async fn run(&self, run_id: &RunId) -> Result<Option<RunRecord>, StorageError> {
         let Some(item) = self.get(format!("RUN#{run_id}"), "RUN").await? else { return Ok(None) };
         let r = Read(&item);

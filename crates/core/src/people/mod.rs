@@ -4,6 +4,7 @@
 //! [`ConsentPolicy`]; revoking it takes their voices away (see [`revoke`]).
 
 pub mod consent;
+pub mod erase;
 pub mod person;
 pub mod port;
 pub mod revoke;
@@ -11,5 +12,6 @@ pub mod revoke;
 pub use consent::{
     ConsentError, ConsentMethod, ConsentMissing, ConsentPolicy, ConsentRecord, ConsentScope, Evidence,
 };
+pub use erase::{ErasureKey, ErasureReceipt, ErasureStatus};
 pub use person::{PersonError, PersonKind, PersonRecord};
 pub use port::People;

@@ -6,7 +6,10 @@ use std::future::Future;
 use crate::error::StorageError;
 use crate::library::Person;
 
+use std::collections::BTreeMap;
+
 use super::consent::ConsentRecord;
+use super::erase::ErasureReceipt;
 use super::person::PersonRecord;
 
 pub trait People: Send + Sync {
@@ -23,4 +26,18 @@ pub trait People: Send + Sync {
 
     /// Replaces the person's consent record: a new grant, or the revoked one.
     fn save_consent(&self, rec: &ConsentRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Deletes every record of the person (a caller's sample, cached voice, reference voice,
+    /// runs and their clone log, calls and their events; anyone's models with their audit,
+    /// active voice, consent and person record); returns how many of each kind went.
+    fn erase_records(
+        &self,
+        id: &Person,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>, StorageError>> + Send;
+
+    /// Writes the receipt (it replaces the one of its id).
+    fn save_erasure(&self, r: &ErasureReceipt) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Every receipt, oldest first (erasures are rare: a few a month).
+    fn erasures(&self) -> impl Future<Output = Result<Vec<ErasureReceipt>, StorageError>> + Send;
 }

@@ -51,9 +51,12 @@ const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("model_audit");
 const PEOPLE: TableDefinition<&str, &[u8]> = TableDefinition::new("people");
 /// Person → their consent.
 const CONSENT: TableDefinition<&str, &[u8]> = TableDefinition::new("consent");
+/// `{started_at}#{id}` → an erasure receipt (see `erase.rs`).
+const ERASURES: TableDefinition<&str, &[u8]> = TableDefinition::new("erasures");
 
 mod calls;
 mod clones;
+mod erase;
 mod keys;
 mod models;
 mod people;
@@ -116,6 +119,7 @@ impl LocalRecords {
             AUDIT,
             PEOPLE,
             CONSENT,
+            ERASURES,
         ] {
             tx.open_table(t).map_err(failed)?;
         }

@@ -1,7 +1,9 @@
 //! People (`People`): a named person's record and each person's consent, both by person id.
 
 use echome_core::library::Person;
-use echome_core::people::{ConsentRecord, People, PersonRecord};
+use std::collections::BTreeMap;
+
+use echome_core::people::{ConsentRecord, ErasureReceipt, People, PersonRecord};
 
 use super::*;
 
@@ -28,5 +30,17 @@ impl People for LocalRecords {
 
     async fn save_consent(&self, rec: &ConsentRecord) -> Result<(), StorageError> {
         self.put(CONSENT, rec.person.as_key(), rec).await
+    }
+
+    async fn erase_records(&self, id: &Person) -> Result<BTreeMap<String, u64>, StorageError> {
+        self.erase_person(id).await
+    }
+
+    async fn save_erasure(&self, r: &ErasureReceipt) -> Result<(), StorageError> {
+        self.put_erasure(r).await
+    }
+
+    async fn erasures(&self) -> Result<Vec<ErasureReceipt>, StorageError> {
+        self.all_erasures()
     }
 }

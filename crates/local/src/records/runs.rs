@@ -52,6 +52,10 @@ impl RunLog for LocalRecords {
     async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {
         Ok(self.runs()?.into_iter().find(|r| &r.caller_id == caller))
     }
+
+    async fn runs_of(&self, caller: &CallerId) -> Result<Vec<RunId>, StorageError> {
+        Ok(self.runs()?.into_iter().filter(|r| &r.caller_id == caller).map(|r| r.run_id).collect())
+    }
 }
 
 impl LocalRecords {

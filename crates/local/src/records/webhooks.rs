@@ -14,6 +14,31 @@ impl WebhookArchive for LocalRecords {
         .await?;
         Ok(key)
     }
+
+    async fn forget(&self, prefixes: &[String], needles: &[String]) -> Result<u64, StorageError> {
+        let needles: Vec<Vec<u8>> =
+            needles.iter().filter(|n| !n.is_empty()).map(|n| n.clone().into_bytes()).collect();
+        let prefixes = prefixes.to_vec();
+        self.update(WEBHOOKS, move |t| {
+            let mut naming = Vec::new();
+            for prefix in &prefixes {
+                for entry in t.range(prefix.as_str()..).map_err(failed)? {
+                    let (k, v) = entry.map_err(failed)?;
+                    if !k.value().starts_with(prefix.as_str()) {
+                        break;
+                    }
+                    if needles.iter().any(|n| v.value().windows(n.len()).any(|w| w == n.as_slice())) {
+                        naming.push(k.value().to_owned());
+                    }
+                }
+            }
+            for k in &naming {
+                t.remove(k.as_str()).map_err(failed)?;
+            }
+            Ok(naming.len() as u64)
+        })
+        .await
+    }
 }
 
 impl LocalRecords {
