@@ -162,6 +162,7 @@ const CONTRACT: &[Row] = &[
             "BlobStore::exists tts/ (the probe, present)",
             "BlobStore::get_bytes tts/ (a cached record)",
             "VoiceLibrary::model (a request naming a voice model)",
+            "People::consent (its person's, to speech)",
             "VoiceLibrary::save_model (its use counted)",
         ],
     },
@@ -1177,6 +1178,7 @@ async fn synthesize_speech_works_with_its_template_policy() {
         records.model(&m.id).await,
         Option::is_some,
     );
+    run.check("People::consent (its person's, to speech)", records.consent(&m.person).await, Option::is_none);
     let used =
         VoiceModel { usage: echome_core::library::Usage { uses: 1, ..m.usage }, version: 1, ..m.clone() };
     run.check("VoiceLibrary::save_model (its use counted)", records.save_model(&used).await, |saved| *saved);

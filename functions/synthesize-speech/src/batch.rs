@@ -23,7 +23,7 @@ pub enum Answer {
     Single(SynthesizeOutput),
 }
 
-pub async fn invoke<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
+pub async fn invoke<B: BlobStore, E: VoiceEngine, L: VoiceLibrary + echome_core::People>(
     blobs: &B,
     engine: &E,
     lib: &L,
@@ -36,7 +36,7 @@ pub async fn invoke<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
     }
 }
 
-pub async fn handle_batch<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
+pub async fn handle_batch<B: BlobStore, E: VoiceEngine, L: VoiceLibrary + echome_core::People>(
     blobs: &B,
     engine: &E,
     lib: &L,

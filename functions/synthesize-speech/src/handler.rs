@@ -7,9 +7,10 @@ pub mod batch;
 
 use chrono::Utc;
 use echome_core::library::{LibraryError, VoiceLibrary, ops};
+use echome_core::people::ConsentScope;
 use echome_core::{
-    BlobRef, BlobStore, SpeechFormat, StepError, StorageError, SynthesizeInput, SynthesizeOutput,
-    VoiceEngine, VoiceId, env,
+    BlobRef, BlobStore, ConsentPolicy, People, SpeechFormat, StepError, StorageError, SynthesizeInput,
+    SynthesizeOutput, VoiceEngine, VoiceId, env,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,11 +21,14 @@ pub const MAX_TEXT_CHARS: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bucket: String,
+    /// Whether speaking in a person's voice model needs their consent to speech
+    /// (`CONSENT_POLICY`).
+    pub consent: ConsentPolicy,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
-        Ok(Self { bucket: env::required("BUCKET_NAME")? })
+        Ok(Self { bucket: env::required("BUCKET_NAME")?, consent: ConsentPolicy::from_env()? })
     }
 }
 
@@ -40,8 +44,9 @@ pub struct SpeechRecord {
     pub created_at: chrono::DateTime<Utc>,
 }
 
-/// Speaks `input`; when it names a voice model, the use (characters, time) is counted on it.
-pub async fn handle<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
+/// Speaks `input`; when it names a voice model, its person's consent to speech is checked and
+/// the use (characters, time) is counted on it.
+pub async fn handle<B: BlobStore, E: VoiceEngine, L: VoiceLibrary + People>(
     blobs: &B,
     engine: &E,
     lib: &L,
@@ -51,7 +56,9 @@ pub async fn handle<B: BlobStore, E: VoiceEngine, L: VoiceLibrary>(
     let started = std::time::Instant::now();
     let voice = match (&input.voice_id, &input.model_id) {
         (given, Some(id)) => {
-            let (_, voice) = ops::speakable(lib, id, engine.name()).await.map_err(refused)?;
+            let (m, voice) = ops::speakable(lib, id, engine.name()).await.map_err(refused)?;
+            let consent = lib.consent(&m.person).await?;
+            cfg.consent.check(&m.person, consent.as_ref(), ConsentScope::Speech)?;
             if let Some(given) = given.as_ref().filter(|v| **v != voice) {
                 return Err(StepError::invalid_input(format!(
                     "voice_id {given} is not the voice of {id} ({voice}); name one of the two"

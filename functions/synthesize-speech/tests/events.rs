@@ -77,7 +77,7 @@ async fn every_event_gets_the_answer_a_user_expects() {
     let engine = ElevenLabsEngine::new(Client::new(api).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let blobs = FsBlobStore::new(dir.path());
-    let cfg = Config { bucket: "echome-recordings".into() };
+    let cfg = Config { bucket: "echome-recordings".into(), consent: Default::default() };
     let lib = LocalRecords::open(&dir.path().join("records.redb")).unwrap();
 
     let greeting = handle(&blobs, &engine, &lib, &cfg, event("greeting-ulaw")).await.unwrap();
@@ -137,7 +137,29 @@ async fn every_event_gets_the_answer_a_user_expects() {
     assert!(err.error_type == ErrorType::InvalidInput && err.message.contains("cloning"), "{err}");
     let ready = VoiceModel { status: ModelStatus::Ready, version: 1, ..model.clone() };
     assert!(lib.save_model(&ready).await.unwrap());
+    // Speaking as a person needs their consent to speech (the policy's default requires it).
     let before = tts_calls(&server).await;
+    let err = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap_err();
+    assert_eq!((err.error_type, err.code.as_str()), (ErrorType::ConsentMissing, "consent_missing"), "{err}");
+    use echome_core::people::{ConsentMethod, ConsentRecord, ConsentScope, People};
+    let grant = |scope: &str| {
+        let scopes = ConsentScope::parse_list([scope]).unwrap();
+        ConsentRecord::grant(
+            model.person.clone(),
+            "Emp Seven",
+            ConsentMethod::Written,
+            scopes,
+            None,
+            "ops",
+            at,
+        )
+        .unwrap()
+    };
+    lib.save_consent(&grant("clone")).await.unwrap();
+    let err = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap_err();
+    assert!(err.error_type == ErrorType::ConsentMissing && err.message.contains("does not cover"), "{err}");
+    assert_eq!(tts_calls(&server).await, before, "nothing was spoken");
+    lib.save_consent(&grant("speech")).await.unwrap();
     let first = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap();
     let second = handle(&blobs, &engine, &lib, &cfg, event("by-model")).await.unwrap();
     assert!(!first.cached && second.cached, "{first:?} {second:?}");

@@ -95,7 +95,7 @@ impl VoiceEngine for Engine {
 #[tokio::test]
 async fn a_refused_probe_is_a_permission_error_that_names_s3_listbucket_not_a_miss() {
     let engine = Engine::default();
-    let cfg = Config { bucket: "echome-recordings".into() };
+    let cfg = Config { bucket: "echome-recordings".into(), consent: Default::default() };
     let input = SynthesizeInput {
         voice_id: Some(VoiceId::parse("JBFqnCBsd6RMkjVDRZzb").unwrap()),
         model_id: None,
