@@ -43,7 +43,7 @@ pub async fn call(
         library: LibrarySettings::from_env().map_err(StepError::invalid_input)?,
         consent: echome_core::ConsentPolicy::from_env().map_err(StepError::invalid_input)?,
         archive: local.records.clone(),
-        erasure_key: local.erasure_key()?,
+        erasure_key: Some(local.erasure_key()?),
     };
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let mut req = ApiGatewayV2httpRequest::default();

@@ -151,7 +151,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
             library: echome_core::library::LibrarySettings::from_env().map_err(StepError::invalid_input)?,
             consent: echome_core::ConsentPolicy::from_env().map_err(StepError::invalid_input)?,
             archive: local.records.clone(),
-            erasure_key: local.erasure_key()?,
+            erasure_key: Some(local.erasure_key()?),
         },
         requests: Default::default(),
     });

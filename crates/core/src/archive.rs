@@ -34,7 +34,7 @@ impl<B: BlobStore> WebhookArchive for BlobArchive<B> {
                 Err(StorageError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            if needles.iter().any(|n| !n.is_empty() && contains(&body, n.as_bytes())) {
+            if needles.iter().any(|n| names_number(&body, n.as_bytes())) {
                 self.blobs.delete_versions(&blob).await?;
                 gone += 1;
             }
@@ -43,8 +43,19 @@ impl<B: BlobStore> WebhookArchive for BlobArchive<B> {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// Whether `hay` holds `number` as a whole number: no digit right before or after it (so
+/// `+1415555012` is not found in `+14155550123`).
+pub fn names_number(hay: &[u8], number: &[u8]) -> bool {
+    if number.is_empty() || hay.len() < number.len() {
+        return false;
+    }
+    (0..=hay.len() - number.len()).any(|i| {
+        let before = i.checked_sub(1).map(|j| hay[j]);
+        let after = hay.get(i + number.len()).copied();
+        &hay[i..i + number.len()] == number
+            && !before.is_some_and(|b| b.is_ascii_digit())
+            && !after.is_some_and(|b| b.is_ascii_digit())
+    })
 }
 
 #[cfg(test)]
@@ -52,6 +63,18 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
+
+    #[test]
+    fn a_number_is_found_whole_only() {
+        let body = br#"{"caller_id":"+14155550123","called":"18005550199"}"#;
+        assert!(names_number(body, b"+14155550123"));
+        assert!(names_number(body, b"14155550123"), "without its +");
+        assert!(!names_number(body, b"+1415555012"), "a shorter number inside it");
+        assert!(!names_number(body, b"4155550123"), "its tail");
+        assert!(!names_number(body, b"1800555019"));
+        assert!(names_number(body, b"18005550199"));
+        assert!(!names_number(b"", b"1"));
+    }
 
     #[test]
     fn keys_sort_by_source_day_and_time_and_differ_by_content() {

@@ -143,3 +143,27 @@ async fn a_failed_erasure_is_finished_by_the_retry_on_the_same_receipt() {
     assert_eq!(records.call(&call.call_id).await.unwrap(), None);
     assert!(!serde_json::to_string(&done).unwrap().contains("4155550123"), "no number on the receipt");
 }
+
+#[tokio::test]
+async fn a_voice_at_another_provider_stops_the_erasure_before_anything_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = LocalRecords::open(&dir.path().join("r.redb")).unwrap();
+    let blobs = FsBlobStore::new(dir.path().join("blobs"));
+    let at = t("2026-11-22T09:00:00Z");
+    let mut m = echome_testkit::fixtures::voice_model("run-x", "emp-9", "alice", "voiceElsewhere", None, at);
+    m.provider = "offline".into();
+    assert!(records.create_model(&m).await.unwrap());
+    let sample = BlobRef::new("recordings", "runs/run-x/sample_1.wav");
+    blobs.put_bytes(&sample, vec![1], "audio/wav").await.unwrap();
+    let key = ErasureKey::new(vec![3; 32]).unwrap();
+    let engine = Engine::default();
+    let person = Person::parse("emp-9").unwrap();
+    let refused =
+        erase(&records, &engine, &blobs, &records, Place { bucket: "recordings" }, &key, &person, "root", at)
+            .await;
+    let Err(EraseError::OtherProvider(id, provider, _)) = refused else { panic!("{refused:?}") };
+    assert_eq!((id.as_str(), provider.as_str()), ("vm-run-x", "offline"));
+    assert!(blobs.exists(&sample).await.unwrap(), "nothing went");
+    assert_eq!(records.models_of(&person).await.unwrap().len(), 1);
+    assert!(records.erasures().await.unwrap().is_empty(), "no receipt for an erasure that did not start");
+}

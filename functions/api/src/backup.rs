@@ -149,11 +149,11 @@ pub async fn restore<L, E>(
     unpacked: &[(String, PathBuf)],
     overwrite: bool,
     activate: bool,
-    replace_above: f64,
+    (replace_above, consent): (f64, echome_core::ConsentPolicy),
     now: DateTime<Utc>,
 ) -> Result<Restored, HttpError>
 where
-    L: VoiceLibrary + CloneCache,
+    L: VoiceLibrary + CloneCache + echome_core::People,
     E: VoiceEngine,
 {
     let held: Vec<_> = engine.voices().await.map_err(provider)?.into_iter().map(|v| v.voice_id).collect();
@@ -178,6 +178,16 @@ where
             }
         } else if who.role != Role::Admin && archived.owner != who.subject {
             out.skipped.push(json!({ "id": id, "reason": "not yours" }));
+            continue;
+        }
+        // A person who revoked their consent (or was erased) is not brought back.
+        let given = lib.consent(&archived.person).await?;
+        if let Err(e) =
+            consent.check(&archived.person, given.as_ref(), echome_core::people::ConsentScope::Clone)
+        {
+            out.skipped.push(
+                json!({ "id": id, "reason": format!("{}: {e}", echome_core::people::ConsentMissing::CODE) }),
+            );
             continue;
         }
         let mut m = VoiceModel { status: ModelStatus::Ready, deleted_at: None, updated_at: now, ..archived };

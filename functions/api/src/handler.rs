@@ -58,8 +58,9 @@ pub struct Api<R, T, L, P, E, S, B, W> {
     /// Where webhook deliveries are kept (S3 in AWS, the records locally): an erasure deletes
     /// the ones that name the person.
     pub archive: W,
-    /// The key of the hash erasure receipts name people by.
-    pub erasure_key: echome_core::people::ErasureKey,
+    /// The key of the hash erasure receipts name people by; `None` (its secret missing) leaves
+    /// every route but erasure working.
+    pub erasure_key: Option<echome_core::people::ErasureKey>,
 }
 
 /// Who may call a route.

@@ -330,7 +330,7 @@ where
                     &unpacked,
                     body.overwrite_existing,
                     body.activate_restored,
-                    self.library.replace_above,
+                    (self.library.replace_above, self.consent),
                     now,
                 )
                 .await?;

@@ -22,6 +22,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = echome_aws::config::load().await;
     // Deleting a model deletes its voice at ElevenLabs (the key from SSM, as every function).
     let engine = ElevenLabsEngine::new(Client::new(lambda::elevenlabs_config(&sdk).await?)?);
+    // The receipts' hash key, from SSM like every secret (a SecureString of 32+ characters);
+    // without it only erasure is refused, not the whole API.
+    let erasure_key = match ssm_secret(&sdk, &env::required("ERASURE_HASH_KEY_PARAMETER")?).await {
+        Ok(k) => match ErasureKey::new(k.into_bytes()) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::error!(error = %e, "the erasure hash key is too short: erasure is unavailable");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "no erasure hash key: erasure is unavailable until it is created");
+            None
+        }
+    };
     let api = Api {
         records: DynamoRecords::new(&sdk, table.clone()),
         // The gateway verifies tokens on protected routes; this checks the ones it lets through
@@ -38,10 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         library,
         consent: echome_core::ConsentPolicy::from_env()?,
         archive: BlobArchive { blobs: S3BlobStore::new(&sdk), bucket: env::required("BUCKET_NAME")? },
-        // The receipts' hash key, from SSM like every secret (a SecureString of 32+ characters).
-        erasure_key: ErasureKey::new(
-            ssm_secret(&sdk, &env::required("ERASURE_HASH_KEY_PARAMETER")?).await?.into_bytes(),
-        )?,
+        erasure_key,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
         let api = &api;

@@ -137,12 +137,19 @@ where
             (["people"], _) => self.create_person(req, who, now).await,
             (["people", p], Method::DELETE) => {
                 let p = person(p)?;
+                let Some(key) = self.erasure_key.as_ref() else {
+                    tracing::error!(
+                        "no erasure hash key (ERASURE_HASH_KEY_PARAMETER's SecureString): erasure is unavailable"
+                    );
+                    return Err(HttpError::Internal);
+                };
                 let place = Place { bucket: &self.bucket };
                 let receipt =
-                    erase(&self.records, &self.engine, &self.blobs, &self.archive, place, &self.erasure_key, &p, &who.subject, now)
+                    erase(&self.records, &self.engine, &self.blobs, &self.archive, place, key, &p, &who.subject, now)
                         .await
                         .map_err(|e| match e {
                             EraseError::Storage(e) => HttpError::from(e),
+                            e @ EraseError::OtherProvider(..) => HttpError::Conflict(e.to_string()),
                             EraseError::Provider(e) => {
                                 tracing::error!(code = %e.code, "the voice provider failed during an erasure; a retry resumes it");
                                 HttpError::Unavailable

@@ -95,7 +95,7 @@ async fn api_with_limits(limits: RoleLimits) -> (tempfile::TempDir, TestApi) {
         library: Default::default(),
         consent: Default::default(),
         archive: log.clone(),
-        erasure_key: echome_core::people::ErasureKey::new(vec![7; 32]).unwrap(),
+        erasure_key: Some(echome_core::people::ErasureKey::new(vec![7; 32]).unwrap()),
     };
     (dir, api)
 }

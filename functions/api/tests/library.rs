@@ -73,7 +73,7 @@ async fn world(settings: LibrarySettings, models: &[VoiceModel]) -> World {
         library: settings,
         consent: Default::default(),
         archive: records.clone(),
-        erasure_key: echome_core::people::ErasureKey::new(vec![7; 32]).unwrap(),
+        erasure_key: Some(echome_core::people::ErasureKey::new(vec![7; 32]).unwrap()),
     };
     World { api, account, _server: server, _dir: dir }
 }
@@ -599,6 +599,25 @@ async fn exports_and_backups_carry_the_record_and_pack_and_a_restore_clones_what
     let (status, done) = w.post(&restore, ALICE, json!({"activate_restored": true})).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["skipped"].as_array().unwrap().len(), 2, "both on record: {done}");
+    // Nobody is brought back without their consent to be cloned (the default policy).
+    let (_, refused) =
+        w.post(&restore, ALICE, json!({"overwrite_existing": true, "activate_restored": true})).await;
+    let reasons: Vec<&str> =
+        refused["skipped"].as_array().unwrap().iter().filter_map(|r| r["reason"].as_str()).collect();
+    assert!(reasons.len() == 2 && reasons.iter().all(|r| r.starts_with("consent_missing")), "{refused}");
+    use echome_core::people::{ConsentMethod, ConsentRecord, ConsentScope, People};
+    let scopes = ConsentScope::parse_list(["clone"]).unwrap();
+    let consent = ConsentRecord::grant(
+        Person::parse("emp-1").unwrap(),
+        "Emp One",
+        ConsentMethod::Written,
+        scopes,
+        None,
+        "alice",
+        t0(),
+    )
+    .unwrap();
+    w.api.records.save_consent(&consent).await.unwrap();
     let (_, done) =
         w.post(&restore, ALICE, json!({"overwrite_existing": true, "activate_restored": true})).await;
     assert_eq!(

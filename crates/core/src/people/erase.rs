@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{StepError, StorageError};
-use crate::ids::{RunId, VoiceId};
-use crate::library::ops::delete_at_engine;
+use crate::ids::RunId;
+use crate::library::ops::{self, delete_at_engine};
 use crate::library::{ModelStatus, Person, VoiceLibrary};
 use crate::ports::{BlobStore, CallLog, CloneCache, RunLog, VoiceEngine, WebhookArchive};
 use crate::records::CloneStatus;
@@ -86,6 +86,20 @@ pub enum EraseError {
     Storage(#[from] StorageError),
     #[error("the voice provider failed: {0}")]
     Provider(StepError),
+    /// Erasing would leave this voice at a provider this deployment cannot reach.
+    #[error("voice model {0}'s voice is at {1}, and this deployment works with {2}: delete it there first")]
+    OtherProvider(String, String, String),
+}
+
+impl From<crate::library::LibraryError> for EraseError {
+    fn from(e: crate::library::LibraryError) -> Self {
+        use crate::library::LibraryError as L;
+        match e {
+            L::Storage(e) => Self::Storage(e),
+            L::Provider(e) => Self::Provider(e),
+            other => Self::Storage(StorageError::Failed(other.to_string())),
+        }
+    }
 }
 
 /// Where the person's files are and who holds their voices.
@@ -128,10 +142,27 @@ where
         status: ErasureStatus::InProgress,
         deleted: BTreeMap::new(),
     });
-    records.save_erasure(&receipt).await?;
-
-    // 1. The voices at the provider: nothing can speak as them any more.
+    // Nothing may be left where this deployment cannot reach it: refused before anything goes.
     let models = records.models_of(person).await?;
+    if let Some(m) =
+        models.iter().find(|m| m.status != ModelStatus::Deleted && m.voice_elsewhere(engine.name()))
+    {
+        return Err(EraseError::OtherProvider(
+            m.id.to_string(),
+            m.provider.clone(),
+            engine.name().to_owned(),
+        ));
+    }
+    records.save_erasure(&receipt).await?;
+    // No new clone of them starts while this runs (under a policy that asks for consent).
+    if let Some(mut c) = records.consent(person).await?.filter(|c| !c.is_revoked()) {
+        c.revoked_at = Some(now);
+        c.revoked_by = Some(by.to_owned());
+        records.save_consent(&c).await?;
+    }
+
+    // 1. The voices at the provider: nothing can speak as them any more. Each is marked gone
+    // as it goes, so a retry neither deletes nor counts it twice.
     let entry = match person.caller() {
         Some(c) => records.clone_of(c).await?,
         None => None,
@@ -140,36 +171,53 @@ where
     let mut voices: BTreeSet<String> =
         models.iter().filter_map(|m| m.provider_voice_id.as_ref()).map(|v| v.as_str().to_owned()).collect();
     voices.extend(entry.iter().map(|e| e.voice_id.as_str().to_owned()));
-    let mut live: Vec<&VoiceId> = models
-        .iter()
-        .filter(|m| m.status != ModelStatus::Deleted && !m.voice_elsewhere(engine.name()))
-        .filter_map(|m| m.provider_voice_id.as_ref())
-        .collect();
-    live.extend(entry.iter().filter(|e| e.status == CloneStatus::Active).map(|e| &e.voice_id));
-    live.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    live.dedup();
-    for voice in live {
-        delete_at_engine(engine, voice).await.map_err(EraseError::Provider)?;
-        receipt.add("provider_voices", 1);
+    let mut gone: BTreeSet<&str> = BTreeSet::new();
+    for m in models.iter().filter(|m| m.status != ModelStatus::Deleted) {
+        if let Some(voice) = &m.provider_voice_id {
+            delete_at_engine(engine, voice).await.map_err(EraseError::Provider)?;
+            receipt.add("provider_voices", 1);
+            gone.insert(voice.as_str());
+        }
+        ops::update(records, &m.id, now, |x| {
+            x.status = ModelStatus::Deleted;
+            x.deleted_at = Some(now);
+            Ok(())
+        })
+        .await?;
+        records.save_erasure(&receipt).await?;
     }
-    records.save_erasure(&receipt).await?;
+    if let (Some(caller), Some(e)) =
+        (person.caller(), entry.as_ref().filter(|e| e.status == CloneStatus::Active))
+    {
+        if !gone.contains(e.voice_id.as_str()) {
+            delete_at_engine(engine, &e.voice_id).await.map_err(EraseError::Provider)?;
+            receipt.add("provider_voices", 1);
+        }
+        records.evict_clone(caller, &e.voice_id).await?;
+        records.save_erasure(&receipt).await?;
+    }
 
     // 2. Their files.
     let bucket = place.bucket;
     let mut runs: BTreeSet<String> =
         models.iter().filter_map(|m| m.source.run_id.as_ref()).map(RunId::to_string).collect();
+    let mut prefixes = Vec::new();
     if let Some(caller) = person.caller() {
-        receipt.add("sample_files", blobs.delete_prefix(bucket, &caller.samples_prefix()).await?);
+        prefixes.push(("sample_files", caller.samples_prefix()));
         runs.extend(records.runs_of(caller).await?.iter().map(RunId::to_string));
     }
-    for run in &runs {
-        receipt.add("run_files", blobs.delete_prefix(bucket, &format!("runs/{run}/")).await?);
-    }
+    prefixes.extend(runs.iter().map(|run| ("run_files", format!("runs/{run}/"))));
     for m in &models {
-        receipt.add("deleted_model_files", blobs.delete_prefix(bucket, &format!("deleted/{}/", m.id)).await?);
+        prefixes.push(("deleted_model_files", format!("deleted/{}/", m.id)));
+        prefixes.push(("export_files", format!("exports/{}/", m.id)));
     }
-    for voice in &voices {
-        receipt.add("speech_files", blobs.delete_prefix(bucket, &format!("tts/{voice}/")).await?);
+    prefixes.extend(voices.iter().map(|voice| ("speech_files", format!("tts/{voice}/"))));
+    for (kind, prefix) in prefixes {
+        let n = blobs.delete_prefix(bucket, &prefix).await?;
+        if n > 0 {
+            receipt.add(kind, n);
+            records.save_erasure(&receipt).await?;
+        }
     }
     if let Some(caller) = person.caller() {
         let mut days = BTreeSet::new();

@@ -27,7 +27,7 @@ impl WebhookArchive for LocalRecords {
                     if !k.value().starts_with(prefix.as_str()) {
                         break;
                     }
-                    if needles.iter().any(|n| v.value().windows(n.len()).any(|w| w == n.as_slice())) {
+                    if needles.iter().any(|n| echome_core::archive::names_number(v.value(), n)) {
                         naming.push(k.value().to_owned());
                     }
                 }
