@@ -1323,21 +1323,22 @@ async fn check_people_and_erasure(
     let folder = who.as_str().trim_start_matches('+');
     let admin_blobs = S3BlobStore::new(&admin());
     let blobs = S3BlobStore::new(&run.sdk);
-    for key in [
+    let seeded = [
         format!("samples/{folder}/erase.wav"),
         "runs/iam-erase/sample_1.wav".to_owned(),
         "deleted/vm-iam-erase/sample_1.wav".to_owned(),
         "tts/voiceIamErase/h.mp3".to_owned(),
         "webhooks/transcripts/iam-erase.json".to_owned(),
         format!("webhooks/3cx/2026-11-20/000000.000-iam-{folder}.json"),
-    ] {
+    ];
+    for key in &seeded {
         let body = if key.starts_with("webhooks/3cx") {
             format!("{{\"caller_id\":\"{folder}\"}}")
         } else {
             "x".into()
         };
         admin_blobs
-            .put_bytes(&BlobRef::new(bucket, key), body.into_bytes(), "application/octet-stream")
+            .put_bytes(&BlobRef::new(bucket, key.as_str()), body.into_bytes(), "application/octet-stream")
             .await
             .expect("seeding");
     }
@@ -1371,16 +1372,9 @@ async fn check_people_and_erasure(
     });
     // What those listings are followed by: each version deleted by its id (`null` in a bucket
     // without versioning), which S3 authorizes as s3:DeleteObjectVersion.
-    for key in [
-        format!("samples/{folder}/erase.wav"),
-        "runs/iam-erase/sample_1.wav".to_owned(),
-        "deleted/vm-iam-erase/sample_1.wav".to_owned(),
-        "tts/voiceIamErase/h.mp3".to_owned(),
-        "webhooks/transcripts/iam-erase.json".to_owned(),
-        format!("webhooks/3cx/2026-11-20/000000.000-iam-{folder}.json"),
-    ] {
+    for key in &seeded {
         let prefix = key.split('/').next().unwrap_or_default().to_owned();
-        let sent = blobs.client().delete_object().bucket(bucket).key(&key).version_id("null").send().await;
+        let sent = blobs.client().delete_object().bucket(bucket).key(key).version_id("null").send().await;
         run.check(&format!("S3 DeleteObject with its versionId {prefix}/"), sent, |_| true);
     }
     let erased = records.erase_records(&Person::Caller(who.clone())).await;
