@@ -171,6 +171,15 @@ where
     let result = create(blobs, cache, records, engine, cfg, &input, older.as_ref(), now).await;
     match result {
         Ok((out, bytes)) => {
+            // Consent revoked while the voice was being made: it goes again before anyone uses it.
+            if cfg.consent == ConsentPolicy::Required {
+                let now_given = records.consent(&person).await?;
+                if let Err(e) = cfg.consent.check(&person, now_given.as_ref(), ConsentScope::Clone) {
+                    tracing::warn!(run_id = %input.run_id, caller = %input.caller_id, "consent was revoked during the clone: the new voice is deleted");
+                    delete_at_engine(engine, &out.voice_id).await?;
+                    return Err(e.into());
+                }
+            }
             let rec = CloneRecord {
                 caller_id: input.caller_id.clone(),
                 voice_id: out.voice_id.clone(),

@@ -23,6 +23,8 @@ struct Engine {
     ops: Mutex<Vec<String>>,
     /// Cloning fails (the provider refuses) while set.
     failing: std::sync::atomic::AtomicBool,
+    /// Saved while the voice is being made: a revocation racing the clone.
+    revoke_meanwhile: Mutex<Option<(LocalRecords, echome_core::people::ConsentRecord)>>,
 }
 
 impl Engine {
@@ -47,6 +49,11 @@ impl VoiceEngine for Engine {
     ) -> Result<(VoiceId, u64), StepError> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StepError::new(ErrorType::ProviderRejected, "provider_rejected", "no clone today"));
+        }
+        let revoke = self.revoke_meanwhile.lock().unwrap().take();
+        if let Some((records, revoked)) = revoke {
+            use echome_core::people::People;
+            records.save_consent(&revoked).await.unwrap();
         }
         let bytes: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
         let mut made = self.made.lock().unwrap();
@@ -637,4 +644,20 @@ async fn without_consent_nothing_reaches_the_provider_and_revoking_it_takes_the_
     let again = revoke(&w.records, &engine, &w.blobs, &person, "ops", now).await.unwrap();
     assert!(again.deleted_models.is_empty());
     assert_eq!(engine.deleted.lock().unwrap().len(), 1);
+
+    // Granted again, then revoked while the next voice is being made: that voice goes too.
+    // (The revocation moved the old pack under deleted/: a new recording's pack is staged.)
+    stage(&w, &input, r#"{"pack":2}"#).await;
+    w.records.save_consent(&grant(&["clone"])).await.unwrap();
+    let revoked = echome_core::people::ConsentRecord { revoked_at: Some(now), ..grant(&["clone"]) };
+    *engine.revoke_meanwhile.lock().unwrap() = Some((w.records.clone(), revoked));
+    let raced =
+        w.clone_voice(&engine, for_caller(&input, "+14155550123", "run-raced"), now).await.unwrap_err();
+    assert_eq!(raced.error_type, ErrorType::ConsentMissing, "{raced}");
+    let made = engine.made.lock().unwrap().len();
+    assert_eq!(made, 2, "the voice was made");
+    assert_eq!(engine.deleted.lock().unwrap().len(), 2, "and deleted again");
+    assert!(engine.voices.lock().unwrap().is_empty(), "nothing left at the provider");
+    let entry = w.records.clone_of(&input.caller_id).await.unwrap();
+    assert!(entry.as_ref().is_none_or(|e| e.status != CloneStatus::Active), "{entry:?}");
 }
