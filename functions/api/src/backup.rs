@@ -13,6 +13,7 @@ use echome_core::library::ops::{self, Actor};
 use echome_core::library::{
     Act, AuditAction, LibraryError, ModelStatus, Verdict, VoiceLibrary, VoiceModel, access,
 };
+use echome_core::people::consent_verdict;
 use echome_core::{BlobRef, BlobStore, CloneCache, StepError, VoiceEngine, signing};
 use echome_http::HttpError;
 use serde::{Deserialize, Serialize};
@@ -181,10 +182,9 @@ where
             continue;
         }
         // A person who revoked their consent (or was erased) is not brought back.
-        let given = lib.consent(&archived.person).await?;
-        if let Err(e) =
-            consent.check(&archived.person, given.as_ref(), echome_core::people::ConsentScope::Clone)
-        {
+        let verdict =
+            consent_verdict(lib, consent, &archived.person, echome_core::people::ConsentScope::Clone).await?;
+        if let Err(e) = verdict {
             out.skipped.push(
                 json!({ "id": id, "reason": format!("{}: {e}", echome_core::people::ConsentMissing::CODE) }),
             );

@@ -17,7 +17,7 @@ use echome_core::library::{
     access, model, port,
 };
 use echome_core::limits::RateLimiter;
-use echome_core::people::ConsentScope;
+use echome_core::people::{ConsentScope, consent_verdict};
 use echome_core::{
     BlobStore, CallLog, CloneCache, CloneRecord, ReferenceVoices, RunLog, RunStarter, VoiceEngine,
     WebhookArchive,
@@ -508,8 +508,7 @@ where
         let metadata = body.metadata.unwrap_or_else(|| json!({}));
         model::check_metadata(&metadata).map_err(bad)?;
         // Refused here, before a model or a run exists, rather than failed by the run later.
-        let consent = self.records.consent(&p).await?;
-        self.consent.check(&p, consent.as_ref(), ConsentScope::Clone).map_err(HttpError::from)?;
+        consent_verdict(&self.records, self.consent, &p, ConsentScope::Clone).await??;
         let sample = echome_core::BlobRef::new(&self.bucket, &body.sample_key);
         if !self.blobs.exists(&sample).await? {
             return Err(HttpError::NotFound("a recording at that sample_key".into()));

@@ -26,7 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 use echome_core::library::{
     ModelId, ModelSource, ModelStatus, Person, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops,
 };
-use echome_core::people::ConsentScope;
+use echome_core::people::{ConsentScope, consent_verdict};
 use echome_core::{
     BlobStore, CloneCache, CloneInput, CloneLogRecord, CloneOutput, CloneRecord, CloneStatus, ConsentPolicy,
     ErrorType, MatchThreshold, PackSpeaker, People, ReferenceVoice, ReferenceVoices, SampleLog, SpeakerCheck,
@@ -95,8 +95,7 @@ where
 {
     let started = Instant::now();
     let person = Person::Caller(input.caller_id.clone());
-    let consent = records.consent(&person).await?;
-    cfg.consent.check(&person, consent.as_ref(), ConsentScope::Clone)?;
+    consent_verdict(records, cfg.consent, &person, ConsentScope::Clone).await??;
     // The report names the pack's files and their content: its digest identifies the pack.
     let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, &input))?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
@@ -172,13 +171,10 @@ where
     match result {
         Ok((out, bytes)) => {
             // Consent revoked while the voice was being made: it goes again before anyone uses it.
-            if cfg.consent == ConsentPolicy::Required {
-                let now_given = records.consent(&person).await?;
-                if let Err(e) = cfg.consent.check(&person, now_given.as_ref(), ConsentScope::Clone) {
-                    tracing::warn!(run_id = %input.run_id, caller = %input.caller_id, "consent was revoked during the clone: the new voice is deleted");
-                    delete_at_engine(engine, &out.voice_id).await?;
-                    return Err(e.into());
-                }
+            if let Err(e) = consent_verdict(records, cfg.consent, &person, ConsentScope::Clone).await? {
+                tracing::warn!(run_id = %input.run_id, caller = %input.caller_id, "consent was revoked during the clone: the new voice is deleted");
+                delete_at_engine(engine, &out.voice_id).await?;
+                return Err(e.into());
             }
             let rec = CloneRecord {
                 caller_id: input.caller_id.clone(),

@@ -7,7 +7,7 @@ pub mod batch;
 
 use chrono::Utc;
 use echome_core::library::{LibraryError, VoiceLibrary, ops};
-use echome_core::people::ConsentScope;
+use echome_core::people::{ConsentScope, consent_verdict};
 use echome_core::{
     BlobRef, BlobStore, ConsentPolicy, People, SpeechFormat, StepError, StorageError, SynthesizeInput,
     SynthesizeOutput, VoiceEngine, VoiceId, env,
@@ -57,8 +57,7 @@ pub async fn handle<B: BlobStore, E: VoiceEngine, L: VoiceLibrary + People>(
     let voice = match (&input.voice_id, &input.model_id) {
         (given, Some(id)) => {
             let (m, voice) = ops::speakable(lib, id, engine.name()).await.map_err(refused)?;
-            let consent = lib.consent(&m.person).await?;
-            cfg.consent.check(&m.person, consent.as_ref(), ConsentScope::Speech)?;
+            consent_verdict(lib, cfg.consent, &m.person, ConsentScope::Speech).await??;
             if let Some(given) = given.as_ref().filter(|v| **v != voice) {
                 return Err(StepError::invalid_input(format!(
                     "voice_id {given} is not the voice of {id} ({voice}); name one of the two"

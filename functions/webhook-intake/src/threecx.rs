@@ -9,7 +9,7 @@ use echome_core::People;
 use echome_core::call_log::{record_event, update_call};
 use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path};
 use echome_core::library::Person;
-use echome_core::people::{ConsentMissing, ConsentScope};
+use echome_core::people::{ConsentMissing, ConsentScope, consent_verdict};
 use echome_core::records::expiry;
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
@@ -145,8 +145,9 @@ where
         let mut refused = None;
         if path == CallPath::Cloning {
             let person = Person::Caller(call.caller_id.clone());
-            let consent = self.records.consent(&person).await?;
-            if let Err(e) = self.config.consent.check(&person, consent.as_ref(), ConsentScope::Clone) {
+            if let Err(e) =
+                consent_verdict(&self.records, self.config.consent, &person, ConsentScope::Clone).await?
+            {
                 path = CallPath::ConsentMissing;
                 refused = Some(format!("{}: {e}", ConsentMissing::CODE));
             }

@@ -179,8 +179,14 @@ impl ConsentRecord {
         self.revoked_at.is_some()
     }
 
-    pub fn covers(&self, scope: ConsentScope) -> bool {
-        !self.is_revoked() && self.scopes.contains(&scope)
+    /// Marks it revoked by `by` at `at`; `false` when it already was (nothing to save).
+    pub fn revoke(&mut self, by: &str, at: DateTime<Utc>) -> bool {
+        if self.is_revoked() {
+            return false;
+        }
+        self.revoked_at = Some(at);
+        self.revoked_by = Some(by.to_owned());
+        true
     }
 }
 
@@ -226,13 +232,6 @@ impl ConsentPolicy {
             None | Some("required") => Ok(Self::Required),
             Some("not_required") => Ok(Self::NotRequired),
             Some(other) => Err(ConsentError::Policy(other.chars().take(40).collect())),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Required => "required",
-            Self::NotRequired => "not_required",
         }
     }
 

@@ -155,9 +155,9 @@ where
     }
     records.save_erasure(&receipt).await?;
     // No new clone of them starts while this runs (under a policy that asks for consent).
-    if let Some(mut c) = records.consent(person).await?.filter(|c| !c.is_revoked()) {
-        c.revoked_at = Some(now);
-        c.revoked_by = Some(by.to_owned());
+    if let Some(mut c) = records.consent(person).await?
+        && c.revoke(by, now)
+    {
         records.save_consent(&c).await?;
     }
 

@@ -14,4 +14,4 @@ pub use consent::{
 };
 pub use erase::{ErasureKey, ErasureReceipt, ErasureStatus};
 pub use person::{PersonError, PersonKind, PersonRecord};
-pub use port::People;
+pub use port::{People, consent_verdict};

@@ -6,6 +6,8 @@ use std::future::Future;
 use crate::error::StorageError;
 use crate::library::Person;
 
+use super::consent::{ConsentMissing, ConsentPolicy, ConsentScope};
+
 use std::collections::BTreeMap;
 
 use super::consent::ConsentRecord;
@@ -40,4 +42,19 @@ pub trait People: Send + Sync {
 
     /// Every receipt, oldest first (erasures are rare: a few a month).
     fn erasures(&self) -> impl Future<Output = Result<Vec<ErasureReceipt>, StorageError>> + Send;
+}
+
+/// `policy`'s verdict on doing `scope` to `person`: the outer error is the store's, the inner
+/// one the refusal. Their consent is read only when the policy asks for it.
+pub async fn consent_verdict<P: People>(
+    store: &P,
+    policy: ConsentPolicy,
+    person: &Person,
+    scope: ConsentScope,
+) -> Result<Result<(), ConsentMissing>, StorageError> {
+    if policy == ConsentPolicy::NotRequired {
+        return Ok(Ok(()));
+    }
+    let consent = store.consent(person).await?;
+    Ok(policy.check(person, consent.as_ref(), scope))
 }

@@ -51,9 +51,7 @@ where
     let Some(mut consent) = records.consent(person).await? else {
         return Err(RevokeError::NoConsent(person.to_string()));
     };
-    if consent.revoked_at.is_none() {
-        consent.revoked_at = Some(at);
-        consent.revoked_by = Some(by.to_owned());
+    if consent.revoke(by, at) {
         records.save_consent(&consent).await?;
     }
     let mut deleted_models = Vec::new();
