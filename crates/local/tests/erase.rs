@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 use echome_core::calls::ConversationSummary;
 use echome_core::library::{Person, VoiceLibrary};
-use echome_core::people::erase::{EraseError, Place, erase};
+use echome_core::people::erase::{EraseError, erase};
 use echome_core::people::{ErasureKey, ErasureStatus, People};
 use echome_core::{
     BlobRef, BlobStore, CallId, CallLog, CallRecord, CallerId, CloneCache, Delivery, EngineVoice, ErrorType,
@@ -110,15 +110,15 @@ async fn a_failed_erasure_is_finished_by_the_retry_on_the_same_receipt() {
     let engine = Engine::default();
     engine.failing.store(true, Ordering::SeqCst);
     let key = ErasureKey::new(vec![3; 32]).unwrap();
-    let place = || Place { bucket: "recordings" };
-    let first = erase(&records, &engine, &blobs, &records, place(), &key, &person, "root", at).await;
+    let first = erase(&records, &engine, &blobs, &records, "recordings", &key, &person, "root", at).await;
     assert!(matches!(first, Err(EraseError::Provider(_))), "{first:?}");
     let open = records.erasures().await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].status, ErasureStatus::InProgress, "saved before anything went");
     assert!(blobs.exists(&b("samples/+14155550123/call.mp3")).await.unwrap(), "stopped at the provider");
 
-    let done = erase(&records, &engine, &blobs, &records, place(), &key, &person, "root", at).await.unwrap();
+    let done =
+        erase(&records, &engine, &blobs, &records, "recordings", &key, &person, "root", at).await.unwrap();
     assert_eq!(done.id, open[0].id, "the retry finishes the same receipt");
     assert_eq!(done.status, ErasureStatus::Completed);
     assert_eq!(*engine.deleted.lock().unwrap(), ["voiceErased1"], "one voice, deleted once");
@@ -158,9 +158,7 @@ async fn a_voice_at_another_provider_stops_the_erasure_before_anything_goes() {
     let key = ErasureKey::new(vec![3; 32]).unwrap();
     let engine = Engine::default();
     let person = Person::parse("emp-9").unwrap();
-    let refused =
-        erase(&records, &engine, &blobs, &records, Place { bucket: "recordings" }, &key, &person, "root", at)
-            .await;
+    let refused = erase(&records, &engine, &blobs, &records, "recordings", &key, &person, "root", at).await;
     let Err(EraseError::OtherProvider(id, provider, _)) = refused else { panic!("{refused:?}") };
     assert_eq!((id.as_str(), provider.as_str()), ("vm-run-x", "offline"));
     assert!(blobs.exists(&sample).await.unwrap(), "nothing went");

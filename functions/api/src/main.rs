@@ -24,19 +24,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let engine = ElevenLabsEngine::new(Client::new(lambda::elevenlabs_config(&sdk).await?)?);
     // The receipts' hash key, from SSM like every secret (a SecureString of 32+ characters);
     // without it only erasure is refused, not the whole API.
-    let erasure_key = match ssm_secret(&sdk, &env::required("ERASURE_HASH_KEY_PARAMETER")?).await {
-        Ok(k) => match ErasureKey::new(k.into_bytes()) {
-            Ok(key) => Some(key),
-            Err(e) => {
-                tracing::error!(error = %e, "the erasure hash key is too short: erasure is unavailable");
-                None
-            }
-        },
-        Err(e) => {
-            tracing::error!(error = %e, "no erasure hash key: erasure is unavailable until it is created");
-            None
-        }
-    };
+    let erasure_key = ssm_secret(&sdk, &env::required("ERASURE_HASH_KEY_PARAMETER")?)
+        .await
+        .and_then(|k| ErasureKey::new(k.into_bytes()))
+        .inspect_err(|e| tracing::error!(error = %e, "no usable erasure hash key: erasure is unavailable"))
+        .ok();
+    let (s3, bucket) = (S3BlobStore::new(&sdk), env::required("BUCKET_NAME")?);
     let api = Api {
         records: DynamoRecords::new(&sdk, table.clone()),
         // The gateway verifies tokens on protected routes; this checks the ones it lets through
@@ -48,11 +41,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         engine,
         // A model asked for starts a clone run, from a recording that must be there.
         runs: SfnRunStarter::new(&sdk, env::required("STATE_MACHINE_ARN")?),
-        blobs: S3BlobStore::new(&sdk),
-        bucket: env::required("BUCKET_NAME")?,
+        blobs: s3.clone(),
+        bucket: bucket.clone(),
         library,
         consent: echome_core::ConsentPolicy::from_env()?,
-        archive: BlobArchive { blobs: S3BlobStore::new(&sdk), bucket: env::required("BUCKET_NAME")? },
+        archive: BlobArchive { blobs: s3, bucket },
         erasure_key,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {

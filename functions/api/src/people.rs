@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use echome_core::auth::{Principal, Role, TokenVerifier};
 use echome_core::library::{Person, VoiceLibrary};
 use echome_core::limits::RateLimiter;
-use echome_core::people::erase::{EraseError, ErasureReceipt, Place, erase};
+use echome_core::people::erase::{EraseError, ErasureReceipt, erase};
 use echome_core::people::revoke::{RevokeError, revoke};
 use echome_core::people::{
     ConsentMethod, ConsentRecord, ConsentScope, Evidence, People, PersonKind, PersonRecord,
@@ -143,9 +143,8 @@ where
                     );
                     return Err(HttpError::Internal);
                 };
-                let place = Place { bucket: &self.bucket };
                 let receipt =
-                    erase(&self.records, &self.engine, &self.blobs, &self.archive, place, key, &p, &who.subject, now)
+                    erase(&self.records, &self.engine, &self.blobs, &self.archive, &self.bucket, key, &p, &who.subject, now)
                         .await
                         .map_err(|e| match e {
                             EraseError::Storage(e) => HttpError::from(e),

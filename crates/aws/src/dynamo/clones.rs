@@ -179,14 +179,7 @@ impl CloneCache for DynamoRecords {
             .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
             .expression_attribute_values(":pk", s(pk.clone()))
             .expression_attribute_values(":c", s("CLONE#"));
-        self.query_items(&pk, req)
-            .await?
-            .iter()
-            .map(|item| {
-                serde_json::from_str(Read(item).str("record")?)
-                    .map_err(|e| StorageError::Failed(format!("a broken clone log entry: {e}")))
-            })
-            .collect()
+        self.query_items(&pk, req).await?.iter().map(|item| Read(item).record("clone log entry")).collect()
     }
 
     /// An `UpdateItem` of the entry's `quality` attribute, conditioned on its voice: a

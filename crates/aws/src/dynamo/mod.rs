@@ -100,6 +100,11 @@ impl Read<'_> {
     fn time(&self, name: &str) -> Result<DateTime<Utc>, StorageError> {
         parse_time(self.str(name)?)
     }
+    /// The item's `record` (the JSON most items keep), as `T`; `what` names it when broken.
+    fn record<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, StorageError> {
+        serde_json::from_str(self.str("record")?)
+            .map_err(|e| StorageError::Failed(format!("a broken {what}: {e}")))
+    }
     fn caller(&self) -> Result<CallerId, StorageError> {
         CallerId::parse(self.str("caller_id")?).map_err(|e| StorageError::Failed(e.to_string()))
     }

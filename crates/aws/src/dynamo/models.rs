@@ -104,9 +104,7 @@ impl VoiceLibrary for DynamoRecords {
 
     async fn active_voice(&self, person: &Person) -> Result<Option<ActiveVoice>, StorageError> {
         let Some(item) = self.get(person_pk(person), "ACTIVE").await? else { return Ok(None) };
-        serde_json::from_str(Read(&item).str("record")?)
-            .map(Some)
-            .map_err(|e| StorageError::Failed(format!("a broken active voice: {e}")))
+        Read(&item).record("active voice").map(Some)
     }
 
     /// A put (or delete) conditioned on the `model_id` attribute: absent when `expected` is
@@ -171,13 +169,6 @@ impl VoiceLibrary for DynamoRecords {
             .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
             .expression_attribute_values(":pk", s(pk.clone()))
             .expression_attribute_values(":a", s("AUDIT#"));
-        self.query_items(&pk, req)
-            .await?
-            .iter()
-            .map(|item| {
-                serde_json::from_str(Read(item).str("record")?)
-                    .map_err(|e| StorageError::Failed(format!("a broken audit event: {e}")))
-            })
-            .collect()
+        self.query_items(&pk, req).await?.iter().map(|item| Read(item).record("audit event")).collect()
     }
 }

@@ -29,11 +29,6 @@ fn json_item<T: serde::Serialize>(pk: String, sk: &str, v: &T, what: &str) -> Re
     Ok(HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk)), ("record".into(), s(body))]))
 }
 
-fn from_item<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StorageError> {
-    serde_json::from_str(Read(item).str("record")?)
-        .map_err(|e| StorageError::Failed(format!("a broken {what}: {e}")))
-}
-
 impl People for DynamoRecords {
     async fn create_person(&self, rec: &PersonRecord) -> Result<bool, StorageError> {
         let item = json_item(person_pk(&rec.id), "PROFILE", rec, "a person")?;
@@ -41,11 +36,11 @@ impl People for DynamoRecords {
     }
 
     async fn person(&self, id: &Person) -> Result<Option<PersonRecord>, StorageError> {
-        self.get(person_pk(id), "PROFILE").await?.map(|i| from_item(&i, "person")).transpose()
+        self.get(person_pk(id), "PROFILE").await?.map(|i| Read(&i).record("person")).transpose()
     }
 
     async fn consent(&self, id: &Person) -> Result<Option<ConsentRecord>, StorageError> {
-        self.get(person_pk(id), "CONSENT").await?.map(|i| from_item(&i, "consent record")).transpose()
+        self.get(person_pk(id), "CONSENT").await?.map(|i| Read(&i).record("consent record")).transpose()
     }
 
     async fn save_consent(&self, rec: &ConsentRecord) -> Result<(), StorageError> {
@@ -75,7 +70,7 @@ impl People for DynamoRecords {
             .index_name(super::models::GSI2)
             .key_condition_expression("gsi2pk = :pk")
             .expression_attribute_values(":pk", s("ERASURES"));
-        self.query_items("ERASURES", req).await?.iter().map(|i| from_item(i, "erasure receipt")).collect()
+        self.query_items("ERASURES", req).await?.iter().map(|i| Read(i).record("erasure receipt")).collect()
     }
 }
 
@@ -119,9 +114,8 @@ impl DynamoRecords {
         }
         Ok(out)
     }
-}
 
-impl DynamoRecords {
+    /// Deletes every item of the partition, counting each by its kind.
     async fn erase_partition(
         &self,
         pk: &str,

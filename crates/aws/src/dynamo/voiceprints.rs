@@ -10,9 +10,7 @@ const SK: &str = "VOICEPRINT";
 impl ReferenceVoices for DynamoRecords {
     async fn reference_voice(&self, caller: &CallerId) -> Result<Option<ReferenceVoice>, StorageError> {
         let Some(item) = self.get(caller_pk(caller), SK).await? else { return Ok(None) };
-        serde_json::from_str(Read(&item).str("record")?)
-            .map(Some)
-            .map_err(|e| StorageError::Failed(format!("a broken reference voice: {e}")))
+        Read(&item).record("reference voice").map(Some)
     }
 
     async fn put_reference_voice(&self, rec: &ReferenceVoice) -> Result<(), StorageError> {

@@ -302,13 +302,15 @@ pub fn check_metadata(v: &serde_json::Value) -> Result<(), ModelError> {
 }
 
 pub fn check_name(name: &str) -> Result<String, ModelError> {
-    let name = name.trim();
-    let n = name.chars().count();
-    if (1..=MAX_NAME_CHARS).contains(&n) && !name.chars().any(char::is_control) {
-        Ok(name.to_owned())
-    } else {
-        Err(ModelError::Name)
-    }
+    printable(name, MAX_NAME_CHARS).ok_or(ModelError::Name)
+}
+
+/// `raw` trimmed, when it is 1 to `max_chars` characters without control characters: the rule
+/// for every name and note a user types (a model's name, a person's, who gave consent).
+pub fn printable(raw: &str, max_chars: usize) -> Option<String> {
+    let v = raw.trim();
+    let ok = (1..=max_chars).contains(&v.chars().count()) && !v.chars().any(char::is_control);
+    ok.then(|| v.to_owned())
 }
 
 /// A person's active model, as one record the call flow reads in one lookup.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorType, StepError};
 use crate::library::Person;
+use crate::library::model::printable;
 
 /// Evidence and a giver's name, at most this many characters.
 pub const MAX_EVIDENCE_CHARS: usize = 1024;
@@ -108,7 +109,7 @@ pub struct Evidence(String);
 
 impl Evidence {
     pub fn parse(raw: &str) -> Result<Self, ConsentError> {
-        bounded(raw, MAX_EVIDENCE_CHARS).map(Self).ok_or(ConsentError::Evidence)
+        printable(raw, MAX_EVIDENCE_CHARS).map(Self).ok_or(ConsentError::Evidence)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -126,12 +127,6 @@ impl From<Evidence> for String {
     fn from(e: Evidence) -> Self {
         e.0
     }
-}
-
-fn bounded(raw: &str, max: usize) -> Option<String> {
-    let v = raw.trim();
-    let ok = (1..=max).contains(&v.chars().count()) && !v.chars().any(char::is_control);
-    ok.then(|| v.to_owned())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,7 +159,7 @@ impl ConsentRecord {
         }
         Ok(Self {
             person,
-            given_by: bounded(given_by, MAX_GIVER_CHARS).ok_or(ConsentError::Giver)?,
+            given_by: printable(given_by, MAX_GIVER_CHARS).ok_or(ConsentError::Giver)?,
             method,
             scopes,
             evidence,

@@ -102,11 +102,6 @@ impl From<crate::library::LibraryError> for EraseError {
     }
 }
 
-/// Where the person's files are and who holds their voices.
-pub struct Place<'a> {
-    pub bucket: &'a str,
-}
-
 /// Erases `person` (resuming an erasure of theirs that was cut short); `by` is the user.
 #[allow(clippy::too_many_arguments)]
 pub async fn erase<R, E, B, W>(
@@ -114,7 +109,7 @@ pub async fn erase<R, E, B, W>(
     engine: &E,
     blobs: &B,
     archive: &W,
-    place: Place<'_>,
+    bucket: &str,
     key: &ErasureKey,
     person: &Person,
     by: &str,
@@ -198,7 +193,6 @@ where
     }
 
     // 2. Their files.
-    let bucket = place.bucket;
     let mut runs: BTreeSet<String> =
         models.iter().filter_map(|m| m.source.run_id.as_ref()).map(RunId::to_string).collect();
     let mut prefixes = Vec::new();

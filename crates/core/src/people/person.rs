@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::library::Person;
+use crate::library::model::printable;
 
 /// A display name, at most this many characters ("Anna Berg").
 pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
@@ -69,18 +70,8 @@ impl PersonRecord {
         if id.caller().is_some() {
             return Err(PersonError::CallerRecord);
         }
-        let name = display_name.trim();
-        let chars = name.chars().count();
-        if !(1..=MAX_DISPLAY_NAME_CHARS).contains(&chars) || name.chars().any(char::is_control) {
-            return Err(PersonError::DisplayName);
-        }
-        Ok(Self {
-            id,
-            display_name: name.to_owned(),
-            kind,
-            created_by: created_by.to_owned(),
-            created_at: at,
-        })
+        let display_name = printable(display_name, MAX_DISPLAY_NAME_CHARS).ok_or(PersonError::DisplayName)?;
+        Ok(Self { id, display_name, kind, created_by: created_by.to_owned(), created_at: at })
     }
 }
 

@@ -11,21 +11,26 @@ use super::*;
 
 type Counts = BTreeMap<String, u64>;
 
-/// Removes `keys` from a table of values; counts them under `kind`.
-fn remove_all(
+/// Removes `keys` from `table` (of records or an index); how many were there.
+fn remove_keys<V: redb::Value + 'static>(
     tx: &WriteTransaction,
-    table: TableDefinition<&str, &[u8]>,
+    table: TableDefinition<&str, V>,
     keys: &[String],
-    kind: &str,
-    counts: &mut Counts,
-) -> Result<(), StorageError> {
+) -> Result<u64, StorageError> {
     let mut t = tx.open_table(table).map_err(failed)?;
+    let mut removed = 0;
     for k in keys {
         if t.remove(k.as_str()).map_err(failed)?.is_some() {
-            *counts.entry(kind.to_owned()).or_default() += 1;
+            removed += 1;
         }
     }
-    Ok(())
+    Ok(removed)
+}
+
+fn add(counts: &mut Counts, kind: &str, n: u64) {
+    if n > 0 {
+        *counts.entry(kind.to_owned()).or_default() += n;
+    }
 }
 
 /// The keys (and values) of an index table in `[lo, hi)`.
@@ -41,18 +46,6 @@ fn index_range(
         out.push((k.value().to_owned(), v.value().to_owned()));
     }
     Ok(out)
-}
-
-fn remove_index(
-    tx: &WriteTransaction,
-    table: TableDefinition<&str, &str>,
-    keys: &[String],
-) -> Result<(), StorageError> {
-    let mut t = tx.open_table(table).map_err(failed)?;
-    for k in keys {
-        t.remove(k.as_str()).map_err(failed)?;
-    }
-    Ok(())
 }
 
 /// Keys of `table` whose value `pick` chooses.
@@ -77,27 +70,27 @@ fn erase_in(tx: &WriteTransaction, person: &Person) -> Result<Counts, StorageErr
     let me = person.as_key().to_owned();
     if let Some(caller) = person.caller() {
         let own = vec![caller.as_str().to_owned()];
-        remove_all(tx, SAMPLES, &own, "sample_records", &mut counts)?;
-        remove_all(tx, CLONES, &own, "clone_entries", &mut counts)?;
-        remove_all(tx, VOICEPRINTS, &own, "voiceprints", &mut counts)?;
-        remove_all(tx, QUALITY, &own, "quality_scores", &mut counts)?;
+        add(&mut counts, "sample_records", remove_keys(tx, SAMPLES, &own)?);
+        add(&mut counts, "clone_entries", remove_keys(tx, CLONES, &own)?);
+        add(&mut counts, "voiceprints", remove_keys(tx, VOICEPRINTS, &own)?);
+        add(&mut counts, "quality_scores", remove_keys(tx, QUALITY, &own)?);
         let runs = keys_where::<RunRecord>(tx, RUNS, |r| &r.caller_id == caller)?;
         let mut log = Vec::new();
         for run in &runs {
             log.extend(index_keys(tx, CLONE_LOG, keys::owned_by(run))?);
         }
-        remove_all(tx, CLONE_LOG, &log, "clone_log_entries", &mut counts)?;
-        remove_all(tx, RUNS, &runs, "runs", &mut counts)?;
+        add(&mut counts, "clone_log_entries", remove_keys(tx, CLONE_LOG, &log)?);
+        add(&mut counts, "runs", remove_keys(tx, RUNS, &runs)?);
         let calls = index_range(tx, CALLS_BY_CALLER, keys::owned_by(caller.as_str()))?;
         for (_, call) in &calls {
             let events = index_range(tx, EVENTS_BY_CALL, keys::owned_by(call))?;
             let event_keys: Vec<String> = events.iter().map(|(_, e)| e.clone()).collect();
-            remove_all(tx, EVENTS, &event_keys, "call_events", &mut counts)?;
-            remove_index(tx, EVENTS_BY_CALL, &events.into_iter().map(|(k, _)| k).collect::<Vec<_>>())?;
+            add(&mut counts, "call_events", remove_keys(tx, EVENTS, &event_keys)?);
+            remove_keys(tx, EVENTS_BY_CALL, &events.into_iter().map(|(k, _)| k).collect::<Vec<_>>())?;
         }
         let call_ids: Vec<String> = calls.iter().map(|(_, c)| c.clone()).collect();
-        remove_all(tx, CALLS, &call_ids, "calls", &mut counts)?;
-        remove_index(tx, CALLS_BY_CALLER, &calls.into_iter().map(|(k, _)| k).collect::<Vec<_>>())?;
+        add(&mut counts, "calls", remove_keys(tx, CALLS, &call_ids)?);
+        remove_keys(tx, CALLS_BY_CALLER, &calls.into_iter().map(|(k, _)| k).collect::<Vec<_>>())?;
     }
     let by_person = index_range(tx, MODELS_BY_PERSON, keys::owned_by(&me))?;
     let models: Vec<String> = by_person.iter().map(|(_, id)| id.clone()).collect();
@@ -114,14 +107,14 @@ fn erase_in(tx: &WriteTransaction, person: &Person) -> Result<Counts, StorageErr
     for id in &models {
         audit.extend(index_keys(tx, AUDIT, keys::owned_by(id))?);
     }
-    remove_all(tx, AUDIT, &audit, "audit_events", &mut counts)?;
-    remove_all(tx, MODELS, &models, "voice_models", &mut counts)?;
-    remove_index(tx, MODELS_BY_TIME, &by_time)?;
-    remove_index(tx, MODELS_BY_PERSON, &by_person.into_iter().map(|(k, _)| k).collect::<Vec<_>>())?;
+    add(&mut counts, "audit_events", remove_keys(tx, AUDIT, &audit)?);
+    add(&mut counts, "voice_models", remove_keys(tx, MODELS, &models)?);
+    remove_keys(tx, MODELS_BY_TIME, &by_time)?;
+    remove_keys(tx, MODELS_BY_PERSON, &by_person.into_iter().map(|(k, _)| k).collect::<Vec<_>>())?;
     let own = vec![me];
-    remove_all(tx, ACTIVE, &own, "active_voices", &mut counts)?;
-    remove_all(tx, CONSENT, &own, "consent_records", &mut counts)?;
-    remove_all(tx, PEOPLE, &own, "person_records", &mut counts)?;
+    add(&mut counts, "active_voices", remove_keys(tx, ACTIVE, &own)?);
+    add(&mut counts, "consent_records", remove_keys(tx, CONSENT, &own)?);
+    add(&mut counts, "person_records", remove_keys(tx, PEOPLE, &own)?);
     Ok(counts)
 }
 
