@@ -104,7 +104,8 @@ def main(path, openapi_path):
                 for r in as_list(st.get("Resource")):
                     arn = sub(r) or ""
                     if arn.endswith("/*"):
-                        read.add(arn.rsplit("/", 2)[-2] + "/*")
+                        # Everything after the bucket: `inbox/recordings/*`, not `recordings/*`.
+                        read.add(arn.split(":::", 1)[-1].split("/", 1)[-1])
             if "s3:ListBucket" in actions:
                 if any((sub(r) or "").endswith("/*") for r in as_list(st.get("Resource"))):
                     problems.append(f"{name}: s3:ListBucket goes on the bucket ARN, not objects")

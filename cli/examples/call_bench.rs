@@ -863,6 +863,7 @@ async fn pack_at_upload(data: &Path, blobs: &FsBlobStore, caller: &str, sample: 
         bucket: BUCKET.into(),
         work_dir: work_dir.clone(),
         extract: Default::default(),
+        call_channel: Default::default(),
     };
     let input = ExtractInput {
         run_id: run_id.clone(),

@@ -59,6 +59,8 @@ impl Local {
                 bucket: BUCKET.into(),
                 work_dir: work_dir.clone(),
                 extract: Default::default(),
+                call_channel: echome_core::recordings::RecordingChannel::from_env()
+                    .map_err(StepError::invalid_input)?,
             },
             score: score_voice::Config {
                 work_dir: work_dir.clone(),

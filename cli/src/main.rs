@@ -8,6 +8,7 @@ mod local;
 mod output;
 mod people;
 mod prepare;
+mod recordings;
 mod run;
 mod runs;
 mod say;

@@ -29,6 +29,7 @@ use crate::agent::Agent;
 use crate::engine::Engine;
 use crate::local::{BUCKET, Local, Steps};
 use crate::output::fail_step;
+use crate::recordings::Inbox;
 
 /// API Gateway's own limit on a request body.
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -129,6 +130,11 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
         .with_concurrency((cores / 2).max(1));
     // One runner for the webhooks' runs and the models the API is asked for.
     let runner = Arc::new(runner);
+    let scratch = data_dir.join("tmp").join("recordings");
+    if let Some(inbox) = Inbox::from_env(local.blobs.clone(), local.records.clone(), runner.clone(), scratch)?
+    {
+        tokio::spawn(inbox.watch());
+    }
     let server = Arc::new(Server {
         webhooks: Intake {
             records: local.records.clone(),

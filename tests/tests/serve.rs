@@ -45,8 +45,12 @@ impl std::ops::Deref for Serve {
 }
 
 fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
+    serve_with(stub, data, max_wait_s, &[])
+}
+
+fn serve_with(stub: &MockServer, data: &Path, max_wait_s: u32, extra: &[(&str, String)]) -> Serve {
     let echome = echome_tests::echome();
-    let env = [
+    let mut env = vec![
         ("ELEVENLABS_API_KEY", KEY.to_owned()),
         ("ELEVENLABS_API_BASE", stub.uri()),
         ("ELEVENLABS_AGENT_ID", "agent_01jbstub".into()),
@@ -61,6 +65,7 @@ fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
         // The consent gate has its own tests (tests/tests/consent.rs, webhook-intake's routes).
         ("CONSENT_POLICY", "not_required".into()),
     ];
+    env.extend(extra.iter().cloned());
     let running = echome_testkit::serve::Serve::start(&echome, data, &env);
     // `echome token` works beside a running `serve` on the same data dir.
     let token = echome_testkit::serve::token(&echome, data, "test-viewer", "viewer", "15m");
@@ -70,11 +75,25 @@ fn serve(stub: &MockServer, data: &Path, max_wait_s: u32) -> Serve {
 
 impl Http {
     async fn threecx(&self, event_type: &str, call_id: &str, caller: &str, stale: bool) -> (u16, Value) {
-        let body = json!({
+        self.threecx_with(event_type, call_id, caller, stale, json!({})).await
+    }
+
+    async fn threecx_with(
+        &self,
+        event_type: &str,
+        call_id: &str,
+        caller: &str,
+        stale: bool,
+        extra: Value,
+    ) -> (u16, Value) {
+        let mut body = json!({
             "event_type": event_type, "call_id": call_id, "caller_id": caller,
             "called_number": "+18005550199", "timestamp": Utc::now().to_rfc3339(), "direction": "inbound",
-        })
-        .to_string();
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        let body = body.to_string();
         let ts = Utc::now().timestamp() - if stale { 400 } else { 0 };
         let sig = echome_core::threecx::sign(THREECX.as_bytes(), ts, body.as_bytes());
         self.post("/webhook/3cx-call", body, &[("X-3CX-Timestamp", ts.to_string()), ("X-3CX-Signature", sig)])
@@ -402,4 +421,106 @@ async fn a_caller_who_hangs_up_while_the_greeting_rings_is_rung_once_and_replays
         metrics["metrics"]["calls_ended"], 1,
         "a replayed CallEnded is not counted again: {metrics:#}"
     );
+}
+
+/// A PBX's recording download on 127.0.0.1: `/rec/{name}` answers the file, with the bearer
+/// token the PBX asks for; anything else 404.
+async fn pbx(recording: Vec<u8>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let recording = std::sync::Arc::new(recording);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let recording = recording.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let ok = head.starts_with("get /rec/")
+                    && head.contains("authorization: bearer pbx-download-token");
+                let (status, body): (&str, &[u8]) =
+                    if ok { ("200 OK", &recording[..]) } else { ("404 Not Found", b"none") };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: audio/wav\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                if s.write_all(head.as_bytes()).await.is_ok() {
+                    let _sent = s.write_all(body).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_callers_first_call_recording_becomes_their_sample_and_their_next_call_is_in_their_voice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let caller = "+14155550177";
+    // The call as the PBX recorded it: the caller on the left, the agent's leg on the right.
+    let mono = dir.path().join("caller.wav");
+    generate(Scene { kind: SceneKind::Clean, seconds: 45.0, seed: 77 }, &mono).unwrap();
+    let stereo = dir.path().join("call.wav");
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-y", "-i"])
+        .arg(&mono)
+        .args(["-af", "pan=stereo|c0=c0|c1=0.05*c0"])
+        .arg(&stereo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let port = pbx(std::fs::read(&stereo).unwrap()).await;
+    let stub = stub(true).await;
+    let s = serve_with(
+        &stub,
+        &data,
+        300,
+        &[
+            ("FETCH_ALLOWED_HOSTS", "127.0.0.1".into()),
+            ("FETCH_ALLOWED_NETWORKS", "127.0.0.0/8".into()),
+            ("PBX_RECORDING_CREDENTIALS", "Bearer pbx-download-token".into()),
+            ("RECORDING_CHANNEL", "left".into()),
+        ],
+    );
+
+    // No sample yet: the first call gets the default voice.
+    let (status, first) = s.threecx("IncomingCall", "3cx-rec-1", caller, false).await;
+    assert_eq!((status, first["path"].clone()), (200, json!("no_sample")), "{first}");
+    let url = format!("http://127.0.0.1:{port}/rec/3cx-rec-1.wav?token=t0ken");
+    let ended = json!({ "duration": 45, "recording_url": url });
+    let (status, _) = s.threecx_with("CallEnded", "3cx-rec-1", caller, false, ended).await;
+    assert_eq!(status, 200);
+    let stored = |c: &Value| c["recording"]["status"] == "stored";
+    let call = s.call_when("3cx-rec-1", Duration::from_secs(30), stored).await;
+    assert_eq!(call["recording"]["status"], "stored", "{call:#}");
+    assert!(!call.to_string().contains("t0ken") && !call.to_string().contains("14155550177"), "{call}");
+
+    // The recording is the caller's sample: it is cloned, and the next call is in their voice.
+    let until = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (_, status) = s.get("/api/clone-status/%2B14155550177").await;
+        if status["status"] == "ready" || status["status"] == "failed" || Instant::now() > until {
+            assert_eq!(status["status"], "ready", "{status:#}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (status, next) = s.threecx("IncomingCall", "3cx-rec-2", caller, false).await;
+    assert_eq!(
+        (status, next["path"].clone(), next["voice_id"].clone()),
+        (200, json!("cached"), json!(VOICE))
+    );
+    let blobs = FsBlobStore::new(data.join("blobs"));
+    let sample = BlobRef::new("recordings", format!("samples/{caller}/calls/3cx-rec-1.wav"));
+    assert_eq!(blobs.get_bytes(&sample).await.unwrap(), std::fs::read(&stereo).unwrap());
+    assert!(blobs.keys("recordings", "inbox/").await.unwrap().is_empty(), "the request is settled");
 }

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use echome_core::recordings::RecordingChannel;
 use echome_core::{AudioError, SourceInfo};
 
 use crate::features::RATE;
@@ -239,11 +240,23 @@ pub struct ExtractConfig {
     pub max_duration_s: f64,
     /// More recovered decoding errors than this make the file corrupt.
     pub max_decode_errors: u32,
+    /// Which channel of a stereo recording is kept (a call recording's caller leg); a mono
+    /// recording has only the one.
+    pub channel: RecordingChannel,
 }
 
 impl Default for ExtractConfig {
     fn default() -> Self {
-        Self { max_duration_s: 4.0 * 3600.0, max_decode_errors: 2 }
+        Self { max_duration_s: 4.0 * 3600.0, max_decode_errors: 2, channel: RecordingChannel::Mixed }
+    }
+}
+
+/// ffmpeg's arguments that make one mono stream: the channel asked for, or all mixed down.
+fn mono_args(channel: RecordingChannel, channels: u32) -> [&'static str; 2] {
+    match channel {
+        RecordingChannel::Left if channels >= 2 => ["-af", "pan=mono|c0=c0"],
+        RecordingChannel::Right if channels >= 2 => ["-af", "pan=mono|c0=c1"],
+        _ => ["-ac", "1"],
     }
 }
 
@@ -263,6 +276,10 @@ pub fn extract(
         return Err(AudioError::TooLong { duration_s: d, limit_s: cfg.max_duration_s });
     }
     let bits = probe.pack_bits();
+    let mono = mono_args(cfg.channel, probe.channels);
+    if cfg.channel != RecordingChannel::Mixed && probe.channels < 2 {
+        tracing::info!(channels = probe.channels, "one channel only: the recording is used as it is");
+    }
     let codec = if bits == 24 { "pcm_s24le" } else { "pcm_s16le" };
     let mut child = input_guard(Command::new(ffmpeg_path()).args([
         "-hide_banner",
@@ -274,11 +291,15 @@ pub fn extract(
     .arg("-i")
     .arg(input)
     // Full quality: mono (downmixed before anything else), the source's own rate.
-    .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-ac", "1", "-c:a", codec])
+    .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"])
+    .args(mono)
+    .args(["-c:a", codec])
     .args(["-f", "wav", "-bitexact", "-y"])
     .arg(source_out)
     // Analysis: mono, then 16 kHz.
-    .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", &RATE.to_string()])
+    .args(["-map", "0:a:0", "-vn", "-sn", "-dn"])
+    .args(mono)
+    .args(["-ar", &RATE.to_string()])
     .args(["-c:a", "pcm_s16le", "-f", "s16le", "pipe:1"])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())

@@ -198,6 +198,22 @@ const CONTRACT: &[Row] = &[
             "CallLog::log_event",
             "BlobStore::put_bytes webhooks/ (a transcript)",
             "People::consent",
+            "BlobStore::put_bytes inbox/recordings/ (a CallEnded's recording request)",
+        ],
+    },
+    Row {
+        principal: "FetchRecordingFunction",
+        source: "functions/fetch-recording/src/{main.rs, handler.rs fetch_recording, note, settle}",
+        operations: &[
+            "ssm_secret PBX_RECORDING_CREDENTIALS_PARAMETER",
+            "BlobStore::get_bytes inbox/recordings/ (the request)",
+            "CallLog::call",
+            "People::consent",
+            "BlobStore::upload_from samples/ (the recording)",
+            "CallLog::save_call",
+            "BlobStore::delete_versions inbox/recordings/ (the request settled)",
+            "S3 DeleteObject with its versionId inbox/recordings/",
+            "BlobStore::get_bytes inbox/recordings/ (a redelivered event: NotFound)",
         ],
     },
     Row {
@@ -251,16 +267,20 @@ const CONTRACT: &[Row] = &[
             "People::erasures",
             "RunLog::runs_of",
             "BlobStore::delete_prefix samples/ (an erasure: every version)",
+            "BlobStore::delete_prefix inbox/recordings/",
             "BlobStore::delete_prefix runs/",
             "BlobStore::delete_prefix deleted/",
+            "BlobStore::delete_prefix exports/",
             "BlobStore::delete_prefix tts/",
             "BlobStore::delete_versions webhooks/ (a transcript)",
             "BlobStore::keys webhooks/ (the bodies of a call's day)",
             "BlobStore::get_bytes webhooks/ (a body read to see whom it names)",
             "BlobStore::delete_versions webhooks/ (a body that names them)",
             "S3 DeleteObject with its versionId samples/",
+            "S3 DeleteObject with its versionId inbox/",
             "S3 DeleteObject with its versionId runs/",
             "S3 DeleteObject with its versionId deleted/",
+            "S3 DeleteObject with its versionId exports/",
             "S3 DeleteObject with its versionId tts/",
             "S3 DeleteObject with its versionId webhooks/",
             "S3 DeleteObject with its versionId webhooks/",
@@ -298,7 +318,11 @@ const PROBES: &[(&str, &str)] = &[
 fn stack() -> &'static Stack {
     static STACK_CELL: OnceLock<Result<Stack, String>> = OnceLock::new();
     let made = STACK_CELL.get_or_init(|| {
-        iam::transformed_template(&workspace_root()).map(|template| Stack::new(template, STACK))
+        // The PBX asks for credentials: the conditional grant of its parameter is evaluated.
+        iam::transformed_template(&workspace_root()).map(|template| {
+            Stack::new(template, STACK)
+                .parameter("PbxRecordingCredentialsParameter", "/echome/pbx-recording-credentials")
+        })
     });
     made.as_ref().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -1280,6 +1304,69 @@ async fn webhook_intake_works_with_its_template_policy() {
     run.check("BlobStore::put_bytes webhooks/ (a transcript)", put, |()| true);
     // A caller about to be cloned: their consent (CONSENT_POLICY).
     run.check("People::consent", records.consent(&Person::Caller(who.clone())).await, Option::is_none);
+    let request = BlobRef::new(&bucket, format!("inbox/recordings/{}/iam-intake.json", s3_folder(&who)));
+    let put = blobs.put_bytes(&request, b"{}".to_vec(), "application/json").await;
+    run.check("BlobStore::put_bytes inbox/recordings/ (a CallEnded's recording request)", put, |()| true);
+    run.verdict();
+}
+
+#[tokio::test]
+async fn fetch_recording_works_with_its_template_policy() {
+    let mut run = Run::new("FetchRecordingFunction");
+    let bucket = run.env("BUCKET_NAME");
+    let who = caller(111);
+    let at = t("2026-11-20T10:00:00.000Z");
+    let call_id = CallId::parse("iam-fetch").unwrap();
+    let request = BlobRef::new(&bucket, format!("inbox/recordings/{}/iam-fetch.json", s3_folder(&who)));
+    let admin = admin();
+    S3BlobStore::new(&admin).put_bytes(&request, b"{}".to_vec(), "application/json").await.expect("seeding");
+    let seed = DynamoRecords::new(&admin, &world().table);
+    seed.claim_call(&CallRecord::new(call_id.clone(), who.clone(), "+18005550199".into(), at))
+        .await
+        .expect("seeding");
+
+    run.secret("PBX_RECORDING_CREDENTIALS_PARAMETER").await;
+    let blobs = S3BlobStore::new(&run.sdk);
+    let records = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
+    let got = blobs.get_bytes(&request).await;
+    run.check("BlobStore::get_bytes inbox/recordings/ (the request)", got, |b| b == b"{}");
+    let found = records.call(&call_id).await;
+    let current = found.as_ref().ok().cloned().flatten();
+    run.check("CallLog::call", found, Option::is_some);
+    run.check("People::consent", records.consent(&Person::Caller(who.clone())).await, Option::is_none);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recording");
+    std::fs::write(&file, wav_bytes(4000)).unwrap();
+    let sample = BlobRef::new(&bucket, format!("samples/{}/calls/iam-fetch.wav", s3_folder(&who)));
+    let stored = blobs.upload_from(&sample, &file, "audio/wav").await;
+    run.check("BlobStore::upload_from samples/ (the recording)", stored, |()| true);
+    match current {
+        Some(mut c) => {
+            let state = echome_core::recordings::RecordingState::new(
+                echome_core::recordings::RecordingStatus::Stored,
+                at,
+            );
+            c.recording = Some(state);
+            run.check("CallLog::save_call", records.save_call(&c).await, |saved| *saved);
+        }
+        None => {
+            run.check::<(), _>("CallLog::save_call", Err("no call to save (CallLog::call failed)"), |_| true)
+        }
+    }
+    // The listing of its versions (see check_listed), then each version deleted by its id.
+    let deleted = blobs.delete_versions(&request).await;
+    let name = "BlobStore::delete_versions inbox/recordings/ (the request settled)";
+    run.check_listed(name, "s3:ListBucketVersions", deleted, |n| *n >= 1);
+    let sent =
+        blobs.client().delete_object().bucket(&bucket).key(&request.key).version_id("null").send().await;
+    run.check("S3 DeleteObject with its versionId inbox/recordings/", sent, |_| true);
+    // Gone: a redelivered event's read is a 404 (s3:ListBucket on the prefix), not a 403.
+    let gone = blobs.get_bytes(&request).await;
+    let name = "BlobStore::get_bytes inbox/recordings/ (a redelivered event: NotFound)";
+    match gone {
+        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
+        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
+    }
     run.verdict();
 }
 
@@ -1325,8 +1412,10 @@ async fn check_people_and_erasure(
     let blobs = S3BlobStore::new(&run.sdk);
     let seeded = [
         format!("samples/{folder}/erase.wav"),
+        format!("inbox/recordings/{folder}/iam-erase.json"),
         "runs/iam-erase/sample_1.wav".to_owned(),
         "deleted/vm-iam-erase/sample_1.wav".to_owned(),
+        "exports/vm-iam-erase/export.zip".to_owned(),
         "tts/voiceIamErase/h.mp3".to_owned(),
         "webhooks/transcripts/iam-erase.json".to_owned(),
         format!("webhooks/3cx/2026-11-20/000000.000-iam-{folder}.json"),
@@ -1347,10 +1436,14 @@ async fn check_people_and_erasure(
     run.check_listed("BlobStore::delete_prefix samples/ (an erasure: every version)", versions, gone, |n| {
         *n == 1
     });
+    let gone = blobs.delete_prefix(bucket, &format!("inbox/recordings/{folder}/")).await;
+    run.check_listed("BlobStore::delete_prefix inbox/recordings/", versions, gone, |n| *n == 1);
     let gone = blobs.delete_prefix(bucket, "runs/iam-erase/").await;
     run.check_listed("BlobStore::delete_prefix runs/", versions, gone, |n| *n == 1);
     let gone = blobs.delete_prefix(bucket, "deleted/vm-iam-erase/").await;
     run.check_listed("BlobStore::delete_prefix deleted/", versions, gone, |n| *n == 1);
+    let gone = blobs.delete_prefix(bucket, "exports/vm-iam-erase/").await;
+    run.check_listed("BlobStore::delete_prefix exports/", versions, gone, |n| *n == 1);
     let gone = blobs.delete_prefix(bucket, "tts/voiceIamErase/").await;
     run.check_listed("BlobStore::delete_prefix tts/", versions, gone, |n| *n == 1);
     let transcript = BlobRef::new(bucket, "webhooks/transcripts/iam-erase.json");

@@ -175,6 +175,9 @@ pub struct CallRecord {
     pub duration_s: Option<f64>,
     #[serde(default)]
     pub conversations: Vec<ConversationSummary>,
+    /// What became of the recording 3CX offered when the call ended.
+    #[serde(default)]
+    pub recording: Option<crate::recordings::RecordingState>,
     /// Bumped on every write; a write based on an older read is refused (see [`update_call`]).
     #[serde(default)]
     pub version: u64,
@@ -204,6 +207,7 @@ impl CallRecord {
             ended_at: None,
             duration_s: None,
             conversations: Vec::new(),
+            recording: None,
             version: 0,
             expires_at: expiry(at, CALL_RETENTION_DAYS),
         }

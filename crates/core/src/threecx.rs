@@ -230,7 +230,8 @@ pub struct CallEvent {
     pub timestamp: DateTime<Utc>,
     pub direction: Direction,
     pub duration_s: Option<f64>,
-    pub recording_url: Option<String>,
+    /// Shown only as its host: it may carry a token.
+    pub recording_url: Option<crate::recordings::RecordingUrl>,
 }
 
 impl CallEvent {
@@ -285,7 +286,7 @@ impl CallEvent {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) if s.starts_with("https://") || s.starts_with("http://") => {
-                Some(s.clone())
+                Some(crate::recordings::RecordingUrl::new(s.trim()))
             }
             Some(_) => return Err(bad("recording_url", "must be an http(s) URL")),
         };

@@ -75,6 +75,23 @@ pub enum Credentials {
     Bearer(String),
 }
 
+impl Credentials {
+    /// `Bearer TOKEN`, or `user:password` for basic authentication (the form the SSM parameter
+    /// holds). The error never quotes the text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(token) = text.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) {
+            return Ok(Self::Bearer(token.to_owned()));
+        }
+        match text.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                Ok(Self::Basic { user: user.to_owned(), password: password.to_owned() })
+            }
+            _ => Err("recording credentials must be `Bearer TOKEN` or `user:password`".into()),
+        }
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -110,6 +127,22 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// A stable name for the refusal or failure, recorded with it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Url(_) => "bad_url",
+            Self::Scheme(_) => "scheme_not_allowed",
+            Self::HostNotAllowed(_) => "host_not_allowed",
+            Self::AddressRefused { .. } => "address_refused",
+            Self::Resolve(..) => "host_unresolved",
+            Self::Redirect { .. } => "redirect_refused",
+            Self::TooLarge { .. } => "too_large",
+            Self::Timeout(_) => "timeout",
+            Self::Status(_) => "source_status",
+            Self::Failed(_) => "fetch_failed",
+        }
+    }
+
     /// Worth trying again later: the host was slow or failed, not a refusal of the request.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Timeout(_) | Self::Resolve(..) | Self::Failed(_))
@@ -314,6 +347,20 @@ mod tests {
             allowed_networks: networks::parse_networks(networks).unwrap(),
             max_bytes: 1000,
             timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn credentials_are_read_without_being_shown() {
+        assert!(matches!(Credentials::parse("Bearer abc"), Ok(Credentials::Bearer(t)) if t == "abc"));
+        let basic = Credentials::parse("rec:pa:ss").unwrap();
+        assert!(
+            matches!(&basic, Credentials::Basic { user, password } if user == "rec" && password == "pa:ss")
+        );
+        assert!(!format!("{basic:?}").contains("pa:ss"));
+        for bad in ["", "Bearer ", "nouser", ":pw", "user:"] {
+            let e = Credentials::parse(bad).unwrap_err();
+            assert!(bad.is_empty() || !e.contains(bad), "{e}");
         }
     }
 

@@ -58,6 +58,11 @@ pub fn call(call: &CallRecord, events: Option<&[CallEventRecord]>) -> Value {
         "hand_over": call.hand_over,
         "note": call.note,
         "conversations": call.conversations,
+        // The sample's key holds the caller's whole number: status, size and why, not where.
+        "recording": call.recording.as_ref().map(|r| json!({
+            "status": r.status, "at": r.at, "bytes": r.bytes, "code": r.code,
+            "reason": r.reason.as_deref().map(echome_core::redact::phone_numbers),
+        })),
     });
     if let Some(events) = events {
         v["events"] = events

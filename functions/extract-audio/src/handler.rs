@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use echome_audio::features::RATE;
 use echome_audio::ffmpeg::{self, ExtractConfig};
 use echome_audio::wav::WavWriter;
+use echome_core::recordings::{RecordingChannel, is_call_recording};
 use echome_core::{AudioError, BlobRef, BlobStore, ExtractInput, ExtractOutput, StepError, env};
 
 pub const SOURCE_NAME: &str = "source.wav";
@@ -21,6 +22,9 @@ pub struct Config {
     /// Scratch space for the original and the two WAVs (Lambda: /tmp, sized in the template).
     pub work_dir: PathBuf,
     pub extract: ExtractConfig,
+    /// `RECORDING_CHANNEL`: the caller's channel in call recordings (`samples/{caller}/calls/`);
+    /// other uploads are mixed down.
+    pub call_channel: RecordingChannel,
 }
 
 impl Config {
@@ -31,7 +35,12 @@ impl Config {
         if let Some(s) = env::parsed("MAX_DURATION_S", "a number of seconds")? {
             extract.max_duration_s = s;
         }
-        Ok(Self { bucket: env::required("BUCKET_NAME")?, work_dir: env::work_dir(), extract })
+        Ok(Self {
+            bucket: env::required("BUCKET_NAME")?,
+            work_dir: env::work_dir(),
+            extract,
+            call_channel: RecordingChannel::from_env()?,
+        })
     }
 }
 
@@ -53,7 +62,11 @@ pub async fn handle<B: BlobStore>(
 
     let source = work.path().join(SOURCE_NAME);
     let analysis = work.path().join(ANALYSIS_NAME);
-    let (src, ana, extract_cfg) = (original.clone(), analysis.clone(), cfg.extract);
+    let mut extract_cfg = cfg.extract;
+    if is_call_recording(&input.sample.key) {
+        extract_cfg.channel = cfg.call_channel;
+    }
+    let (src, ana) = (original.clone(), analysis.clone());
     let source_out = source.clone();
     let info = tokio::task::spawn_blocking(move || decode(&src, &source_out, &ana, &extract_cfg))
         .await

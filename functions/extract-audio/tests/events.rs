@@ -20,7 +20,12 @@ fn events() -> Vec<(String, ExtractInput)> {
 }
 
 fn config(work: &Path) -> Config {
-    Config { bucket: "echome-recordings".into(), work_dir: work.to_path_buf(), extract: Default::default() }
+    Config {
+        bucket: "echome-recordings".into(),
+        work_dir: work.to_path_buf(),
+        extract: Default::default(),
+        call_channel: Default::default(),
+    }
 }
 
 fn stage(store: &FsBlobStore, input: &ExtractInput, content: &Path) {
@@ -107,4 +112,54 @@ async fn an_empty_upload_is_invalid_audio() {
     store.put_bytes(&input.sample, Vec::new(), "audio/mpeg").await.unwrap();
     let err = handle(&store, &config(dir.path()), input).await.unwrap_err();
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::InvalidAudio, "empty_file"));
+}
+
+/// The root mean square of a WAV's samples.
+fn rms(wav: &[u8]) -> f64 {
+    let layout = echome_audio::wav::read_header(&mut &wav[..]).unwrap();
+    let mut samples = Vec::new();
+    echome_audio::wav::decode_mono(&wav[layout.data_offset as usize..], layout.format, &mut samples);
+    (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
+
+#[tokio::test]
+async fn a_call_recording_keeps_the_callers_channel_and_other_uploads_are_mixed() {
+    use echome_core::recordings::RecordingChannel;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path().join("blobs"));
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mono = dir.path().join("caller.wav");
+    generate(Scene { kind: SceneKind::Clean, seconds: 6.0, seed: 5 }, &mono).unwrap();
+    // The caller on the left, the other leg silent on the right.
+    let stereo = dir.path().join("call.wav");
+    ffmpeg(&["-i", mono.to_str().unwrap(), "-af", "pan=stereo|c0=c0|c1=0*c0", stereo.to_str().unwrap()]);
+    let (_, template) = events().into_iter().find(|(n, _)| n == "mp3-call").unwrap();
+    let energy = |key: &'static str, channel: RecordingChannel| {
+        let (store, work, stereo, template) = (&store, &work, &stereo, &template);
+        async move {
+            let mut input = template.clone();
+            input.sample.key = key.into();
+            stage(store, &input, stereo);
+            let cfg = Config { call_channel: channel, ..config(work) };
+            let out = handle(store, &cfg, input).await.unwrap();
+            assert_eq!(out.source_info.channels, 2);
+            (
+                rms(&store.get_bytes(&out.source).await.unwrap()),
+                rms(&store.get_bytes(&out.analysis).await.unwrap()),
+            )
+        }
+    };
+    let call = "samples/+14155550123/calls/3cx-1.wav";
+    let (left, left_16k) = energy(call, RecordingChannel::Left).await;
+    let (right, right_16k) = energy(call, RecordingChannel::Right).await;
+    let (mixed, _) = energy(call, RecordingChannel::Mixed).await;
+    let (upload, _) = energy("samples/+14155550123/upload.wav", RecordingChannel::Right).await;
+    assert!(left > 0.01 && left_16k > 0.01, "the caller's channel is kept: {left} {left_16k}");
+    assert!(right < 1e-4 && right_16k < 1e-4, "the silent leg alone is silent: {right} {right_16k}");
+    assert!(mixed > 0.2 * left && mixed < left, "mixed down: {mixed} vs {left}");
+    assert!(
+        (upload - mixed).abs() < 1e-6,
+        "an upload that is not a call recording is mixed: {upload} vs {mixed}"
+    );
 }

@@ -23,8 +23,12 @@ fn event_names() -> Vec<String> {
 async fn extract_for<B: BlobStore>(store: &B, input: &SegmentInput, recording: &Path, work: &Path) {
     let sample = BlobRef::new(BUCKET, format!("samples/+14155550123/{}.wav", input.run_id));
     store.upload_from(&sample, recording, "audio/wav").await.unwrap();
-    let cfg =
-        extract_audio::Config { bucket: BUCKET.into(), work_dir: work.into(), extract: Default::default() };
+    let cfg = extract_audio::Config {
+        bucket: BUCKET.into(),
+        work_dir: work.into(),
+        extract: Default::default(),
+        call_channel: Default::default(),
+    };
     let extract = ExtractInput {
         run_id: input.run_id.clone(),
         caller_id: echome_core::CallerId::parse("+14155550123").unwrap(),

@@ -58,6 +58,9 @@ pub struct Config {
     pub metrics: echome_core::metrics::Sink,
     /// `CONSENT_POLICY`: a caller without consent to be cloned gets the default voice.
     pub consent: echome_core::ConsentPolicy,
+    /// Whether a `CallEnded`'s recording is asked for: `FETCH_ALLOWED_HOSTS` names the PBX
+    /// (fetch-recording refuses every other host; with none, nothing could be fetched).
+    pub fetch_recordings: bool,
 }
 
 pub const DEFAULT_GREETING: &str = "Thanks for calling. One moment while we get everything ready for you.";
@@ -121,6 +124,7 @@ impl Config {
             clone_ttl: echome_core::env::cache_ttl()?,
             call_retention_days,
             consent: echome_core::ConsentPolicy::from_env()?,
+            fetch_recordings: std::env::var("FETCH_ALLOWED_HOSTS").is_ok_and(|h| !h.trim().is_empty()),
             metrics: echome_core::metrics::Sink::default(),
         })
     }

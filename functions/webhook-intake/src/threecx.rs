@@ -10,6 +10,7 @@ use echome_core::call_log::{record_event, update_call};
 use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path};
 use echome_core::library::Person;
 use echome_core::people::{ConsentMissing, ConsentScope, consent_verdict};
+use echome_core::recordings::{RecordingRequest, RecordingState, RecordingStatus, RecordingUrl};
 use echome_core::records::expiry;
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
@@ -354,6 +355,13 @@ where
                 }
             };
         }
+        // Asked for until the request is on file: a delivery that failed to leave it is retried
+        // by 3CX and finds the recording still unasked for, however the end itself went.
+        if let Some(url) = event.recording_url.as_ref().filter(|_| self.config.fetch_recordings)
+            && updated.as_ref().is_some_and(|c| c.recording.is_none())
+        {
+            self.request_recording(event, url).await?;
+        }
         if !already {
             let mut ev = CallEventRecord::new(CallEventKind::Ended, Some(&event.call_id), Utc::now());
             if let Some(call) = updated.as_ref().filter(|_| known) {
@@ -365,6 +373,31 @@ where
             200,
             json!({ "status": "recorded", "call_id": event.call_id, "known_call": known, "replayed": already }),
         ))
+    }
+
+    /// Leaves the request for fetch-recording (the fetch is not made in the webhook's time),
+    /// then notes it on the call.
+    async fn request_recording(&self, event: &CallEvent, url: &RecordingUrl) -> Result<(), HttpError> {
+        let now = Utc::now();
+        let request = RecordingRequest {
+            call_id: event.call_id.clone(),
+            caller_id: event.caller_id.clone(),
+            url: url.clone(),
+            requested_at: now,
+        };
+        let body = serde_json::to_vec(&request).map_err(|_| HttpError::Internal)?;
+        let blob = echome_core::BlobRef::new(&self.config.bucket, request.key());
+        self.blobs.put_bytes(&blob, body, "application/json").await?;
+        update_call(&self.records, &event.call_id, |c| {
+            let unasked = c.recording.is_none();
+            if unasked {
+                c.recording = Some(RecordingState::new(RecordingStatus::Requested, now));
+            }
+            unasked
+        })
+        .await?;
+        tracing::info!(call_id = %event.call_id, url = %url, "the call's recording was asked for");
+        Ok(())
     }
 
     /// The newest state 3CX reported wins; a replayed or older `CallStateChanged` changes and

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use chrono::Utc;
+use echome_core::BlobStore as _;
 use echome_core::threecx::TrustedIps;
 use echome_core::{
     AgentCallRequest, AgentCallStarted, AgentCalls, BlobRef, CallEventKind, CallId, CallLog, CallPath,
@@ -677,4 +678,33 @@ async fn a_second_takeover_waits_for_the_first_one_s_lease() {
     };
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     assert_eq!(w.rung().len(), 1, "rung once: {a:?} {b:?}");
+}
+
+#[tokio::test]
+async fn a_recording_offered_at_the_end_is_asked_for_once_and_its_url_is_kept_out_of_the_record() {
+    let mut cfg = config();
+    cfg.fetch_recordings = true;
+    let w = world_with(Agent::default(), cfg).with_sample().await;
+    w.send(fixture("incoming-call")).await;
+    let url = "https://pbx.example.com/recordings/3cx-8812.wav?token=s3cret";
+    let ended = threecx("CallEnded", "3cx-8812", json!({ "duration": 42, "recording_url": url }));
+    for _ in 0..3 {
+        assert_eq!(w.send(ended.clone()).await.0, 200);
+    }
+    let requests = w.intake.blobs.keys("recordings", "inbox/recordings/").await.unwrap();
+    assert_eq!(requests, vec![format!("inbox/recordings/{CALLER}/3cx-8812.json")]);
+    let body = w.intake.blobs.get_bytes(&BlobRef::new("recordings", requests[0].clone())).await.unwrap();
+    let request: echome_core::recordings::RecordingRequest = serde_json::from_slice(&body).unwrap();
+    assert_eq!((request.url.as_str(), request.call_id), (url, the_call()));
+    let call = w.intake.records.call(&the_call()).await.unwrap().unwrap();
+    let state = call.recording.as_ref().expect("the call says its recording was asked for");
+    assert_eq!(state.status, echome_core::recordings::RecordingStatus::Requested);
+    assert!(!serde_json::to_string(&call).unwrap().contains("s3cret"), "the URL is not on the call's record");
+
+    // With no PBX allowed to be fetched from, nothing is asked for.
+    let w = world().with_sample().await;
+    w.send(fixture("incoming-call")).await;
+    w.send(ended).await;
+    assert!(w.intake.blobs.keys("recordings", "inbox/").await.unwrap().is_empty());
+    assert!(w.intake.records.call(&the_call()).await.unwrap().unwrap().recording.is_none());
 }

@@ -198,6 +198,7 @@ where
     let mut prefixes = Vec::new();
     if let Some(caller) = person.caller() {
         prefixes.push(("sample_files", caller.samples_prefix()));
+        prefixes.push(("recording_requests", crate::recordings::requests_prefix(caller)));
         runs.extend(records.runs_of(caller).await?.iter().map(RunId::to_string));
     }
     prefixes.extend(runs.iter().map(|run| ("run_files", format!("runs/{run}/"))));

@@ -1,0 +1,118 @@
+//! `echome serve`'s stand-in for the S3 event that invokes fetch-recording in AWS: the inbox
+//! (`inbox/recordings/`) is looked at every second and each request handled by
+//! fetch-recording's own handler; a stored recording is then accepted as an upload, as
+//! upload-trigger does on the S3 event that follows in AWS. A request whose fetch failed is
+//! tried again as Lambda would (twice more, a minute and then two apart), then left in the
+//! inbox, as the failure queue keeps the event in AWS.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use echome_core::recordings::RECORDING_REQUESTS_PREFIX;
+use echome_core::{BlobRef, BlobStore, StepError};
+use echome_fetch::{Credentials, FetchPolicy, Fetcher};
+use echome_local::{Background, FsBlobStore, LocalRecords, Runner};
+use fetch_recording::{Config, Outcome, fetch_recording};
+use upload_trigger::{Upload, accept_upload};
+
+use crate::local::{BUCKET, Steps};
+
+const TICK: Duration = Duration::from_secs(1);
+/// Lambda's asynchronous retries: two more attempts, a minute and then two minutes later.
+const RETRIES: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+
+pub struct Inbox {
+    pub blobs: FsBlobStore,
+    pub records: LocalRecords,
+    pub fetcher: Fetcher,
+    pub config: Config,
+    pub runs: Background<Steps, LocalRecords>,
+}
+
+impl Inbox {
+    /// `None` when no host may be fetched from (`FETCH_ALLOWED_HOSTS` unset): the webhooks ask
+    /// for no recording then. `PBX_RECORDING_CREDENTIALS` holds the PBX's download credentials
+    /// (`Bearer TOKEN` or `user:password`).
+    pub fn from_env(
+        blobs: FsBlobStore,
+        records: LocalRecords,
+        runner: Arc<Runner<Steps, LocalRecords>>,
+        scratch: std::path::PathBuf,
+    ) -> Result<Option<Self>, StepError> {
+        let policy = FetchPolicy::from_env().map_err(StepError::invalid_input)?;
+        if policy.allowed_hosts.is_empty() {
+            return Ok(None);
+        }
+        let credentials = match std::env::var("PBX_RECORDING_CREDENTIALS").ok().filter(|c| !c.is_empty()) {
+            Some(text) => Some(
+                Credentials::parse(&text)
+                    .map_err(|e| StepError::invalid_input(format!("PBX_RECORDING_CREDENTIALS: {e}")))?,
+            ),
+            None => None,
+        };
+        let consent = echome_core::ConsentPolicy::from_env().map_err(StepError::invalid_input)?;
+        Ok(Some(Self {
+            blobs,
+            records,
+            fetcher: Fetcher::new(policy),
+            config: Config { consent, credentials, scratch },
+            runs: Background(runner),
+        }))
+    }
+
+    /// Runs until the process ends.
+    pub async fn watch(self) {
+        // Per request: the attempts made and when the next one may start.
+        let mut attempts: HashMap<String, (usize, Instant)> = HashMap::new();
+        loop {
+            tokio::time::sleep(TICK).await;
+            let keys = match self.blobs.keys(BUCKET, RECORDING_REQUESTS_PREFIX).await {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the recording inbox cannot be read");
+                    continue;
+                }
+            };
+            attempts.retain(|k, _| keys.contains(k));
+            for key in keys {
+                let due =
+                    attempts.get(&key).is_none_or(|(n, at)| *n <= RETRIES.len() && Instant::now() >= *at);
+                if !due {
+                    continue;
+                }
+                match self.handle(&key).await {
+                    Ok(()) => {
+                        attempts.remove(&key);
+                    }
+                    Err(e) => {
+                        let entry = attempts.entry(key).or_insert((0, Instant::now()));
+                        let wait = RETRIES.get(entry.0).copied().unwrap_or_default();
+                        *entry = (entry.0 + 1, Instant::now() + wait);
+                        let left = RETRIES.len().saturating_sub(entry.0 - 1);
+                        tracing::warn!(code = %e.code, message = %echome_core::redact::phone_numbers(&e.message), retries_left = left, "a recording fetch failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, key: &str) -> Result<(), StepError> {
+        let request = BlobRef::new(BUCKET, key);
+        let outcome =
+            fetch_recording(&self.blobs, &self.records, &self.fetcher, &self.config, &request).await?;
+        if let Outcome::Stored { sample, bytes } = outcome {
+            let now = Utc::now();
+            let upload = Upload {
+                object: sample,
+                version: format!("local-{}", now.timestamp_nanos_opt().unwrap_or_default()),
+                size: bytes,
+                at: now,
+            };
+            let accepted = accept_upload(&self.records, &self.runs, &upload).await?;
+            tracing::info!(?accepted, "a call's recording was accepted as the caller's sample");
+        }
+        Ok(())
+    }
+}
