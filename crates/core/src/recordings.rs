@@ -190,6 +190,19 @@ pub fn audio_extension(content_type: Option<&str>, url: &str) -> Option<&'static
         .map(|known| if known == "opus" { "ogg" } else { known })
 }
 
+/// The content type a recording is stored with, for an extension [`audio_extension`] gave.
+pub fn audio_content_type(ext: &str) -> &'static str {
+    match ext {
+        "wav" => "audio/wav",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        "m4a" => "audio/mp4",
+        "webm" => "audio/webm",
+        _ => "application/octet-stream",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +246,10 @@ mod tests {
         assert_eq!(audio_extension(None, "https://h/r/1.opus"), Some("ogg"));
         assert_eq!(audio_extension(Some("text/html"), "https://h/r/1.wav"), None);
         assert_eq!(audio_extension(None, "https://h/r/download"), None);
+        // A stored recording's type names its extension again.
+        for ext in ["wav", "mp3", "ogg", "flac", "m4a", "webm"] {
+            assert_eq!(audio_extension(Some(audio_content_type(ext)), "https://h/x"), Some(ext));
+        }
     }
 
     #[test]

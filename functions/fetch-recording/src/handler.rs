@@ -16,7 +16,8 @@ use echome_core::call_log::update_call;
 use echome_core::library::Person;
 use echome_core::people::{ConsentScope, consent_verdict};
 use echome_core::recordings::{
-    RECORDING_REQUESTS_PREFIX, RecordingRequest, RecordingState, RecordingStatus, audio_extension,
+    RECORDING_REQUESTS_PREFIX, RecordingRequest, RecordingState, RecordingStatus, audio_content_type,
+    audio_extension,
 };
 use echome_core::{BlobRef, BlobStore, CallLog, ConsentPolicy, ErrorType, People, StepError, StorageError};
 use echome_fetch::{Credentials, FetchError, Fetcher};
@@ -144,7 +145,7 @@ async fn store<B: BlobStore>(
         return Ok(Err(state));
     }
     let sample = BlobRef::new(&request.bucket, req.sample_key(ext));
-    blobs.upload_from(&sample, file, content_type(ext)).await?;
+    blobs.upload_from(&sample, file, audio_content_type(ext)).await?;
     Ok(Ok((sample, fetched.bytes)))
 }
 
@@ -200,18 +201,6 @@ fn skipped(reason: impl Into<String>) -> Outcome {
     let reason = reason.into();
     tracing::info!(reason = %reason, "recording request skipped");
     Outcome::Skipped { reason }
-}
-
-fn content_type(ext: &str) -> &'static str {
-    match ext {
-        "wav" => "audio/wav",
-        "mp3" => "audio/mpeg",
-        "ogg" => "audio/ogg",
-        "flac" => "audio/flac",
-        "m4a" => "audio/mp4",
-        "webm" => "audio/webm",
-        _ => "application/octet-stream",
-    }
 }
 
 /// The requests an S3 event names (`ObjectCreated` under `inbox/recordings/`); the rest of the
