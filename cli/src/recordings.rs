@@ -103,16 +103,42 @@ impl Inbox {
         let outcome =
             fetch_recording(&self.blobs, &self.records, &self.fetcher, &self.config, &request).await?;
         if let Outcome::Stored { sample, bytes } = outcome {
-            let now = Utc::now();
-            let upload = Upload {
-                object: sample,
-                version: format!("local-{}", now.timestamp_nanos_opt().unwrap_or_default()),
-                size: bytes,
-                at: now,
-            };
-            let accepted = accept_upload(&self.records, &self.runs, &upload).await?;
-            tracing::info!(?accepted, "a call's recording was accepted as the caller's sample");
+            accept_stored(&self.records, &self.runs, sample, bytes).await?;
         }
         Ok(())
+    }
+}
+
+/// A sample echome itself stored (a call's recording, a conversation's caller turns), taken
+/// as upload-trigger takes it on the S3 event that follows in AWS.
+pub async fn accept_stored(
+    records: &LocalRecords,
+    runs: &Background<Steps, LocalRecords>,
+    sample: BlobRef,
+    bytes: u64,
+) -> Result<(), StepError> {
+    let now = Utc::now();
+    let upload = Upload {
+        object: sample,
+        version: format!("local-{}", now.timestamp_nanos_opt().unwrap_or_default()),
+        size: bytes,
+        at: now,
+    };
+    let accepted = accept_upload(records, runs, &upload).await?;
+    tracing::info!(?accepted, "a sample from a call was accepted");
+    Ok(())
+}
+
+/// Takes each sample the webhooks store (see `webhook_intake::Config::sample_arrivals`) until
+/// the process ends.
+pub async fn take_arrivals(
+    records: LocalRecords,
+    runs: Background<Steps, LocalRecords>,
+    mut arrivals: tokio::sync::mpsc::UnboundedReceiver<(BlobRef, u64)>,
+) {
+    while let Some((sample, bytes)) = arrivals.recv().await {
+        if let Err(e) = accept_stored(&records, &runs, sample, bytes).await {
+            tracing::warn!(code = %e.code, message = %echome_core::redact::phone_numbers(&e.message), "a sample from a call could not be accepted");
+        }
     }
 }

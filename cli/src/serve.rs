@@ -117,7 +117,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
         post_call: secret("ELEVENLABS_WEBHOOK_SECRET")?,
         initiation: secret("ELEVENLABS_INITIATION_SECRET")?,
     };
-    let config =
+    let mut config =
         webhook_intake::Config::from_env(secrets, BUCKET.into()).map_err(StepError::invalid_input)?;
     let agent = Agent::from_env()?;
     if matches!(agent, Agent::NotConfigured) {
@@ -135,6 +135,13 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
     {
         tokio::spawn(inbox.watch());
     }
+    let (arrivals, arrived) = tokio::sync::mpsc::unbounded_channel();
+    config.sample_arrivals = Some(arrivals);
+    tokio::spawn(crate::recordings::take_arrivals(
+        local.records.clone(),
+        Background(runner.clone()),
+        arrived,
+    ));
     let server = Arc::new(Server {
         webhooks: Intake {
             records: local.records.clone(),

@@ -8,6 +8,7 @@ pub mod denoise;
 pub mod features;
 pub mod ffmpeg;
 pub mod loudness;
+pub mod mp3;
 pub mod phrase;
 pub mod pipeline;
 pub mod prepare;

@@ -178,7 +178,7 @@ const CONTRACT: &[Row] = &[
     },
     Row {
         principal: "WebhookIntakeFunction",
-        source: "functions/webhook-intake/src/{main.rs, handler.rs, threecx.rs, elevenlabs.rs}",
+        source: "functions/webhook-intake/src/{main.rs, handler.rs, threecx.rs, elevenlabs.rs, conversation_audio.rs}",
         operations: &[
             "ssm_secret THREECX_WEBHOOK_SECRET_PARAMETER",
             "ssm_secret ELEVENLABS_WEBHOOK_SECRET_PARAMETER",
@@ -199,6 +199,13 @@ const CONTRACT: &[Row] = &[
             "BlobStore::put_bytes webhooks/ (a transcript)",
             "People::consent",
             "BlobStore::put_bytes inbox/recordings/ (a CallEnded's recording request)",
+            "BlobStore::put_bytes inbox/conversations/ (a conversation's half)",
+            "BlobStore::get_bytes inbox/conversations/ (the other half, not there: NotFound)",
+            "BlobStore::get_bytes inbox/conversations/ (the other half)",
+            "BlobStore::exists samples/ (the caller's turns, not stored yet)",
+            "BlobStore::put_bytes samples/ (the caller's turns)",
+            "BlobStore::delete_versions inbox/conversations/ (a half settled)",
+            "S3 DeleteObject with its versionId inbox/conversations/",
         ],
     },
     Row {
@@ -276,7 +283,9 @@ const CONTRACT: &[Row] = &[
             "BlobStore::keys webhooks/ (the bodies of a call's day)",
             "BlobStore::get_bytes webhooks/ (a body read to see whom it names)",
             "BlobStore::delete_versions webhooks/ (a body that names them)",
+            "BlobStore::delete_versions inbox/conversations/ (a half still waiting)",
             "S3 DeleteObject with its versionId samples/",
+            "S3 DeleteObject with its versionId inbox/",
             "S3 DeleteObject with its versionId inbox/",
             "S3 DeleteObject with its versionId runs/",
             "S3 DeleteObject with its versionId deleted/",
@@ -299,6 +308,8 @@ const CONTRACT: &[Row] = &[
 /// anyone else, which the adapters report as a permission error (`StorageError::Denied`).
 /// - synthesize-speech probes `tts/{hash}.json`: NotFound is its cache miss, a 403 fails every
 ///   first request;
+/// - webhook-intake reads the other half of a conversation (`inbox/conversations/`): not there
+///   yet is the normal case of the first half to arrive;
 /// - extract-audio reads the uploaded sample (`samples/`: the caller may have deleted it since),
 ///   segment-audio and clone-voice read the run's files (`runs/`: the lifecycle rule expires
 ///   them): a missing object is bad input for the run (NotFound), not a broken deployment.
@@ -310,6 +321,7 @@ const PROBES: &[(&str, &str)] = &[
     ("ScoreVoiceFunction", "runs/"),
     ("ReconcileVoicesFunction", "runs/"),
     ("ApiFunction", "runs/"),
+    ("WebhookIntakeFunction", "inbox/conversations/"),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1307,6 +1319,29 @@ async fn webhook_intake_works_with_its_template_policy() {
     let request = BlobRef::new(&bucket, format!("inbox/recordings/{}/iam-intake.json", s3_folder(&who)));
     let put = blobs.put_bytes(&request, b"{}".to_vec(), "application/json").await;
     run.check("BlobStore::put_bytes inbox/recordings/ (a CallEnded's recording request)", put, |()| true);
+    // A conversation's two halves (conversation_audio.rs): one put, the other looked for.
+    let audio = BlobRef::new(&bucket, "inbox/conversations/conv_iam.mp3");
+    let turns = BlobRef::new(&bucket, "inbox/conversations/conv_iam.json");
+    let put = blobs.put_bytes(&audio, vec![0xFF, 0xFB, 0x90, 0x00], "audio/mpeg").await;
+    run.check("BlobStore::put_bytes inbox/conversations/ (a conversation's half)", put, |()| true);
+    let name = "BlobStore::get_bytes inbox/conversations/ (the other half, not there: NotFound)";
+    match blobs.get_bytes(&turns).await {
+        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
+        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
+    }
+    let got = blobs.get_bytes(&audio).await;
+    run.check("BlobStore::get_bytes inbox/conversations/ (the other half)", got, |b| b.len() == 4);
+    let caller_turns = BlobRef::new(&bucket, format!("samples/{}/calls/conv_iam.mp3", s3_folder(&who)));
+    let found = blobs.exists(&caller_turns).await;
+    let name = "BlobStore::exists samples/ (the caller's turns, not stored yet)";
+    run.check_listed(name, "s3:ListBucket", found, |e| !*e);
+    let put = blobs.put_bytes(&caller_turns, vec![0xFF, 0xFB], "audio/mpeg").await;
+    run.check("BlobStore::put_bytes samples/ (the caller's turns)", put, |()| true);
+    let deleted = blobs.delete_versions(&audio).await;
+    let name = "BlobStore::delete_versions inbox/conversations/ (a half settled)";
+    run.check_listed(name, "s3:ListBucketVersions", deleted, |n| *n >= 1);
+    let sent = blobs.client().delete_object().bucket(&bucket).key(&audio.key).version_id("null").send().await;
+    run.check("S3 DeleteObject with its versionId inbox/conversations/", sent, |_| true);
     run.verdict();
 }
 
@@ -1413,6 +1448,7 @@ async fn check_people_and_erasure(
     let seeded = [
         format!("samples/{folder}/erase.wav"),
         format!("inbox/recordings/{folder}/iam-erase.json"),
+        "inbox/conversations/conv_iam_erase.mp3".to_owned(),
         "runs/iam-erase/sample_1.wav".to_owned(),
         "deleted/vm-iam-erase/sample_1.wav".to_owned(),
         "exports/vm-iam-erase/export.zip".to_owned(),
@@ -1463,6 +1499,10 @@ async fn check_people_and_erasure(
     run.check_listed("BlobStore::delete_versions webhooks/ (a body that names them)", versions, gone, |n| {
         *n == 1
     });
+    let half = BlobRef::new(bucket, "inbox/conversations/conv_iam_erase.mp3");
+    let gone = blobs.delete_versions(&half).await;
+    let name = "BlobStore::delete_versions inbox/conversations/ (a half still waiting)";
+    run.check_listed(name, versions, gone, |n| *n == 1);
     // What those listings are followed by: each version deleted by its id (`null` in a bucket
     // without versioning), which S3 authorizes as s3:DeleteObjectVersion.
     for key in &seeded {

@@ -122,6 +122,10 @@ pub struct ConversationSummary {
     pub transcript: Option<BlobRef>,
     /// Its first lines, bounded (see [`TRANSCRIPT_EXCERPT_CHARS`]).
     pub excerpt: String,
+    /// What became of the caller's turns of the conversation's audio (`stored` as a sample,
+    /// or why not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::recordings::RecordingState>,
 }
 
 /// The most transcript characters kept in the call log itself.

@@ -17,6 +17,8 @@ pub enum IdError {
     VoiceId(Shown),
     #[error("model id {0} must be 'vm-' and 1 to 90 letters, digits, '-' and '_'")]
     ModelId(Shown),
+    #[error("conversation id {0} must be 1 to 128 letters, digits, '-' and '_'")]
+    ConversationId(Shown),
 }
 
 /// What is wrong with a caller id, said without its digits.
@@ -249,6 +251,10 @@ plain_id!(
 plain_id!(
     /// A voice in ElevenLabs.
     VoiceId, VoiceId, 64, b""
+);
+plain_id!(
+    /// A conversation of an ElevenLabs agent (`conv_…`); it names the conversation's files.
+    ConversationId, ConversationId, 128, b"-_"
 );
 
 /// A voice model's id: `vm-` and the clone run that made it, so a retried run names the same

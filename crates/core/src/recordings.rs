@@ -3,13 +3,18 @@
 //! `inbox/recordings/{caller}/{call_id}.json`; fetch-recording (an S3 event in AWS, a watcher in
 //! `echome serve`) fetches it into `samples/{caller}/calls/{call_id}.{ext}`, where the usual
 //! upload trigger decides whether to clone. The call's record says what became of it.
+//!
+//! An ElevenLabs agent's conversation arrives as two webhooks in either order: the whole
+//! conversation's audio (`post_call_audio`) and its transcript with each turn's time. Each leaves
+//! its part under `inbox/conversations/`; whichever comes second finds the other, and the
+//! caller's turns are cut out into `samples/{caller}/calls/{conversation}.mp3`.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CallId, CallerId, SAMPLES_PREFIX};
+use crate::ids::{CallId, CallerId, ConversationId, SAMPLES_PREFIX};
 
 /// Where recording requests wait, one folder per caller (erasure deletes the caller's folder).
 pub const RECORDING_REQUESTS_PREFIX: &str = "inbox/recordings/";
@@ -87,6 +92,47 @@ pub fn is_call_recording(key: &str) -> bool {
     key.strip_prefix(SAMPLES_PREFIX)
         .and_then(|rest| rest.split_once('/'))
         .is_some_and(|(_, name)| name.starts_with(CALLS_FOLDER))
+}
+
+/// Where the two halves of an agent's conversation wait for each other. Neither names the
+/// caller in its key (the audio webhook does not say who it was); erasure finds them through
+/// the call's conversations, and the inbox's lifecycle rule removes a half whose other half
+/// never came.
+pub const CONVERSATIONS_PREFIX: &str = "inbox/conversations/";
+
+/// `inbox/conversations/{conversation}.mp3`: the whole conversation, agent included.
+pub fn conversation_audio_key(conversation: &ConversationId) -> String {
+    format!("{CONVERSATIONS_PREFIX}{conversation}.mp3")
+}
+
+/// `inbox/conversations/{conversation}.json`: a [`CallerTurns`].
+pub fn conversation_turns_key(conversation: &ConversationId) -> String {
+    format!("{CONVERSATIONS_PREFIX}{conversation}.json")
+}
+
+/// `samples/{caller}/calls/{conversation}.mp3`: the caller's turns of one conversation.
+pub fn conversation_sample_key(caller: &CallerId, conversation: &ConversationId) -> String {
+    format!("{}{CALLS_FOLDER}{conversation}.mp3", caller.samples_prefix())
+}
+
+/// Seconds of a conversation that are the caller's, `[start, end)`; no end: until the audio
+/// ends.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TurnSpan {
+    pub start_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_s: Option<f64>,
+}
+
+/// The transcript's half of a conversation: whose it is and when they spoke.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallerTurns {
+    pub conversation_id: ConversationId,
+    /// `None` when the transcript names no caller (a withheld number): nothing is kept then.
+    pub caller_id: Option<CallerId>,
+    pub call_id: Option<CallId>,
+    pub spans: Vec<TurnSpan>,
+    pub received_at: DateTime<Utc>,
 }
 
 /// What became of a call's recording, on the call's record (never the URL).
@@ -224,6 +270,18 @@ mod tests {
         assert!(is_call_recording(&r.sample_key("wav")));
         assert!(!is_call_recording("samples/+14155550123/upload.wav"));
         assert!(!is_call_recording("runs/x/calls/a.wav"));
+    }
+
+    #[test]
+    fn a_conversation_waits_in_the_inbox_and_becomes_a_call_sample() {
+        let conv = ConversationId::parse("conv_7401abc").unwrap();
+        let caller = CallerId::parse("+14155550123").unwrap();
+        assert_eq!(conversation_audio_key(&conv), "inbox/conversations/conv_7401abc.mp3");
+        assert_eq!(conversation_turns_key(&conv), "inbox/conversations/conv_7401abc.json");
+        let sample = conversation_sample_key(&caller, &conv);
+        assert_eq!(sample, "samples/+14155550123/calls/conv_7401abc.mp3");
+        assert!(is_call_recording(&sample));
+        assert!(ConversationId::parse("../x").is_err() && ConversationId::parse("").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod limiter;
 pub mod tts;
+pub mod turns;
 pub mod voices;
 pub mod webhooks;
 

@@ -104,6 +104,9 @@ pub struct Conversation {
     pub analysis: serde_json::Value,
     #[serde(default)]
     pub conversation_initiation_client_data: serde_json::Value,
+    /// Whether a `post_call_audio` follows (absent in older payloads).
+    #[serde(default)]
+    pub has_audio: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -152,6 +155,15 @@ impl Conversation {
     /// dynamic variables.
     pub fn threecx_call_id(&self) -> Option<&str> {
         threecx_call_id(&self.conversation_initiation_client_data)
+    }
+
+    /// The caller's number as the conversation gives it: the `caller_id` echome put in the
+    /// dynamic variables, else the phone call's external number. Unchecked text.
+    pub fn caller_number(&self) -> Option<&str> {
+        let given = self.conversation_initiation_client_data.pointer("/dynamic_variables/caller_id");
+        given
+            .or_else(|| self.metadata.pointer("/phone_call/external_number"))
+            .and_then(serde_json::Value::as_str)
     }
 
     pub fn duration_s(&self) -> Option<f64> {

@@ -99,7 +99,11 @@ async fn a_failed_erasure_is_finished_by_the_retry_on_the_same_receipt() {
         duration_s: Some(30.0),
         transcript: Some(transcript.clone()),
         excerpt: String::new(),
+        audio: None,
     });
+    // The conversation's audio half, still waiting for its transcript in the inbox.
+    let waiting = b("inbox/conversations/conv_1.mp3");
+    blobs.put_bytes(&waiting, vec![0xFF, 0xFB], "audio/mpeg").await.unwrap();
     records.claim_call(&call).await.unwrap();
     let naming = br#"{"event_type":"IncomingCall","caller_id":"+14155550123"}"#;
     let other = br#"{"event_type":"IncomingCall","caller_id":"+14155550999"}"#;
@@ -129,7 +133,8 @@ async fn a_failed_erasure_is_finished_by_the_retry_on_the_same_receipt() {
         "{:?}",
         done.deleted
     );
-    assert_eq!((count("sample_files"), count("run_files")), (1, 1));
+    assert_eq!((count("sample_files"), count("run_files"), count("conversation_halves")), (1, 1, 1));
+    assert!(!blobs.exists(&waiting).await.unwrap(), "the waiting half is gone");
     assert_eq!((count("calls"), count("voice_models"), count("clone_entries")), (1, 1, 1));
     for k in ["tts/voiceErased1/h1.mp3", "samples/+14155550123/call.mp3", "runs/run-1/sample_1.wav"] {
         assert!(!blobs.exists(&b(k)).await.unwrap(), "{k}");

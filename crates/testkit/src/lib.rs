@@ -2,6 +2,7 @@
 //! espeak-ng (a main speaker and a second one), music and noise are synthesized here, and
 //! every stretch is labelled so that a selection can be scored.
 
+pub mod conversation;
 pub mod elevenlabs;
 pub mod events;
 pub mod fixtures;

@@ -40,6 +40,14 @@ fn error(e: &StepError) -> Value {
     json!({ "type": e.error_type, "code": e.code, "message": e.message })
 }
 
+/// A sample's key holds the caller's whole number: status, size and why, not where.
+fn recording(r: &echome_core::recordings::RecordingState) -> Value {
+    json!({
+        "status": r.status, "at": r.at, "bytes": r.bytes, "code": r.code,
+        "reason": r.reason.as_deref().map(echome_core::redact::phone_numbers),
+    })
+}
+
 pub fn call(call: &CallRecord, events: Option<&[CallEventRecord]>) -> Value {
     let mut v = json!({
         "call_id": call.call_id,
@@ -57,12 +65,11 @@ pub fn call(call: &CallRecord, events: Option<&[CallEventRecord]>) -> Value {
         "deadline": call.deadline,
         "hand_over": call.hand_over,
         "note": call.note,
-        "conversations": call.conversations,
-        // The sample's key holds the caller's whole number: status, size and why, not where.
-        "recording": call.recording.as_ref().map(|r| json!({
-            "status": r.status, "at": r.at, "bytes": r.bytes, "code": r.code,
-            "reason": r.reason.as_deref().map(echome_core::redact::phone_numbers),
-        })),
+        "conversations": call.conversations.iter().map(|c| json!({
+            "conversation_id": c.conversation_id, "status": c.status, "duration_s": c.duration_s,
+            "transcript": c.transcript, "excerpt": c.excerpt, "audio": c.audio.as_ref().map(recording),
+        })).collect::<Vec<_>>(),
+        "recording": call.recording.as_ref().map(recording),
     });
     if let Some(events) = events {
         v["events"] = events

@@ -61,6 +61,9 @@ pub struct Config {
     /// Whether a `CallEnded`'s recording is asked for: `FETCH_ALLOWED_HOSTS` names the PBX
     /// (fetch-recording refuses every other host; with none, nothing could be fetched).
     pub fetch_recordings: bool,
+    /// Where a sample the webhook stored is announced, when no S3 event does it (`echome
+    /// serve`); `None` in AWS, where the object's creation invokes upload-trigger.
+    pub sample_arrivals: Option<tokio::sync::mpsc::UnboundedSender<(echome_core::BlobRef, u64)>>,
 }
 
 pub const DEFAULT_GREETING: &str = "Thanks for calling. One moment while we get everything ready for you.";
@@ -126,6 +129,7 @@ impl Config {
             consent: echome_core::ConsentPolicy::from_env()?,
             fetch_recordings: std::env::var("FETCH_ALLOWED_HOSTS").is_ok_and(|h| !h.trim().is_empty()),
             metrics: echome_core::metrics::Sink::default(),
+            sample_arrivals: None,
         })
     }
 }

@@ -72,16 +72,28 @@ where
             req.now.timestamp(),
         )
         .map_err(|e| HttpError::Unauthorized(e.to_string()))?;
+        // The audio is kept apart from the archived body (see `call_audio`).
+        let parsed: Option<Value> = serde_json::from_slice(&req.body).ok();
+        if let Some(body) =
+            parsed.as_ref().filter(|v| v.get("type").and_then(Value::as_str) == Some("post_call_audio"))
+        {
+            return self.call_audio(req, body.clone()).await;
+        }
         let kept = self.keep("elevenlabs", req).await?;
-        let event: WebhookEvent = match serde_json::from_slice(&req.body) {
-            Ok(e) => e,
-            Err(e) => {
+        let event = match parsed.map(serde_json::from_value::<WebhookEvent>) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
                 tracing::warn!(kept = %kept, error = %e, "a post-call event that does not parse was kept");
+                return Ok((200, json!({ "status": "stored", "kept": kept })));
+            }
+            None => {
+                tracing::warn!(kept = %kept, "a post-call event that is not JSON was kept");
                 return Ok((200, json!({ "status": "stored", "kept": kept })));
             }
         };
         let data = match event {
             WebhookEvent::PostCallTranscription { data, .. } => data,
+            // Answered by `call_audio` before the body was archived.
             WebhookEvent::PostCallAudio { data, .. } => {
                 return Ok((200, json!({ "status": "stored", "conversation_id": data.conversation_id })));
             }
@@ -110,6 +122,7 @@ where
             duration_s: data.duration_s(),
             transcript: Some(transcript),
             excerpt: data.excerpt(TRANSCRIPT_EXCERPT_CHARS),
+            audio: None,
         };
         let call_id = data.threecx_call_id().and_then(|c| CallId::parse(c).ok());
         // A replayed delivery (same conversation, same status) changes and counts nothing.
@@ -121,8 +134,14 @@ where
                         .conversations
                         .iter()
                         .any(|s| s.conversation_id == summary.conversation_id && s.status == summary.status);
+                    // What became of the conversation's audio stays with it.
+                    let audio = c
+                        .conversations
+                        .iter()
+                        .find(|s| s.conversation_id == summary.conversation_id)
+                        .and_then(|s| s.audio.clone());
                     c.conversations.retain(|s| s.conversation_id != summary.conversation_id);
-                    c.conversations.push(summary.clone());
+                    c.conversations.push(ConversationSummary { audio, ..summary.clone() });
                     !replayed
                 })
                 .await?
@@ -139,9 +158,10 @@ where
                     .detail(format!("{} {}", data.status, data.conversation_id));
             record_event(&self.records, &self.config.metrics, self.config.call_retention_days, ev).await;
         }
+        let caller_audio = self.caller_turns(&data, updated.as_ref(), req.now).await?;
         Ok((
             200,
-            json!({ "status": "recorded", "conversation_id": data.conversation_id, "known_call": known }),
+            json!({ "status": "recorded", "conversation_id": data.conversation_id, "known_call": known, "caller_audio": caller_audio }),
         ))
     }
 }

@@ -5,6 +5,7 @@
 //! (a flood of forged requests costs no storage).
 
 pub mod config;
+mod conversation_audio;
 mod elevenlabs;
 mod threecx;
 

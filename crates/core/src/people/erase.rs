@@ -13,11 +13,13 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::blob::BlobRef;
 use crate::error::{StepError, StorageError};
-use crate::ids::RunId;
+use crate::ids::{ConversationId, RunId};
 use crate::library::ops::{self, delete_at_engine};
 use crate::library::{ModelStatus, Person, VoiceLibrary};
 use crate::ports::{BlobStore, CallLog, CloneCache, RunLog, VoiceEngine, WebhookArchive};
+use crate::recordings::{conversation_audio_key, conversation_turns_key};
 use crate::records::CloneStatus;
 
 use super::port::People;
@@ -225,6 +227,16 @@ where
                 days.insert(call.started_at.date_naive() + chrono::Days::new(1));
                 for t in call.conversations.iter().filter_map(|c| c.transcript.as_ref()) {
                     receipt.add("transcripts", blobs.delete_versions(t).await?);
+                }
+                // A conversation whose halves are still waiting for each other in the inbox.
+                let waiting =
+                    call.conversations.iter().filter_map(|c| ConversationId::parse(&c.conversation_id).ok());
+                for conversation in waiting {
+                    for key in [conversation_audio_key(&conversation), conversation_turns_key(&conversation)]
+                    {
+                        let half = BlobRef::new(bucket, key);
+                        receipt.add("conversation_halves", blobs.delete_versions(&half).await?);
+                    }
                 }
             }
             match page.next {
