@@ -524,3 +524,77 @@ async fn a_callers_first_call_recording_becomes_their_sample_and_their_next_call
     assert_eq!(blobs.get_bytes(&sample).await.unwrap(), std::fs::read(&stereo).unwrap());
     assert!(blobs.keys("recordings", "inbox/").await.unwrap().is_empty(), "the request is settled");
 }
+
+/// ElevenLabs' two post-call webhooks of a caller's first call: the caller's turns become their
+/// sample, it is cloned, and their next call is in their voice.
+#[tokio::test]
+async fn a_callers_turns_of_an_agent_conversation_become_their_voice_for_the_next_call() {
+    use base64::Engine as _;
+    use echome_testkit::conversation::{self, Role};
+    use echome_testkit::speech::SENTENCES;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let caller = "+14155550188";
+    let mut turns = vec![(Role::Agent, "Hello, thank you for calling. How can I help you today?")];
+    for pair in SENTENCES[..10].chunks(2) {
+        turns.extend(pair.iter().map(|s| (Role::Caller, *s)));
+        turns.push((Role::Agent, "I see. Please go on."));
+    }
+    let talk = conversation::speak(&turns, dir.path()).unwrap();
+    let stub = stub(true).await;
+    let s = serve(&stub, &data, 300);
+
+    let (status, first) = s.threecx("IncomingCall", "3cx-conv-1", caller, false).await;
+    assert_eq!((status, first["path"].clone()), (200, json!("no_sample")), "{first}");
+    let signed = |body: Value| {
+        let body = body.to_string();
+        let sig =
+            echome_elevenlabs::webhooks::sign(POST_CALL.as_bytes(), Utc::now().timestamp(), body.as_bytes());
+        (body, vec![("ElevenLabs-Signature", sig)])
+    };
+    let (body, headers) = signed(json!({
+        "type": "post_call_transcription", "event_timestamp": Utc::now().timestamp(),
+        "data": {
+            "agent_id": "agent_01jbstub", "conversation_id": "conv_e2e_1", "status": "done", "has_audio": true,
+            "transcript": talk.transcript,
+            "metadata": { "call_duration_secs": talk.duration_s.floor(), "start_time_unix_secs": Utc::now().timestamp() },
+            "conversation_initiation_client_data": { "dynamic_variables": { "threecx_call_id": "3cx-conv-1" } },
+        },
+    }));
+    let (status, answer) = s.post("/webhook/post-call", body, &headers).await;
+    assert_eq!((status, answer["caller_audio"]["status"].clone()), (200, json!("waiting")), "{answer}");
+    let full_audio = base64::engine::general_purpose::STANDARD.encode(&talk.mp3);
+    let (body, headers) = signed(json!({
+        "type": "post_call_audio", "event_timestamp": Utc::now().timestamp(),
+        "data": { "agent_id": "agent_01jbstub", "conversation_id": "conv_e2e_1", "full_audio": full_audio },
+    }));
+    let (status, answer) = s.post("/webhook/post-call", body, &headers).await;
+    assert_eq!((status, answer["caller_audio"]["status"].clone()), (200, json!("stored")), "{answer}");
+
+    let call = s
+        .call_when("3cx-conv-1", Duration::from_secs(10), |c| c["conversations"][0]["audio"].is_object())
+        .await;
+    assert_eq!(call["conversations"][0]["audio"]["status"], "stored", "{call:#}");
+    assert!(!call.to_string().contains("14155550188"), "no number in the call's view: {call}");
+
+    let until = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (_, status) = s.get("/api/clone-status/%2B14155550188").await;
+        if status["status"] == "ready" || status["status"] == "failed" || Instant::now() > until {
+            assert_eq!(status["status"], "ready", "{status:#}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (status, next) = s.threecx("IncomingCall", "3cx-conv-2", caller, false).await;
+    assert_eq!(
+        (status, next["path"].clone(), next["voice_id"].clone()),
+        (200, json!("cached"), json!(VOICE))
+    );
+    let blobs = FsBlobStore::new(data.join("blobs"));
+    assert!(blobs.keys("recordings", "inbox/").await.unwrap().is_empty(), "both halves are settled");
+    let sample = BlobRef::new("recordings", format!("samples/{caller}/calls/conv_e2e_1.mp3"));
+    assert!(blobs.get_bytes(&sample).await.unwrap().len() < talk.mp3.len(), "the caller's part only");
+}
