@@ -274,6 +274,7 @@ async fn clones_are_cached_per_caller_and_listed_for_eviction() {
         error: None,
         at: t("2026-11-20T09:00:00.000Z"),
         speaker_check: None,
+        note: None,
     };
     db.log_clone(&log).await.unwrap();
     let later = CloneLogRecord { status: "reused".into(), at: t("2026-11-20T10:00:00.000Z"), ..log.clone() };

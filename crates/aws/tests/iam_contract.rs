@@ -1016,6 +1016,7 @@ async fn clone_voice_works_with_its_template_policy() {
         error: None,
         at,
         speaker_check: None,
+        note: None,
     };
     run.check("CloneCache::log_clone", cache.log_clone(&log).await, |()| true);
     // Whose voice it is: the caller's reference voice is read, then replaced by the new pack's.

@@ -18,6 +18,7 @@ pub mod people;
 pub mod ports;
 pub mod prosody;
 pub mod quality;
+pub mod reclone;
 pub mod recordings;
 pub mod records;
 pub mod redact;

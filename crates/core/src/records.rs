@@ -158,7 +158,7 @@ pub struct CloneLogRecord {
     pub caller_id: CallerId,
     pub engine: String,
     pub voice_id: Option<VoiceId>,
-    /// `created`, `reused`, `speaker_mismatch` or `failed`.
+    /// `created`, `reused`, `kept_by_hand`, `kept_active`, `speaker_mismatch` or `failed`.
     pub status: String,
     pub latency_ms: u64,
     pub bytes_uploaded: u64,
@@ -167,6 +167,9 @@ pub struct CloneLogRecord {
     /// The new pack's speaker against the caller's reference voice, when both had a voiceprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speaker_check: Option<SpeakerCheck>,
+    /// Why nothing was cloned, in words (`kept_active`: how the packs compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ where
                     Some(voice) => self.records.quality_of(&run.caller_id, voice).await?,
                     None => None,
                 };
-                Ok((200, views::run(&run, check, quality.as_ref())))
+                Ok((200, views::run(&run, check, quality.as_ref(), log.last())))
             }
             ["runs", id, "accept-speaker"] => {
                 let run_id = RunId::parse(id).map_err(|e| HttpError::BadRequest(e.to_string()))?;

@@ -2,14 +2,20 @@
 
 use chrono::{DateTime, Utc};
 use echome_core::{
-    CallEventRecord, CallRecord, CallerId, CloneRecord, QualityScore, ReferenceVoice, RunRecord, RunStatus,
-    SpeakerCheck, StepError,
+    CallEventRecord, CallRecord, CallerId, CloneLogRecord, CloneRecord, QualityScore, ReferenceVoice,
+    RunRecord, RunStatus, SpeakerCheck, StepError,
 };
 use serde_json::{Value, json};
 
 /// A run, with its new speaker against the caller's voice on record when it was checked, and
-/// its voice's measured quality (score and parts).
-pub fn run(run: &RunRecord, check: Option<&SpeakerCheck>, quality: Option<&QualityScore>) -> Value {
+/// its voice's measured quality (score and parts), and what its clone step last did (`clone`:
+/// `created`, `reused`, `kept_active` with why, …).
+pub fn run(
+    run: &RunRecord,
+    check: Option<&SpeakerCheck>,
+    quality: Option<&QualityScore>,
+    last_clone: Option<&CloneLogRecord>,
+) -> Value {
     json!({
         "run_id": run.run_id,
         "caller_id": run.caller_id.redacted(),
@@ -21,6 +27,7 @@ pub fn run(run: &RunRecord, check: Option<&SpeakerCheck>, quality: Option<&Quali
         "error": run.error.as_ref().map(error),
         "speaker_check": check.map(SpeakerCheck::figures),
         "quality": quality.map(QualityScore::summary),
+        "clone": last_clone.map(|l| json!({ "status": l.status, "at": l.at, "note": l.note })),
     })
 }
 

@@ -408,6 +408,7 @@ async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
             error: Some(err.clone()),
             at: Utc::now(),
             speaker_check: Some(check.clone()),
+            note: None,
         })
         .await
         .unwrap();

@@ -14,7 +14,10 @@
 //! Every voice made is a model in the voice library (`vm-{run_id}`, owned by the system, of
 //! the caller), made the caller's active model by the library's rules; a voice retired here is
 //! its model's deletion. When the caller's active model was chosen by hand, a new recording
-//! does not replace it: the run keeps that voice and clones nothing.
+//! does not replace it: the run keeps that voice and clones nothing. A sample from a call
+//! (`samples/{caller}/calls/`) replaces the caller's active voice only when its pack is clearly
+//! better than the one that voice was made from (`echome_core::reclone`); otherwise the run
+//! keeps the voice (`kept_active`, with how the packs compared) and clones nothing.
 //!
 //! Under `CONSENT_POLICY=required` (the default) a caller without consent to be cloned on
 //! record stops the run with `ConsentMissing` before anything is read or sent to the provider.
@@ -27,6 +30,8 @@ use echome_core::library::{
     ModelId, ModelSource, ModelStatus, Person, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops,
 };
 use echome_core::people::{ConsentScope, consent_verdict};
+use echome_core::reclone::{self, PackMerit};
+use echome_core::recordings::is_call_recording;
 use echome_core::{
     BlobStore, CloneCache, CloneInput, CloneLogRecord, CloneOutput, CloneRecord, CloneStatus, ConsentPolicy,
     ErrorType, MatchThreshold, PackSpeaker, People, ReferenceVoice, ReferenceVoices, SampleLog, SpeakerCheck,
@@ -163,6 +168,25 @@ where
         };
         cache.log_clone(&logged).await?;
         return Err(err);
+    }
+
+    // A call's sample: the caller's active voice stays unless the new pack is clearly better.
+    if let Some((kept, why)) = kept_active(blobs, records, &input, &report, engine.name(), now).await? {
+        tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %kept, why, "the call's sample is not clearly better: the active voice is kept");
+        let logged = CloneLogRecord {
+            voice_id: Some(kept.clone()),
+            status: "kept_active".into(),
+            speaker_check: check.clone(),
+            note: Some(why),
+            ..attempt(&input, engine.name(), started, now)
+        };
+        cache.log_clone(&logged).await?;
+        return Ok(CloneOutput {
+            voice_id: kept,
+            engine: engine.name().to_owned(),
+            cached: true,
+            evicted: None,
+        });
     }
 
     // The caller's older voice (another pack, or expired): replaced once the new one exists.
@@ -347,6 +371,50 @@ async fn kept_by_hand<L: VoiceLibrary>(
     Ok(usable.then_some(active.voice_id))
 }
 
+/// The caller's active voice, and why it stays, when this run's recording came from a call and
+/// its pack is not clearly better than the active voice's. A voice whose pack report can no
+/// longer be read (its run's files expired) cannot be compared: the call's pack clones.
+async fn kept_active<B: BlobStore, L: VoiceLibrary>(
+    blobs: &B,
+    lib: &L,
+    input: &CloneInput,
+    pack_report: &[u8],
+    engine: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(VoiceId, String)>, StepError> {
+    if !input.sample.as_ref().is_some_and(|s| is_call_recording(&s.key)) {
+        return Ok(None);
+    }
+    let person = Person::Caller(input.caller_id.clone());
+    let Some(active) = lib.active_voice(&person).await?.filter(|a| a.provider == engine) else {
+        return Ok(None);
+    };
+    let Some(report) =
+        lib.model(&active.model_id).await?.filter(|m| m.is_usable(now)).and_then(|m| m.source.report)
+    else {
+        return Ok(None);
+    };
+    if report == input.pack.report {
+        return Ok(None);
+    }
+    let theirs = match blobs.get_bytes(&report).await {
+        Ok(bytes) => PackMerit::from_report(&bytes)?,
+        Err(StorageError::NotFound(_)) => {
+            tracing::info!(run_id = %input.run_id, model = %active.model_id, "the active voice's pack report has expired: the call's pack is cloned");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ours = PackMerit::from_report(pack_report)?;
+    match reclone::replaces(&ours, &theirs) {
+        Ok(why) => {
+            tracing::info!(run_id = %input.run_id, why, "the call's pack replaces the active voice");
+            Ok(None)
+        }
+        Err(why) => Ok(Some((active.voice_id, why))),
+    }
+}
+
 /// A clone the next call may keep using: fresh, of this pack, by this engine.
 fn reusable(prev: &CloneRecord, digest: &str, engine: &str, now: DateTime<Utc>) -> bool {
     prev.is_fresh(now) && prev.pack_digest == digest && prev.engine == engine
@@ -493,5 +561,6 @@ fn attempt(input: &CloneInput, engine: &str, started: Instant, at: DateTime<Utc>
         error: None,
         at,
         speaker_check: None,
+        note: None,
     }
 }

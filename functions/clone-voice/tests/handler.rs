@@ -661,3 +661,74 @@ async fn without_consent_nothing_reaches_the_provider_and_revoking_it_takes_the_
     let entry = w.records.clone_of(&input.caller_id).await.unwrap();
     assert!(entry.as_ref().is_none_or(|e| e.status != CloneStatus::Active), "{entry:?}");
 }
+
+/// A run of a sample the caller left on a call (`calls/`) or that someone uploaded, whose pack
+/// report says how much speech it holds and how clean it is.
+async fn pack_of(w: &World, run: &str, sample: &str, selected_s: f64, snr_db: f64) -> CloneInput {
+    let mut input = for_caller(&event(), "+14155550123", run);
+    let blob = |key: String| echome_core::BlobRef::new("echome-recordings", key);
+    input.sample = Some(blob(format!("samples/+14155550123/{sample}")));
+    input.pack.samples = vec![blob(format!("runs/{run}/sample_1.wav"))];
+    input.pack.report = blob(format!("runs/{run}/report.json"));
+    let report = serde_json::json!({
+        "source": { "narrowband": true },
+        "samples": [{ "duration_s": selected_s, "snr_db": snr_db }],
+        "totals": { "selected_s": selected_s, "speech_s": selected_s + 5.0 },
+    });
+    stage(w, &input, &report.to_string()).await;
+    input
+}
+
+#[tokio::test]
+async fn a_call_s_sample_replaces_the_active_voice_only_when_clearly_better() {
+    let (w, engine) = (world(), Engine::with(10, &[]));
+    let first = pack_of(&w, "run-1", "calls/c1.mp3", 40.0, 20.0).await;
+    let made = w.clone_voice(&engine, first, t0()).await.unwrap();
+    assert!(!made.cached, "no active voice: the first call's sample clones");
+
+    // The next call: about as much speech, about as clean.
+    let similar = pack_of(&w, "run-2", "calls/c2.mp3", 45.0, 22.0).await;
+    let out = w.clone_voice(&engine, similar.clone(), t0() + Duration::hours(1)).await.unwrap();
+    assert_eq!((out.voice_id.clone(), out.cached), (made.voice_id.clone(), true));
+    assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing sent to the provider");
+    let log = w.records.clone_log(&similar.run_id).await.unwrap();
+    assert_eq!(log[0].status, "kept_active");
+    let note = log[0].note.as_deref().unwrap();
+    assert!(note.contains("45 s of speech at 22 dB SNR") && note.contains("40 s at 20 dB"), "{note}");
+    assert!(engine.deleted.lock().unwrap().is_empty());
+
+    // A longer call: clearly more speech.
+    let longer = pack_of(&w, "run-3", "calls/c3.mp3", 75.0, 20.0).await;
+    let newer = w.clone_voice(&engine, longer, t0() + Duration::hours(2)).await.unwrap();
+    assert!(!newer.cached && newer.voice_id != made.voice_id);
+    assert_eq!(*engine.deleted.lock().unwrap(), [made.voice_id.to_string()], "the older voice goes");
+
+    // A quieter room: clearly cleaner, nearly as long.
+    let cleaner = pack_of(&w, "run-4", "calls/c4.mp3", 70.0, 27.0).await;
+    let out = w.clone_voice(&engine, cleaner, t0() + Duration::hours(3)).await.unwrap();
+    assert!(!out.cached, "6 dB cleaner with most of the speech replaces the voice");
+
+    // Someone uploads a shorter recording: a person chose it, so it clones.
+    let upload = pack_of(&w, "run-5", "upload.wav", 35.0, 18.0).await;
+    let out = w.clone_voice(&engine, upload, t0() + Duration::hours(4)).await.unwrap();
+    assert!(!out.cached, "an upload always clones");
+    assert_eq!(engine.made.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_call_s_sample_clones_when_the_active_voice_cannot_be_compared_or_has_expired() {
+    let (w, engine) = (world(), Engine::with(10, &[]));
+    let first = pack_of(&w, "run-1", "calls/c1.mp3", 40.0, 20.0).await;
+    w.clone_voice(&engine, first.clone(), t0()).await.unwrap();
+    // The first run's files expired (derived audio is kept DerivedAudioRetentionDays).
+    w.blobs.delete_versions(&first.pack.report).await.unwrap();
+    let similar = pack_of(&w, "run-2", "calls/c2.mp3", 41.0, 20.0).await;
+    let out = w.clone_voice(&engine, similar, t0() + Duration::hours(1)).await.unwrap();
+    assert!(!out.cached, "nothing to compare with: cloned");
+
+    // A day later the voice expired unused: the caller has no active voice.
+    let again = pack_of(&w, "run-3", "calls/c3.mp3", 42.0, 20.0).await;
+    let out = w.clone_voice(&engine, again, t0() + Duration::hours(30)).await.unwrap();
+    assert!(!out.cached, "an expired voice is not an active one");
+    assert_eq!(engine.made.lock().unwrap().len(), 3);
+}
