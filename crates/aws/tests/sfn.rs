@@ -86,6 +86,44 @@ async fn a_run_given_a_kept_pack_starts_at_clone_voice() {
     assert!(error.message.contains("clone-voice") && !error.message.contains("extract-audio"), "{error:?}");
 }
 
+/// SegmentAudio's answer that there is no usable speech (as the Lambda returns it; moto runs no
+/// Lambda, so the run is given it as its pack): the run is recorded as failed with the reason,
+/// and the execution succeeds, so the ExecutionsFailed alarm stays for faults.
+#[tokio::test]
+async fn no_usable_speech_is_recorded_on_the_run_without_failing_the_execution() {
+    let moto = MotoServer::start();
+    moto.enable_state_machine_execution();
+    let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
+    let records = DynamoRecords::new(&sdk, "echome");
+    records.create_table().await.unwrap();
+    let (starter, machine) = clone_run_machine(&sdk).await;
+    let caller = CallerId::parse("+14155550123").unwrap();
+    let sample = BlobRef::new("echome-recordings", "samples/+14155550123/calls/c1.mp3");
+    let run_id = RunId::for_upload(&caller, &sample.key, "v1");
+    let started = RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now());
+    records.create_run(&started).await.unwrap();
+    let short = echome_core::AudioError::TooLittleSpeech { found_s: 8.5, required_s: 30.0, speech_s: 11.0 };
+    let answer = echome_core::SegmentAnswer::from_result(Err(short.into())).unwrap();
+    let input = serde_json::json!({
+        "run_id": run_id, "caller_id": caller, "sample": sample, "pack": answer,
+    });
+    starter
+        .client()
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name(run_id.as_str())
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(final_status(&starter, &machine, &run_id).await, "SUCCEEDED");
+    let run = records.run(&run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.expect("the reason is on record");
+    assert_eq!((error.error_type, error.code.as_str()), (ErrorType::NoUsableSpeech, "too_little_speech"));
+    assert!(error.message.contains("found 8.5 s"), "{error:?}");
+}
+
 /// One clone run on a moto server of its own (moto cannot start an execution while it holds a
 /// Parallel one): how the execution ended and the run's record afterwards.
 async fn run_on_moto(

@@ -48,7 +48,7 @@ pub use records::{
 pub use speech::SpeechFormat;
 pub use steps::{
     CallContext, CloneInput, CloneOutput, CloneRunInput, ExtractInput, ExtractOutput, ScoreInput,
-    SegmentInput, SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput, TransitionInput,
-    TransitionOutput,
+    SegmentAnswer, SegmentInput, SegmentOutput, SourceInfo, SynthesizeInput, SynthesizeOutput,
+    TransitionInput, TransitionOutput,
 };
 pub use voiceprint::{MatchThreshold, PackSpeaker, ReferenceVoice, SpeakerCheck, Voiceprint};

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobRef;
+use crate::error::{ErrorType, StepError};
 use crate::ids::{CallId, CallerId, ModelId, RunId, VoiceId};
 use crate::speech::SpeechFormat;
 
@@ -128,6 +129,35 @@ pub struct SegmentOutput {
     pub warnings: Vec<String>,
 }
 
+/// What SegmentAudio answers the state machine: the pack, or why the recording holds none.
+/// A recording without enough usable speech (a short call, music on hold) is the caller's
+/// input, not echome's fault: it is an answer, so the function's error metric and alarm stay
+/// for faults, and the state machine records the run as `NoUsableSpeech` and ends without an
+/// execution failure. Locally the runner takes the handler's error straight to the same record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SegmentAnswer {
+    NoUsableSpeech { no_usable_speech: StateError },
+    Pack(SegmentOutput),
+}
+
+impl SegmentAnswer {
+    /// The handler's result as the state machine takes it: no usable speech becomes an answer,
+    /// every other error stays an error (retried or caught by the ASL).
+    pub fn from_result(result: Result<SegmentOutput, StepError>) -> Result<Self, StepError> {
+        match result {
+            Ok(pack) => Ok(Self::Pack(pack)),
+            Err(e) if e.error_type == ErrorType::NoUsableSpeech => Ok(Self::NoUsableSpeech {
+                no_usable_speech: StateError {
+                    error: e.error_type.as_str().to_owned(),
+                    cause: crate::redact::phone_numbers(&e.to_string()),
+                },
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// CloneVoice's input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneInput {
@@ -191,4 +221,27 @@ pub struct SynthesizeOutput {
     /// Requests the text took (split at sentence boundaries under the model's limit).
     pub pieces: usize,
     pub engine: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AudioError;
+
+    #[test]
+    fn no_usable_speech_is_an_answer_the_failure_path_records_as_that_error() {
+        let short = AudioError::TooLittleSpeech { found_s: 12.0, required_s: 30.0, speech_s: 14.0 };
+        let answer = SegmentAnswer::from_result(Err(short.into())).unwrap();
+        let json = serde_json::to_value(&answer).unwrap();
+        let (error, cause) =
+            (json["no_usable_speech"]["Error"].as_str(), json["no_usable_speech"]["Cause"].as_str());
+        assert_eq!(error, Some("NoUsableSpeech"));
+        // RecordFailure stores the Cause; the run's record reads it back as the same error.
+        let back = StepError::from_cause(ErrorType::NoUsableSpeech, cause.unwrap());
+        assert_eq!(back.code, "too_little_speech");
+        assert!(back.message.contains("found 12.0 s"), "{back:?}");
+
+        let broken = SegmentAnswer::from_result(Err(AudioError::EmptyFile.into()));
+        assert_eq!(broken.unwrap_err().error_type, ErrorType::InvalidAudio, "a fault stays an error");
+    }
 }

@@ -45,16 +45,23 @@ fn tasks_from(states: &Value, start: &str) -> Vec<(String, String)> {
                 let branch = &s["Branches"][0];
                 path.extend(tasks_from(&branch["States"], branch["StartAt"].as_str().unwrap()));
             }
-            Some("Choice") if s["Choices"][0]["Variable"] == "$.pack" => {
-                // Without a kept pack: the whole path, analysis included.
-                at = s["Default"].as_str().unwrap().to_owned();
+            Some("Choice") if s["Choices"][1]["Variable"] == "$.pack" => {
+                // Without a kept pack: the whole path, analysis included; after it, the
+                // pack SegmentAudio cut (with usable speech) goes on to the clone.
+                let analysed = path.iter().any(|(state, _)| state == "SegmentAudio");
+                let next = if analysed { &s["Choices"][1]["Next"] } else { &s["Default"] };
+                at = next.as_str().unwrap().to_owned();
                 continue;
             }
             Some("Choice") => {
                 let first = &s["Choices"][0];
                 // On whether a caller is waiting, or (on the failure path) whether the error
                 // has a Cause: either way the first choice is the path.
-                assert!(matches!(first["Variable"].as_str(), Some("$.call" | "$.error.Cause")), "{at}");
+                // After it, both ends (a fault or not) are terminal.
+                assert!(
+                    matches!(first["Variable"].as_str(), Some("$.call" | "$.error.Cause" | "$.error.Error")),
+                    "{at}"
+                );
                 at = first["Next"].as_str().unwrap().to_owned();
                 continue;
             }
@@ -105,7 +112,7 @@ fn a_kept_pack_goes_straight_to_clone_voice_and_back_to_the_analysis_when_it_is_
     let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
     let start = &branch["States"][branch["StartAt"].as_str().unwrap()];
     assert_eq!(start["Type"], "Choice");
-    let choice = &start["Choices"][0];
+    let choice = &start["Choices"][1];
     assert_eq!((choice["Variable"].as_str(), choice["IsPresent"].as_bool()), (Some("$.pack"), Some(true)));
     assert_eq!(choice["Next"].as_str(), Some(CLONE_RUN[2].state));
     assert_eq!(start["Default"].as_str(), Some(CLONE_RUN[0].state));
@@ -121,6 +128,48 @@ fn a_kept_pack_goes_straight_to_clone_voice_and_back_to_the_analysis_when_it_is_
         None,
         "left to the Parallel"
     );
+}
+
+/// SegmentAudio's answer that the recording holds no usable speech fails the branch with its
+/// reason (the failure path records it and hands a waiting caller over), and the run then ends
+/// without an execution failure; every other error still ends in the Fail state.
+#[test]
+fn no_usable_speech_is_recorded_but_ends_the_execution_without_a_failure() {
+    let asl = asl();
+    let states = &asl["States"];
+    let branch = &states[asl["StartAt"].as_str().unwrap()]["Branches"][0]["States"];
+    assert_eq!(branch[CLONE_RUN[1].state]["Next"], "PackAtHand", "SegmentAudio's answer is looked at");
+    let first = &branch["PackAtHand"]["Choices"][0];
+    assert_eq!(first["Variable"], "$.pack.no_usable_speech", "checked before the pack is cloned");
+    let fail = &branch[first["Next"].as_str().unwrap()];
+    assert_eq!(
+        (fail["Type"].as_str(), fail["ErrorPath"].as_str(), fail["CausePath"].as_str()),
+        (Some("Fail"), Some("$.pack.no_usable_speech.Error"), Some("$.pack.no_usable_speech.Cause"))
+    );
+    let answer = serde_json::to_value(
+        echome_core::SegmentAnswer::from_result(Err(
+            echome_core::AudioError::NoiseOnly { duration_s: 9.0 }.into()
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        answer["no_usable_speech"]["Error"].is_string() && answer["no_usable_speech"]["Cause"].is_string()
+    );
+
+    let ends = ["CallerWaitingAfterFailure", "HandOverAfterFailure"];
+    let mut nexts: Vec<&str> = vec![states[ends[0]]["Default"].as_str().unwrap()];
+    nexts.push(states[ends[1]]["Next"].as_str().unwrap());
+    nexts.push(states[ends[1]]["Catch"][0]["Next"].as_str().unwrap());
+    assert!(nexts.iter().all(|n| *n == "NotAFault"), "{nexts:?}");
+    let choice = &states["NotAFault"];
+    let only = &choice["Choices"][0];
+    assert_eq!(
+        (only["Variable"].as_str(), only["StringEquals"].as_str()),
+        (Some("$.error.Error"), Some(echome_core::ErrorType::NoUsableSpeech.as_str()))
+    );
+    assert_eq!(states[only["Next"].as_str().unwrap()]["Type"], "Succeed");
+    assert_eq!(states[choice["Default"].as_str().unwrap()]["Type"], "Fail", "a fault still fails");
 }
 
 #[test]

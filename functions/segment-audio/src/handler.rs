@@ -12,7 +12,9 @@ use echome_audio::features::RATE;
 use echome_audio::pipeline::{Plan, PrepareConfig, analyzer, build_report, plan, render_sample, sample_name};
 use echome_audio::prepare::{PICTURE_NAME, REPORT_NAME, write_wav};
 use echome_audio::wav::{SampleFormat, SampleStream, WavLayout, decode_mono, read_header};
-use echome_core::{AudioError, BlobRef, BlobStore, SegmentInput, SegmentOutput, StepError, env};
+use echome_core::{
+    AudioError, BlobRef, BlobStore, SegmentAnswer, SegmentInput, SegmentOutput, StepError, env,
+};
 
 /// Enough for any header ffmpeg writes (RIFF, fmt with extensible format, no metadata).
 const HEADER_PROBE_BYTES: u64 = 4096;
@@ -112,6 +114,21 @@ pub async fn handle<B: BlobStore>(
         noisy: report.noisy,
         warnings: report.warnings.iter().map(|w| w.code.to_owned()).collect(),
     })
+}
+
+/// What the state machine gets ([`SegmentAnswer`]): a recording without enough usable speech
+/// is an answer, recorded on the run by the ASL, not a failed invocation that alarms.
+pub async fn answer<B: BlobStore>(
+    blobs: &B,
+    cfg: &Config,
+    input: SegmentInput,
+) -> Result<SegmentAnswer, StepError> {
+    let run_id = input.run_id.clone();
+    let answer = SegmentAnswer::from_result(handle(blobs, cfg, input).await)?;
+    if let SegmentAnswer::NoUsableSpeech { no_usable_speech } = &answer {
+        tracing::info!(run_id = %run_id, cause = %no_usable_speech.cause, "no usable speech: the run records it, no fault");
+    }
+    Ok(answer)
 }
 
 /// Streams the analysis WAV through the analyser; memory stays flat whatever its length.

@@ -1,6 +1,6 @@
 use echome_aws::{S3BlobStore, lambda};
 use lambda_runtime::{LambdaEvent, service_fn};
-use segment_audio::{Config, handle};
+use segment_audio::{Config, answer};
 
 struct State {
     blobs: S3BlobStore,
@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let state = State { blobs: S3BlobStore::new(&sdk), config };
     lambda_runtime::run(service_fn(|event: LambdaEvent<echome_core::SegmentInput>| {
         let state = &state;
-        async move { handle(&state.blobs, &state.config, event.payload).await.map_err(lambda::StepFailure::from) }
+        async move { answer(&state.blobs, &state.config, event.payload).await.map_err(lambda::StepFailure::from) }
     }))
     .await
 }

@@ -39,21 +39,24 @@ async fn extract_for<B: BlobStore>(store: &B, input: &SegmentInput, recording: &
     assert_eq!(out.source, input.extracted.source);
 }
 
+fn config(work: &Path) -> segment_audio::Config {
+    // The weights `make tools` installs: the Lambda selects by speaker embeddings.
+    let encoder = echome_voiceprint::default_encoder().unwrap();
+    assert!(encoder.is_some(), "no speaker encoder weights (make tools converts them)");
+    segment_audio::Config {
+        bucket: BUCKET.into(),
+        work_dir: work.into(),
+        prepare: Default::default(),
+        encoder,
+    }
+}
+
 async fn segment<B: BlobStore>(
     store: &B,
     input: SegmentInput,
     work: &Path,
 ) -> Result<SegmentOutput, StepError> {
-    // The weights `make tools` installs: the Lambda selects by speaker embeddings.
-    let encoder = echome_voiceprint::default_encoder().unwrap();
-    assert!(encoder.is_some(), "no speaker encoder weights (make tools converts them)");
-    let cfg = segment_audio::Config {
-        bucket: BUCKET.into(),
-        work_dir: work.into(),
-        prepare: Default::default(),
-        encoder,
-    };
-    segment_audio::handle(store, &cfg, input).await
+    segment_audio::handle(store, &config(work), input).await
 }
 
 async fn check_pack<B: BlobStore>(store: &B, out: &SegmentOutput, run: &str) {
@@ -103,6 +106,12 @@ async fn every_event_gets_the_answer_a_user_expects() {
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::NoUsableSpeech, "silence_only"), "{err}");
     let report = BlobRef::new(BUCKET, "runs/ev-segment-silence/report.json");
     assert!(store.get_bytes(&report).await.is_err(), "a failed run leaves no report that looks valid");
+    // What the Lambda answers the state machine: not a failed invocation, the reason to record.
+    let answer = segment_audio::answer(&store, &config(&work), event("silence")).await.unwrap();
+    let answer = serde_json::to_value(answer).unwrap();
+    assert_eq!(answer["no_usable_speech"]["Error"], "NoUsableSpeech", "{answer}");
+    let cause = answer["no_usable_speech"]["Cause"].as_str().unwrap();
+    assert!(cause.starts_with("silence_only: "), "{cause}");
 
     assert!(std::fs::read_dir(&work).unwrap().next().is_none(), "the work folder is cleaned up");
 }
