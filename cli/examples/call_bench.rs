@@ -869,6 +869,7 @@ async fn pack_at_upload(data: &Path, blobs: &FsBlobStore, caller: &str, sample: 
         run_id: run_id.clone(),
         caller_id: CallerId::parse(caller).expect("caller"),
         sample: sample.clone(),
+        combine: vec![],
     };
     let extracted = extract_audio::handle(blobs, &extract, input).await.expect("extracting the recording");
     let encoder = echome_voiceprint::default_encoder().expect("the speaker encoder");

@@ -54,7 +54,14 @@ async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError
     let caller = parse_caller(&args.caller)?;
     let upload = store(&local, &caller, &args.audio).await?;
     let run_id = RunId::for_upload(&caller, &upload.object.key, &upload.version);
-    let input = CloneRunInput { run_id, caller_id: caller, sample: upload.object, pack: None, call: None };
+    let input = CloneRunInput {
+        run_id,
+        caller_id: caller,
+        sample: upload.object,
+        pack: None,
+        call: None,
+        combine: vec![],
+    };
     run_and_report(&local, input, &args.common).await
 }
 

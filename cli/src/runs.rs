@@ -67,6 +67,7 @@ async fn accept(data_dir: &Path, args: AcceptArgs) -> Result<ExitCode, StepError
         sample: run.sample,
         pack,
         call: None,
+        combine: vec![],
     };
     run_and_report(&local, input, &args.common).await
 }

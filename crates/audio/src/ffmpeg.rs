@@ -243,11 +243,19 @@ pub struct ExtractConfig {
     /// Which channel of a stereo recording is kept (a call recording's caller leg); a mono
     /// recording has only the one.
     pub channel: RecordingChannel,
+    /// The full-quality copy's rate and depth when it must match another recording's (pieces of
+    /// several calls joined into one); `None`: the source's own.
+    pub source_format: Option<(u32, u16)>,
 }
 
 impl Default for ExtractConfig {
     fn default() -> Self {
-        Self { max_duration_s: 4.0 * 3600.0, max_decode_errors: 2, channel: RecordingChannel::Mixed }
+        Self {
+            max_duration_s: 4.0 * 3600.0,
+            max_decode_errors: 2,
+            channel: RecordingChannel::Mixed,
+            source_format: None,
+        }
     }
 }
 
@@ -261,7 +269,7 @@ fn mono_args(channel: RecordingChannel, channels: u32) -> [&'static str; 2] {
 }
 
 /// Decodes `input` once: the full-quality mono copy goes to `source_out` (WAV at the source's
-/// own rate, never resampled), and 16 kHz mono analysis audio is handed to `on_analysis` block
+/// own rate, never resampled unless `source_format` asks), and 16 kHz mono analysis audio is handed to `on_analysis` block
 /// by block as it is decoded.
 pub fn extract(
     input: &Path,
@@ -275,12 +283,13 @@ pub fn extract(
     {
         return Err(AudioError::TooLong { duration_s: d, limit_s: cfg.max_duration_s });
     }
-    let bits = probe.pack_bits();
+    let (rate, bits) = cfg.source_format.unwrap_or((probe.sample_rate_hz, probe.pack_bits()));
     let mono = mono_args(cfg.channel, probe.channels);
     if cfg.channel != RecordingChannel::Mixed && probe.channels < 2 {
         tracing::info!(channels = probe.channels, "one channel only: the recording is used as it is");
     }
     let codec = if bits == 24 { "pcm_s24le" } else { "pcm_s16le" };
+    let rate_arg = rate.to_string();
     let mut child = input_guard(Command::new(ffmpeg_path()).args([
         "-hide_banner",
         "-nostdin",
@@ -293,6 +302,7 @@ pub fn extract(
     // Full quality: mono (downmixed before anything else), the source's own rate.
     .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"])
     .args(mono)
+    .args(["-ar", &rate_arg])
     .args(["-c:a", codec])
     .args(["-f", "wav", "-bitexact", "-y"])
     .arg(source_out)
@@ -371,7 +381,7 @@ pub fn extract(
         channels: probe.channels,
         declared_duration_s: probe.declared_duration_s,
         duration_s,
-        pack_rate_hz: probe.sample_rate_hz,
+        pack_rate_hz: rate,
         pack_bits: bits,
         decode_errors: errors.len() as u32,
     })

@@ -266,6 +266,51 @@ impl<W: Write + Seek> WavWriter<W> {
     }
 }
 
+/// Joins mono PCM WAVs of one format into `out`, `gap_s` of silence between them (so no
+/// phrase runs from one recording into the next); returns the frames written. Streams: no file
+/// is held in memory.
+pub fn concat(parts: &[&std::path::Path], gap_s: f64, out: &std::path::Path) -> io::Result<u64> {
+    let first = parts.first().ok_or_else(|| bad("nothing to join"))?;
+    let fmt = read_header(&mut std::fs::File::open(first)?)?.format;
+    let bits = match fmt.format {
+        SampleFormat::Int16 => 16,
+        SampleFormat::Int24 => 24,
+        _ => return Err(bad("only 16 or 24-bit PCM is joined")),
+    };
+    if fmt.channels != 1 {
+        return Err(bad("only mono WAVs are joined"));
+    }
+    let mut w = io::BufWriter::new(std::fs::File::create(out)?);
+    w.write_all(&header(fmt.sample_rate, bits, 0))?;
+    let block = fmt.block_align() as u64;
+    let gap = vec![0u8; ((gap_s * fmt.sample_rate as f64).round() as u64 * block) as usize];
+    let mut data = 0u64;
+    for (i, part) in parts.iter().enumerate() {
+        let mut r = io::BufReader::new(std::fs::File::open(part)?);
+        let layout = read_header(&mut r)?;
+        if layout.format != fmt {
+            return Err(bad(format!("{} is {:?}, not {fmt:?} as the first", part.display(), layout.format)));
+        }
+        if i > 0 {
+            w.write_all(&gap)?;
+            data += gap.len() as u64;
+        }
+        let copied = match layout.data_len {
+            Some(len) => io::copy(&mut r.take(len - len % block), &mut w)?,
+            None => io::copy(&mut r, &mut w)?,
+        };
+        data += copied - copied % block;
+    }
+    if data > u32::MAX as u64 - 36 {
+        return Err(io::Error::other("WAV data over 4 GiB"));
+    }
+    let mut f = w.into_inner().map_err(|e| e.into_error())?;
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(&header(fmt.sample_rate, bits, data as u32))?;
+    f.flush()?;
+    Ok(data / block)
+}
+
 fn header(rate: u32, bits: u16, data_bytes: u32) -> [u8; 44] {
     let block = bits / 8;
     let mut h = [0u8; 44];
@@ -288,6 +333,32 @@ fn header(rate: u32, bits: u16, data_bytes: u32) -> [u8; 44] {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn joins_recordings_with_a_gap_and_refuses_another_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, rate: u32, n: usize, v: f32| {
+            let path = dir.path().join(name);
+            let mut w = WavWriter::new(std::fs::File::create(&path).unwrap(), rate, 16).unwrap();
+            w.write(&vec![v; n]).unwrap();
+            w.finish().unwrap();
+            path
+        };
+        let (a, b) = (write("a.wav", 8000, 800, 0.5), write("b.wav", 8000, 400, -0.25));
+        let out = dir.path().join("out.wav");
+        assert_eq!(concat(&[&a, &b], 0.5, &out).unwrap(), 800 + 4000 + 400);
+        let bytes = std::fs::read(&out).unwrap();
+        let layout = read_header(&mut Cursor::new(&bytes)).unwrap();
+        assert_eq!(layout.frames(), Some(5200));
+        let mut samples = Vec::new();
+        decode_mono(&bytes[layout.data_offset as usize..], layout.format, &mut samples);
+        assert!((samples[799] - 0.5).abs() < 1e-3 && samples[800] == 0.0 && samples[4799] == 0.0);
+        assert!((samples[4800] + 0.25).abs() < 1e-3 && (samples[5199] + 0.25).abs() < 1e-3);
+
+        let other = write("c.wav", 16000, 100, 0.1);
+        let err = concat(&[&a, &other], 0.5, &out).unwrap_err();
+        assert!(err.to_string().contains("c.wav"), "{err}");
+    }
 
     #[test]
     fn round_trips_16_and_24_bit() {

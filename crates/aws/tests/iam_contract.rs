@@ -67,8 +67,14 @@ struct Row {
 const CONTRACT: &[Row] = &[
     Row {
         principal: "UploadTriggerFunction",
-        source: "functions/upload-trigger/src/handler.rs accept_upload",
-        operations: &["SampleLog::record_sample", "RunLog::create_run", "RunStarter::start"],
+        source: "functions/upload-trigger/src/handler.rs accept_upload, short_calls",
+        operations: &[
+            "SampleLog::record_sample",
+            "RunLog::create_run",
+            "RunLog::runs_of",
+            "RunLog::run",
+            "RunStarter::start",
+        ],
     },
     Row {
         principal: "ExtractAudioFunction",
@@ -886,7 +892,10 @@ async fn upload_trigger_works_with_its_template_policy() {
     let created =
         records.create_run(&RunRecord::started(run_id.clone(), who.clone(), sample.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
-    let input = CloneRunInput { run_id, caller_id: who, sample, pack: None, call: None };
+    // A call's recording: the caller's earlier runs are read for short calls to join.
+    run.check("RunLog::runs_of", records.runs_of(&who).await, |r| r == std::slice::from_ref(&run_id));
+    run.check("RunLog::run", records.run(&run_id).await, |r| r.is_some());
+    let input = CloneRunInput { run_id, caller_id: who, sample, pack: None, call: None, combine: vec![] };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     run.verdict();
 }
@@ -1306,7 +1315,8 @@ async fn webhook_intake_works_with_its_template_policy() {
     let created =
         records.create_run(&RunRecord::started(run_id.clone(), who.clone(), sample.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
-    let input = CloneRunInput { run_id, caller_id: who.clone(), sample, pack: None, call: None };
+    let input =
+        CloneRunInput { run_id, caller_id: who.clone(), sample, pack: None, call: None, combine: vec![] };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     let touched = records.touch_clone(&who, &voice(), at, Duration::hours(24)).await;
     run.check("CloneCache::touch_clone", touched, |t| *t);
@@ -1594,8 +1604,14 @@ async fn api_works_with_its_template_policy() {
         records.create_run(&RunRecord::started(asked.clone(), who.clone(), recording.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
     let starter = SfnRunStarter::new(&run.sdk, run.env("STATE_MACHINE_ARN"));
-    let input =
-        CloneRunInput { run_id: asked, caller_id: who.clone(), sample: recording, pack: None, call: None };
+    let input = CloneRunInput {
+        run_id: asked,
+        caller_id: who.clone(),
+        sample: recording,
+        pack: None,
+        call: None,
+        combine: vec![],
+    };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     // Exports and backups: a pack file read, archives written, a backup read back.
     let blobs = S3BlobStore::new(&run.sdk);

@@ -20,6 +20,7 @@ async fn a_run_starts_once_under_its_own_name() {
         sample: BlobRef::new("echome-recordings", key),
         pack: None,
         call: None,
+        combine: vec![],
     };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
     // While the first run is open, Step Functions answers a same-name, same-input start with
@@ -143,7 +144,8 @@ async fn run_on_moto(
         .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
         .await
         .unwrap();
-    let input = CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, pack, call };
+    let input =
+        CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, pack, call, combine: vec![] };
     assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
     let status = final_status(&starter, &machine, &run_id).await;
     (status, records.run(&run_id).await.unwrap().unwrap())

@@ -20,6 +20,10 @@ pub struct CloneRunInput {
     /// A caller on the line, listening to the greeting until the clone is ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CallContext>,
+    /// Earlier recordings of the caller's calls, each too short alone, that ExtractAudio joins
+    /// before `sample` (oldest first). Always written: the ASL passes `$.combine` as it is.
+    #[serde(default)]
+    pub combine: Vec<BlobRef>,
 }
 
 /// The call a clone run hands over when it ends.
@@ -74,6 +78,9 @@ pub struct ExtractInput {
     pub run_id: RunId,
     pub caller_id: CallerId,
     pub sample: BlobRef,
+    /// Earlier short recordings of the caller's calls joined before `sample` ([`CloneRunInput::combine`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub combine: Vec<BlobRef>,
 }
 
 /// What ffmpeg said of the original recording, and what extraction made of it.
@@ -104,7 +111,12 @@ pub struct ExtractOutput {
     pub analysis: BlobRef,
     /// Mono WAV at the source's own rate, cut into the pack.
     pub source: BlobRef,
+    /// Of `sample` (its duration: of everything joined).
     pub source_info: SourceInfo,
+    /// The earlier recordings that were joined before `sample`, in order (one that could not
+    /// be read is left out, and the run goes on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<BlobRef>,
 }
 
 /// SegmentAudio's input.

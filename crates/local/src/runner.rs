@@ -270,6 +270,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
             run_id: input.run_id.clone(),
             caller_id: input.caller_id.clone(),
             sample: input.sample.clone(),
+            combine: input.combine.clone(),
         };
         let extracted = self.step(CLONE_RUN[0], || self.steps.extract_audio(req.clone())).await?;
         result.extracted = Some(extracted.clone());
@@ -449,6 +450,7 @@ mod tests {
                     pack_bits: 16,
                     decode_errors: 0,
                 },
+                joined: vec![],
             })
         }
 
@@ -535,6 +537,7 @@ mod tests {
             sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
             pack: None,
             call: None,
+            combine: vec![],
         };
         let rec = RunRecord::started(
             input.run_id.clone(),

@@ -550,6 +550,7 @@ where
             sample,
             pack: None,
             call: None,
+            combine: vec![],
         };
         let started = self.runs.start(&input).await?;
         tracing::info!(run_id = %run_id, model_id = %m.id, ?started, "voice model asked for");

@@ -1,6 +1,9 @@
 //! ExtractAudio: the caller's original recording, in any container and codec, becomes two WAVs
 //! under `runs/{run_id}/`: `source.wav` (mono at the source's own rate, which the pack is cut
-//! from) and `analysis.wav` (mono 16 kHz for the VAD). One ffmpeg pass writes both.
+//! from) and `analysis.wav` (mono 16 kHz for the VAD). One ffmpeg pass writes both. Earlier
+//! recordings of the caller's calls, each too short alone (`combine`, chosen by upload-trigger),
+//! are decoded the same way at the newest recording's rate and joined before it, with a short
+//! pause between: several short calls make one pack.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -8,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use echome_audio::features::RATE;
 use echome_audio::ffmpeg::{self, ExtractConfig};
-use echome_audio::wav::WavWriter;
+use echome_audio::wav::{self, WavWriter};
 use echome_core::recordings::{RecordingChannel, is_call_recording};
-use echome_core::{AudioError, BlobRef, BlobStore, ExtractInput, ExtractOutput, StepError, env};
+use echome_core::{AudioError, BlobRef, BlobStore, ErrorType, ExtractInput, ExtractOutput, StepError, env};
 
 pub const SOURCE_NAME: &str = "source.wav";
 pub const ANALYSIS_NAME: &str = "analysis.wav";
@@ -52,31 +55,50 @@ pub async fn handle<B: BlobStore>(
     let work = tempfile::Builder::new().prefix("extract-").tempdir_in(&cfg.work_dir).map_err(|e| {
         StepError::internal(format!("creating a work folder in {}: {e}", cfg.work_dir.display()))
     })?;
-    // ffmpeg probes by content, but a known extension helps it with headerless formats.
-    let original = work.path().join(format!("original{}", extension_of(&input.sample.key)));
-    let size = blobs.download_to(&input.sample, &original).await?;
-    if size == 0 {
-        return Err(AudioError::EmptyFile.into());
-    }
-    tracing::info!(run_id = %input.run_id, caller = %input.caller_id, bytes = size, "extracting");
-
-    let source = work.path().join(SOURCE_NAME);
-    let analysis = work.path().join(ANALYSIS_NAME);
     let mut extract_cfg = cfg.extract;
     if is_call_recording(&input.sample.key) {
         extract_cfg.channel = cfg.call_channel;
     }
-    let (src, ana) = (original.clone(), analysis.clone());
-    let source_out = source.clone();
-    let info = tokio::task::spawn_blocking(move || decode(&src, &source_out, &ana, &extract_cfg))
-        .await
-        .map_err(|e| StepError::internal(format!("the decoder stopped: {e}")))??;
+    let newest = extract_one(blobs, &input.sample, work.path(), "sample", extract_cfg).await?;
+    tracing::info!(run_id = %input.run_id, caller = %input.caller_id, bytes = newest.bytes, "extracted the recording");
+    let mut info = newest.info.clone();
+
+    // Earlier short calls go first, in their order, at the newest recording's rate and depth.
+    let mut joined = Vec::new();
+    let mut pieces = Vec::new();
+    let earlier_cfg =
+        ExtractConfig { source_format: Some((info.pack_rate_hz, info.pack_bits)), ..extract_cfg };
+    for (i, blob) in input.combine.iter().enumerate() {
+        match extract_one(blobs, blob, work.path(), &format!("earlier_{i}"), earlier_cfg).await {
+            Ok(piece) => {
+                joined.push(blob.clone());
+                pieces.push(piece);
+            }
+            // One unreadable earlier call costs the run that call's speech, not the run.
+            Err(e) if matches!(e.error_type, ErrorType::InvalidAudio | ErrorType::InvalidInput) => {
+                tracing::warn!(run_id = %input.run_id, code = %e.code, "an earlier call's recording is left out of the join")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (source, analysis) = if pieces.is_empty() {
+        (newest.source, newest.analysis)
+    } else {
+        pieces.push(newest);
+        let (source, analysis) = (work.path().join(SOURCE_NAME), work.path().join(ANALYSIS_NAME));
+        let frames = join(&pieces, &source, &analysis).await?;
+        info.duration_s = frames as f64 / RATE as f64;
+        info.declared_duration_s = None;
+        tracing::info!(run_id = %input.run_id, recordings = pieces.len(), duration_s = info.duration_s, "joined with the caller's earlier short calls");
+        (source, analysis)
+    };
 
     let prefix = input.run_id.prefix();
     let out = ExtractOutput {
         analysis: BlobRef::new(&cfg.bucket, format!("{prefix}{ANALYSIS_NAME}")),
         source: BlobRef::new(&cfg.bucket, format!("{prefix}{SOURCE_NAME}")),
         source_info: info,
+        joined,
     };
     blobs.upload_from(&out.source, &source, "audio/wav").await?;
     blobs.upload_from(&out.analysis, &analysis, "audio/wav").await?;
@@ -88,6 +110,58 @@ pub async fn handle<B: BlobStore>(
         "extracted"
     );
     Ok(out)
+}
+
+/// Between joined recordings: a pause, so no phrase runs from one call into the next.
+const JOIN_GAP_S: f64 = 0.5;
+
+/// One recording, downloaded and decoded into `{name}_source.wav` and `{name}_analysis.wav`.
+struct Piece {
+    source: PathBuf,
+    analysis: PathBuf,
+    info: echome_core::SourceInfo,
+    bytes: u64,
+}
+
+async fn extract_one<B: BlobStore>(
+    blobs: &B,
+    blob: &BlobRef,
+    work: &Path,
+    name: &str,
+    cfg: ExtractConfig,
+) -> Result<Piece, StepError> {
+    // ffmpeg probes by content, but a known extension helps it with headerless formats.
+    let original = work.join(format!("{name}{}", extension_of(&blob.key)));
+    let bytes = blobs.download_to(blob, &original).await?;
+    if bytes == 0 {
+        return Err(AudioError::EmptyFile.into());
+    }
+    let source = work.join(format!("{name}_{SOURCE_NAME}"));
+    let analysis = work.join(format!("{name}_{ANALYSIS_NAME}"));
+    let (src, ana, out) = (original.clone(), analysis.clone(), source.clone());
+    let info = tokio::task::spawn_blocking(move || decode(&src, &out, &ana, &cfg))
+        .await
+        .map_err(|e| StepError::internal(format!("the decoder stopped: {e}")))??;
+    std::fs::remove_file(&original)
+        .map_err(|e| StepError::internal(format!("removing {}: {e}", original.display())))?;
+    Ok(Piece { source, analysis, info, bytes })
+}
+
+/// Joins the pieces' two WAVs each; the frames of analysis audio written.
+async fn join(pieces: &[Piece], source: &Path, analysis: &Path) -> Result<u64, StepError> {
+    let sources: Vec<PathBuf> = pieces.iter().map(|p| p.source.clone()).collect();
+    let analyses: Vec<PathBuf> = pieces.iter().map(|p| p.analysis.clone()).collect();
+    let (source, analysis) = (source.to_path_buf(), analysis.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let io =
+            |what: &str, e: std::io::Error| StepError::from(AudioError::io(format!("joining {what}"), e));
+        let sources: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+        let analyses: Vec<&Path> = analyses.iter().map(PathBuf::as_path).collect();
+        wav::concat(&sources, JOIN_GAP_S, &source).map_err(|e| io("the recordings", e))?;
+        wav::concat(&analyses, JOIN_GAP_S, &analysis).map_err(|e| io("the analysis audio", e))
+    })
+    .await
+    .map_err(|e| StepError::internal(format!("the join stopped: {e}")))?
 }
 
 /// One ffmpeg pass; the 16 kHz stream is written to `analysis` as it arrives.

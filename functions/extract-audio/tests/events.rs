@@ -163,3 +163,66 @@ async fn a_call_recording_keeps_the_callers_channel_and_other_uploads_are_mixed(
         "an upload that is not a call recording is mixed: {upload} vs {mixed}"
     );
 }
+
+fn seconds(wav: &[u8]) -> (f64, u32) {
+    let layout = echome_audio::wav::read_header(&mut &wav[..]).unwrap();
+    (layout.frames().unwrap() as f64 / f64::from(layout.format.sample_rate), layout.format.sample_rate)
+}
+
+/// Several short calls make one recording: the earlier ones (an MP3 at 16 kHz, a telephone
+/// WAV at 8 kHz) are decoded at the newest call's rate and joined before it with a pause
+/// between; one that is gone (erased) or unreadable is left out and the run goes on.
+#[tokio::test]
+async fn earlier_short_calls_are_joined_before_the_new_one_at_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path().join("blobs"));
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let (_, template) = events().into_iter().find(|(n, _)| n == "mp3-call").unwrap();
+    let blob = |name: &str| {
+        echome_core::BlobRef::new("echome-recordings", format!("samples/+14155550123/calls/{name}"))
+    };
+    // The generated scenes' own lengths (the stored copies decode to these, give or take an
+    // MP3 frame).
+    let length = |wav: &Path| seconds(&std::fs::read(wav).unwrap()).0;
+    let put = |name: &str, secs: f32, seed: u64, args: &[&str]| {
+        let raw = dir.path().join(format!("raw-{seed}.wav"));
+        generate(Scene { kind: SceneKind::Clean, seconds: secs, seed }, &raw).unwrap();
+        let dest = store.path_of(&blob(name)).unwrap();
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let mut all = vec!["-i", raw.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all.push(dest.to_str().unwrap());
+        ffmpeg(&all);
+        length(&raw)
+    };
+    let c1 = put("c1.mp3", 6.0, 11, &["-ar", "16000", "-b:a", "64k"]);
+    let c3 = put("c3.wav", 4.0, 13, &["-ar", "8000"]);
+    let c4 = put("c4.wav", 5.0, 14, &[]);
+    let garbled = store.path_of(&blob("c2.wav")).unwrap();
+    std::fs::write(&garbled, "not audio at all\n").unwrap();
+
+    let input = ExtractInput {
+        sample: blob("c4.wav"),
+        combine: vec![blob("c0-erased.mp3"), blob("c1.mp3"), blob("c2.wav"), blob("c3.wav")],
+        ..template.clone()
+    };
+    let out = handle(&store, &config(&work), input).await.unwrap();
+    assert_eq!(out.joined, [blob("c1.mp3"), blob("c3.wav")], "the erased and the garbled are left out");
+    let (source_s, rate) = seconds(&store.get_bytes(&out.source).await.unwrap());
+    let (analysis_s, analysis_rate) = seconds(&store.get_bytes(&out.analysis).await.unwrap());
+    assert_eq!((rate, analysis_rate), (out.source_info.sample_rate_hz, 16000), "the newest call's rate");
+    assert_eq!(out.source_info.pack_rate_hz, rate);
+    let expected = c1 + c3 + c4 + 2.0 * 0.5;
+    assert!((source_s - expected).abs() < 0.1, "{source_s} s joined, {expected} expected");
+    assert!((analysis_s - source_s).abs() < 0.01, "{analysis_s} vs {source_s}");
+    assert!((out.source_info.duration_s - analysis_s).abs() < 1e-6);
+    assert!(std::fs::read_dir(&work).unwrap().next().is_none(), "the work folder is cleaned up");
+
+    // Without earlier calls: the recording as it is, nothing joined.
+    let alone =
+        handle(&store, &config(&work), ExtractInput { sample: blob("c4.wav"), ..template }).await.unwrap();
+    assert!(alone.joined.is_empty());
+    let (alone_s, _) = seconds(&store.get_bytes(&alone.source).await.unwrap());
+    assert!((alone_s - c4).abs() < 0.05, "{alone_s} vs {c4}");
+}

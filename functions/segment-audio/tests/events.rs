@@ -33,6 +33,7 @@ async fn extract_for<B: BlobStore>(store: &B, input: &SegmentInput, recording: &
         run_id: input.run_id.clone(),
         caller_id: echome_core::CallerId::parse("+14155550123").unwrap(),
         sample,
+        combine: vec![],
     };
     let out = extract_audio::handle(store, &cfg, extract).await.unwrap();
     assert_eq!(out.analysis, input.extracted.analysis, "the event names what extract-audio writes");

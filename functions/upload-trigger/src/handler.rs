@@ -10,9 +10,10 @@
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use chrono::{DateTime, Utc};
+use echome_core::recordings::is_call_recording;
 use echome_core::{
-    BlobRef, CallerId, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStart, RunStarter, SampleLog,
-    SampleRecord, SampleWrite, StepError,
+    BlobRef, CallerId, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStart, RunStarter, RunStatus,
+    SampleLog, SampleRecord, SampleWrite, StepError,
 };
 use serde::Serialize;
 
@@ -92,12 +93,17 @@ where
     // and an earlier attempt may have stopped between the two writes.
     log.create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), upload.at))
         .await?;
+    let combine = match is_call_recording(&upload.object.key) {
+        true => short_calls(log, &caller, &run_id, upload).await?,
+        false => Vec::new(),
+    };
     let input = CloneRunInput {
         run_id: run_id.clone(),
         caller_id: caller.clone(),
         sample: upload.object.clone(),
         pack: None,
         call: None,
+        combine,
     };
     let started = starter.start(&input).await?;
     tracing::info!(caller = %caller, run_id = %run_id, ?started, "sample recorded");
@@ -105,6 +111,57 @@ where
         RunStart::Started => Accepted::Started { run_id: run_id.to_string() },
         RunStart::AlreadyStarted => Accepted::AlreadyStarted { run_id: run_id.to_string() },
     })
+}
+
+/// At most this many earlier short calls are joined to a new one (with the newest, enough for
+/// a pack at 30 s of speech from calls of 8 s each), and none older than [`JOIN_WITHIN_DAYS`]:
+/// a voice changes over months, and a pack should be of the voice as it is.
+pub const MAX_JOINED: usize = 4;
+pub const JOIN_WITHIN_DAYS: i64 = 30;
+
+/// The caller's earlier call recordings whose runs found too little speech, since the caller's
+/// last run that made a voice, oldest first: the new call's run joins them to its own (a
+/// short call is kept and counted, not thrown away). Uploads are never joined: a person chose
+/// each one.
+async fn short_calls<L: RunLog>(
+    log: &L,
+    caller: &CallerId,
+    this: &RunId,
+    upload: &Upload,
+) -> Result<Vec<BlobRef>, StepError> {
+    let mut runs = Vec::new();
+    for id in log.runs_of(caller).await? {
+        if &id != this
+            && let Some(run) = log.run(&id).await?
+        {
+            runs.push(run);
+        }
+    }
+    runs.sort_by_key(|r| r.started_at);
+    let voice_made = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Succeeded && r.voice_id.is_some())
+        .map(|r| r.started_at)
+        .max();
+    let oldest = upload.at - chrono::Duration::days(JOIN_WITHIN_DAYS);
+    let mut short: Vec<BlobRef> = Vec::new();
+    for run in runs {
+        let too_short = run.status == RunStatus::Failed
+            && run.error.as_ref().is_some_and(|e| e.code == "too_little_speech");
+        let in_window = run.started_at >= oldest
+            && run.started_at <= upload.at
+            && voice_made.is_none_or(|made| run.started_at > made);
+        if too_short
+            && in_window
+            && is_call_recording(&run.sample.key)
+            && run.sample != upload.object
+            && !short.contains(&run.sample)
+        {
+            short.push(run.sample);
+        }
+    }
+    let skip = short.len().saturating_sub(MAX_JOINED);
+    Ok(short.split_off(skip))
 }
 
 /// `samples/{caller_id}/{name}` → the caller; anything else is not a sample.

@@ -247,6 +247,7 @@ where
                 caller_id: call.caller_id.clone(),
                 sample: sample.clone(),
                 pack,
+                combine: vec![],
                 call: Some(CallContext {
                     threecx_call_id: call.call_id.clone(),
                     greeting_call_id: call.greeting.as_ref().and_then(|g| g.call_id.clone()),
