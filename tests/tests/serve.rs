@@ -74,6 +74,80 @@ fn serve_with(stub: &MockServer, data: &Path, max_wait_s: u32, extra: &[(&str, S
 }
 
 impl Http {
+    /// A call the agent answers with the default voice, then ElevenLabs' two post-call webhooks
+    /// (transcription first, then the audio) for it: the caller says `sentences`, the agent
+    /// answers between them. The conversation's MP3 size.
+    async fn agent_conversation(
+        &self,
+        caller: &str,
+        call_id: &str,
+        conversation_id: &str,
+        sentences: &[&str],
+        scratch: &Path,
+    ) -> usize {
+        use base64::Engine as _;
+        use echome_testkit::conversation::{self, Role};
+        let mut turns = vec![(Role::Agent, "Hello, thank you for calling. How can I help you today?")];
+        for pair in sentences.chunks(2) {
+            turns.extend(pair.iter().map(|s| (Role::Caller, *s)));
+            turns.push((Role::Agent, "I see. Please go on."));
+        }
+        let work = scratch.join(conversation_id);
+        std::fs::create_dir_all(&work).unwrap();
+        let talk = conversation::speak(&turns, &work).unwrap();
+        let (status, first) = self.threecx("IncomingCall", call_id, caller, false).await;
+        assert_eq!(status, 200, "{first}");
+        assert_ne!(first["path"], "cached", "{first}");
+        let signed = |body: Value| {
+            let body = body.to_string();
+            let sig = echome_elevenlabs::webhooks::sign(
+                POST_CALL.as_bytes(),
+                Utc::now().timestamp(),
+                body.as_bytes(),
+            );
+            (body, vec![("ElevenLabs-Signature", sig)])
+        };
+        let (body, headers) = signed(json!({
+            "type": "post_call_transcription", "event_timestamp": Utc::now().timestamp(),
+            "data": {
+                "agent_id": "agent_01jbstub", "conversation_id": conversation_id, "status": "done", "has_audio": true,
+                "transcript": talk.transcript,
+                "metadata": { "call_duration_secs": talk.duration_s.floor(), "start_time_unix_secs": Utc::now().timestamp() },
+                "conversation_initiation_client_data": { "dynamic_variables": { "threecx_call_id": call_id } },
+            },
+        }));
+        let (status, answer) = self.post("/webhook/post-call", body, &headers).await;
+        assert_eq!((status, answer["caller_audio"]["status"].clone()), (200, json!("waiting")), "{answer}");
+        let full_audio = base64::engine::general_purpose::STANDARD.encode(&talk.mp3);
+        let (body, headers) = signed(json!({
+            "type": "post_call_audio", "event_timestamp": Utc::now().timestamp(),
+            "data": { "agent_id": "agent_01jbstub", "conversation_id": conversation_id, "full_audio": full_audio },
+        }));
+        let (status, answer) = self.post("/webhook/post-call", body, &headers).await;
+        assert_eq!((status, answer["caller_audio"]["status"].clone()), (200, json!("stored")), "{answer}");
+        let call = self
+            .call_when(call_id, Duration::from_secs(10), |c| c["conversations"][0]["audio"].is_object())
+            .await;
+        assert_eq!(call["conversations"][0]["audio"]["status"], "stored", "{call:#}");
+        assert!(!call.to_string().contains(&caller[2..]), "no number in the call's view: {call}");
+        talk.mp3.len()
+    }
+
+    /// The caller's clone status once their newest run (not `after`) has ended.
+    async fn clone_settles(&self, caller: &str, after: Option<&Value>) -> Value {
+        let path = format!("/api/clone-status/{}", caller.replace('+', "%2B"));
+        let until = Instant::now() + Duration::from_secs(240);
+        loop {
+            let (_, status) = self.get(&path).await;
+            let newer = after.is_none_or(|run| status["latest_run"]["run_id"] != *run);
+            let settled = newer && matches!(status["status"].as_str(), Some("ready" | "failed"));
+            if settled || Instant::now() > until {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     async fn threecx(&self, event_type: &str, call_id: &str, caller: &str, stale: bool) -> (u16, Value) {
         self.threecx_with(event_type, call_id, caller, stale, json!({})).await
     }
@@ -529,65 +603,16 @@ async fn a_callers_first_call_recording_becomes_their_sample_and_their_next_call
 /// sample, it is cloned, and their next call is in their voice.
 #[tokio::test]
 async fn a_callers_turns_of_an_agent_conversation_become_their_voice_for_the_next_call() {
-    use base64::Engine as _;
-    use echome_testkit::conversation::{self, Role};
     use echome_testkit::speech::SENTENCES;
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let caller = "+14155550188";
-    let mut turns = vec![(Role::Agent, "Hello, thank you for calling. How can I help you today?")];
-    for pair in SENTENCES[..10].chunks(2) {
-        turns.extend(pair.iter().map(|s| (Role::Caller, *s)));
-        turns.push((Role::Agent, "I see. Please go on."));
-    }
-    let talk = conversation::speak(&turns, dir.path()).unwrap();
     let stub = stub(true).await;
     let s = serve(&stub, &data, 300);
-
-    let (status, first) = s.threecx("IncomingCall", "3cx-conv-1", caller, false).await;
-    assert_eq!((status, first["path"].clone()), (200, json!("no_sample")), "{first}");
-    let signed = |body: Value| {
-        let body = body.to_string();
-        let sig =
-            echome_elevenlabs::webhooks::sign(POST_CALL.as_bytes(), Utc::now().timestamp(), body.as_bytes());
-        (body, vec![("ElevenLabs-Signature", sig)])
-    };
-    let (body, headers) = signed(json!({
-        "type": "post_call_transcription", "event_timestamp": Utc::now().timestamp(),
-        "data": {
-            "agent_id": "agent_01jbstub", "conversation_id": "conv_e2e_1", "status": "done", "has_audio": true,
-            "transcript": talk.transcript,
-            "metadata": { "call_duration_secs": talk.duration_s.floor(), "start_time_unix_secs": Utc::now().timestamp() },
-            "conversation_initiation_client_data": { "dynamic_variables": { "threecx_call_id": "3cx-conv-1" } },
-        },
-    }));
-    let (status, answer) = s.post("/webhook/post-call", body, &headers).await;
-    assert_eq!((status, answer["caller_audio"]["status"].clone()), (200, json!("waiting")), "{answer}");
-    let full_audio = base64::engine::general_purpose::STANDARD.encode(&talk.mp3);
-    let (body, headers) = signed(json!({
-        "type": "post_call_audio", "event_timestamp": Utc::now().timestamp(),
-        "data": { "agent_id": "agent_01jbstub", "conversation_id": "conv_e2e_1", "full_audio": full_audio },
-    }));
-    let (status, answer) = s.post("/webhook/post-call", body, &headers).await;
-    assert_eq!((status, answer["caller_audio"]["status"].clone()), (200, json!("stored")), "{answer}");
-
-    let call = s
-        .call_when("3cx-conv-1", Duration::from_secs(10), |c| c["conversations"][0]["audio"].is_object())
-        .await;
-    assert_eq!(call["conversations"][0]["audio"]["status"], "stored", "{call:#}");
-    assert!(!call.to_string().contains("14155550188"), "no number in the call's view: {call}");
-
-    let until = Instant::now() + Duration::from_secs(240);
-    loop {
-        let (_, status) = s.get("/api/clone-status/%2B14155550188").await;
-        if status["status"] == "ready" || status["status"] == "failed" || Instant::now() > until {
-            assert_eq!(status["status"], "ready", "{status:#}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let mp3 = s.agent_conversation(caller, "3cx-conv-1", "conv_e2e_1", &SENTENCES[..10], dir.path()).await;
+    assert_eq!(s.clone_settles(caller, None).await["status"], "ready");
     let (status, next) = s.threecx("IncomingCall", "3cx-conv-2", caller, false).await;
     assert_eq!(
         (status, next["path"].clone(), next["voice_id"].clone()),
@@ -596,5 +621,30 @@ async fn a_callers_turns_of_an_agent_conversation_become_their_voice_for_the_nex
     let blobs = FsBlobStore::new(data.join("blobs"));
     assert!(blobs.keys("recordings", "inbox/").await.unwrap().is_empty(), "both halves are settled");
     let sample = BlobRef::new("recordings", format!("samples/{caller}/calls/conv_e2e_1.mp3"));
-    assert!(blobs.get_bytes(&sample).await.unwrap().len() < talk.mp3.len(), "the caller's part only");
+    assert!(blobs.get_bytes(&sample).await.unwrap().len() < mp3, "the caller's part only");
+}
+
+/// Two short conversations: the first holds too little of the caller to clone (recorded on
+/// its run, the sample kept), the second's run joins it and the caller gets their voice.
+#[tokio::test]
+async fn two_short_conversations_of_a_caller_make_one_voice() {
+    use echome_testkit::speech::SENTENCES;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let caller = "+14155550189";
+    let stub = stub(true).await;
+    let s = serve(&stub, &data, 300);
+    s.agent_conversation(caller, "3cx-short-1", "conv_short_1", &SENTENCES[..4], dir.path()).await;
+    let first = s.clone_settles(caller, None).await;
+    let error = first["latest_run"]["error"]["code"].as_str();
+    assert_eq!((first["status"].as_str(), error), (Some("failed"), Some("too_little_speech")), "{first:#}");
+    s.agent_conversation(caller, "3cx-short-2", "conv_short_2", &SENTENCES[4..8], dir.path()).await;
+    let second = s.clone_settles(caller, Some(&first["latest_run"]["run_id"])).await;
+    assert_eq!(second["status"], "ready", "{second:#}");
+    let (_, run) = s.get(&format!("/runs/{}", second["latest_run"]["run_id"].as_str().unwrap())).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let (status, next) = s.threecx("IncomingCall", "3cx-short-3", caller, false).await;
+    assert_eq!((status, next["path"].clone()), (200, json!("cached")), "{next}");
 }
