@@ -641,6 +641,9 @@ async fn two_short_conversations_of_a_caller_make_one_voice() {
     let error = first["latest_run"]["error"]["code"].as_str();
     assert_eq!((first["status"].as_str(), error), (Some("failed"), Some("too_little_speech")), "{first:#}");
     s.agent_conversation(caller, "3cx-short-2", "conv_short_2", &SENTENCES[4..8], dir.path()).await;
+    // Meanwhile the short recording was not analysed again on the call: no greeting for nothing.
+    let (_, call) = s.get("/calls/3cx-short-2").await;
+    assert_eq!(call["path"], "no_sample", "{call:#}");
     let second = s.clone_settles(caller, Some(&first["latest_run"]["run_id"])).await;
     assert_eq!(second["status"], "ready", "{second:#}");
     let (_, run) = s.get(&format!("/runs/{}", second["latest_run"]["run_id"].as_str().unwrap())).await;

@@ -146,11 +146,20 @@ where
         let mut refused = None;
         if path == CallPath::Cloning {
             let person = Person::Caller(call.caller_id.clone());
-            if let Err(e) =
-                consent_verdict(&self.records, self.config.consent, &person, ConsentScope::Clone).await?
-            {
+            let (verdict, spent) = tokio::try_join!(
+                consent_verdict(&self.records, self.config.consent, &person, ConsentScope::Clone),
+                no_usable_speech(&self.records, sample.as_ref()),
+            )?;
+            if let Err(e) = verdict {
                 path = CallPath::ConsentMissing;
                 refused = Some(format!("{}: {e}", ConsentMissing::CODE));
+            } else if let Some(code) = spent {
+                // Analysing it again would find the same: the greeting would only keep the
+                // caller waiting for the default voice.
+                path = CallPath::NoSample;
+                refused = Some(format!(
+                    "{code}: the caller's recording holds too little usable speech to clone; their next call's recording is joined to it"
+                ));
             }
         }
         let mut vars = agent_variables(&call, false);
@@ -463,4 +472,15 @@ fn answer_body(call: &CallRecord, duplicate: bool) -> Value {
         "note": call.note,
         "duplicate": duplicate,
     })
+}
+
+/// The error code (`too_little_speech`, `music_only`, …) when the run of the caller's sample
+/// found no usable speech in it (one read, on the cloning path only).
+async fn no_usable_speech<R: RunLog>(
+    runs: &R,
+    sample: Option<&SampleRecord>,
+) -> Result<Option<String>, echome_core::StorageError> {
+    let Some(s) = sample.filter(|s| s.pack.is_none()) else { return Ok(None) };
+    let run = runs.run(&RunId::for_upload(&s.caller_id, &s.sample.key, &s.version)).await?;
+    Ok(run.and_then(|r| r.error).filter(|e| e.error_type == ErrorType::NoUsableSpeech).map(|e| e.code))
 }

@@ -99,6 +99,45 @@ async fn the_pack_kept_with_the_caller_s_recording_rides_along_with_the_run() {
     assert_eq!((runs.len(), runs[0].pack.as_ref()), (1, Some(&pack)));
 }
 
+/// The caller's recording was analysed and holds too little speech: analysing it again on the
+/// call would only keep them on the greeting until the default voice. They get it at once.
+#[tokio::test]
+async fn a_caller_whose_recording_holds_too_little_speech_gets_the_default_voice_at_once() {
+    use echome_core::{AudioError, RunLog, RunOutcome, RunRecord};
+    let w = world().with_sample().await;
+    let sample = BlobRef::new("recordings", "samples/+14155550123/call.mp3");
+    let run = RunId::for_upload(&caller(), &sample.key, "v1");
+    w.intake
+        .records
+        .create_run(&RunRecord::started(run.clone(), caller(), sample, Utc::now()))
+        .await
+        .unwrap();
+    let short = AudioError::TooLittleSpeech { found_s: 9.0, required_s: 30.0, speech_s: 12.0 };
+    w.intake.records.finish_run(&run, &RunOutcome::Failed(short.into()), Utc::now()).await.unwrap();
+
+    let (status, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!((status, body["path"].clone()), (200, json!("no_sample")), "{body}");
+    assert_eq!(w.rung()[0].voice_id.as_ref().map(VoiceId::as_str), Some("defaultVoice"));
+    assert!(w.runs().is_empty(), "no run to find the same again");
+    let rec = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
+    let note = rec.note.unwrap_or_default();
+    assert!(note.starts_with("too_little_speech: ") && note.contains("joined"), "{note}");
+
+    // A recording whose run failed for another reason (a provider outage) is tried again.
+    let w = world().with_sample().await;
+    let sample = BlobRef::new("recordings", "samples/+14155550123/call.mp3");
+    w.intake
+        .records
+        .create_run(&RunRecord::started(run.clone(), caller(), sample, Utc::now()))
+        .await
+        .unwrap();
+    let outage =
+        echome_core::StepError::new(echome_core::ErrorType::Retryable, "provider_unavailable", "HTTP 503");
+    w.intake.records.finish_run(&run, &RunOutcome::Failed(outage), Utc::now()).await.unwrap();
+    let (_, body) = w.send(fixture("incoming-call")).await;
+    assert_eq!(body["path"], "cloning", "{body}");
+}
+
 #[tokio::test]
 async fn a_caller_who_has_not_consented_gets_the_default_voice_and_the_call_says_why() {
     use echome_core::library::Person;
