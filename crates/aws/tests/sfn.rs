@@ -92,33 +92,12 @@ async fn a_run_given_a_kept_pack_starts_at_clone_voice() {
 /// and the execution succeeds, so the ExecutionsFailed alarm stays for faults.
 #[tokio::test]
 async fn no_usable_speech_is_recorded_on_the_run_without_failing_the_execution() {
-    let moto = MotoServer::start();
-    moto.enable_state_machine_execution();
-    let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
-    let records = DynamoRecords::new(&sdk, "echome");
-    records.create_table().await.unwrap();
-    let (starter, machine) = clone_run_machine(&sdk).await;
     let caller = CallerId::parse("+14155550123").unwrap();
-    let sample = BlobRef::new("echome-recordings", "samples/+14155550123/calls/c1.mp3");
-    let run_id = RunId::for_upload(&caller, &sample.key, "v1");
-    let started = RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now());
-    records.create_run(&started).await.unwrap();
+    let run_id = RunId::for_upload(&caller, "samples/+14155550123/calls/c1.mp3", "v1");
     let short = echome_core::AudioError::TooLittleSpeech { found_s: 8.5, required_s: 30.0, speech_s: 11.0 };
     let answer = echome_core::SegmentAnswer::from_result(Err(short.into())).unwrap();
-    let input = serde_json::json!({
-        "run_id": run_id, "caller_id": caller, "sample": sample, "pack": answer,
-    });
-    starter
-        .client()
-        .start_execution()
-        .state_machine_arn(&machine)
-        .name(run_id.as_str())
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(final_status(&starter, &machine, &run_id).await, "SUCCEEDED");
-    let run = records.run(&run_id).await.unwrap().unwrap();
+    let (status, run) = run_input_on_moto(run_id, None, Some(serde_json::to_value(answer).unwrap())).await;
+    assert_eq!(status, "SUCCEEDED");
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.expect("the reason is on record");
     assert_eq!((error.error_type, error.code.as_str()), (ErrorType::NoUsableSpeech, "too_little_speech"));
@@ -132,6 +111,15 @@ async fn run_on_moto(
     call: Option<echome_core::CallContext>,
     pack: Option<echome_core::SegmentOutput>,
 ) -> (String, RunRecord) {
+    run_input_on_moto(run_id, call, pack.map(|p| serde_json::to_value(p).unwrap())).await
+}
+
+/// The same, with `$.pack` as given (SegmentAudio's answer, which is not a pack).
+async fn run_input_on_moto(
+    run_id: RunId,
+    call: Option<echome_core::CallContext>,
+    pack: Option<serde_json::Value>,
+) -> (String, RunRecord) {
     let moto = MotoServer::start();
     moto.enable_state_machine_execution();
     let sdk = echome_aws::config::for_endpoint(&moto.endpoint());
@@ -144,9 +132,21 @@ async fn run_on_moto(
         .create_run(&RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), chrono::Utc::now()))
         .await
         .unwrap();
-    let input =
-        CloneRunInput { run_id: run_id.clone(), caller_id: caller, sample, pack, call, combine: vec![] };
-    assert_eq!(starter.start(&input).await.unwrap(), RunStart::Started);
+    let input = CloneRunInput {
+        run_id: run_id.clone(),
+        caller_id: caller,
+        sample,
+        pack: None,
+        call,
+        combine: vec![],
+    };
+    let mut input = serde_json::to_value(input).unwrap();
+    if let Some(pack) = pack {
+        input["pack"] = pack;
+    }
+    let client = starter.client();
+    let start = client.start_execution().state_machine_arn(&machine).name(run_id.as_str());
+    start.input(input.to_string()).send().await.unwrap();
     let status = final_status(&starter, &machine, &run_id).await;
     (status, records.run(&run_id).await.unwrap().unwrap())
 }

@@ -140,18 +140,9 @@ where
     // A voice chosen by hand stays the caller's until someone changes it.
     if let Some(kept) = kept_by_hand(records, &input, engine.name(), now).await? {
         tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %kept, "the caller's voice was chosen by hand: kept, nothing cloned");
-        let logged = CloneLogRecord {
-            voice_id: Some(kept.clone()),
-            status: "kept_by_hand".into(),
-            ..attempt(&input, engine.name(), started, now)
-        };
-        cache.log_clone(&logged).await?;
-        return Ok(CloneOutput {
-            voice_id: kept,
-            engine: engine.name().to_owned(),
-            cached: true,
-            evicted: None,
-        });
+        let logged =
+            CloneLogRecord { status: "kept_by_hand".into(), ..attempt(&input, engine.name(), started, now) };
+        return keep(cache, kept, logged).await;
     }
 
     // A new voice: whose is it? Another person's speech never replaces the caller's voice.
@@ -174,19 +165,12 @@ where
     if let Some((kept, why)) = kept_active(blobs, records, &input, &report, engine.name(), now).await? {
         tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %kept, why, "the call's sample is not clearly better: the active voice is kept");
         let logged = CloneLogRecord {
-            voice_id: Some(kept.clone()),
             status: "kept_active".into(),
             speaker_check: check.clone(),
             note: Some(why),
             ..attempt(&input, engine.name(), started, now)
         };
-        cache.log_clone(&logged).await?;
-        return Ok(CloneOutput {
-            voice_id: kept,
-            engine: engine.name().to_owned(),
-            cached: true,
-            evicted: None,
-        });
+        return keep(cache, kept, logged).await;
     }
 
     // The caller's older voice (another pack, or expired): replaced once the new one exists.
@@ -256,6 +240,17 @@ where
             Err(e)
         }
     }
+}
+
+/// The run keeps the caller's voice and clones nothing; the clone log says why (`logged`).
+async fn keep<C: CloneCache>(
+    cache: &C,
+    kept: VoiceId,
+    logged: CloneLogRecord,
+) -> Result<CloneOutput, StepError> {
+    let engine = logged.engine.clone();
+    cache.log_clone(&CloneLogRecord { voice_id: Some(kept.clone()), ..logged }).await?;
+    Ok(CloneOutput { voice_id: kept, engine, cached: true, evicted: None })
 }
 
 /// The pack was cut by an earlier run (it was kept with the recording), not by this one: its
