@@ -295,11 +295,18 @@ pub fn concat(parts: &[&std::path::Path], gap_s: f64, out: &std::path::Path) -> 
             w.write_all(&gap)?;
             data += gap.len() as u64;
         }
-        let copied = match layout.data_len {
-            Some(len) => io::copy(&mut r.take(len - len % block), &mut w)?,
+        let mut copied = match layout.data_len {
+            Some(len) => io::copy(&mut r.take(len), &mut w)?,
             None => io::copy(&mut r, &mut w)?,
         };
-        data += copied - copied % block;
+        // A file cut short mid-frame: the frame is filled with silence, so the next part stays
+        // frame-aligned.
+        let partial = copied % block;
+        if partial != 0 {
+            w.write_all(&vec![0u8; (block - partial) as usize])?;
+            copied += block - partial;
+        }
+        data += copied;
     }
     if data > u32::MAX as u64 - 36 {
         return Err(io::Error::other("WAV data over 4 GiB"));
@@ -354,6 +361,18 @@ mod tests {
         decode_mono(&bytes[layout.data_offset as usize..], layout.format, &mut samples);
         assert!((samples[799] - 0.5).abs() < 1e-3 && samples[800] == 0.0 && samples[4799] == 0.0);
         assert!((samples[4800] + 0.25).abs() < 1e-3 && (samples[5199] + 0.25).abs() < 1e-3);
+
+        // A part cut short mid-frame (its header claims more than it holds): filled to the frame.
+        let cut = dir.path().join("cut.wav");
+        let whole = std::fs::read(&b).unwrap();
+        std::fs::write(&cut, &whole[..whole.len() - 1]).unwrap();
+        assert_eq!(concat(&[&cut, &a], 0.0, &out).unwrap(), 400 + 800);
+        let bytes = std::fs::read(&out).unwrap();
+        let layout = read_header(&mut Cursor::new(&bytes)).unwrap();
+        let mut samples = Vec::new();
+        decode_mono(&bytes[layout.data_offset as usize..], layout.format, &mut samples);
+        assert_eq!(samples.len(), 1200);
+        assert!((samples[400] - 0.5).abs() < 1e-3, "the next part starts on a frame: {}", samples[400]);
 
         let other = write("c.wav", 16000, 100, 0.1);
         let err = concat(&[&a, &other], 0.5, &out).unwrap_err();

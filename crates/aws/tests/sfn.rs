@@ -87,6 +87,22 @@ async fn a_run_given_a_kept_pack_starts_at_clone_voice() {
     assert!(error.message.contains("clone-voice") && !error.message.contains("extract-audio"), "{error:?}");
 }
 
+/// An input without `combine` (started by code from before it, during a deploy) still reaches
+/// ExtractAudio (missing in moto) and takes the failure path that records the run, instead of a
+/// States.Runtime error on `$.combine` that no Catch takes.
+#[tokio::test]
+async fn a_run_started_without_earlier_calls_still_reaches_extract_audio() {
+    let caller = CallerId::parse("+14155550123").unwrap();
+    let run_id = RunId::for_upload(&caller, "samples/+14155550123/old.mp3", "v1");
+    let (status, run) = run_input_on_moto(run_id, None, |input| {
+        input.as_object_mut().unwrap().remove("combine");
+    })
+    .await;
+    assert_eq!(status, "FAILED");
+    assert_eq!(run.status, RunStatus::Failed, "the failure path ran");
+    assert!(run.error.unwrap().message.contains("extract-audio"), "it got as far as ExtractAudio");
+}
+
 /// SegmentAudio's answer that there is no usable speech (as the Lambda returns it; moto runs no
 /// Lambda, so the run is given it as its pack): the run is recorded as failed with the reason,
 /// and the execution succeeds, so the ExecutionsFailed alarm stays for faults.
@@ -96,7 +112,8 @@ async fn no_usable_speech_is_recorded_on_the_run_without_failing_the_execution()
     let run_id = RunId::for_upload(&caller, "samples/+14155550123/calls/c1.mp3", "v1");
     let short = echome_core::AudioError::TooLittleSpeech { found_s: 8.5, required_s: 30.0, speech_s: 11.0 };
     let answer = echome_core::SegmentAnswer::from_result(Err(short.into())).unwrap();
-    let (status, run) = run_input_on_moto(run_id, None, Some(serde_json::to_value(answer).unwrap())).await;
+    let answer = serde_json::to_value(answer).unwrap();
+    let (status, run) = run_input_on_moto(run_id, None, |input| input["pack"] = answer).await;
     assert_eq!(status, "SUCCEEDED");
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.expect("the reason is on record");
@@ -111,14 +128,21 @@ async fn run_on_moto(
     call: Option<echome_core::CallContext>,
     pack: Option<echome_core::SegmentOutput>,
 ) -> (String, RunRecord) {
-    run_input_on_moto(run_id, call, pack.map(|p| serde_json::to_value(p).unwrap())).await
+    let pack = pack.map(|p| serde_json::to_value(p).unwrap());
+    run_input_on_moto(run_id, call, |input| {
+        if let Some(pack) = pack {
+            input["pack"] = pack;
+        }
+    })
+    .await
 }
 
-/// The same, with `$.pack` as given (SegmentAudio's answer, which is not a pack).
+/// The same, with the input as `edit` leaves it (SegmentAudio's answer in `$.pack`, which is
+/// not a pack; an input from before a field existed).
 async fn run_input_on_moto(
     run_id: RunId,
     call: Option<echome_core::CallContext>,
-    pack: Option<serde_json::Value>,
+    edit: impl FnOnce(&mut serde_json::Value),
 ) -> (String, RunRecord) {
     let moto = MotoServer::start();
     moto.enable_state_machine_execution();
@@ -141,9 +165,7 @@ async fn run_input_on_moto(
         combine: vec![],
     };
     let mut input = serde_json::to_value(input).unwrap();
-    if let Some(pack) = pack {
-        input["pack"] = pack;
-    }
+    edit(&mut input);
     let client = starter.client();
     let start = client.start_execution().state_machine_arn(&machine).name(run_id.as_str());
     start.input(input.to_string()).send().await.unwrap();

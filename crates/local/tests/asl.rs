@@ -59,7 +59,10 @@ fn tasks_from(states: &Value, start: &str) -> Vec<(String, String)> {
                 // has a Cause: either way the first choice is the path.
                 // After it, both ends (a fault or not) are terminal.
                 assert!(
-                    matches!(first["Variable"].as_str(), Some("$.call" | "$.error.Cause" | "$.error.Error")),
+                    matches!(
+                        first["Variable"].as_str(),
+                        Some("$.call" | "$.error.Cause" | "$.error.Error" | "$.combine")
+                    ),
                     "{at}"
                 );
                 at = first["Next"].as_str().unwrap().to_owned();
@@ -110,7 +113,7 @@ fn the_score_comes_after_the_hand_over_and_its_failure_costs_the_run_nothing() {
 fn a_kept_pack_goes_straight_to_clone_voice_and_back_to_the_analysis_when_it_is_gone() {
     let asl = asl();
     let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
-    let start = &branch["States"][branch["StartAt"].as_str().unwrap()];
+    let start = &branch["States"]["PackAtHand"];
     assert_eq!(start["Type"], "Choice");
     let choice = &start["Choices"][1];
     assert_eq!((choice["Variable"].as_str(), choice["IsPresent"].as_bool()), (Some("$.pack"), Some(true)));
@@ -128,6 +131,35 @@ fn a_kept_pack_goes_straight_to_clone_voice_and_back_to_the_analysis_when_it_is_
         None,
         "left to the Parallel"
     );
+}
+
+/// A run started without `combine` (by code from before it) gets none on the way to ExtractAudio,
+/// which passes `$.combine` on: a missing path there would be a States.Runtime error.
+#[test]
+fn a_run_without_earlier_calls_gets_none_before_anything_reads_them() {
+    let asl = asl();
+    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
+    let states = &branch["States"];
+    let start = &states[branch["StartAt"].as_str().unwrap()];
+    assert_eq!(start["Choices"][0]["Variable"], "$.combine");
+    let fill = &states[start["Default"].as_str().unwrap()];
+    assert_eq!((fill["Type"].as_str(), fill["ResultPath"].as_str()), (Some("Pass"), Some("$.combine")));
+    assert_eq!(fill["Result"], serde_json::json!([]));
+    assert_eq!(
+        (start["Choices"][0]["Next"].as_str(), fill["Next"].as_str()),
+        (Some("PackAtHand"), Some("PackAtHand"))
+    );
+    assert_eq!(states[CLONE_RUN[0].state]["Parameters"]["combine.$"], "$.combine");
+    // What every starter writes: the field is there even when empty.
+    let input = echome_core::CloneRunInput {
+        run_id: echome_core::RunId::parse("r1").unwrap(),
+        caller_id: echome_core::CallerId::parse("+14155550123").unwrap(),
+        sample: echome_core::BlobRef::new("b", "samples/+14155550123/a.wav"),
+        pack: None,
+        call: None,
+        combine: vec![],
+    };
+    assert_eq!(serde_json::to_value(input).unwrap()["combine"], serde_json::json!([]));
 }
 
 /// SegmentAudio's answer that the recording holds no usable speech fails the branch with its

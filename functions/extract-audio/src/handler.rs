@@ -66,11 +66,25 @@ pub async fn handle<B: BlobStore>(
     // Earlier short calls go first, in their order, at the newest recording's rate and depth.
     let mut joined = Vec::new();
     let mut pieces = Vec::new();
-    let earlier_cfg =
-        ExtractConfig { source_format: Some((info.pack_rate_hz, info.pack_bits)), ..extract_cfg };
+    let mut earlier_s = 0.0;
     for (i, blob) in input.combine.iter().enumerate() {
+        // A short call's recording can still be long (an hour on hold): the join is bounded.
+        let room = JOIN_MAX_S - earlier_s;
+        if room < 1.0 {
+            tracing::info!(run_id = %input.run_id, left_out = input.combine.len() - i, "the earlier calls fill the join: the rest are left out");
+            break;
+        }
+        let earlier_cfg = ExtractConfig {
+            source_format: Some((info.pack_rate_hz, info.pack_bits)),
+            max_duration_s: room,
+            ..extract_cfg
+        };
         match extract_one(blobs, blob, work.path(), &format!("earlier_{i}"), earlier_cfg).await {
+            Ok(piece) if piece.info.duration_s > room => {
+                tracing::info!(run_id = %input.run_id, duration_s = piece.info.duration_s, "an earlier call is longer than the join has room for: left out");
+            }
             Ok(piece) => {
+                earlier_s += piece.info.duration_s;
                 joined.push(blob.clone());
                 pieces.push(piece);
             }
@@ -114,6 +128,9 @@ pub async fn handle<B: BlobStore>(
 
 /// Between joined recordings: a pause, so no phrase runs from one call into the next.
 const JOIN_GAP_S: f64 = 0.5;
+/// At most this much audio of earlier calls is joined (their speech is what is short; their
+/// length need not be): the join stays well inside the function's time and scratch space.
+pub const JOIN_MAX_S: f64 = 600.0;
 
 /// One recording, downloaded and decoded into `{name}_source.wav` and `{name}_analysis.wav`.
 struct Piece {

@@ -199,16 +199,30 @@ async fn earlier_short_calls_are_joined_before_the_new_one_at_its_rate() {
     let c1 = put("c1.mp3", 6.0, 11, &["-ar", "16000", "-b:a", "64k"]);
     let c3 = put("c3.wav", 4.0, 13, &["-ar", "8000"]);
     let c4 = put("c4.wav", 5.0, 14, &[]);
+    // An hour on hold would be too long to join: more than the join's room is left out.
+    let hold = store.path_of(&blob("c-hold.wav")).unwrap();
+    let long = format!("{}", extract_audio::JOIN_MAX_S + 1.0);
+    ffmpeg(&["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", &long, hold.to_str().unwrap()]);
     let garbled = store.path_of(&blob("c2.wav")).unwrap();
     std::fs::write(&garbled, "not audio at all\n").unwrap();
 
     let input = ExtractInput {
         sample: blob("c4.wav"),
-        combine: vec![blob("c0-erased.mp3"), blob("c1.mp3"), blob("c2.wav"), blob("c3.wav")],
+        combine: vec![
+            blob("c0-erased.mp3"),
+            blob("c-hold.wav"),
+            blob("c1.mp3"),
+            blob("c2.wav"),
+            blob("c3.wav"),
+        ],
         ..template.clone()
     };
     let out = handle(&store, &config(&work), input).await.unwrap();
-    assert_eq!(out.joined, [blob("c1.mp3"), blob("c3.wav")], "the erased and the garbled are left out");
+    assert_eq!(
+        out.joined,
+        [blob("c1.mp3"), blob("c3.wav")],
+        "the erased, the too long and the garbled are left out"
+    );
     let (source_s, rate) = seconds(&store.get_bytes(&out.source).await.unwrap());
     let (analysis_s, analysis_rate) = seconds(&store.get_bytes(&out.analysis).await.unwrap());
     assert_eq!((rate, analysis_rate), (out.source_info.sample_rate_hz, 16000), "the newest call's rate");

@@ -10,7 +10,9 @@ use echome_core::call_log::{record_event, update_call};
 use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path};
 use echome_core::library::Person;
 use echome_core::people::{ConsentMissing, ConsentScope, consent_verdict};
-use echome_core::recordings::{RecordingRequest, RecordingState, RecordingStatus, RecordingUrl};
+use echome_core::recordings::{
+    RecordingRequest, RecordingState, RecordingStatus, RecordingUrl, is_call_recording,
+};
 use echome_core::records::expiry;
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
 use echome_core::{
@@ -157,9 +159,14 @@ where
                 // Analysing it again would find the same: the greeting would only keep the
                 // caller waiting for the default voice.
                 path = CallPath::NoSample;
-                refused = Some(format!(
-                    "{code}: the caller's recording holds too little usable speech to clone; their next call's recording is joined to it"
-                ));
+                let joined = code == "too_little_speech"
+                    && sample.as_ref().is_some_and(|s| is_call_recording(&s.sample.key));
+                let next = match joined {
+                    true => "; their next call's recording is joined to it",
+                    false => "; a new recording is needed",
+                };
+                refused =
+                    Some(format!("{code}: the caller's recording holds no usable speech to clone{next}"));
             }
         }
         let mut vars = agent_variables(&call, false);

@@ -121,7 +121,8 @@ async fn a_caller_whose_recording_holds_too_little_speech_gets_the_default_voice
     assert!(w.runs().is_empty(), "no run to find the same again");
     let rec = w.intake.records.call(&CallId::parse("3cx-8812").unwrap()).await.unwrap().unwrap();
     let note = rec.note.unwrap_or_default();
-    assert!(note.starts_with("too_little_speech: ") && note.contains("joined"), "{note}");
+    // An upload is not joined to anything: someone has to give a new one.
+    assert!(note.starts_with("too_little_speech: ") && note.contains("a new recording is needed"), "{note}");
 
     // A recording whose run failed for another reason (a provider outage) is tried again.
     let w = world().with_sample().await;
