@@ -269,8 +269,8 @@ fn mono_args(channel: RecordingChannel, channels: u32) -> [&'static str; 2] {
 }
 
 /// Decodes `input` once: the full-quality mono copy goes to `source_out` (WAV at the source's
-/// own rate, never resampled unless `source_format` asks), and 16 kHz mono analysis audio is handed to `on_analysis` block
-/// by block as it is decoded.
+/// own rate, resampled only when `source_format` asks), and 16 kHz mono analysis audio is
+/// handed to `on_analysis` block by block as it is decoded.
 pub fn extract(
     input: &Path,
     source_out: &Path,
@@ -299,7 +299,7 @@ pub fn extract(
     ]))
     .arg("-i")
     .arg(input)
-    // Full quality: mono (downmixed before anything else), the source's own rate.
+    // Full quality: mono (downmixed before anything else), the source's own rate unless asked.
     .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"])
     .args(mono)
     .args(["-ar", &rate_arg])

@@ -168,6 +168,21 @@ pub struct PackFigures {
     samples: Vec<SampleFigures>,
     #[serde(default)]
     prosody: Option<Prosody>,
+    #[serde(default)]
+    totals: Option<TotalFigures>,
+    #[serde(default)]
+    source: Option<SourceFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct TotalFigures {
+    selected_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct SourceFigures {
+    #[serde(default)]
+    narrowband: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -185,6 +200,30 @@ impl PackFigures {
     pub fn from_report(report: &[u8]) -> Result<Self, StepError> {
         serde_json::from_slice(report)
             .map_err(|e| StepError::internal(format!("the pack's report does not read as one: {e}")))
+    }
+
+    /// Seconds of speech selected into the pack: the report's total, else its files' length.
+    pub fn selected_s(&self) -> f64 {
+        match &self.totals {
+            Some(t) => t.selected_s,
+            None => self.samples.iter().map(|s| s.duration_s.max(0.0)).sum(),
+        }
+    }
+
+    /// The files' signal-to-noise ratio, weighted by their length; `None` without files.
+    pub fn snr_db(&self) -> Option<f64> {
+        self.weighted(|s| s.snr_db)
+    }
+
+    /// Whether the recording was telephone band (8 kHz).
+    pub fn narrowband(&self) -> bool {
+        self.source.as_ref().is_some_and(|s| s.narrowband)
+    }
+
+    /// A figure of the files, weighted by their length; `None` without files.
+    fn weighted(&self, f: fn(&SampleFigures) -> f64) -> Option<f64> {
+        let total: f64 = self.samples.iter().map(|s| s.duration_s.max(0.0)).sum();
+        (total > 0.0).then(|| self.samples.iter().map(|s| f(s) * s.duration_s.max(0.0)).sum::<f64>() / total)
     }
 }
 
@@ -284,20 +323,14 @@ fn consistency(phrases: &[PhraseMeasure], encoder_here: bool) -> QualityPart {
 
 fn clarity(pack: &PackFigures) -> QualityPart {
     let w = CLARITY_WEIGHT;
-    let total: f64 = pack.samples.iter().map(|s| s.duration_s.max(0.0)).sum();
-    if total <= 0.0 {
+    let (Some(snr), Some(rms)) = (pack.snr_db(), pack.weighted(|s| s.rms_dbfs)) else {
         return QualityPart::missing(w, "the pack's report has no samples");
-    }
-    let weighted = |f: fn(&SampleFigures) -> f64| {
-        pack.samples.iter().map(|s| f(s) * s.duration_s.max(0.0)).sum::<f64>() / total
     };
-    let snr = weighted(|s| s.snr_db);
     let snr_score = ((snr - SNR_FLOOR_DB) / (SNR_CLEAN_DB - SNR_FLOOR_DB)).clamp(0.0, 1.0);
     let clip = pack.samples.iter().map(|s| s.clipping_ratio).fold(0.0, f64::max);
     let flattened = pack.samples.iter().any(|s| s.clipped_at_dbfs.is_some());
     // Peaks flattened in the source cannot be undone by anything after it.
     let clip_score = if flattened { 0.0 } else { (1.0 - clip / CLIP_RATIO_ZERO).clamp(0.0, 1.0) };
-    let rms = weighted(|s| s.rms_dbfs);
     let peak = pack.samples.iter().map(|s| s.true_peak_dbtp).fold(f64::NEG_INFINITY, f64::max);
     let outside = (LEVEL_RANGE_DB.0 - rms).max(rms - LEVEL_RANGE_DB.1).max(0.0);
     let over = (peak - PEAK_CEILING_DBTP).max(0.0);
@@ -378,6 +411,7 @@ mod tests {
                 true_peak_dbtp: -4.0,
             }],
             prosody,
+            ..Default::default()
         }
     }
 

@@ -4,9 +4,8 @@
 //! clean speech, or clearly cleaner speech, than the pack that voice was made from. (A sample
 //! someone uploads always clones: a person chose it.)
 
-use serde::Deserialize;
-
 use crate::error::StepError;
+use crate::quality::PackFigures;
 
 /// Past this much selected speech more adds little: ElevenLabs asks for 1–2 minutes of clean
 /// audio and "no more than 3" (../shared/reference/elevenlabs-api-notes.md).
@@ -19,7 +18,7 @@ pub const MORE_AT_LEAST_S: f64 = 15.0;
 pub const CLEANER_BY_DB: f64 = 6.0;
 pub const CLEANER_KEEPS: f64 = 0.75;
 
-/// What a pack offers a clone, read from its report (segment-audio's `report.json`).
+/// What a pack offers a clone, from its report's figures (segment-audio's `report.json`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PackMerit {
     /// Seconds of speech selected into the pack.
@@ -30,51 +29,13 @@ pub struct PackMerit {
     pub narrowband: bool,
 }
 
-#[derive(Deserialize)]
-struct ReportView {
-    #[serde(default)]
-    source: Option<SourceView>,
-    #[serde(default)]
-    samples: Vec<SampleView>,
-    #[serde(default)]
-    totals: Option<TotalsView>,
-}
-
-#[derive(Deserialize)]
-struct SourceView {
-    #[serde(default)]
-    narrowband: bool,
-}
-
-#[derive(Deserialize)]
-struct SampleView {
-    duration_s: f64,
-    snr_db: f64,
-}
-
-#[derive(Deserialize)]
-struct TotalsView {
-    selected_s: f64,
-}
-
 impl PackMerit {
     pub fn from_report(report: &[u8]) -> Result<Self, StepError> {
-        let view: ReportView = serde_json::from_slice(report)
-            .map_err(|e| StepError::internal(format!("the pack's report does not read as one: {e}")))?;
-        let (sum, weight) = view
-            .samples
-            .iter()
-            .filter(|s| s.duration_s > 0.0 && s.snr_db.is_finite())
-            .fold((0.0, 0.0), |(sum, w), s| (sum + s.snr_db * s.duration_s, w + s.duration_s));
-        let selected_s = match view.totals {
-            Some(t) => t.selected_s,
-            None => view.samples.iter().map(|s| s.duration_s).sum(),
-        };
-        Ok(Self {
-            selected_s,
-            snr_db: (weight > 0.0).then(|| sum / weight),
-            narrowband: view.source.is_some_and(|s| s.narrowband),
-        })
+        Ok(Self::of(&PackFigures::from_report(report)?))
+    }
+
+    pub fn of(pack: &PackFigures) -> Self {
+        Self { selected_s: pack.selected_s(), snr_db: pack.snr_db(), narrowband: pack.narrowband() }
     }
 }
 
@@ -125,7 +86,8 @@ mod tests {
     #[test]
     fn reads_a_segment_audio_report() {
         let report = br#"{"source":{"narrowband":true},"samples":[
-            {"duration_s":30.0,"snr_db":20.0},{"duration_s":10.0,"snr_db":40.0}],
+            {"duration_s":30.0,"snr_db":20.0,"clipping_ratio":0.0,"rms_dbfs":-20.0,"true_peak_dbtp":-3.0},
+            {"duration_s":10.0,"snr_db":40.0,"clipping_ratio":0.0,"rms_dbfs":-20.0,"true_peak_dbtp":-3.0}],
             "totals":{"selected_s":40.0,"speech_s":55.0}}"#;
         let m = PackMerit::from_report(report).unwrap();
         assert_eq!(m, merit(40.0, 25.0, true));

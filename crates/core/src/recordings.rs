@@ -94,6 +94,13 @@ pub fn is_call_recording(key: &str) -> bool {
         .is_some_and(|(_, name)| name.starts_with(CALLS_FOLDER))
 }
 
+/// Whether a recording whose run ended with error code `code` is joined to the caller's next
+/// call's: a call's recording with some speech, too little alone. Music, noise or silence add
+/// nothing, and an upload is its uploader's to replace.
+pub fn joined_by_next_call(sample_key: &str, code: &str) -> bool {
+    is_call_recording(sample_key) && code == "too_little_speech"
+}
+
 /// Where the two halves of an agent's conversation wait for each other. Neither names the
 /// caller in its key (the audio webhook does not say who it was); erasure finds them through
 /// the call's conversations, and the inbox's lifecycle rule removes a half whose other half

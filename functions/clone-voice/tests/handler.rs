@@ -672,7 +672,10 @@ async fn pack_of(w: &World, run: &str, sample: &str, selected_s: f64, snr_db: f6
     input.pack.report = blob(format!("runs/{run}/report.json"));
     let report = serde_json::json!({
         "source": { "narrowband": true },
-        "samples": [{ "duration_s": selected_s, "snr_db": snr_db }],
+        "samples": [{
+            "duration_s": selected_s, "snr_db": snr_db,
+            "clipping_ratio": 0.0, "rms_dbfs": -20.0, "true_peak_dbtp": -3.0,
+        }],
         "totals": { "selected_s": selected_s, "speech_s": selected_s + 5.0 },
     });
     stage(w, &input, &report.to_string()).await;

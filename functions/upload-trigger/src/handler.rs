@@ -10,7 +10,7 @@
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use chrono::{DateTime, Utc};
-use echome_core::recordings::is_call_recording;
+use echome_core::recordings::{is_call_recording, joined_by_next_call};
 use echome_core::{
     BlobRef, CallerId, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStart, RunStarter, RunStatus,
     SampleLog, SampleRecord, SampleWrite, StepError,
@@ -147,16 +147,11 @@ async fn short_calls<L: RunLog>(
     let mut short: Vec<BlobRef> = Vec::new();
     for run in runs {
         let too_short = run.status == RunStatus::Failed
-            && run.error.as_ref().is_some_and(|e| e.code == "too_little_speech");
+            && run.error.as_ref().is_some_and(|e| joined_by_next_call(&run.sample.key, &e.code));
         let in_window = run.started_at >= oldest
             && run.started_at <= upload.at
             && voice_made.is_none_or(|made| run.started_at > made);
-        if too_short
-            && in_window
-            && is_call_recording(&run.sample.key)
-            && run.sample != upload.object
-            && !short.contains(&run.sample)
-        {
+        if too_short && in_window && run.sample != upload.object && !short.contains(&run.sample) {
             short.push(run.sample);
         }
     }

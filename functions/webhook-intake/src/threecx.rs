@@ -11,7 +11,7 @@ use echome_core::calls::{AgentLeg, CallPath, agent_variables, choose_path};
 use echome_core::library::Person;
 use echome_core::people::{ConsentMissing, ConsentScope, consent_verdict};
 use echome_core::recordings::{
-    RecordingRequest, RecordingState, RecordingStatus, RecordingUrl, is_call_recording,
+    RecordingRequest, RecordingState, RecordingStatus, RecordingUrl, joined_by_next_call,
 };
 use echome_core::records::expiry;
 use echome_core::threecx::{self, CallEvent, CallEventType, WebhookError};
@@ -159,8 +159,7 @@ where
                 // Analysing it again would find the same: the greeting would only keep the
                 // caller waiting for the default voice.
                 path = CallPath::NoSample;
-                let joined = code == "too_little_speech"
-                    && sample.as_ref().is_some_and(|s| is_call_recording(&s.sample.key));
+                let joined = sample.as_ref().is_some_and(|s| joined_by_next_call(&s.sample.key, &code));
                 let next = match joined {
                     true => "; their next call's recording is joined to it",
                     false => "; a new recording is needed",
