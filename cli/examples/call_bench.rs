@@ -402,7 +402,7 @@ async fn seed_load(data: &Path, callers: usize, sample_file: &Path) {
                 let cached = CallerId::parse(&caller("cached", i)).expect("caller");
                 records
                     .put_clone(&CloneRecord {
-                        caller_id: cached.clone(),
+                        person: echome_core::Person::from(cached.clone()),
                         voice_id: VoiceId::parse("clonedVoice").expect("voice"),
                         engine: "elevenlabs".into(),
                         pack_digest: format!("d{i}"),
@@ -421,7 +421,7 @@ async fn seed_load(data: &Path, callers: usize, sample_file: &Path) {
                     blobs.upload_from(&blob, &sample_file, "audio/wav").await.expect("sample");
                 }
                 let sample = SampleRecord {
-                    caller_id: cloning,
+                    person: echome_core::Person::from(cloning),
                     sample: blob,
                     version: "v1".into(),
                     uploaded_at: now,
@@ -834,7 +834,7 @@ async fn seed_recordings(data: &Path, callers: &[String], rec: &Path, kept: bool
         }
         first.get_or_insert(dest);
         let sample = SampleRecord {
-            caller_id: caller,
+            person: echome_core::Person::from(caller),
             sample: blob,
             version: "v1".into(),
             uploaded_at: Utc::now(),
@@ -849,7 +849,12 @@ async fn seed_recordings(data: &Path, callers: &[String], rec: &Path, kept: bool
         for c in callers {
             let (caller, blob) =
                 (CallerId::parse(c).expect("caller"), blob.with_key(format!("samples/{c}/call.wav")));
-            assert!(records.record_pack(&caller, &blob, &pack).await.expect("keeping the pack"));
+            assert!(
+                records
+                    .record_pack(&echome_core::Person::from(&caller), &blob, &pack)
+                    .await
+                    .expect("keeping the pack")
+            );
         }
     }
 }
@@ -867,7 +872,7 @@ async fn pack_at_upload(data: &Path, blobs: &FsBlobStore, caller: &str, sample: 
     };
     let input = ExtractInput {
         run_id: run_id.clone(),
-        caller_id: CallerId::parse(caller).expect("caller"),
+        person: echome_core::Person::from(CallerId::parse(caller).expect("caller")),
         sample: sample.clone(),
         combine: vec![],
     };

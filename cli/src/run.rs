@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use echome_core::{
-    BlobRef, BlobStore, CallerId, CloneCache, CloneRunInput, QualityScore, RunId, RunLog, RunRecord,
+    BlobRef, BlobStore, CallerId, CloneCache, CloneRunInput, Person, QualityScore, RunId, RunLog, RunRecord,
     RunStatus, SpeakerCheck, StepError,
 };
 use echome_local::RunEvent;
@@ -20,12 +20,17 @@ use crate::local::{BUCKET, Local};
 use crate::output::{fail_step, spinner};
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("whose").required(true)))]
 pub struct RunArgs {
-    /// The caller's recording: WAV, MP3, M4A/AAC, MP4, WebM/Opus, OGG, FLAC…
+    /// The recording: WAV, MP3, M4A/AAC, MP4, WebM/Opus, OGG, FLAC…
     pub audio: PathBuf,
-    /// The caller's phone number, E.164 (+14155550123).
-    #[arg(long)]
-    pub caller: String,
+    /// A caller's phone number, E.164 (+14155550123).
+    #[arg(long, group = "whose")]
+    pub caller: Option<String>,
+    /// A named person's id (`emp-42`), as `echome people add` made them; their voice is named
+    /// after them.
+    #[arg(long, group = "whose")]
+    pub person: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -51,17 +56,11 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> ExitCode {
 
 async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError> {
     let local = Local::open(data_dir)?;
-    let caller = parse_caller(&args.caller)?;
-    let upload = store(&local, &caller, &args.audio).await?;
-    let run_id = RunId::for_upload(&caller, &upload.object.key, &upload.version);
-    let input = CloneRunInput {
-        run_id,
-        caller_id: caller,
-        sample: upload.object,
-        pack: None,
-        call: None,
-        combine: vec![],
-    };
+    let person = args.whose()?;
+    let upload = store(&local, &person, &args.audio).await?;
+    let run_id = RunId::for_upload(&person, &upload.object.key, &upload.version);
+    let input =
+        CloneRunInput { run_id, person, sample: upload.object, pack: None, call: None, combine: vec![] };
     run_and_report(&local, input, &args.common).await
 }
 
@@ -75,7 +74,7 @@ pub async fn run_and_report(
         .records
         .create_run(&RunRecord::started(
             input.run_id.clone(),
-            input.caller_id.clone(),
+            &input.person,
             input.sample.clone(),
             Utc::now(),
         ))
@@ -87,14 +86,13 @@ pub async fn run_and_report(
     report(local, &input.run_id, started, common.json).await
 }
 
-/// `echome samples add`: as an upload under `samples/{caller}/`: recorded as the caller's
+/// `echome samples add`: as an upload under `samples/{person}/`: recorded as the person's
 /// sample (the newest wins) and cloned.
 pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
     let json = args.common.json;
     let inner = async {
         let local = Local::open(data_dir)?;
-        let caller = parse_caller(&args.caller)?;
-        let upload = store(&local, &caller, &args.audio).await?;
+        let upload = store(&local, &args.whose()?, &args.audio).await?;
         let started = Instant::now();
         let runner = local.runner(
             args.common.min_speech,
@@ -111,7 +109,7 @@ pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
                 Err(StepError::invalid_input(format!("the sample was not accepted: {reason}")))
             }
             Accepted::Superseded => Err(StepError::invalid_input(
-                "the sample was not accepted: a newer sample of this caller is on record",
+                "the sample was not accepted: a newer sample of this person is on record",
             )),
         }
     };
@@ -121,13 +119,21 @@ pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
     }
 }
 
-fn parse_caller(raw: &str) -> Result<CallerId, StepError> {
-    CallerId::parse(raw).map_err(|e| StepError::invalid_input(e.to_string()))
+impl RunArgs {
+    /// Whose recording it is: `--caller` (an E.164 number) or `--person` (either kind).
+    fn whose(&self) -> Result<Person, StepError> {
+        let bad = |e: echome_core::IdError| StepError::invalid_input(e.to_string());
+        match (&self.caller, &self.person) {
+            (Some(c), _) => CallerId::parse(c).map(Person::Caller).map_err(bad),
+            (None, Some(p)) => Person::parse(p).map_err(bad),
+            (None, None) => Err(StepError::invalid_input("give --caller NUMBER or --person ID")),
+        }
+    }
 }
 
-/// Copies the recording to `samples/{caller}/{time}-{name}`; like a versioned bucket, nothing
+/// Copies the recording to `samples/{person}/{time}-{name}`; like a versioned bucket, nothing
 /// already stored is overwritten.
-async fn store(local: &Local, caller: &CallerId, audio: &Path) -> Result<Upload, StepError> {
+async fn store(local: &Local, person: &Person, audio: &Path) -> Result<Upload, StepError> {
     let meta = std::fs::metadata(audio)
         .map_err(|e| StepError::invalid_input(format!("cannot read {}: {e}", audio.display())))?;
     if !meta.is_file() {
@@ -143,7 +149,7 @@ async fn store(local: &Local, caller: &CallerId, audio: &Path) -> Result<Upload,
                 .collect()
         })
         .unwrap_or_else(|| "recording".into());
-    let key = format!("samples/{}/{}-{name}", caller.as_str(), now.format("%Y%m%dT%H%M%S%.3fZ"));
+    let key = format!("{}{}-{name}", person.samples_prefix(), now.format("%Y%m%dT%H%M%S%.3fZ"));
     let object = BlobRef::new(BUCKET, key);
     local.blobs.upload_from(&object, audio, "application/octet-stream").await?;
     Ok(Upload {
@@ -203,7 +209,7 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
             let engine = last.map_or("", |l| l.engine.as_str()).to_owned();
             let cached = last.is_some_and(|l| l.status == "reused");
             let quality = match &run.voice_id {
-                Some(v) => local.records.quality_of(&run.caller_id, v).await?,
+                Some(v) => local.records.quality_of(&run.person, v).await?,
                 None => None,
             };
             let offline_note = (engine == "offline").then_some(
@@ -213,7 +219,8 @@ async fn report(local: &Local, run_id: &RunId, started: Instant, json: bool) -> 
                 let out = json!({
                     "run_id": run_id,
                     "status": "succeeded",
-                    "caller_id": run.caller_id.redacted(),
+                    "person": run.person.to_string(),
+                    "caller_id": run.person.caller().map(CallerId::redacted),
                     "took_s": took_s,
                     "samples": samples,
                     "report": path(&report_blob)?,

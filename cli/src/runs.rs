@@ -57,13 +57,13 @@ async fn accept(data_dir: &Path, args: AcceptArgs) -> Result<ExitCode, StepError
     // caller's current sample (so it is not analysed again).
     let pack = local
         .records
-        .current_sample(&run.caller_id)
+        .current_sample(&run.person)
         .await?
         .filter(|c| c.sample == run.sample)
         .and_then(|c| c.pack);
     let input = CloneRunInput {
         run_id: refused.after_acceptance(),
-        caller_id: run.caller_id,
+        person: run.person,
         sample: run.sample,
         pack,
         call: None,

@@ -228,7 +228,7 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
             let cache = local.records.clones().await?;
             let mut scores = Vec::with_capacity(cache.len());
             for c in &cache {
-                scores.push(local.records.quality_of(&c.caller_id, &c.voice_id).await?.and_then(|q| q.score));
+                scores.push(local.records.quality_of(&c.person, &c.voice_id).await?.and_then(|q| q.score));
             }
             let rows: Vec<_> = cache
                 .iter()
@@ -237,7 +237,7 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                     json!({
                         "voice_id": c.voice_id,
                         "engine": c.engine,
-                        "caller_id": c.caller_id.redacted(),
+                        "person": c.person.to_string(),
                         "status": c.status,
                         "fresh": c.is_fresh(now),
                         "reuse_count": c.reuse_count,
@@ -267,7 +267,7 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                     println!(
                         "  {:<24} {:<14} {:?}{} used {}x, last {}, quality {}",
                         c.voice_id.as_str(),
-                        c.caller_id.redacted(),
+                        c.person.to_string(),
                         c.status,
                         if c.is_fresh(now) { "" } else { " (expired)" },
                         c.reuse_count,

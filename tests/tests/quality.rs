@@ -63,7 +63,7 @@ impl World {
     fn input(&self, run: &str, voice: &VoiceId, engine: &str) -> ScoreInput {
         ScoreInput {
             run_id: RunId::parse(run).unwrap(),
-            caller_id: CallerId::parse(CALLER).unwrap(),
+            person: echome_core::Person::from(CallerId::parse(CALLER).unwrap()),
             pack: self.pack.clone(),
             clone: CloneOutput {
                 voice_id: voice.clone(),
@@ -160,7 +160,7 @@ async fn the_phrases_are_spoken_once_per_voice_and_kept_with_the_run() {
     assert_eq!(kept, first, "the run keeps the score beside its phrases");
     let caller = CallerId::parse(CALLER).unwrap();
     assert_eq!(
-        w.records.quality_of(&caller, &v).await.unwrap().as_ref(),
+        w.records.quality_of(&echome_core::Person::from(&caller), &v).await.unwrap().as_ref(),
         Some(&first),
         "stored with the voice"
     );
@@ -175,9 +175,12 @@ async fn the_phrases_are_spoken_once_per_voice_and_kept_with_the_run() {
     // A newer voice has no score yet, and the old one's is never laid on it.
     let newer = voice("ownVoice2");
     w.holds(&newer).await;
-    assert_eq!(w.records.quality_of(&caller, &newer).await.unwrap(), None);
-    assert!(!w.records.set_quality(&caller, &first).await.unwrap(), "the entry holds another voice now");
-    assert_eq!(w.records.quality_of(&caller, &v).await.unwrap(), None);
+    assert_eq!(w.records.quality_of(&echome_core::Person::from(&caller), &newer).await.unwrap(), None);
+    assert!(
+        !w.records.set_quality(&echome_core::Person::from(&caller), &first).await.unwrap(),
+        "the entry holds another voice now"
+    );
+    assert_eq!(w.records.quality_of(&echome_core::Person::from(&caller), &v).await.unwrap(), None);
     drop(w.dir);
 }
 

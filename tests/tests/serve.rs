@@ -216,7 +216,7 @@ async fn with_sample(data: &Path, caller: &str, seed: u64) {
     let records = LocalRecords::open(&data.join("echome.redb")).unwrap();
     let size = std::fs::metadata(&rec_path).unwrap().len();
     let sample = SampleRecord {
-        caller_id: CallerId::parse(caller).unwrap(),
+        person: echome_core::Person::from(CallerId::parse(caller).unwrap()),
         sample: blob,
         version: "v1".into(),
         uploaded_at: Utc::now(),
@@ -384,9 +384,14 @@ async fn a_caller_hears_the_greeting_then_their_cloned_voice_and_next_time_the_c
     let who = CallerId::parse(caller).unwrap();
     let pack = {
         let records = LocalRecords::open(&data.join("echome.redb")).unwrap();
-        let pack =
-            records.current_sample(&who).await.unwrap().unwrap().pack.expect("the first run kept its pack");
-        let entry = records.clone_of(&who).await.unwrap().unwrap();
+        let pack = records
+            .current_sample(&echome_core::Person::from(&who))
+            .await
+            .unwrap()
+            .unwrap()
+            .pack
+            .expect("the first run kept its pack");
+        let entry = records.clone_of(&echome_core::Person::from(&who)).await.unwrap().unwrap();
         records.put_clone(&CloneRecord { status: CloneStatus::Evicted, ..entry }).await.unwrap();
         pack
     };
@@ -412,7 +417,7 @@ async fn a_caller_hears_the_greeting_then_their_cloned_voice_and_next_time_the_c
     let records = LocalRecords::open(&data.join("echome.redb")).unwrap();
     let rec = records.run(&echome_core::RunId::parse(&run_id).unwrap()).await.unwrap().unwrap();
     assert_eq!(rec.report.as_ref(), Some(&pack.report), "the run's report is the kept pack's");
-    let entry = records.clone_of(&who).await.unwrap().unwrap();
+    let entry = records.clone_of(&echome_core::Person::from(&who)).await.unwrap().unwrap();
     assert_eq!((entry.status, entry.voice_id.as_str()), (CloneStatus::Active, VOICE));
 }
 

@@ -38,24 +38,53 @@ fn score(voice: &str) -> QualityScore {
 async fn quality_follows_the_voice<S: CloneCache>(store: &S) {
     let at = t("2026-11-20T09:00:00.000Z");
     let (a, q) = (VoiceId::parse("voiceA").unwrap(), score("voiceA"));
-    assert!(!store.set_quality(&caller(), &q).await.unwrap(), "no entry, nothing to score");
+    assert!(
+        !store.set_quality(&echome_core::Person::from(&caller()), &q).await.unwrap(),
+        "no entry, nothing to score"
+    );
     store.put_clone(&entry("voiceA", at)).await.unwrap();
-    assert_eq!(store.quality_of(&caller(), &a).await.unwrap(), None);
-    assert!(store.set_quality(&caller(), &q).await.unwrap());
-    assert_eq!(store.quality_of(&caller(), &a).await.unwrap(), Some(q.clone()));
-    assert!(store.touch_clone(&caller(), &a, at + Duration::hours(1), Duration::hours(24)).await.unwrap());
-    assert_eq!(store.quality_of(&caller(), &a).await.unwrap(), Some(q.clone()), "a use keeps the score");
+    assert_eq!(store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(), None);
+    assert!(store.set_quality(&echome_core::Person::from(&caller()), &q).await.unwrap());
+    assert_eq!(store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(), Some(q.clone()));
+    assert!(
+        store
+            .touch_clone(
+                &echome_core::Person::from(&caller()),
+                &a,
+                at + Duration::hours(1),
+                Duration::hours(24)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(),
+        Some(q.clone()),
+        "a use keeps the score"
+    );
     let other = VoiceId::parse("voiceB").unwrap();
-    assert_eq!(store.quality_of(&caller(), &other).await.unwrap(), None, "asked for another voice");
+    assert_eq!(
+        store.quality_of(&echome_core::Person::from(&caller()), &other).await.unwrap(),
+        None,
+        "asked for another voice"
+    );
 
     store.put_clone(&entry("voiceB", at + Duration::hours(2))).await.unwrap();
-    assert_eq!(store.quality_of(&caller(), &a).await.unwrap(), None, "the voice was replaced");
-    assert_eq!(store.quality_of(&caller(), &other).await.unwrap(), None, "the new voice is not scored yet");
+    assert_eq!(
+        store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(),
+        None,
+        "the voice was replaced"
+    );
+    assert_eq!(
+        store.quality_of(&echome_core::Person::from(&caller()), &other).await.unwrap(),
+        None,
+        "the new voice is not scored yet"
+    );
     assert!(
-        !store.set_quality(&caller(), &q).await.unwrap(),
+        !store.set_quality(&echome_core::Person::from(&caller()), &q).await.unwrap(),
         "an old voice's score never lands on a new one"
     );
-    assert!(store.set_quality(&caller(), &score("voiceB")).await.unwrap());
+    assert!(store.set_quality(&echome_core::Person::from(&caller()), &score("voiceB")).await.unwrap());
 }
 
 /// An eviction lands only on the voice it names: a voice made since is never marked in its place.
@@ -63,26 +92,49 @@ async fn eviction_names_its_voice<S: CloneCache>(store: &S) {
     let at = t("2026-11-21T09:00:00.000Z");
     let (old, new) = (VoiceId::parse("voiceOld").unwrap(), VoiceId::parse("voiceNew").unwrap());
     let other = CallerId::parse("+14155550199").unwrap();
-    assert!(!store.evict_clone(&other, &old).await.unwrap(), "no entry, nothing written");
-    assert_eq!(store.clone_of(&other).await.unwrap(), None);
-    store.put_clone(&CloneRecord { caller_id: other.clone(), ..entry("voiceOld", at) }).await.unwrap();
-    store.put_clone(&CloneRecord { caller_id: other.clone(), ..entry("voiceNew", at) }).await.unwrap();
-    assert!(!store.evict_clone(&other, &old).await.unwrap(), "the entry holds a newer voice");
-    assert_eq!(store.clone_of(&other).await.unwrap().unwrap().status, CloneStatus::Active);
-    assert!(store.evict_clone(&other, &new).await.unwrap());
-    let gone = store.clone_of(&other).await.unwrap().unwrap();
+    assert!(
+        !store.evict_clone(&echome_core::Person::from(&other), &old).await.unwrap(),
+        "no entry, nothing written"
+    );
+    assert_eq!(store.clone_of(&echome_core::Person::from(&other)).await.unwrap(), None);
+    store
+        .put_clone(&CloneRecord { person: echome_core::Person::from(other.clone()), ..entry("voiceOld", at) })
+        .await
+        .unwrap();
+    store
+        .put_clone(&CloneRecord { person: echome_core::Person::from(other.clone()), ..entry("voiceNew", at) })
+        .await
+        .unwrap();
+    assert!(
+        !store.evict_clone(&echome_core::Person::from(&other), &old).await.unwrap(),
+        "the entry holds a newer voice"
+    );
+    assert_eq!(
+        store.clone_of(&echome_core::Person::from(&other)).await.unwrap().unwrap().status,
+        CloneStatus::Active
+    );
+    assert!(store.evict_clone(&echome_core::Person::from(&other), &new).await.unwrap());
+    let gone = store.clone_of(&echome_core::Person::from(&other)).await.unwrap().unwrap();
     assert_eq!((gone.voice_id, gone.status), (new.clone(), CloneStatus::Evicted));
     assert!(
-        !store.touch_clone(&other, &new, at + Duration::hours(1), Duration::hours(24)).await.unwrap(),
+        !store
+            .touch_clone(
+                &echome_core::Person::from(&other),
+                &new,
+                at + Duration::hours(1),
+                Duration::hours(24)
+            )
+            .await
+            .unwrap(),
         "an evicted voice is never used again"
     );
 }
 
 /// The caller's reference voice: one per caller, the last one put.
 async fn one_reference_voice_per_caller<S: ReferenceVoices>(store: &S) {
-    assert_eq!(store.reference_voice(&caller()).await.unwrap(), None);
+    assert_eq!(store.reference_voice(&echome_core::Person::from(&caller())).await.unwrap(), None);
     let first = ReferenceVoice {
-        caller_id: caller(),
+        person: echome_core::Person::from(caller()),
         voiceprint: Voiceprint { model: "ge2e".into(), embedding: vec![0.6, 0.8] },
         report: echome_core::BlobRef::new("b", "runs/run-1/report.json"),
         run_id: RunId::parse("run-1").unwrap(),
@@ -90,10 +142,13 @@ async fn one_reference_voice_per_caller<S: ReferenceVoices>(store: &S) {
         accepted_by: None,
     };
     store.put_reference_voice(&first).await.unwrap();
-    assert_eq!(store.reference_voice(&caller()).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.reference_voice(&echome_core::Person::from(&caller())).await.unwrap(),
+        Some(first.clone())
+    );
     let accepted = ReferenceVoice { accepted_by: Some("olga".into()), ..first };
     store.put_reference_voice(&accepted).await.unwrap();
-    assert_eq!(store.reference_voice(&caller()).await.unwrap(), Some(accepted));
+    assert_eq!(store.reference_voice(&echome_core::Person::from(&caller())).await.unwrap(), Some(accepted));
 }
 
 fn model(run: &str, person: &str, voice: &str, at: DateTime<Utc>) -> VoiceModel {
@@ -253,7 +308,7 @@ where
         let sample = BlobRef::new("b", format!("samples/{}/call.mp3", c.as_str()));
         store
             .record_sample(&SampleRecord {
-                caller_id: c.clone(),
+                person: echome_core::Person::from(c.clone()),
                 sample: sample.clone(),
                 version: "v1".into(),
                 uploaded_at: at,
@@ -308,8 +363,8 @@ where
     ] {
         assert_eq!(counts.get(kind).copied(), Some(n), "{kind}: {counts:?}");
     }
-    assert_eq!(store.current_sample(&mine).await.unwrap(), None);
-    assert_eq!(store.clone_of(&mine).await.unwrap(), None);
+    assert_eq!(store.current_sample(&echome_core::Person::from(&mine)).await.unwrap(), None);
+    assert_eq!(store.clone_of(&echome_core::Person::from(&mine)).await.unwrap(), None);
     assert_eq!(store.run(&RunId::parse("run-m").unwrap()).await.unwrap(), None);
     assert_eq!(store.call(&CallId::parse("call-m").unwrap()).await.unwrap(), None);
     assert!(store.models_of(&me).await.unwrap().is_empty());
@@ -317,8 +372,8 @@ where
     assert_eq!(store.calls_of(&mine, 10, None).await.unwrap().calls.len(), 0);
     // Someone else's are all there.
     let them = Person::Caller(theirs.clone());
-    assert!(store.current_sample(&theirs).await.unwrap().is_some());
-    assert!(store.clone_of(&theirs).await.unwrap().is_some());
+    assert!(store.current_sample(&echome_core::Person::from(&theirs)).await.unwrap().is_some());
+    assert!(store.clone_of(&echome_core::Person::from(&theirs)).await.unwrap().is_some());
     assert!(store.run(&RunId::parse("run-t").unwrap()).await.unwrap().is_some());
     assert_eq!(store.call_events(&CallId::parse("call-t").unwrap()).await.unwrap().len(), 1);
     assert_eq!(store.models_of(&them).await.unwrap().len(), 1);

@@ -28,7 +28,7 @@ fn caller() -> CallerId {
 
 fn sample(key: &str, version: &str, at: &str) -> SampleRecord {
     SampleRecord {
-        caller_id: caller(),
+        person: echome_core::Person::from(caller()),
         sample: BlobRef::new("echome-recordings", key),
         version: version.into(),
         uploaded_at: t(at),
@@ -41,17 +41,17 @@ fn sample(key: &str, version: &str, at: &str) -> SampleRecord {
 async fn the_newest_sample_wins_whatever_order_events_arrive_in() {
     let moto = MotoServer::start();
     let db = table(&moto).await;
-    assert_eq!(db.current_sample(&caller()).await.unwrap(), None);
+    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap(), None);
     let newer = sample("samples/+14155550123/b.wav", "v2", "2026-11-20T10:00:00.000Z");
     let older = sample("samples/+14155550123/a.wav", "v1", "2026-11-20T09:00:00.000Z");
     assert_eq!(db.record_sample(&newer).await.unwrap(), SampleWrite::Newest);
     assert_eq!(db.record_sample(&older).await.unwrap(), SampleWrite::Superseded);
-    assert_eq!(db.current_sample(&caller()).await.unwrap(), Some(newer.clone()));
+    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap(), Some(newer.clone()));
     // The same upload delivered again is still the newest: its run must be able to start.
     assert_eq!(db.record_sample(&newer).await.unwrap(), SampleWrite::Newest);
     let newest = sample("samples/+14155550123/c.wav", "v3", "2026-11-21T08:00:00.000Z");
     assert_eq!(db.record_sample(&newest).await.unwrap(), SampleWrite::Newest);
-    assert_eq!(db.current_sample(&caller()).await.unwrap(), Some(newest));
+    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap(), Some(newest));
 }
 
 #[tokio::test]
@@ -60,23 +60,29 @@ async fn a_pack_is_kept_with_the_current_sample_only() {
     let db = table(&moto).await;
     let current = sample("samples/+14155550123/b.wav", "v2", "2026-11-20T10:00:00.000Z");
     assert!(
-        !db.record_pack(&caller(), &current.sample, &pack(BUCKET, "r0")).await.unwrap(),
+        !db.record_pack(&echome_core::Person::from(&caller()), &current.sample, &pack(BUCKET, "r0"))
+            .await
+            .unwrap(),
         "no sample on record"
     );
     db.record_sample(&current).await.unwrap();
     let older = BlobRef::new("echome-recordings", "samples/+14155550123/a.wav");
     assert!(
-        !db.record_pack(&caller(), &older, &pack(BUCKET, "r-old")).await.unwrap(),
+        !db.record_pack(&echome_core::Person::from(&caller()), &older, &pack(BUCKET, "r-old")).await.unwrap(),
         "not the current sample"
     );
-    assert_eq!(db.current_sample(&caller()).await.unwrap().unwrap().pack, None);
-    assert!(db.record_pack(&caller(), &current.sample, &pack(BUCKET, "r1")).await.unwrap());
-    let read = db.current_sample(&caller()).await.unwrap().unwrap();
+    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap().unwrap().pack, None);
+    assert!(
+        db.record_pack(&echome_core::Person::from(&caller()), &current.sample, &pack(BUCKET, "r1"))
+            .await
+            .unwrap()
+    );
+    let read = db.current_sample(&echome_core::Person::from(&caller())).await.unwrap().unwrap();
     assert_eq!((read.sample, read.pack), (current.sample.clone(), Some(pack(BUCKET, "r1"))));
     // A newer upload starts without a pack.
     let newer = sample("samples/+14155550123/c.wav", "v3", "2026-11-21T10:00:00.000Z");
     db.record_sample(&newer).await.unwrap();
-    assert_eq!(db.current_sample(&caller()).await.unwrap().unwrap().pack, None);
+    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap().unwrap().pack, None);
 }
 
 #[tokio::test]
@@ -142,9 +148,9 @@ async fn a_run_is_created_once_and_keeps_how_it_ended() {
         started + Duration::minutes(5),
     );
     db.create_run(&later).await.unwrap();
-    assert_eq!(db.latest_run(&caller()).await.unwrap(), Some(later));
+    assert_eq!(db.latest_run(&echome_core::Person::from(&caller())).await.unwrap(), Some(later));
     let stranger = CallerId::parse("+442071838750").unwrap();
-    assert_eq!(db.latest_run(&stranger).await.unwrap(), None);
+    assert_eq!(db.latest_run(&echome_core::Person::from(&stranger)).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -237,7 +243,7 @@ async fn clones_are_cached_per_caller_and_listed_for_eviction() {
     let moto = MotoServer::start();
     let db = table(&moto).await;
     let clone = |caller: &str, voice: &str, used: &str| CloneRecord {
-        caller_id: CallerId::parse(caller).unwrap(),
+        person: echome_core::Person::from(CallerId::parse(caller).unwrap()),
         voice_id: VoiceId::parse(voice).unwrap(),
         engine: "elevenlabs".into(),
         pack_digest: "abc".into(),
@@ -252,20 +258,33 @@ async fn clones_are_cached_per_caller_and_listed_for_eviction() {
     let b = clone("+14155550002", "voiceB", "2026-11-20T10:00:00.000Z");
     db.put_clone(&a).await.unwrap();
     db.put_clone(&b).await.unwrap();
-    assert_eq!(db.clone_of(&a.caller_id).await.unwrap(), Some(a.clone()));
+    assert_eq!(db.clone_of(&a.person).await.unwrap(), Some(a.clone()));
     let ttl = Duration::hours(24);
-    assert!(db.touch_clone(&a.caller_id, &a.voice_id, t("2026-11-20T11:00:00.000Z"), ttl).await.unwrap());
+    assert!(db.touch_clone(&a.person, &a.voice_id, t("2026-11-20T11:00:00.000Z"), ttl).await.unwrap());
     let listed: Vec<_> = db.clones().await.unwrap().into_iter().map(|c| c.voice_id.to_string()).collect();
     assert_eq!(listed, ["voiceB", "voiceA"], "least recently used first");
-    let a2 = db.clone_of(&a.caller_id).await.unwrap().unwrap();
+    let a2 = db.clone_of(&a.person).await.unwrap().unwrap();
     assert_eq!((a2.reuse_count, a2.last_used_at), (1, t("2026-11-20T11:00:00.000Z")));
     let stranger = CallerId::parse("+14155550009").unwrap();
-    assert!(!db.touch_clone(&stranger, &a.voice_id, t("2026-11-20T11:00:00.000Z"), ttl).await.unwrap());
-    assert_eq!(db.clone_of(&stranger).await.unwrap(), None, "a use of nothing creates nothing");
+    assert!(
+        !db.touch_clone(
+            &echome_core::Person::from(&stranger),
+            &a.voice_id,
+            t("2026-11-20T11:00:00.000Z"),
+            ttl
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        db.clone_of(&echome_core::Person::from(&stranger)).await.unwrap(),
+        None,
+        "a use of nothing creates nothing"
+    );
 
     let log = CloneLogRecord {
         run_id: RunId::parse("run-1").unwrap(),
-        caller_id: a.caller_id.clone(),
+        person: a.person.clone(),
         engine: "elevenlabs".into(),
         voice_id: Some(a.voice_id.clone()),
         status: "created".into(),
@@ -306,7 +325,7 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
     let made = t("2026-11-20T09:00:00.000Z");
     let ttl = Duration::hours(24);
     let entry = CloneRecord {
-        caller_id: caller(),
+        person: echome_core::Person::from(caller()),
         voice_id: VoiceId::parse("voiceOld").unwrap(),
         engine: "elevenlabs".into(),
         pack_digest: "abc".into(),
@@ -321,9 +340,13 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
 
     // A frequent caller: every use pushes the end of the clone's life out.
     let used = t("2026-11-20T20:00:00.000Z");
-    assert!(db.touch_clone(&caller(), &entry.voice_id, used, ttl).await.unwrap());
-    assert!(db.touch_clone(&caller(), &entry.voice_id, used, Duration::hours(1)).await.unwrap());
-    let got = db.clone_of(&caller()).await.unwrap().unwrap();
+    assert!(db.touch_clone(&echome_core::Person::from(&caller()), &entry.voice_id, used, ttl).await.unwrap());
+    assert!(
+        db.touch_clone(&echome_core::Person::from(&caller()), &entry.voice_id, used, Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    let got = db.clone_of(&echome_core::Person::from(&caller())).await.unwrap().unwrap();
     assert_eq!((got.reuse_count, got.last_used_at), (2, used));
     assert_eq!(got.expires_at, (used + ttl).timestamp(), "extended, and never shortened");
     assert!(got.is_fresh(made + Duration::hours(30)), "fresh past the first day");
@@ -349,8 +372,17 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
     // Evicted to free a slot while a call was being answered: the late use changes nothing.
     let evicted = CloneRecord { status: CloneStatus::Evicted, ..got.clone() };
     db.put_clone(&evicted).await.unwrap();
-    assert!(!db.touch_clone(&caller(), &entry.voice_id, used + Duration::minutes(1), ttl).await.unwrap());
-    assert_eq!(db.clone_of(&caller()).await.unwrap(), Some(evicted.clone()));
+    assert!(
+        !db.touch_clone(
+            &echome_core::Person::from(&caller()),
+            &entry.voice_id,
+            used + Duration::minutes(1),
+            ttl
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(db.clone_of(&echome_core::Person::from(&caller())).await.unwrap(), Some(evicted.clone()));
 
     // Replaced by a newer voice: a use of the old one does not count on the new one.
     let replaced = CloneRecord {
@@ -360,8 +392,26 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
         ..evicted
     };
     db.put_clone(&replaced).await.unwrap();
-    assert!(!db.touch_clone(&caller(), &entry.voice_id, used + Duration::minutes(2), ttl).await.unwrap());
-    assert_eq!(db.clone_of(&caller()).await.unwrap(), Some(replaced.clone()));
-    assert!(db.touch_clone(&caller(), &replaced.voice_id, used + Duration::minutes(3), ttl).await.unwrap());
-    assert_eq!(db.clone_of(&caller()).await.unwrap().unwrap().reuse_count, 1);
+    assert!(
+        !db.touch_clone(
+            &echome_core::Person::from(&caller()),
+            &entry.voice_id,
+            used + Duration::minutes(2),
+            ttl
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(db.clone_of(&echome_core::Person::from(&caller())).await.unwrap(), Some(replaced.clone()));
+    assert!(
+        db.touch_clone(
+            &echome_core::Person::from(&caller()),
+            &replaced.voice_id,
+            used + Duration::minutes(3),
+            ttl
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(db.clone_of(&echome_core::Person::from(&caller())).await.unwrap().unwrap().reuse_count, 1);
 }

@@ -821,7 +821,7 @@ fn voice() -> VoiceId {
 /// The caller's current sample, as upload-trigger records an upload.
 fn uploaded(who: &CallerId, sample: BlobRef, at: DateTime<Utc>) -> SampleRecord {
     SampleRecord {
-        caller_id: who.clone(),
+        person: echome_core::Person::from(who.clone()),
         sample,
         version: "v1".into(),
         uploaded_at: at,
@@ -832,7 +832,7 @@ fn uploaded(who: &CallerId, sample: BlobRef, at: DateTime<Utc>) -> SampleRecord 
 
 fn clone_record(who: &CallerId, run: &RunId, at: DateTime<Utc>) -> CloneRecord {
     CloneRecord {
-        caller_id: who.clone(),
+        person: echome_core::Person::from(who.clone()),
         voice_id: voice(),
         engine: "elevenlabs".into(),
         pack_digest: "abc".into(),
@@ -893,9 +893,18 @@ async fn upload_trigger_works_with_its_template_policy() {
         records.create_run(&RunRecord::started(run_id.clone(), who.clone(), sample.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
     // A call's recording: the caller's earlier runs are read for short calls to join.
-    run.check("RunLog::runs_of", records.runs_of(&who).await, |r| r == std::slice::from_ref(&run_id));
+    run.check("RunLog::runs_of", records.runs_of(&echome_core::Person::from(&who)).await, |r| {
+        r == std::slice::from_ref(&run_id)
+    });
     run.check("RunLog::run", records.run(&run_id).await, |r| r.is_some());
-    let input = CloneRunInput { run_id, caller_id: who, sample, pack: None, call: None, combine: vec![] };
+    let input = CloneRunInput {
+        run_id,
+        person: echome_core::Person::from(who),
+        sample,
+        pack: None,
+        call: None,
+        combine: vec![],
+    };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     run.verdict();
 }
@@ -1008,15 +1017,26 @@ async fn clone_voice_works_with_its_template_policy() {
         blobs.get_bytes(&key("report.json")).await,
         |b| b == b"{}",
     );
-    run.check("CloneCache::clone_of", cache.clone_of(&who).await, Option::is_some);
+    run.check(
+        "CloneCache::clone_of",
+        cache.clone_of(&echome_core::Person::from(&who)).await,
+        Option::is_some,
+    );
     run.check(
         "CloneCache::touch_clone",
-        cache.touch_clone(&who, &voice(), at + Duration::minutes(1), Duration::hours(24)).await,
+        cache
+            .touch_clone(
+                &echome_core::Person::from(&who),
+                &voice(),
+                at + Duration::minutes(1),
+                Duration::hours(24),
+            )
+            .await,
         |t| *t,
     );
     let log = CloneLogRecord {
         run_id: run_id.clone(),
-        caller_id: who.clone(),
+        person: echome_core::Person::from(who.clone()),
         engine: "elevenlabs".into(),
         voice_id: None,
         status: "reused".into(),
@@ -1029,9 +1049,13 @@ async fn clone_voice_works_with_its_template_policy() {
     };
     run.check("CloneCache::log_clone", cache.log_clone(&log).await, |()| true);
     // Whose voice it is: the caller's reference voice is read, then replaced by the new pack's.
-    run.check("ReferenceVoices::reference_voice", cache.reference_voice(&who).await, Option::is_none);
+    run.check(
+        "ReferenceVoices::reference_voice",
+        cache.reference_voice(&echome_core::Person::from(&who)).await,
+        Option::is_none,
+    );
     let reference = echome_core::ReferenceVoice {
-        caller_id: who.clone(),
+        person: echome_core::Person::from(who.clone()),
         voiceprint: echome_core::Voiceprint { model: "ge2e".into(), embedding: vec![0.6, 0.8] },
         report: key("report.json"),
         run_id: run_id.clone(),
@@ -1043,18 +1067,28 @@ async fn clone_voice_works_with_its_template_policy() {
     let path = dir.path().join("sample_1.wav");
     let got = blobs.download_to(&key("sample_1.wav"), &path).await;
     run.check("BlobStore::download_to runs/ (the pack's samples)", got, |n| *n == 4000);
-    run.check("CloneCache::clones", cache.clones().await, |c| c.iter().any(|c| c.caller_id == who));
+    run.check("CloneCache::clones", cache.clones().await, |c| {
+        c.iter().any(|c| c.person.caller() == Some(&who))
+    });
     // Retiring the victim of a full account, then recording the new voice: both are puts.
     let evicted = CloneRecord { status: CloneStatus::Evicted, ..clone_record(&who, &run_id, at) };
     run.check("CloneCache::put_clone", cache.put_clone(&evicted).await, |()| true);
     // Freeing a slot marks the victim's entry evicted, only while it holds that voice.
-    run.check("CloneCache::evict_clone", cache.evict_clone(&who, &voice()).await, |marked| *marked);
+    run.check(
+        "CloneCache::evict_clone",
+        cache.evict_clone(&echome_core::Person::from(&who), &voice()).await,
+        |marked| *marked,
+    );
     // The pack is kept with the recording it was cut from, for the caller's next clone.
     let sample = BlobRef::new(&bucket, format!("samples/{}/call.wav", who.as_str()));
     let on_file = uploaded(&who, sample.clone(), at);
     DynamoRecords::new(&admin, &world().table).record_sample(&on_file).await.expect("seeding");
     let pack = echome_testkit::fixtures::pack(&bucket, run_id.as_str());
-    run.check("SampleLog::record_pack", cache.record_pack(&who, &sample, &pack).await, |kept| *kept);
+    run.check(
+        "SampleLog::record_pack",
+        cache.record_pack(&echome_core::Person::from(&who), &sample, &pack).await,
+        |kept| *kept,
+    );
     let expired = BlobRef::new(&bucket, "runs/iam-expired/report.json");
     run.check(
         "BlobStore::get_bytes runs/ (a kept pack's expired report: NotFound, so PackGone)",
@@ -1097,7 +1131,11 @@ async fn score_voice_works_with_its_template_policy() {
     run.secret("ELEVENLABS_API_KEY_PARAMETER").await;
     let blobs = S3BlobStore::new(&run.sdk);
     let cache = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
-    run.check("CloneCache::quality_of", cache.quality_of(&who, &voice()).await, Option::is_none);
+    run.check(
+        "CloneCache::quality_of",
+        cache.quality_of(&echome_core::Person::from(&who), &voice()).await,
+        Option::is_none,
+    );
     run.check(
         "BlobStore::get_bytes runs/ (the pack's report)",
         blobs.get_bytes(&key("report.json")).await,
@@ -1122,13 +1160,23 @@ async fn score_voice_works_with_its_template_policy() {
     );
     let quality =
         echome_testkit::fixtures::quality_score(voice().as_str(), run_id.as_str(), &Default::default(), at);
-    run.check("CloneCache::set_quality", cache.set_quality(&who, &quality).await, |stored| *stored);
-    let read = DynamoRecords::new(&admin, &world().table).quality_of(&who, &voice()).await;
+    run.check(
+        "CloneCache::set_quality",
+        cache.set_quality(&echome_core::Person::from(&who), &quality).await,
+        |stored| *stored,
+    );
+    let read = DynamoRecords::new(&admin, &world().table)
+        .quality_of(&echome_core::Person::from(&who), &voice())
+        .await;
     assert_eq!(read.expect("reading the score back"), Some(quality.clone()), "stored with the voice");
     // And with the voice's model.
     let (m, _) = library_model(&who, &run_id, at);
     DynamoRecords::new(&admin, &world().table).create_model(&m).await.expect("seeding");
-    run.check("CloneCache::clone_of", cache.clone_of(&who).await, Option::is_some);
+    run.check(
+        "CloneCache::clone_of",
+        cache.clone_of(&echome_core::Person::from(&who)).await,
+        Option::is_some,
+    );
     let stored = cache.model(&m.id).await;
     run.check("VoiceLibrary::model", stored, Option::is_some);
     let scored = VoiceModel { quality: Some(quality), version: 1, ..m };
@@ -1148,8 +1196,14 @@ async fn reconcile_voices_works_with_its_template_policy() {
         .expect("seeding");
     run.secret("ELEVENLABS_API_KEY_PARAMETER").await;
     let cache = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
-    run.check("CloneCache::clones", cache.clones().await, |c| c.iter().any(|c| c.caller_id == who));
-    run.check("CloneCache::evict_clone", cache.evict_clone(&who, &voice()).await, |marked| *marked);
+    run.check("CloneCache::clones", cache.clones().await, |c| {
+        c.iter().any(|c| c.person.caller() == Some(&who))
+    });
+    run.check(
+        "CloneCache::evict_clone",
+        cache.evict_clone(&echome_core::Person::from(&who), &voice()).await,
+        |marked| *marked,
+    );
     // The library: every model; one whose voice went is deleted, the next best activated.
     let (m, active) = library_model(&who, &run_id, at);
     let seed = DynamoRecords::new(&admin(), &world().table);
@@ -1169,7 +1223,11 @@ async fn reconcile_voices_works_with_its_template_policy() {
         cache.set_active(&m.person, Some(&active), Some(&m.id)).await,
         |s| *s,
     );
-    run.check("CloneCache::clone_of", cache.clone_of(&who).await, Option::is_some);
+    run.check(
+        "CloneCache::clone_of",
+        cache.clone_of(&echome_core::Person::from(&who)).await,
+        Option::is_some,
+    );
     run.check("CloneCache::put_clone", cache.put_clone(&clone_record(&who, &run_id, at)).await, |()| true);
     let cleared = cache.set_active(&m.person, None, Some(&m.id)).await;
     run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
@@ -1297,8 +1355,16 @@ async fn webhook_intake_works_with_its_template_policy() {
     run.check("CallLog::claim_call", records.claim_call(&fresh).await, |c| matches!(c, CallClaim::New(_)));
     let again = records.claim_call(&fresh).await;
     run.check("CallLog::claim_call (a duplicate delivery)", again, |c| matches!(c, CallClaim::Existing(_)));
-    run.check("CloneCache::clone_of", records.clone_of(&who).await, Option::is_some);
-    run.check("SampleLog::current_sample", records.current_sample(&who).await, Option::is_some);
+    run.check(
+        "CloneCache::clone_of",
+        records.clone_of(&echome_core::Person::from(&who)).await,
+        Option::is_some,
+    );
+    run.check(
+        "SampleLog::current_sample",
+        records.current_sample(&echome_core::Person::from(&who)).await,
+        Option::is_some,
+    );
     let found = records.call(&call_id).await;
     let current = found.as_ref().ok().cloned().flatten();
     run.check("CallLog::call", found, Option::is_some);
@@ -1315,10 +1381,17 @@ async fn webhook_intake_works_with_its_template_policy() {
     let created =
         records.create_run(&RunRecord::started(run_id.clone(), who.clone(), sample.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
-    let input =
-        CloneRunInput { run_id, caller_id: who.clone(), sample, pack: None, call: None, combine: vec![] };
+    let input = CloneRunInput {
+        run_id,
+        person: echome_core::Person::from(who.clone()),
+        sample,
+        pack: None,
+        call: None,
+        combine: vec![],
+    };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
-    let touched = records.touch_clone(&who, &voice(), at, Duration::hours(24)).await;
+    let touched =
+        records.touch_clone(&echome_core::Person::from(&who), &voice(), at, Duration::hours(24)).await;
     run.check("CloneCache::touch_clone", touched, |t| *t);
     let ev = CallEventRecord::new(CallEventKind::Incoming, Some(&call_id), at);
     run.check("CallLog::log_event", records.log_event(&ev).await, |()| true);
@@ -1451,7 +1524,7 @@ async fn check_people_and_erasure(
     };
     run.check("People::save_erasure", records.save_erasure(&receipt).await, |()| true);
     run.check("People::erasures", records.erasures().await, |all| all.iter().any(|r| r.id == "er-iam"));
-    run.check("RunLog::runs_of", records.runs_of(who).await, |r| !r.is_empty());
+    run.check("RunLog::runs_of", records.runs_of(&echome_core::Person::from(who)).await, |r| !r.is_empty());
     // The files (folders without the `+`, as above: the policy is about the prefixes).
     let folder = who.as_str().trim_start_matches('+');
     let admin_blobs = S3BlobStore::new(&admin());
@@ -1552,18 +1625,34 @@ async fn api_works_with_its_template_policy() {
     let records = DynamoRecords::new(&run.sdk, &table);
     let events = records.events_between(at - Duration::hours(1), at + Duration::hours(1)).await;
     run.check("CallLog::events_between", events, |e| !e.is_empty());
-    run.check("CloneCache::clone_of", records.clone_of(&who).await, Option::is_some);
-    run.check("RunLog::latest_run", records.latest_run(&who).await, Option::is_some);
+    run.check(
+        "CloneCache::clone_of",
+        records.clone_of(&echome_core::Person::from(&who)).await,
+        Option::is_some,
+    );
+    run.check(
+        "RunLog::latest_run",
+        records.latest_run(&echome_core::Person::from(&who)).await,
+        Option::is_some,
+    );
     run.check("CallLog::call", records.call(&call_id).await, Option::is_some);
     run.check("CallLog::call_events", records.call_events(&call_id).await, |e| !e.is_empty());
     run.check("CallLog::calls_of", records.calls_of(&who, 10, None).await, |p| !p.calls.is_empty());
     run.check("RunLog::run", records.run(&run_id).await, Option::is_some);
     run.check("CloneCache::clone_log", records.clone_log(&run_id).await, Vec::is_empty);
-    run.check("CloneCache::quality_of", records.quality_of(&who, &voice()).await, Option::is_none);
+    run.check(
+        "CloneCache::quality_of",
+        records.quality_of(&echome_core::Person::from(&who), &voice()).await,
+        Option::is_none,
+    );
     // An operator accepts a speaker the check refused: the caller's reference voice is replaced.
-    run.check("ReferenceVoices::reference_voice", records.reference_voice(&who).await, Option::is_none);
+    run.check(
+        "ReferenceVoices::reference_voice",
+        records.reference_voice(&echome_core::Person::from(&who)).await,
+        Option::is_none,
+    );
     let reference = echome_core::ReferenceVoice {
-        caller_id: who.clone(),
+        person: echome_core::Person::from(who.clone()),
         voiceprint: echome_core::Voiceprint { model: "ge2e".into(), embedding: vec![0.6, 0.8] },
         report: BlobRef::new(&bucket, format!("{}report.json", run_id.prefix())),
         run_id: run_id.clone(),
@@ -1590,7 +1679,11 @@ async fn api_works_with_its_template_policy() {
     run.check("VoiceLibrary::audit_of", records.audit_of(&m.id).await, |e| e.len() == 1);
     let cleared = records.set_active(&m.person, None, Some(&m.id)).await;
     run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
-    run.check("CloneCache::evict_clone", records.evict_clone(&who, &voice()).await, |marked| *marked);
+    run.check(
+        "CloneCache::evict_clone",
+        records.evict_clone(&echome_core::Person::from(&who), &voice()).await,
+        |marked| *marked,
+    );
     // A model asked for from a recording: it must be there, and its clone run starts.
     // (Its folder without the `+`: moto with IAM on miscomputes the signature of a key holding
     // one; the policy is about the samples/ prefix either way.)
@@ -1606,7 +1699,7 @@ async fn api_works_with_its_template_policy() {
     let starter = SfnRunStarter::new(&run.sdk, run.env("STATE_MACHINE_ARN"));
     let input = CloneRunInput {
         run_id: asked,
-        caller_id: who.clone(),
+        person: echome_core::Person::from(who.clone()),
         sample: recording,
         pack: None,
         call: None,
@@ -1662,7 +1755,7 @@ async fn api_works_with_its_template_policy() {
     check_moves(&mut run, &bucket, &run_id).await;
     let entries = records.clones().await;
     run.check("CloneCache::clones (analytics: the calls answered in the models' voices)", entries, |c| {
-        c.iter().any(|c| c.caller_id == who)
+        c.iter().any(|c| c.person.caller() == Some(&who))
     });
     check_people_and_erasure(&mut run, &records, &bucket, &who, at).await;
     run.verdict();
@@ -1734,7 +1827,11 @@ async fn moto_refuses_a_policy_missing_one_action() {
     let refused = records.record_sample(&rec).await;
     assert!(matches!(refused, Err(StorageError::Denied(_))), "PutItem without dynamodb:PutItem: {refused:?}");
     assert_eq!(outcomes(&seen), ["moto 403"], "moto itself refused the PutItem");
-    assert_eq!(records.current_sample(&who).await.unwrap(), None, "GetItem is still allowed");
+    assert_eq!(
+        records.current_sample(&echome_core::Person::from(&who)).await.unwrap(),
+        None,
+        "GetItem is still allowed"
+    );
     assert_eq!(outcomes(&seen), ["moto 403", "moto 200"]);
 
     // S3: synthesize-speech without s3:PutObject on tts/.

@@ -16,7 +16,7 @@ async fn a_run_starts_once_under_its_own_name() {
     let key = "samples/+14155550123/call.mp3";
     let input = CloneRunInput {
         run_id: RunId::for_upload(&caller, key, "v1"),
-        caller_id: caller.clone(),
+        person: echome_core::Person::from(caller.clone()),
         sample: BlobRef::new("echome-recordings", key),
         pack: None,
         call: None,
@@ -103,6 +103,30 @@ async fn a_run_started_without_earlier_calls_still_reaches_extract_audio() {
     assert!(run.error.unwrap().message.contains("extract-audio"), "it got as far as ExtractAudio");
 }
 
+/// An input naming its caller as `caller_id` (started by code from before named people, during
+/// a deploy), with a caller waiting: every state is given `$.person` from it, so the run gets
+/// as far as ExtractAudio and its failure path (which hands the caller over, reading
+/// `$.person` too) records it, instead of a States.Runtime error no Catch takes.
+#[tokio::test]
+async fn a_run_started_with_caller_id_still_runs_and_records_its_failure() {
+    let call = echome_core::CallContext {
+        threecx_call_id: echome_core::CallId::parse("3cx-9002").unwrap(),
+        greeting_call_id: None,
+        phone_number: CallerId::parse("+14155550123").unwrap(),
+        deadline: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::seconds(35), 0),
+    };
+    let run_id = RunId::for_call(&call.threecx_call_id);
+    let (status, run) = run_input_on_moto(run_id, Some(call), |input| {
+        let object = input.as_object_mut().unwrap();
+        let person = object.remove("person").unwrap();
+        object.insert("caller_id".into(), person);
+    })
+    .await;
+    assert_eq!(status, "FAILED");
+    assert_eq!(run.status, RunStatus::Failed, "the failure path ran");
+    assert!(run.error.unwrap().message.contains("extract-audio"), "it got as far as ExtractAudio");
+}
+
 /// SegmentAudio's answer that there is no usable speech (as the Lambda returns it; moto runs no
 /// Lambda, so the run is given it as its pack): the run is recorded as failed with the reason,
 /// and the execution succeeds, so the ExecutionsFailed alarm stays for faults.
@@ -158,7 +182,7 @@ async fn run_input_on_moto(
         .unwrap();
     let input = CloneRunInput {
         run_id: run_id.clone(),
-        caller_id: caller,
+        person: echome_core::Person::from(caller),
         sample,
         pack: None,
         call,

@@ -428,7 +428,7 @@ mod tests {
 
     fn clone_rec(expires: &str, status: CloneStatus) -> CloneRecord {
         CloneRecord {
-            caller_id: CallerId::parse("+14155550123").unwrap(),
+            person: crate::Person::parse("+14155550123").unwrap(),
             voice_id: VoiceId::parse("v1").unwrap(),
             engine: "elevenlabs".into(),
             pack_digest: "d".into(),
@@ -443,7 +443,7 @@ mod tests {
 
     fn sample() -> SampleRecord {
         SampleRecord {
-            caller_id: CallerId::parse("+14155550123").unwrap(),
+            person: crate::Person::parse("+14155550123").unwrap(),
             sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
             version: "v".into(),
             uploaded_at: t("2026-11-01T00:00:00Z"),

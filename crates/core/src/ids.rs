@@ -19,6 +19,10 @@ pub enum IdError {
     ModelId(Shown),
     #[error("conversation id {0} must be 1 to 128 letters, digits, '-' and '_'")]
     ConversationId(Shown),
+    #[error(
+        "person must be a caller's E.164 number or an id of 1 to 64 lowercase letters, digits, '.', '_' and '-' starting with a letter or digit and holding a letter"
+    )]
+    Person,
 }
 
 /// What is wrong with a caller id, said without its digits.
@@ -141,6 +145,97 @@ impl From<CallerId> for String {
     }
 }
 
+/// Whose voice it is: a caller (their number) or anyone an operator names (`emp-42`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Person {
+    Caller(CallerId),
+    Named(String),
+}
+
+impl Person {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let raw = raw.trim();
+        if raw.starts_with('+') {
+            return Ok(Self::Caller(CallerId::parse(raw)?));
+        }
+        let ok = (1..=64).contains(&raw.len())
+            && raw.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            // A number without its `+` is a caller's, mistyped, not a name.
+            && raw.bytes().any(|b| b.is_ascii_lowercase());
+        if ok { Ok(Self::Named(raw.to_owned())) } else { Err(IdError::Person) }
+    }
+
+    /// The full form, for keys and provider calls (a caller's whole number).
+    pub fn as_key(&self) -> &str {
+        match self {
+            Self::Caller(c) => c.as_str(),
+            Self::Named(n) => n,
+        }
+    }
+
+    /// `samples/{person}/`: where the person's recordings are uploaded (every upload there
+    /// starts a clone run). A named id never starts with `+`, so the two kinds never meet.
+    pub fn samples_prefix(&self) -> String {
+        format!("{SAMPLES_PREFIX}{}/", self.as_key())
+    }
+
+    pub fn caller(&self) -> Option<&CallerId> {
+        match self {
+            Self::Caller(c) => Some(c),
+            Self::Named(_) => None,
+        }
+    }
+}
+
+impl From<CallerId> for Person {
+    fn from(c: CallerId) -> Self {
+        Self::Caller(c)
+    }
+}
+
+impl From<&CallerId> for Person {
+    fn from(c: &CallerId) -> Self {
+        Self::Caller(c.clone())
+    }
+}
+
+impl From<&Person> for Person {
+    fn from(p: &Person) -> Self {
+        p.clone()
+    }
+}
+
+/// A caller's number redacted, as everywhere else.
+impl fmt::Display for Person {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Caller(c) => write!(f, "{c}"),
+            Self::Named(n) => f.write_str(n),
+        }
+    }
+}
+
+impl fmt::Debug for Person {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Person({self})")
+    }
+}
+
+impl TryFrom<String> for Person {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Person> for String {
+    fn from(p: Person) -> Self {
+        p.as_key().to_owned()
+    }
+}
+
 /// Display, and the `String` conversions serde uses (`try_from` validates), of an id newtype.
 macro_rules! string_id {
     ($name:ident) => {
@@ -184,16 +279,24 @@ impl RunId {
     /// The run an upload starts, named after the object's key and version: a redelivered S3
     /// event names the same run, so Step Functions refuses to start it twice. Execution names
     /// allow 80 characters, so the key is hashed; the caller's digits keep the name readable
-    /// in the console without being the whole number.
-    pub fn for_upload(caller: &CallerId, key: &str, version: &str) -> Self {
+    /// in the console without being the whole number; a named person's id (at most 20 of its
+    /// characters) is shown as it is.
+    pub fn for_upload(person: impl Into<Person>, key: &str, version: &str) -> Self {
+        let person = person.into();
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(key.as_bytes());
         h.update([0]);
         h.update(version.as_bytes());
         let hex = crate::signing::hex(&h.finalize()[..12]);
-        let digits = caller.as_str().trim_start_matches('+');
-        Self(format!("up-{}-{hex}", &digits[digits.len().saturating_sub(4)..]))
+        let shown: String = match &person {
+            Person::Caller(c) => {
+                let digits = c.as_str().trim_start_matches('+');
+                digits[digits.len().saturating_sub(4)..].to_owned()
+            }
+            Person::Named(n) => n.chars().filter(|c| *c != '.').take(20).collect(),
+        };
+        Self(format!("up-{shown}-{hex}"))
     }
 
     /// The run an incoming call starts: one per 3CX call, so a duplicate webhook names the

@@ -33,7 +33,7 @@ pub use archive::BlobArchive;
 pub use blob::BlobRef;
 pub use calls::{CallEventKind, CallEventRecord, CallPath, CallRecord, CallStatus, HandOver};
 pub use error::{AudioError, ErrorType, StepError, StorageError};
-pub use ids::{CallId, CallerId, ConversationId, IdError, RunId, VoiceId};
+pub use ids::{CallId, CallerId, ConversationId, IdError, Person, RunId, VoiceId};
 pub use library::{ModelPage, VoiceLibrary};
 pub use people::{ConsentPolicy, People};
 pub use ports::{

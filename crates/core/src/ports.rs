@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::blob::BlobRef;
 use crate::calls::{CallEventRecord, CallRecord};
 use crate::error::StorageError;
-use crate::ids::{CallId, CallerId, RunId, VoiceId};
+use crate::ids::{CallId, CallerId, Person, RunId, VoiceId};
 use crate::quality::QualityScore;
 use crate::records::{CloneLogRecord, CloneRecord, RunOutcome, RunRecord, SampleRecord, SampleWrite};
 use crate::speech::SpeechFormat;
@@ -143,14 +143,14 @@ pub trait SampleLog: Send + Sync {
 
     fn current_sample(
         &self,
-        caller: &CallerId,
+        person: &Person,
     ) -> impl Future<Output = Result<Option<SampleRecord>, StorageError>> + Send;
 
     /// Keeps the pack cut from `sample` with the caller's current sample, if that is still
     /// `sample` (a newer upload gets its own pack); `false` when it is not.
     fn record_pack(
         &self,
-        caller: &CallerId,
+        person: &Person,
         sample: &BlobRef,
         pack: &SegmentOutput,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
@@ -173,11 +173,11 @@ pub trait RunLog: Send + Sync {
     /// The caller's most recently started run.
     fn latest_run(
         &self,
-        caller: &CallerId,
+        person: &Person,
     ) -> impl Future<Output = Result<Option<RunRecord>, StorageError>> + Send;
 
     /// Every run of the caller (for erasure: where their derived files are).
-    fn runs_of(&self, caller: &CallerId) -> impl Future<Output = Result<Vec<RunId>, StorageError>> + Send;
+    fn runs_of(&self, person: &Person) -> impl Future<Output = Result<Vec<RunId>, StorageError>> + Send;
 }
 
 /// Whether recording a call made it.
@@ -249,7 +249,7 @@ pub trait RunStarter: Send + Sync {
 pub trait CloneCache: Send + Sync {
     fn clone_of(
         &self,
-        caller: &CallerId,
+        person: &Person,
     ) -> impl Future<Output = Result<Option<CloneRecord>, StorageError>> + Send;
 
     /// Stores the caller's entry, replacing any earlier one.
@@ -262,7 +262,7 @@ pub trait CloneCache: Send + Sync {
     /// the entry is missing, evicted or holds another voice.
     fn touch_clone(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
         at: DateTime<Utc>,
         ttl: chrono::Duration,
@@ -273,7 +273,7 @@ pub trait CloneCache: Send + Sync {
     /// with nothing written, when the entry is missing or holds another voice.
     fn evict_clone(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
@@ -292,14 +292,14 @@ pub trait CloneCache: Send + Sync {
     /// voice made since has its own score to come); `Ok(false)` when it does not.
     fn set_quality(
         &self,
-        caller: &CallerId,
+        person: &Person,
         score: &QualityScore,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
     /// The measured quality of the caller's voice `voice`, while their entry holds it.
     fn quality_of(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
     ) -> impl Future<Output = Result<Option<QualityScore>, StorageError>> + Send;
 }
@@ -308,7 +308,7 @@ pub trait CloneCache: Send + Sync {
 pub trait ReferenceVoices: Send + Sync {
     fn reference_voice(
         &self,
-        caller: &CallerId,
+        person: &Person,
     ) -> impl Future<Output = Result<Option<ReferenceVoice>, StorageError>> + Send;
 
     /// Stores the caller's reference voice, replacing any earlier one.

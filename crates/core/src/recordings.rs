@@ -87,11 +87,12 @@ pub fn requests_prefix(caller: &CallerId) -> String {
 }
 
 /// Whether a sample key is a call recording (`samples/{caller}/calls/…`), whose channels the
-/// extraction picks by [`RecordingChannel`].
+/// extraction picks by [`RecordingChannel`]. Only callers have calls: a named person's
+/// `calls/` folder is theirs to name.
 pub fn is_call_recording(key: &str) -> bool {
     key.strip_prefix(SAMPLES_PREFIX)
         .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(_, name)| name.starts_with(CALLS_FOLDER))
+        .is_some_and(|(folder, name)| folder.starts_with('+') && name.starts_with(CALLS_FOLDER))
 }
 
 /// Whether a recording whose run ended with error code `code` is joined to the caller's next

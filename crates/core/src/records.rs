@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobRef;
 use crate::error::StepError;
-use crate::ids::{CallerId, RunId, VoiceId};
+use crate::ids::{Person, RunId, VoiceId};
 use crate::steps::SegmentOutput;
 use crate::voiceprint::SpeakerCheck;
 
@@ -23,7 +23,8 @@ pub fn expiry(at: DateTime<Utc>, days: i64) -> i64 {
 /// The caller's current sample: the newest upload under `samples/{caller_id}/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleRecord {
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub sample: BlobRef,
     /// The object's version (or, unversioned, its S3 sequencer): what makes an upload unique.
     pub version: String,
@@ -69,7 +70,8 @@ impl RunStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub run_id: RunId,
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub sample: BlobRef,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
@@ -84,10 +86,10 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn started(run_id: RunId, caller_id: CallerId, sample: BlobRef, at: DateTime<Utc>) -> Self {
+    pub fn started(run_id: RunId, person: impl Into<Person>, sample: BlobRef, at: DateTime<Utc>) -> Self {
         Self {
             run_id,
-            caller_id,
+            person: person.into(),
             sample,
             status: RunStatus::Running,
             started_at: at,
@@ -130,7 +132,8 @@ impl CloneStatus {
 /// The caller's cloned voice, as cached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneRecord {
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub voice_id: VoiceId,
     /// `elevenlabs`, or `offline` (a matching espeak-ng voice, never a clone).
     pub engine: String,
@@ -155,7 +158,8 @@ impl CloneRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneLogRecord {
     pub run_id: RunId,
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub engine: String,
     pub voice_id: Option<VoiceId>,
     /// `created`, `reused`, `kept_by_hand`, `kept_active`, `speaker_mismatch` or `failed`.

@@ -47,7 +47,7 @@ where
         let status = run.error.as_ref().map_or_else(|| run.status.as_str().to_owned(), |e| e.code.clone());
         return Err(AcceptError::NotAMismatch { run: run_id.clone(), status });
     };
-    if let Some(current) = records.reference_voice(&run.caller_id).await? {
+    if let Some(current) = records.reference_voice(&run.person).await? {
         // Accepted before: the first acceptance stands.
         if current.run_id == *run_id {
             return Ok((current, check));
@@ -57,7 +57,7 @@ where
         }
     }
     let reference = ReferenceVoice {
-        caller_id: run.caller_id.clone(),
+        person: run.person.clone(),
         voiceprint: check.voiceprint.clone(),
         report: check.pack.clone(),
         run_id: run_id.clone(),
@@ -65,6 +65,6 @@ where
         accepted_by: Some(by.to_owned()),
     };
     records.put_reference_voice(&reference).await?;
-    tracing::info!(run_id = %run_id, caller = %run.caller_id, by, similarity = check.similarity, "speaker accepted");
+    tracing::info!(run_id = %run_id, caller = %run.person, by, similarity = check.similarity, "speaker accepted");
     Ok((reference, check))
 }

@@ -4,14 +4,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobRef;
 use crate::error::{ErrorType, StepError};
-use crate::ids::{CallId, CallerId, ModelId, RunId, VoiceId};
+use crate::ids::{CallId, CallerId, ModelId, Person, RunId, VoiceId};
 use crate::speech::SpeechFormat;
 
 /// The clone run's input, as upload-trigger, webhook-intake (or `echome`) starts it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneRunInput {
     pub run_id: RunId,
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub sample: BlobRef,
     /// The pack an earlier run cut from `sample`: the run goes straight to CloneVoice (and
     /// back to ExtractAudio if its files have expired).
@@ -76,7 +77,8 @@ pub struct TransitionOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractInput {
     pub run_id: RunId,
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub sample: BlobRef,
     /// Earlier short recordings of the caller's calls joined before `sample` ([`CloneRunInput::combine`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -174,7 +176,8 @@ impl SegmentAnswer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneInput {
     pub run_id: RunId,
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub pack: SegmentOutput,
     /// The recording the pack was cut from: the pack is kept with it for the next clone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,7 +202,8 @@ pub struct CloneOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreInput {
     pub run_id: RunId,
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub pack: SegmentOutput,
     pub clone: CloneOutput,
 }

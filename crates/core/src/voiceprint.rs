@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobRef;
 use crate::error::{ErrorType, StepError};
-use crate::ids::{CallerId, RunId};
+use crate::ids::{Person, RunId};
 
 /// The similarity below which a new pack is not the caller: the equal-error point measured on
 /// real voices (`make bench`, bench/speaker_check.py: 28 recordings of six real speakers,
@@ -125,7 +125,8 @@ impl From<MatchThreshold> for f64 {
 /// from. Kept until the caller's data is erased (it outlives the clone, whose slot expires).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReferenceVoice {
-    pub caller_id: CallerId,
+    #[serde(alias = "caller_id")]
+    pub person: Person,
     pub voiceprint: Voiceprint,
     /// The pack it came from (its report), and the run that made or judged that pack.
     pub report: BlobRef,
@@ -217,7 +218,7 @@ mod tests {
 
     fn reference(v: &[f32]) -> ReferenceVoice {
         ReferenceVoice {
-            caller_id: CallerId::parse("+14155550123").unwrap(),
+            person: Person::parse("+14155550123").unwrap(),
             voiceprint: print(v),
             report: BlobRef::new("b", "runs/r1/report.json"),
             run_id: RunId::parse("r1").unwrap(),

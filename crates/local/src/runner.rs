@@ -211,7 +211,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
             result.pack = Some(pack.clone());
             let req = CloneInput {
                 run_id: input.run_id.clone(),
-                caller_id: input.caller_id.clone(),
+                person: input.person.clone(),
                 pack,
                 sample: Some(input.sample.clone()),
             };
@@ -233,8 +233,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
             result.transition = Some(done);
         }
         if let Some(pack) = result.pack.clone() {
-            let req =
-                ScoreInput { run_id: input.run_id.clone(), caller_id: input.caller_id.clone(), pack, clone };
+            let req = ScoreInput { run_id: input.run_id.clone(), person: input.person.clone(), pack, clone };
             let scored = self.step(SCORE, || self.steps.score_voice(req.clone())).await;
             if let Err(e) = &scored {
                 // Caught where the ASL catches it (every error, today): the run goes on.
@@ -268,7 +267,7 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
         };
         let req = ExtractInput {
             run_id: input.run_id.clone(),
-            caller_id: input.caller_id.clone(),
+            person: input.person.clone(),
             sample: input.sample.clone(),
             combine: input.combine.clone(),
         };
@@ -312,7 +311,8 @@ impl<S: CloneRunSteps, L: RunLog> Runner<S, L> {
     ) -> TransitionInput {
         TransitionInput {
             run_id: input.run_id.clone(),
-            caller_id: input.caller_id.clone(),
+            // A run with a call on the line is a caller's (the webhook starts it).
+            caller_id: input.person.caller().cloned().unwrap_or_else(|| call.phone_number.clone()),
             call: call.clone(),
             clone,
             error: error
@@ -409,7 +409,9 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use echome_core::{AudioError, BlobRef, CallerId, ErrorType, RunId, RunRecord, RunStatus, SourceInfo};
+    use echome_core::{
+        AudioError, BlobRef, CallerId, ErrorType, Person, RunId, RunRecord, RunStatus, SourceInfo,
+    };
 
     use super::*;
     use crate::LocalRecords;
@@ -533,18 +535,13 @@ mod tests {
     async fn started(log: &LocalRecords, run: &str) -> CloneRunInput {
         let input = CloneRunInput {
             run_id: RunId::parse(run).unwrap(),
-            caller_id: CallerId::parse("+14155550123").unwrap(),
+            person: Person::parse("+14155550123").unwrap(),
             sample: BlobRef::new("b", "samples/+14155550123/a.wav"),
             pack: None,
             call: None,
             combine: vec![],
         };
-        let rec = RunRecord::started(
-            input.run_id.clone(),
-            input.caller_id.clone(),
-            input.sample.clone(),
-            Utc::now(),
-        );
+        let rec = RunRecord::started(input.run_id.clone(), &input.person, input.sample.clone(), Utc::now());
         log.create_run(&rec).await.unwrap();
         input
     }

@@ -61,7 +61,7 @@ fn tasks_from(states: &Value, start: &str) -> Vec<(String, String)> {
                 assert!(
                     matches!(
                         first["Variable"].as_str(),
-                        Some("$.call" | "$.error.Cause" | "$.error.Error" | "$.combine")
+                        Some("$.person" | "$.call" | "$.error.Cause" | "$.error.Error" | "$.combine")
                     ),
                     "{at}"
                 );
@@ -91,7 +91,7 @@ fn the_runner_runs_the_state_machine_s_task_states_in_order() {
 #[test]
 fn the_score_comes_after_the_hand_over_and_its_failure_costs_the_run_nothing() {
     let asl = asl();
-    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
+    let branch = &asl["States"][CLONE_AND_HAND_OVER]["Branches"][0];
     let states = &branch["States"];
     assert_eq!(states["TransitionCall"]["Next"], "ScoreVoice", "the caller is handed over first");
     assert_eq!(states["CallerWaiting"]["Default"], "ScoreVoice");
@@ -112,7 +112,7 @@ fn the_score_comes_after_the_hand_over_and_its_failure_costs_the_run_nothing() {
 #[test]
 fn a_kept_pack_goes_straight_to_clone_voice_and_back_to_the_analysis_when_it_is_gone() {
     let asl = asl();
-    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
+    let branch = &asl["States"][CLONE_AND_HAND_OVER]["Branches"][0];
     let start = &branch["States"]["PackAtHand"];
     assert_eq!(start["Type"], "Choice");
     let choice = &start["Choices"][1];
@@ -135,10 +135,31 @@ fn a_kept_pack_goes_straight_to_clone_voice_and_back_to_the_analysis_when_it_is_
 
 /// A run started without `combine` (by code from before it) gets none on the way to ExtractAudio,
 /// which passes `$.combine` on: a missing path there would be a States.Runtime error.
+/// The run's Parallel: the clone beside the deadline.
+const CLONE_AND_HAND_OVER: &str = "CloneAndHandOver";
+
+#[test]
+fn a_run_started_with_caller_id_gets_its_person_before_anything_reads_it() {
+    let asl = asl();
+    let states = &asl["States"];
+    let start = &states[asl["StartAt"].as_str().unwrap()];
+    assert_eq!(start["Choices"][0]["Variable"], "$.person");
+    assert_eq!(start["Choices"][0]["Next"], CLONE_AND_HAND_OVER);
+    let fill = &states[start["Default"].as_str().unwrap()];
+    assert_eq!(
+        (fill["Type"].as_str(), fill["InputPath"].as_str(), fill["ResultPath"].as_str()),
+        (Some("Pass"), Some("$.caller_id"), Some("$.person"))
+    );
+    assert_eq!(fill["Next"], CLONE_AND_HAND_OVER);
+    // Nothing reads $.caller_id but that fill: every state is given the person.
+    let text = serde_json::to_string(&asl).unwrap();
+    assert_eq!(text.matches("$.caller_id").count(), 1 + 1, "the fill and its Choice's comment");
+}
+
 #[test]
 fn a_run_without_earlier_calls_gets_none_before_anything_reads_them() {
     let asl = asl();
-    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0];
+    let branch = &asl["States"][CLONE_AND_HAND_OVER]["Branches"][0];
     let states = &branch["States"];
     let start = &states[branch["StartAt"].as_str().unwrap()];
     assert_eq!(start["Choices"][0]["Variable"], "$.combine");
@@ -153,7 +174,7 @@ fn a_run_without_earlier_calls_gets_none_before_anything_reads_them() {
     // What every starter writes: the field is there even when empty.
     let input = echome_core::CloneRunInput {
         run_id: echome_core::RunId::parse("r1").unwrap(),
-        caller_id: echome_core::CallerId::parse("+14155550123").unwrap(),
+        person: echome_core::Person::from(echome_core::CallerId::parse("+14155550123").unwrap()),
         sample: echome_core::BlobRef::new("b", "samples/+14155550123/a.wav"),
         pack: None,
         call: None,
@@ -169,7 +190,7 @@ fn a_run_without_earlier_calls_gets_none_before_anything_reads_them() {
 fn no_usable_speech_is_recorded_but_ends_the_execution_without_a_failure() {
     let asl = asl();
     let states = &asl["States"];
-    let branch = &states[asl["StartAt"].as_str().unwrap()]["Branches"][0]["States"];
+    let branch = &states[CLONE_AND_HAND_OVER]["Branches"][0]["States"];
     assert_eq!(branch[CLONE_RUN[1].state]["Next"], "PackAtHand", "SegmentAudio's answer is looked at");
     let first = &branch["PackAtHand"]["Choices"][0];
     assert_eq!(first["Variable"], "$.pack.no_usable_speech", "checked before the pack is cloned");
@@ -208,7 +229,7 @@ fn no_usable_speech_is_recorded_but_ends_the_execution_without_a_failure() {
 fn the_deadline_runs_beside_the_clone_and_the_failure_path_hands_over() {
     let asl = asl();
     let states = &asl["States"];
-    let parallel = &states[asl["StartAt"].as_str().unwrap()];
+    let parallel = &states[CLONE_AND_HAND_OVER];
     assert_eq!(parallel["Type"], "Parallel");
     let deadline = &parallel["Branches"][1];
     let path = tasks_from(&deadline["States"], deadline["StartAt"].as_str().unwrap());
@@ -228,7 +249,7 @@ fn the_deadline_runs_beside_the_clone_and_the_failure_path_hands_over() {
 #[test]
 fn a_failing_deadline_hand_over_does_not_fail_the_parallel_state() {
     let asl = asl();
-    let deadline = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][1]["States"];
+    let deadline = &asl["States"][CLONE_AND_HAND_OVER]["Branches"][1]["States"];
     let catch = deadline[AT_DEADLINE.state]["Catch"].as_array().expect("the deadline branch catches");
     assert_eq!(catch[0]["ErrorEquals"][0], "States.ALL");
     let mut at = catch[0]["Next"].as_str().unwrap();
@@ -271,7 +292,7 @@ fn every_error_name_the_asl_matches_exists_in_code() {
 #[test]
 fn every_function_step_retries_what_the_runner_retries() {
     let asl = asl();
-    let branch = &asl["States"][asl["StartAt"].as_str().unwrap()]["Branches"][0]["States"];
+    let branch = &asl["States"][CLONE_AND_HAND_OVER]["Branches"][0]["States"];
     for step in CLONE_RUN.iter().filter(|s| !s.function.contains(':')) {
         // The Parallel state catches every failure; CloneVoice's one Catch (a kept pack gone)
         // leads back into the branch, and ScoreVoice's takes everything (a score never fails

@@ -80,7 +80,10 @@ async fn a_failed_erasure_is_finished_by_the_retry_on_the_same_receipt() {
         at,
     );
     echome_core::library::ops::register(&records, &m, 0.8, at).await.unwrap();
-    assert!(records.clone_of(&caller).await.unwrap().is_some(), "the model is the caller's voice");
+    assert!(
+        records.clone_of(&echome_core::Person::from(&caller)).await.unwrap().is_some(),
+        "the model is the caller's voice"
+    );
     for k in [
         "tts/voiceErased1/h1.mp3",
         "tts/voiceErased1/h1.json",

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use echome_core::{
-    BlobRef, CallerId, CloneRecord, CloneStatus, PackFigures, QualityScore, RunId, SegmentOutput, VoiceId,
+    BlobRef, CloneRecord, CloneStatus, PackFigures, QualityScore, RunId, SegmentOutput, VoiceId,
 };
 
 /// A sample pack as SegmentAudio leaves it under `runs/{run}/` in `bucket`: two files, noisy, a
@@ -24,7 +24,7 @@ pub fn pack(bucket: &str, run: &str) -> SegmentOutput {
 /// (as CloneVoice leaves it).
 pub fn clone_entry(caller: &str, voice: &str, at: DateTime<Utc>) -> CloneRecord {
     CloneRecord {
-        caller_id: CallerId::parse(caller).expect("an E.164 number"),
+        person: echome_core::Person::parse(caller).expect("a caller's number or a person's id"),
         voice_id: VoiceId::parse(voice).expect("a voice id"),
         engine: "elevenlabs".into(),
         pack_digest: format!("pack-of-{voice}"),

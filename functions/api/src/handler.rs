@@ -25,7 +25,7 @@ use echome_core::limits::{RateDecision, RateLimiter, RoleLimits};
 use echome_core::metrics::Metrics;
 use echome_core::speaker_accept::{AcceptError, accept_speaker};
 use echome_core::{
-    BlobStore, CallId, CallLog, CallerId, CloneCache, ReferenceVoices, RunId, RunLog, RunStarter,
+    BlobStore, CallId, CallLog, CallerId, CloneCache, Person, ReferenceVoices, RunId, RunLog, RunStarter,
     StorageError, VoiceEngine, VoiceLibrary, WebhookArchive,
 };
 use echome_http::{HttpError, percent_decode, query, respond};
@@ -177,10 +177,11 @@ where
             }
             ["api", "clone-status", caller] => {
                 let caller = parse_caller(caller)?;
+                let person = Person::from(&caller);
                 let (clone, run) =
-                    tokio::try_join!(self.records.clone_of(&caller), self.records.latest_run(&caller))?;
+                    tokio::try_join!(self.records.clone_of(&person), self.records.latest_run(&person))?;
                 let quality = match &clone {
-                    Some(c) => self.records.quality_of(&caller, &c.voice_id).await?,
+                    Some(c) => self.records.quality_of(&person, &c.voice_id).await?,
                     None => None,
                 };
                 let now = Utc::now();
@@ -227,7 +228,7 @@ where
                 let check = log.iter().rev().find_map(|l| l.speaker_check.as_ref());
                 // The voice's measured quality, while it is still the caller's voice.
                 let quality = match &run.voice_id {
-                    Some(voice) => self.records.quality_of(&run.caller_id, voice).await?,
+                    Some(voice) => self.records.quality_of(&run.person, voice).await?,
                     None => None,
                 };
                 Ok((200, views::run(&run, check, quality.as_ref(), log.last())))

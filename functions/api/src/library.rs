@@ -53,9 +53,9 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
     })
 }
 
-/// The caller's clone entry holds this model's voice: the calls it counts were this model's.
+/// The person's clone entry holds this model's voice: the uses it counts were this model's.
 fn holds(e: &CloneRecord, m: &VoiceModel) -> bool {
-    m.person.caller() == Some(&e.caller_id)
+    m.person == e.person
         && ModelId::for_run(&e.run_id) == m.id
         && m.provider_voice_id.as_ref() == Some(&e.voice_id)
 }
@@ -445,10 +445,7 @@ where
             }
             (["voice-models", id, "usage"], _) => {
                 let m = ops::load(lib, &actor, &model_id(id)?, Act::See).await?;
-                let entry = match m.person.caller() {
-                    Some(caller) => lib.clone_of(caller).await?.filter(|e| holds(e, &m)),
-                    None => None,
-                };
+                let entry = lib.clone_of(&m.person).await?.filter(|e| holds(e, &m));
                 Ok((200, views::usage_with_calls(&m, &self.library, entry.as_ref())))
             }
             (["voice-models", id, "audit"], _) => {
@@ -487,19 +484,15 @@ where
     ) -> Result<(i64, Value), HttpError> {
         let body: CreateBody = json_body(req)?;
         let p = person(&body.person)?;
-        let Some(caller) = p.caller() else {
-            return Err(HttpError::BadRequest(
-                "a voice is cloned from a caller's recordings: person must be an E.164 number".into(),
-            ));
-        };
-        let folder = caller.samples_prefix();
+        self.known(&p).await?;
+        let folder = p.samples_prefix();
         let name_ok = body
             .sample_key
             .strip_prefix(&folder)
             .is_some_and(|rest| !rest.is_empty() && !rest.split('/').any(|s| s == ".." || s.is_empty()));
         if !name_ok {
             return Err(HttpError::BadRequest(format!(
-                "sample_key must name a recording in the caller's folder, {}{{name}}",
+                "sample_key must name a recording in the person's folder, {}{{name}}",
                 echome_core::redact::phone_numbers(&folder)
             )));
         }
@@ -514,7 +507,7 @@ where
             return Err(HttpError::NotFound("a recording at that sample_key".into()));
         }
         let by = format!("model-by-{}", who.subject);
-        let run_id = echome_core::RunId::for_upload(caller, &body.sample_key, &by);
+        let run_id = echome_core::RunId::for_upload(&p, &body.sample_key, &by);
         let m = VoiceModel {
             name,
             source: echome_core::library::ModelSource {
@@ -542,11 +535,11 @@ where
             // failed); recording and starting it again are both idempotent.
             existing
         };
-        let run = echome_core::RunRecord::started(run_id.clone(), caller.clone(), sample.clone(), now);
+        let run = echome_core::RunRecord::started(run_id.clone(), &p, sample.clone(), now);
         self.records.create_run(&run).await?;
         let input = echome_core::CloneRunInput {
             run_id: run_id.clone(),
-            caller_id: caller.clone(),
+            person: p.clone(),
             sample,
             pack: None,
             call: None,

@@ -7,7 +7,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::http::Method;
 use chrono::{DateTime, Utc};
 use echome_core::auth::{Principal, Role, TokenVerifier};
-use echome_core::library::{Person, VoiceLibrary};
+use echome_core::library::{ActiveVoice, Person, VoiceLibrary};
 use echome_core::limits::RateLimiter;
 use echome_core::people::erase::{EraseError, ErasureReceipt, erase};
 use echome_core::people::revoke::{RevokeError, revoke};
@@ -98,7 +98,7 @@ fn person_view(
     id: &Person,
     rec: Option<&PersonRecord>,
     consent: Option<&ConsentRecord>,
-    active: Option<String>,
+    active: Option<&ActiveVoice>,
 ) -> Value {
     json!({
         "id": id.to_string(),
@@ -107,7 +107,11 @@ fn person_view(
         "created_by": rec.map(|r| r.created_by.clone()),
         "created_at": rec.map(|r| r.created_at),
         "consent": consent.map(consent_view),
-        "active_voice_model": active,
+        "active_voice_model": active.map(|a| a.model_id.to_string()),
+        // The provider's voice id, for whoever speaks as them (a call, POST /speech).
+        "active_voice_id": active.map(|a| a.voice_id.to_string()),
+        // Where their recordings go (a caller's folder is their number: not shown).
+        "samples_folder": id.caller().is_none().then(|| id.samples_prefix()),
     })
 }
 
@@ -164,8 +168,8 @@ where
                 let p = person(p)?;
                 let rec = self.known(&p).await?;
                 let consent = self.records.consent(&p).await?;
-                let active = self.records.active_voice(&p).await?.map(|a| a.model_id.to_string());
-                Ok((200, person_view(&p, rec.as_ref(), consent.as_ref(), active)))
+                let active = self.records.active_voice(&p).await?;
+                Ok((200, person_view(&p, rec.as_ref(), consent.as_ref(), active.as_ref())))
             }
             (["people", p, "consent"], Method::GET) => {
                 let p = person(p)?;
@@ -204,7 +208,7 @@ where
     }
 
     /// A named person's record; a caller has none and needs none. An unknown name is 404.
-    async fn known(&self, p: &Person) -> Result<Option<PersonRecord>, HttpError> {
+    pub(crate) async fn known(&self, p: &Person) -> Result<Option<PersonRecord>, HttpError> {
         if p.caller().is_some() {
             return Ok(None);
         }

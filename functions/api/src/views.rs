@@ -18,7 +18,8 @@ pub fn run(
 ) -> Value {
     json!({
         "run_id": run.run_id,
-        "caller_id": run.caller_id.redacted(),
+        "person": run.person.to_string(),
+        "caller_id": run.person.caller().map(CallerId::redacted),
         "status": run.status,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
@@ -35,7 +36,8 @@ pub fn run(
 pub fn accepted(reference: &ReferenceVoice, check: &SpeakerCheck) -> Value {
     json!({
         "run_id": reference.run_id,
-        "caller_id": reference.caller_id.redacted(),
+        "person": reference.person.to_string(),
+        "caller_id": reference.person.caller().map(CallerId::redacted),
         "accepted_by": reference.accepted_by,
         "accepted_at": reference.recorded_at,
         "speaker_check": check.figures(),

@@ -275,7 +275,7 @@ async fn clone_status_follows_the_cache_and_the_latest_run() {
     let now = Utc::now();
     api.records
         .put_clone(&CloneRecord {
-            caller_id: caller(),
+            person: echome_core::Person::from(caller()),
             voice_id: VoiceId::parse("clonedVoice").unwrap(),
             engine: "elevenlabs".into(),
             pack_digest: "d".into(),
@@ -399,7 +399,7 @@ async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
     api.records
         .log_clone(&CloneLogRecord {
             run_id: run_id.clone(),
-            caller_id: caller(),
+            person: echome_core::Person::from(caller()),
             engine: "elevenlabs".into(),
             voice_id: None,
             status: "speaker_mismatch".into(),
@@ -426,7 +426,11 @@ async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
     let viewer = k.issue("vera", Role::Viewer, std::time::Duration::from_secs(60)).unwrap();
     let (status, body) = call(&api, with_token("accept-speaker", Some(&viewer))).await;
     assert_eq!(status, 403, "{body}");
-    assert_eq!(api.records.reference_voice(&caller()).await.unwrap(), None, "a refusal changes nothing");
+    assert_eq!(
+        api.records.reference_voice(&echome_core::Person::from(&caller())).await.unwrap(),
+        None,
+        "a refusal changes nothing"
+    );
     let mut get = with_token("accept-speaker", Some(&viewer));
     get.request_context.http.method = Method::GET;
     assert_eq!(call(&api, get).await.0, 405);
@@ -435,7 +439,12 @@ async fn an_operator_accepts_a_refused_speaker_and_a_viewer_cannot() {
     let (status, body) = call(&api, with_token("accept-speaker", Some(&operator))).await;
     assert_eq!((status, body["accepted_by"].as_str()), (200, Some("olga")), "{body}");
     assert_eq!(body["caller_id"], "+14******123");
-    let reference = api.records.reference_voice(&caller()).await.unwrap().expect("the new reference voice");
+    let reference = api
+        .records
+        .reference_voice(&echome_core::Person::from(&caller()))
+        .await
+        .unwrap()
+        .expect("the new reference voice");
     assert_eq!(
         (reference.run_id, reference.report, reference.voiceprint),
         (run_id, report, check.voiceprint)
@@ -463,7 +472,7 @@ async fn a_run_shows_its_voice_s_measured_quality_while_it_is_the_caller_s_voice
     .unwrap();
     let quality = echome_testkit::fixtures::quality_score(voice.as_str(), run_id.as_str(), &pack, now);
     let score = quality.score;
-    assert!(api.records.set_quality(&caller(), &quality).await.unwrap());
+    assert!(api.records.set_quality(&echome_core::Person::from(&caller()), &quality).await.unwrap());
     let (status, body) = call(&api, event("run-status")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["quality"]["score"], json!(score.unwrap()), "{body}");

@@ -240,7 +240,7 @@ async fn a_caller_s_voice_chosen_by_hand_is_what_their_calls_get() {
     let (status, body) = w.post("/voice-models/vm-old-run/activate", ROOT, json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert!(!body.to_string().contains("4155550"), "the number is redacted: {body}");
-    let now_entry = w.api.records.clone_of(&who).await.unwrap().unwrap();
+    let now_entry = w.api.records.clone_of(&echome_core::Person::from(&who)).await.unwrap().unwrap();
     assert_eq!(
         now_entry.voice_id,
         older.provider_voice_id.clone().unwrap(),
@@ -256,7 +256,13 @@ async fn a_caller_s_voice_chosen_by_hand_is_what_their_calls_get() {
     let voice = older.provider_voice_id.clone().unwrap();
     let called = Utc::now();
     for _ in 0..2 {
-        assert!(w.api.records.touch_clone(&who, &voice, called, Duration::hours(24)).await.unwrap());
+        assert!(
+            w.api
+                .records
+                .touch_clone(&echome_core::Person::from(&who), &voice, called, Duration::hours(24))
+                .await
+                .unwrap()
+        );
     }
     let (_, used) = w.get("/voice-models/vm-old-run/usage", CAROL).await;
     assert_eq!(used["calls"], 2, "{used}");
@@ -270,7 +276,7 @@ async fn a_caller_s_voice_chosen_by_hand_is_what_their_calls_get() {
 
     let (status, _) = w.post("/voice-models/vm-old-run/deactivate", ROOT, json!({})).await;
     assert_eq!(status, 200);
-    let evicted = w.api.records.clone_of(&who).await.unwrap().unwrap();
+    let evicted = w.api.records.clone_of(&echome_core::Person::from(&who)).await.unwrap().unwrap();
     assert!(!evicted.is_fresh(Utc::now()), "the call flow stops using it");
 }
 
@@ -445,7 +451,7 @@ async fn a_model_asked_for_starts_a_clone_run_and_becomes_ready_with_its_voice()
     let ask = |who, body: Value| w.post("/voice-models", who, body);
     assert_eq!(ask(CAROL, json!({"person": "+14155550123", "sample_key": key})).await.0, 403, "viewers read");
     let (status, body) = ask(ALICE, json!({"person": "emp-1", "sample_key": key})).await;
-    assert_eq!(status, 400, "named people have no recordings folder: {body}");
+    assert_eq!(status, 404, "a named person nobody created: {body}");
     let (status, body) =
         ask(ALICE, json!({"person": "+14155550123", "sample_key": "samples/+14155550999/x.wav"})).await;
     assert_eq!(status, 400, "another caller's folder: {body}");
@@ -700,7 +706,13 @@ async fn half_done_requests_finish_and_nothing_loses_track_of_a_voice() {
     ops::register(&w.api.records, &again, 0.8, Utc::now()).await.unwrap();
     let pointer = w.api.records.active_voice(&remade.person).await.unwrap().unwrap();
     assert_eq!((pointer.voice_id.as_str(), pointer.by_hand), ("newVoiceR1", true));
-    let entry = w.api.records.clone_of(remade.person.caller().unwrap()).await.unwrap().unwrap();
+    let entry = w
+        .api
+        .records
+        .clone_of(&echome_core::Person::from(remade.person.caller().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(entry.voice_id.as_str(), "newVoiceR1", "the call flow speaks with the new voice");
 
     // A cursor is a place in the time order: one made up lists what sorts after it.

@@ -26,10 +26,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use echome_core::library::{
-    ModelId, ModelSource, ModelStatus, Person, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops,
-};
-use echome_core::people::{ConsentScope, consent_verdict};
+use echome_core::library::{ModelId, ModelSource, ModelStatus, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops};
+use echome_core::people::{ConsentScope, consent_verdict, voice_name};
 use echome_core::reclone::{self, PackMerit};
 use echome_core::recordings::is_call_recording;
 use echome_core::{
@@ -99,24 +97,24 @@ where
     E: VoiceEngine,
 {
     let started = Instant::now();
-    let person = Person::Caller(input.caller_id.clone());
+    let person = input.person.clone();
     consent_verdict(records, cfg.consent, &person, ConsentScope::Clone).await??;
     // The report names the pack's files and their content: its digest identifies the pack.
     let report = blobs.get_bytes(&input.pack.report).await.map_err(|e| gone(e, &input))?;
     let digest = echome_core::signing::hex(&Sha256::digest(&report)[..16]);
     let speaker = PackSpeaker::from_report(&report)?;
-    let reference = records.reference_voice(&input.caller_id).await?;
+    let reference = records.reference_voice(&input.person).await?;
     if !made_earlier(&input) {
         keep_pack(records, &input).await;
     }
-    let mut previous = cache.clone_of(&input.caller_id).await?;
+    let mut previous = cache.clone_of(&input.person).await?;
     // The entry can change between the read and the use (evicted for a slot, replaced by
     // another run): the use only counts on the entry as read, else the entry is read again.
     for _ in 0..2 {
         let Some(prev) = previous.as_ref().filter(|p| reusable(p, &digest, engine.name(), now)) else {
             break;
         };
-        if cache.touch_clone(&input.caller_id, &prev.voice_id, now, cfg.ttl).await? {
+        if cache.touch_clone(&input.person, &prev.voice_id, now, cfg.ttl).await? {
             let out = CloneOutput {
                 voice_id: prev.voice_id.clone(),
                 engine: prev.engine.clone(),
@@ -134,12 +132,12 @@ where
             ops::register(records, &model_of(prev, None), cfg.replace_above, now).await?;
             return Ok(out);
         }
-        previous = cache.clone_of(&input.caller_id).await?;
+        previous = cache.clone_of(&input.person).await?;
     }
 
     // A voice chosen by hand stays the caller's until someone changes it.
     if let Some(kept) = kept_by_hand(records, &input, engine.name(), now).await? {
-        tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %kept, "the caller's voice was chosen by hand: kept, nothing cloned");
+        tracing::info!(run_id = %input.run_id, person = %input.person, voice_id = %kept, "the caller's voice was chosen by hand: kept, nothing cloned");
         let logged =
             CloneLogRecord { status: "kept_by_hand".into(), ..attempt(&input, engine.name(), started, now) };
         return keep(cache, kept, logged).await;
@@ -149,7 +147,7 @@ where
     let check = judge_speaker(reference.as_ref(), &input, &speaker, cfg);
     if let Some(check) = check.as_ref().filter(|c| !c.matched) {
         let err = check.mismatch();
-        tracing::warn!(run_id = %input.run_id, caller = %input.caller_id, similarity = check.similarity,
+        tracing::warn!(run_id = %input.run_id, person = %input.person, similarity = check.similarity,
             pack_similarity = ?check.pack_similarity, threshold = check.threshold, "speaker mismatch: the voice is not replaced");
         let logged = CloneLogRecord {
             status: "speaker_mismatch".into(),
@@ -163,7 +161,7 @@ where
 
     // A call's sample: the caller's active voice stays unless the new pack is clearly better.
     if let Some((kept, why)) = kept_active(blobs, records, &input, &report, engine.name(), now).await? {
-        tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %kept, why, "the call's sample is not clearly better: the active voice is kept");
+        tracing::info!(run_id = %input.run_id, person = %input.person, voice_id = %kept, why, "the call's sample is not clearly better: the active voice is kept");
         let logged = CloneLogRecord {
             status: "kept_active".into(),
             speaker_check: check.clone(),
@@ -180,12 +178,12 @@ where
         Ok((out, bytes)) => {
             // Consent revoked while the voice was being made: it goes again before anyone uses it.
             if let Err(e) = consent_verdict(records, cfg.consent, &person, ConsentScope::Clone).await? {
-                tracing::warn!(run_id = %input.run_id, caller = %input.caller_id, "consent was revoked during the clone: the new voice is deleted");
+                tracing::warn!(run_id = %input.run_id, person = %input.person, "consent was revoked during the clone: the new voice is deleted");
                 delete_at_engine(engine, &out.voice_id).await?;
                 return Err(e.into());
             }
             let rec = CloneRecord {
-                caller_id: input.caller_id.clone(),
+                person: input.person.clone(),
                 voice_id: out.voice_id.clone(),
                 engine: engine.name().to_owned(),
                 pack_digest: digest,
@@ -206,7 +204,7 @@ where
             };
             cache.log_clone(&logged).await?;
             remember_speaker(records, reference.as_ref(), &input, &speaker, now).await?;
-            tracing::info!(run_id = %input.run_id, caller = %input.caller_id, voice_id = %out.voice_id, bytes, "voice cloned");
+            tracing::info!(run_id = %input.run_id, person = %input.person, voice_id = %out.voice_id, bytes, "voice cloned");
             if let Some(old) =
                 older.filter(|o| o.voice_id != out.voice_id && out.evicted.as_ref() != Some(&o.voice_id))
             {
@@ -302,7 +300,7 @@ async fn remember_speaker<S: ReferenceVoices>(
         return Ok(());
     }
     let rec = ReferenceVoice {
-        caller_id: input.caller_id.clone(),
+        person: input.person.clone(),
         voiceprint,
         report: input.pack.report.clone(),
         run_id: input.run_id.clone(),
@@ -316,7 +314,7 @@ async fn remember_speaker<S: ReferenceVoices>(
 /// it the next clone analyses the recording again, which is slower, not wrong.
 async fn keep_pack<S: SampleLog>(samples: &S, input: &CloneInput) {
     let Some(sample) = &input.sample else { return };
-    match samples.record_pack(&input.caller_id, sample, &input.pack).await {
+    match samples.record_pack(&input.person, sample, &input.pack).await {
         Ok(true) => tracing::debug!(run_id = %input.run_id, "pack kept with the recording"),
         Ok(false) => {
             tracing::info!(run_id = %input.run_id, "a newer recording is on file: the pack is not kept")
@@ -328,7 +326,7 @@ async fn keep_pack<S: SampleLog>(samples: &S, input: &CloneInput) {
 /// The library's record of the voice in a clone entry: the caller's, the system's, expiring
 /// with the entry (the reconciler retires both) unless someone chooses it by hand.
 fn model_of(entry: &CloneRecord, name: Option<String>) -> VoiceModel {
-    let person = Person::Caller(entry.caller_id.clone());
+    let person = entry.person.clone();
     VoiceModel {
         name,
         provider_voice_id: Some(entry.voice_id.clone()),
@@ -358,7 +356,7 @@ async fn kept_by_hand<L: VoiceLibrary>(
     engine: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<VoiceId>, StepError> {
-    let person = Person::Caller(input.caller_id.clone());
+    let person = input.person.clone();
     let Some(active) = lib.active_voice(&person).await?.filter(|a| a.by_hand && a.provider == engine) else {
         return Ok(None);
     };
@@ -380,7 +378,7 @@ async fn kept_active<B: BlobStore, L: VoiceLibrary>(
     if !input.sample.as_ref().is_some_and(|s| is_call_recording(&s.key)) {
         return Ok(None);
     }
-    let person = Person::Caller(input.caller_id.clone());
+    let person = input.person.clone();
     let Some(active) = lib.active_voice(&person).await?.filter(|a| a.provider == engine) else {
         return Ok(None);
     };
@@ -420,10 +418,10 @@ fn reusable(prev: &CloneRecord, digest: &str, engine: &str, now: DateTime<Utc>) 
 async fn replaced<E: VoiceEngine>(engine: &E, old: &CloneRecord) {
     match delete_at_engine(engine, &old.voice_id).await {
         Ok(()) => {
-            tracing::info!(caller = %old.caller_id, voice_id = %old.voice_id, "older voice replaced and deleted")
+            tracing::info!(person = %old.person, voice_id = %old.voice_id, "older voice replaced and deleted")
         }
         Err(e) => tracing::warn!(
-            caller = %old.caller_id,
+            person = %old.person,
             voice_id = %old.voice_id,
             code = %e.code,
             message = %echome_core::redact::phone_numbers(&e.message),
@@ -446,7 +444,7 @@ async fn create<B, C, S, E>(
 where
     B: BlobStore,
     C: CloneCache,
-    S: VoiceLibrary + CloneCache,
+    S: VoiceLibrary + CloneCache + People,
     E: VoiceEngine,
 {
     let work = tempfile::Builder::new().prefix("clone-").tempdir_in(&cfg.work_dir).map_err(|e| {
@@ -459,7 +457,7 @@ where
         files.push(path);
     }
     let evicted = free_a_slot(cache, lib, engine, older, now).await?;
-    let name = format!("echome {}", input.caller_id.redacted());
+    let name = voice_name(&input.person, lib.person(&input.person).await?.as_ref());
     let (voice_id, bytes) = engine.clone_voice(&name, &files, input.pack.noisy).await?;
     Ok((CloneOutput { voice_id, engine: engine.name().to_owned(), cached: false, evicted }, bytes))
 }
@@ -476,7 +474,7 @@ pub async fn retire<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine>
     delete_at_engine(engine, &rec.voice_id).await?;
     mark_evicted(cache, rec).await?;
     ops::voice_gone(lib, &ModelId::for_run(&rec.run_id), &rec.voice_id, reason, Utc::now()).await?;
-    tracing::info!(caller = %rec.caller_id, voice_id = %rec.voice_id, "voice deleted");
+    tracing::info!(person = %rec.person, voice_id = %rec.voice_id, "voice deleted");
     Ok(())
 }
 
@@ -485,8 +483,8 @@ pub use echome_core::library::ops::delete_at_engine;
 /// Keeps a cache entry for the record, marked as no longer usable; an entry that holds another
 /// voice by now (a run made one since) is left as it is.
 pub async fn mark_evicted<C: CloneCache>(cache: &C, rec: &CloneRecord) -> Result<(), StepError> {
-    if !cache.evict_clone(&rec.caller_id, &rec.voice_id).await? {
-        tracing::info!(caller = %rec.caller_id, voice_id = %rec.voice_id, "the entry holds another voice now: left as it is");
+    if !cache.evict_clone(&rec.person, &rec.voice_id).await? {
+        tracing::info!(person = %rec.person, voice_id = %rec.voice_id, "the entry holds another voice now: left as it is");
     }
     Ok(())
 }
@@ -512,7 +510,7 @@ async fn free_a_slot<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine
     }
     let ours: Vec<VoiceId> =
         engine.voices().await?.into_iter().filter(|v| v.ours).map(|v| v.voice_id).collect();
-    let own = |c: &CloneRecord| older.is_some_and(|o| o.caller_id == c.caller_id && o.voice_id == c.voice_id);
+    let own = |c: &CloneRecord| older.is_some_and(|o| o.person == c.person && o.voice_id == c.voice_id);
     let victim = cache
         .clones()
         .await?
@@ -537,7 +535,7 @@ async fn free_a_slot<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine
         ));
     };
     if own(&victim) && victim.is_fresh(now) {
-        tracing::warn!(caller = %victim.caller_id, voice_id = %victim.voice_id, "the account is full: the caller's older voice gives up its slot before the new clone is made");
+        tracing::warn!(person = %victim.person, voice_id = %victim.voice_id, "the account is full: the caller's older voice gives up its slot before the new clone is made");
     }
     retire(cache, lib, engine, &victim, "voice_slot").await?;
     Ok(Some(victim.voice_id))
@@ -547,7 +545,7 @@ async fn free_a_slot<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine
 fn attempt(input: &CloneInput, engine: &str, started: Instant, at: DateTime<Utc>) -> CloneLogRecord {
     CloneLogRecord {
         run_id: input.run_id.clone(),
-        caller_id: input.caller_id.clone(),
+        person: input.person.clone(),
         engine: engine.to_owned(),
         voice_id: None,
         status: String::new(),

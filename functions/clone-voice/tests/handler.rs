@@ -142,7 +142,7 @@ async fn staged() -> (World, Engine, CloneInput) {
 
 fn for_caller(input: &CloneInput, caller: &str, run: &str) -> CloneInput {
     CloneInput {
-        caller_id: CallerId::parse(caller).unwrap(),
+        person: echome_core::Person::from(CallerId::parse(caller).unwrap()),
         run_id: RunId::parse(run).unwrap(),
         ..input.clone()
     }
@@ -166,7 +166,7 @@ async fn the_same_pack_is_cloned_once_and_a_new_pack_replaces_the_voice() {
     let again = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(1)).await.unwrap();
     assert!(again.cached && again.voice_id == first.voice_id);
     assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing uploaded the second time");
-    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    let entry = w.records.clone_of(&input.person).await.unwrap().unwrap();
     assert_eq!((entry.reuse_count, entry.last_used_at), (1, t0() + Duration::hours(1)));
 
     stage(&w, &input, r#"{"pack":2}"#).await;
@@ -206,7 +206,7 @@ async fn a_full_account_gives_up_the_least_recently_used_echome_voice_only() {
     assert_eq!(*engine.deleted.lock().unwrap(), [vb.voice_id.to_string()]);
     let ids: Vec<_> = engine.voices.lock().unwrap().iter().map(|v| v.voice_id.to_string()).collect();
     assert!(ids.contains(&"foreign1".to_owned()) && ids.contains(&va.voice_id.to_string()), "{ids:?}");
-    assert_eq!(w.records.clone_of(&b.caller_id).await.unwrap().unwrap().status, CloneStatus::Evicted);
+    assert_eq!(w.records.clone_of(&b.person).await.unwrap().unwrap().status, CloneStatus::Evicted);
 }
 
 #[tokio::test]
@@ -249,7 +249,7 @@ async fn a_new_voice_replaces_the_old_one_only_once_it_is_made_and_recorded() {
         ],
         "the old voice goes after the new one exists"
     );
-    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    let entry = w.records.clone_of(&input.person).await.unwrap().unwrap();
     assert_eq!((entry.voice_id, entry.status), (second.voice_id, CloneStatus::Active));
 }
 
@@ -263,7 +263,7 @@ async fn a_failed_clone_leaves_the_caller_with_the_voice_they_had() {
     let err = w.clone_voice(&engine, input.clone(), t0() + Duration::hours(1)).await.unwrap_err();
     assert_eq!(err.code, "provider_rejected");
     assert!(engine.deleted.lock().unwrap().is_empty(), "the voice they had is still at the provider");
-    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    let entry = w.records.clone_of(&input.person).await.unwrap().unwrap();
     assert_eq!((&entry.voice_id, entry.status), (&first.voice_id, CloneStatus::Active), "and still theirs");
     assert!(entry.is_fresh(t0() + Duration::hours(1)), "calls keep getting it");
 }
@@ -284,7 +284,7 @@ async fn a_full_account_frees_another_callers_slot_before_the_callers_own_fresh_
     let nb = w.clone_voice(&engine, b.clone(), t0() + Duration::minutes(2)).await.unwrap();
     assert_eq!(nb.evicted, Some(va.voice_id.clone()));
     assert_eq!(*engine.deleted.lock().unwrap(), [va.voice_id.to_string(), vb.voice_id.to_string()]);
-    assert_eq!(w.records.clone_of(&b.caller_id).await.unwrap().unwrap().voice_id, nb.voice_id);
+    assert_eq!(w.records.clone_of(&b.person).await.unwrap().unwrap().voice_id, nb.voice_id);
 }
 
 #[tokio::test]
@@ -315,7 +315,7 @@ async fn each_use_extends_the_clones_life_so_a_frequent_caller_is_not_cloned_dai
         assert!(again.cached && again.voice_id == first.voice_id, "after {hours} h: {again:?}");
     }
     assert_eq!(engine.made.lock().unwrap().len(), 1, "cloned once in 60 hours of use");
-    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    let entry = w.records.clone_of(&input.person).await.unwrap().unwrap();
     assert_eq!(entry.expires_at, (t0() + Duration::hours(60 + 24)).timestamp());
 }
 
@@ -329,12 +329,12 @@ struct StaleOnce {
 impl CloneCache for StaleOnce {
     async fn clone_of(
         &self,
-        caller: &CallerId,
+        caller: &echome_core::Person,
     ) -> Result<Option<echome_core::CloneRecord>, echome_core::StorageError> {
         let stale = self.stale.lock().unwrap().take();
         match stale {
             Some(rec) => Ok(Some(rec)),
-            None => self.records.clone_of(caller).await,
+            None => self.records.clone_of(&echome_core::Person::from(caller)).await,
         }
     }
     async fn put_clone(&self, rec: &echome_core::CloneRecord) -> Result<(), echome_core::StorageError> {
@@ -342,19 +342,19 @@ impl CloneCache for StaleOnce {
     }
     async fn touch_clone(
         &self,
-        caller: &CallerId,
+        caller: &echome_core::Person,
         voice: &VoiceId,
         at: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<bool, echome_core::StorageError> {
-        self.records.touch_clone(caller, voice, at, ttl).await
+        self.records.touch_clone(&echome_core::Person::from(caller), voice, at, ttl).await
     }
     async fn evict_clone(
         &self,
-        caller: &CallerId,
+        caller: &echome_core::Person,
         voice: &VoiceId,
     ) -> Result<bool, echome_core::StorageError> {
-        self.records.evict_clone(caller, voice).await
+        self.records.evict_clone(&echome_core::Person::from(caller), voice).await
     }
     async fn clones(&self) -> Result<Vec<echome_core::CloneRecord>, echome_core::StorageError> {
         self.records.clones().await
@@ -370,17 +370,17 @@ impl CloneCache for StaleOnce {
     }
     async fn set_quality(
         &self,
-        caller: &CallerId,
+        caller: &echome_core::Person,
         score: &echome_core::QualityScore,
     ) -> Result<bool, echome_core::StorageError> {
-        self.records.set_quality(caller, score).await
+        self.records.set_quality(&echome_core::Person::from(caller), score).await
     }
     async fn quality_of(
         &self,
-        caller: &CallerId,
+        caller: &echome_core::Person,
         voice: &VoiceId,
     ) -> Result<Option<echome_core::QualityScore>, echome_core::StorageError> {
-        self.records.quality_of(caller, voice).await
+        self.records.quality_of(&echome_core::Person::from(caller), voice).await
     }
 }
 
@@ -388,7 +388,7 @@ impl CloneCache for StaleOnce {
 async fn a_voice_evicted_between_the_read_and_the_use_is_not_handed_out_or_revived() {
     let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
-    let active = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    let active = w.records.clone_of(&input.person).await.unwrap().unwrap();
     // Another run frees the slot: the voice is deleted and the entry marked evicted.
     engine.delete_voice(&first.voice_id).await.unwrap();
     clone_voice::mark_evicted(&w.records, &active).await.unwrap();
@@ -399,13 +399,13 @@ async fn a_voice_evicted_between_the_read_and_the_use_is_not_handed_out_or_reviv
             .await
             .unwrap();
     assert!(!out.cached && out.voice_id != first.voice_id, "a deleted voice is never handed out: {out:?}");
-    let entry = w.records.clone_of(&input.caller_id).await.unwrap().unwrap();
+    let entry = w.records.clone_of(&input.person).await.unwrap().unwrap();
     assert_eq!((entry.voice_id, entry.status), (out.voice_id, CloneStatus::Active));
 }
 
 fn on_file(input: &CloneInput, key: &str) -> echome_core::SampleRecord {
     echome_core::SampleRecord {
-        caller_id: input.caller_id.clone(),
+        person: input.person.clone(),
         sample: input.sample.clone().unwrap().with_key(key),
         version: "v1".into(),
         uploaded_at: t0(),
@@ -420,14 +420,14 @@ async fn the_run_s_pack_is_kept_with_the_recording_it_was_cut_from_not_with_a_ne
     let sample_key = input.sample.as_ref().unwrap().key.clone();
     w.records.record_sample(&on_file(&input, &sample_key)).await.unwrap();
     w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
-    let current = w.records.current_sample(&input.caller_id).await.unwrap().unwrap();
+    let current = w.records.current_sample(&input.person).await.unwrap().unwrap();
     assert_eq!(current.pack.as_ref(), Some(&input.pack), "kept for the caller's next clone");
 
     // A newer upload arrived while the run was analysing the older one: nothing is kept with it.
     let other = for_caller(&input, "+14155550124", "run-other");
     w.records.record_sample(&on_file(&other, "samples/+14155550124/newer.mp3")).await.unwrap();
     w.clone_voice(&engine, other.clone(), t0()).await.unwrap();
-    let current = w.records.current_sample(&other.caller_id).await.unwrap().unwrap();
+    let current = w.records.current_sample(&other.person).await.unwrap().unwrap();
     assert_eq!(current.pack, None);
 }
 
@@ -464,7 +464,7 @@ async fn pack_with_voiceprint(w: &World, run: &str, embedding: [f32; 2]) -> Clon
 async fn refused(w: &World, input: &CloneInput, err: &StepError) {
     use echome_core::{RunLog, RunOutcome, RunRecord};
     let sample = input.sample.clone().unwrap();
-    let rec = RunRecord::started(input.run_id.clone(), input.caller_id.clone(), sample, t0());
+    let rec = RunRecord::started(input.run_id.clone(), input.person.clone(), sample, t0());
     w.records.create_run(&rec).await.unwrap();
     w.records.finish_run(&input.run_id, &RunOutcome::Failed(err.clone()), t0()).await.unwrap();
 }
@@ -475,7 +475,7 @@ async fn another_speaker_does_not_replace_the_callers_voice_until_an_operator_ac
     let first = pack_with_voiceprint(&w, "run-1", [1.0, 0.0]).await;
     let voice = w.clone_voice(&engine, first.clone(), t0()).await.unwrap();
     let reference =
-        echome_core::ReferenceVoices::reference_voice(&w.records, &first.caller_id).await.unwrap().unwrap();
+        echome_core::ReferenceVoices::reference_voice(&w.records, &first.person).await.unwrap().unwrap();
     assert_eq!((reference.run_id.as_str(), &reference.report), ("run-1", &first.pack.report));
 
     // Someone else on the caller's number: cosine 0.6 to the voice on record.
@@ -484,7 +484,7 @@ async fn another_speaker_does_not_replace_the_callers_voice_until_an_operator_ac
     assert_eq!((err.error_type, err.code.as_str()), (ErrorType::SpeakerMismatch, "speaker_mismatch"));
     assert!(err.message.contains("0.60") && err.message.contains("0.90"), "{err}");
     assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing was uploaded");
-    let entry = w.records.clone_of(&first.caller_id).await.unwrap().unwrap();
+    let entry = w.records.clone_of(&first.person).await.unwrap().unwrap();
     assert_eq!(
         (entry.voice_id, entry.status),
         (voice.voice_id.clone(), CloneStatus::Active),
@@ -516,7 +516,7 @@ async fn another_speaker_does_not_replace_the_callers_voice_until_an_operator_ac
     let newer = w.clone_voice(&engine, again, t0() + Duration::hours(3)).await.unwrap();
     assert_ne!(newer.voice_id, voice.voice_id);
     let reference =
-        echome_core::ReferenceVoices::reference_voice(&w.records, &first.caller_id).await.unwrap().unwrap();
+        echome_core::ReferenceVoices::reference_voice(&w.records, &first.person).await.unwrap().unwrap();
     assert_eq!(reference.accepted_by.as_deref(), Some("olga"), "the acceptance stays on record");
 
     // The caller's own next recording, close to the accepted voice, replaces it by itself.
@@ -540,10 +540,10 @@ async fn the_threshold_is_the_operators_to_set() {
 /// leaves with its model, kept for audit as deleted.
 #[tokio::test]
 async fn every_voice_made_is_the_callers_active_model_and_a_replaced_one_is_deleted() {
-    use echome_core::library::{ModelId, ModelStatus, Person, VoiceLibrary};
+    use echome_core::library::{ModelId, ModelStatus, VoiceLibrary};
     let (w, engine, input) = staged().await;
     let first = w.clone_voice(&engine, input.clone(), t0()).await.unwrap();
-    let person = Person::Caller(input.caller_id.clone());
+    let person = input.person.clone();
     let a = ModelId::for_run(&input.run_id);
     let model = w.records.model(&a).await.unwrap().expect("the voice's model");
     assert_eq!(
@@ -556,7 +556,7 @@ async fn every_voice_made_is_the_callers_active_model_and_a_replaced_one_is_dele
     assert_eq!(w.records.active_voice(&person).await.unwrap().unwrap().model_id, a);
 
     stage(&w, &input, r#"{"pack":2}"#).await;
-    let next = for_caller(&input, input.caller_id.as_str(), "run-next");
+    let next = for_caller(&input, input.person.as_key(), "run-next");
     let second = w.clone_voice(&engine, next.clone(), t0() + Duration::hours(1)).await.unwrap();
     let b = ModelId::for_run(&next.run_id);
     let active = w.records.active_voice(&person).await.unwrap().unwrap();
@@ -577,7 +577,7 @@ async fn a_voice_chosen_by_hand_is_kept_when_a_new_recording_arrives() {
     // An earlier voice of the caller, still at the provider (restored from a backup, say).
     let chosen = echome_testkit::fixtures::voice_model(
         "run-old",
-        input.caller_id.as_str(),
+        input.person.as_key(),
         "system",
         "voiceKept",
         Some(0.9),
@@ -591,10 +591,10 @@ async fn a_voice_chosen_by_hand_is_kept_when_a_new_recording_arrives() {
     assert!(w.records.create_model(&chosen).await.unwrap());
     let admin = Principal { subject: "olga".into(), role: Role::Admin };
     ops::activate(&w.records, &Actor::User(&admin), &chosen.id, Utc::now()).await.unwrap();
-    assert_eq!(w.records.clone_of(&input.caller_id).await.unwrap().unwrap().voice_id.as_str(), "voiceKept");
+    assert_eq!(w.records.clone_of(&input.person).await.unwrap().unwrap().voice_id.as_str(), "voiceKept");
 
     stage(&w, &input, r#"{"pack":"newer"}"#).await;
-    let next = for_caller(&input, input.caller_id.as_str(), "run-new");
+    let next = for_caller(&input, input.person.as_key(), "run-new");
     let out = w.clone_voice(&engine, next.clone(), Utc::now()).await.unwrap();
     assert_eq!((out.voice_id.as_str(), out.cached), ("voiceKept", true));
     assert_eq!(engine.made.lock().unwrap().len(), 1, "nothing cloned for the new recording");
@@ -604,7 +604,7 @@ async fn a_voice_chosen_by_hand_is_kept_when_a_new_recording_arrives() {
 
 #[tokio::test]
 async fn without_consent_nothing_reaches_the_provider_and_revoking_it_takes_the_voice_away() {
-    use echome_core::library::{ModelStatus, Person, VoiceLibrary};
+    use echome_core::library::{ModelStatus, VoiceLibrary};
     use echome_core::people::{ConsentMethod, ConsentRecord, ConsentScope, People, revoke::revoke};
     let (mut w, engine, input) = staged().await;
     w.cfg.consent = echome_core::ConsentPolicy::Required;
@@ -612,7 +612,7 @@ async fn without_consent_nothing_reaches_the_provider_and_revoking_it_takes_the_
     let refused = w.clone_voice(&engine, input.clone(), now).await.unwrap_err();
     assert_eq!((refused.error_type, refused.code.as_str()), (ErrorType::ConsentMissing, "consent_missing"));
     assert!(!refused.message.contains("5550123"), "the number is redacted: {}", refused.message);
-    let person = Person::Caller(input.caller_id.clone());
+    let person = input.person.clone();
     let grant = |scope: &[&str]| {
         let scopes = ConsentScope::parse_list(scope.iter().copied()).unwrap();
         ConsentRecord::grant(person.clone(), "the caller", ConsentMethod::Ivr, scopes, None, "ops", now)
@@ -632,7 +632,7 @@ async fn without_consent_nothing_reaches_the_provider_and_revoking_it_takes_the_
     let done = revoke(&w.records, &engine, &w.blobs, &person, "ops", now).await.unwrap();
     assert_eq!(done.deleted_models.len(), 1);
     assert_eq!(*engine.deleted.lock().unwrap(), [out.voice_id.to_string()]);
-    let entry = w.records.clone_of(&input.caller_id).await.unwrap();
+    let entry = w.records.clone_of(&input.person).await.unwrap();
     assert!(entry.as_ref().is_none_or(|e| e.status != CloneStatus::Active), "{entry:?}");
     let models = w.records.models_of(&person).await.unwrap();
     assert!(models.iter().all(|m| m.status == ModelStatus::Deleted));
@@ -658,7 +658,7 @@ async fn without_consent_nothing_reaches_the_provider_and_revoking_it_takes_the_
     assert_eq!(made, 2, "the voice was made");
     assert_eq!(engine.deleted.lock().unwrap().len(), 2, "and deleted again");
     assert!(engine.voices.lock().unwrap().is_empty(), "nothing left at the provider");
-    let entry = w.records.clone_of(&input.caller_id).await.unwrap();
+    let entry = w.records.clone_of(&input.person).await.unwrap();
     assert!(entry.as_ref().is_none_or(|e| e.status != CloneStatus::Active), "{entry:?}");
 }
 

@@ -39,7 +39,7 @@ fn t0() -> DateTime<Utc> {
 fn input(caller: &str) -> CloneInput {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/clone-voice/pack.json");
     let mut input: CloneInput = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    input.caller_id = CallerId::parse(caller).unwrap();
+    input.person = echome_core::Person::parse(caller).unwrap();
     input
 }
 
@@ -65,7 +65,7 @@ async fn world() -> (tempfile::TempDir, FsBlobStore, LocalRecords, Config) {
 
 fn cached(caller: &str, voice: &str, used: DateTime<Utc>) -> CloneRecord {
     CloneRecord {
-        caller_id: CallerId::parse(caller).unwrap(),
+        person: echome_core::Person::from(CallerId::parse(caller).unwrap()),
         voice_id: VoiceId::parse(voice).unwrap(),
         engine: "elevenlabs".into(),
         pack_digest: "older".into(),
@@ -99,7 +99,11 @@ async fn a_voice_made_elsewhere_with_an_odd_id_is_skipped_not_fatal_at_the_voice
         ["brand-voice-1", "voiceB", out.voice_id.as_str()],
         "the brand voice is untouched"
     );
-    let a = records.clone_of(&CallerId::parse("+14155550001").unwrap()).await.unwrap().unwrap();
+    let a = records
+        .clone_of(&echome_core::Person::from(&CallerId::parse("+14155550001").unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(a.status, CloneStatus::Evicted);
 }
 
@@ -112,7 +116,11 @@ async fn a_timeout_on_add_voice_where_the_voice_was_made_records_that_voice_and_
         handle_at(&blobs, &records, &records, &engine(&server), &cfg, input(caller), t0()).await.unwrap();
     assert_eq!(account.ids(), ["stubVoice1"], "exactly one voice exists");
     assert_eq!(out.voice_id.as_str(), "stubVoice1", "the clone uses it");
-    let entry = records.clone_of(&CallerId::parse(caller).unwrap()).await.unwrap().unwrap();
+    let entry = records
+        .clone_of(&echome_core::Person::from(&CallerId::parse(caller).unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((entry.voice_id.as_str(), entry.status), ("stubVoice1", CloneStatus::Active));
     let adds =
         server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/v1/voices/add").count();

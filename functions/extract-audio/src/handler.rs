@@ -60,7 +60,7 @@ pub async fn handle<B: BlobStore>(
         extract_cfg.channel = cfg.call_channel;
     }
     let newest = extract_one(blobs, &input.sample, work.path(), "sample", extract_cfg).await?;
-    tracing::info!(run_id = %input.run_id, caller = %input.caller_id, bytes = newest.bytes, "extracted the recording");
+    tracing::info!(run_id = %input.run_id, person = %input.person, bytes = newest.bytes, "extracted the recording");
     let mut info = newest.info.clone();
 
     // Earlier short calls go first, in their order, at the newest recording's rate and depth.

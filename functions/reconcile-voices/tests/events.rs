@@ -72,7 +72,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
     assert_eq!(ids(&would.deleted), ["expiredVoice1", "orphanVoice1"]);
     assert_eq!(ids(&would.forgotten), ["vanishedVoice1"]);
     assert_eq!(account.ids().len(), 4, "a dry run deletes nothing");
-    assert_eq!(records.clone_of(&vanished.caller_id).await.unwrap().unwrap().status, CloneStatus::Active);
+    assert_eq!(records.clone_of(&vanished.person).await.unwrap().unwrap().status, CloneStatus::Active);
 
     let daily: ReconcileInput = echome_testkit::events::parse("reconcile-voices", "daily");
     let done = handle(&records, &engine, &blobs, daily, &rules(), t0()).await.unwrap();
@@ -83,7 +83,7 @@ async fn the_account_and_the_cache_agree_after_a_run_and_a_dry_run_changes_nothi
     for (e, status) in
         [(&fresh, CloneStatus::Active), (&expired, CloneStatus::Evicted), (&vanished, CloneStatus::Evicted)]
     {
-        assert_eq!(records.clone_of(&e.caller_id).await.unwrap().unwrap().status, status, "{}", e.voice_id);
+        assert_eq!(records.clone_of(&e.person).await.unwrap().unwrap().status, status, "{}", e.voice_id);
     }
 
     let again = handle(&records, &engine, &blobs, ReconcileInput::default(), &rules(), t0()).await.unwrap();

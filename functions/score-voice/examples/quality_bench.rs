@@ -51,7 +51,7 @@ impl Bench {
     ) -> QualityScore {
         let input = ScoreInput {
             run_id: RunId::parse(run).unwrap(),
-            caller_id: CallerId::parse("+14155550123").unwrap(),
+            person: echome_core::Person::from(CallerId::parse("+14155550123").unwrap()),
             pack: pack.clone(),
             clone: CloneOutput {
                 voice_id: voice,

@@ -54,7 +54,7 @@ where
     E: VoiceEngine,
 {
     let voice = &input.clone.voice_id;
-    if let Some(done) = cache.quality_of(&input.caller_id, voice).await? {
+    if let Some(done) = cache.quality_of(&input.person, voice).await? {
         tracing::info!(run_id = %input.run_id, voice_id = %voice, scored_by = %done.run_id, "the voice was scored before");
         return Ok(done);
     }
@@ -111,7 +111,7 @@ where
     let body = serde_json::to_vec_pretty(&quality)
         .map_err(|e| StepError::internal(format!("encoding the quality score: {e}")))?;
     blobs.put_bytes(&quality_blob(&input, "score.json"), body, "application/json").await?;
-    if !cache.set_quality(&input.caller_id, &quality).await? {
+    if !cache.set_quality(&input.person, &quality).await? {
         tracing::info!(run_id = %input.run_id, voice_id = %voice, "the caller's voice changed while it was scored: the score stays with the run");
     } else {
         keep_with_model(cache, &input, &quality).await?;
@@ -127,8 +127,7 @@ async fn keep_with_model<C: CloneCache + VoiceLibrary>(
     input: &ScoreInput,
     quality: &QualityScore,
 ) -> Result<(), StepError> {
-    let Some(entry) = cache.clone_of(&input.caller_id).await?.filter(|e| e.voice_id == quality.voice_id)
-    else {
+    let Some(entry) = cache.clone_of(&input.person).await?.filter(|e| e.voice_id == quality.voice_id) else {
         return Ok(());
     };
     let id = ModelId::for_run(&entry.run_id);

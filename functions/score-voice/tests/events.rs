@@ -22,11 +22,8 @@ async fn a_new_voice_is_scored_and_a_reused_one_keeps_its_score() {
     let run_dir = blobs.path_of(&BlobRef::new("echome-recordings", new.run_id.prefix())).unwrap();
     let prepare = echome_audio::PrepareConfig::default();
     echome_audio::prepare_file(&call, &run_dir, &prepare, Some(&encoder), &mut |_| {}).unwrap();
-    let entry = echome_testkit::fixtures::clone_entry(
-        new.caller_id.as_str(),
-        new.clone.voice_id.as_str(),
-        Utc::now(),
-    );
+    let entry =
+        echome_testkit::fixtures::clone_entry(new.person.as_key(), new.clone.voice_id.as_str(), Utc::now());
     records.put_clone(&entry).await.unwrap();
     let cfg = score_voice::Config { work_dir: dir.path().to_owned(), prepare, encoder: Some(encoder) };
 

@@ -31,7 +31,7 @@ async fn extract_for<B: BlobStore>(store: &B, input: &SegmentInput, recording: &
     };
     let extract = ExtractInput {
         run_id: input.run_id.clone(),
-        caller_id: echome_core::CallerId::parse("+14155550123").unwrap(),
+        person: echome_core::Person::from(echome_core::CallerId::parse("+14155550123").unwrap()),
         sample,
         combine: vec![],
     };

@@ -1,9 +1,11 @@
-//! UploadTrigger: a recording lands under `samples/{caller_id}/…`. The caller's sample record
-//! points at it (the newest upload wins; the original is never touched), and a clone run named
-//! after the object's key and version starts, so a redelivered event starts nothing new.
+//! UploadTrigger: a recording lands under `samples/{person}/…` (a caller's number, or a named
+//! person's id such as `emp-42`). The person's sample record points at it (the newest upload
+//! wins; the original is never touched), and a clone run named after the object's key and
+//! version starts, so a redelivered event starts nothing new.
 //!
-//! What is wrong with an upload itself (a key outside a caller folder, an invalid caller id, an
-//! empty or oversized object, a record that does not parse) is skipped with its reason logged:
+//! What is wrong with an upload itself (a key outside a person's folder, an invalid id, a named
+//! person nobody created, an empty or oversized object, a record that does not parse) is
+//! skipped with its reason logged:
 //! retrying cannot fix it. Only a failure of echome's own side (storage, the state machine, a
 //! permission) fails the invocation, after every other record was handled, so Lambda's retries
 //! and then the OnFailure destination get the event and nothing uploaded is lost.
@@ -12,8 +14,8 @@ use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use chrono::{DateTime, Utc};
 use echome_core::recordings::{is_call_recording, joined_by_next_call};
 use echome_core::{
-    BlobRef, CallerId, CloneRunInput, ErrorType, RunId, RunLog, RunRecord, RunStart, RunStarter, RunStatus,
-    SampleLog, SampleRecord, SampleWrite, StepError,
+    BlobRef, CloneRunInput, ErrorType, People, Person, RunId, RunLog, RunRecord, RunStart, RunStarter,
+    RunStatus, SampleLog, SampleRecord, SampleWrite, StepError,
 };
 use serde::Serialize;
 
@@ -43,7 +45,7 @@ pub enum Accepted {
     AlreadyStarted {
         run_id: String,
     },
-    /// A newer sample of this caller is already on record; no run for this one.
+    /// A newer sample of this person is already on record; no run for this one.
     Superseded,
     Skipped {
         reason: String,
@@ -53,16 +55,25 @@ pub enum Accepted {
 /// Records the sample and starts its run. Shared by the Lambda and `echome samples add`.
 pub async fn accept_upload<L, S>(log: &L, starter: &S, upload: &Upload) -> Result<Accepted, StepError>
 where
-    L: SampleLog + RunLog,
+    L: SampleLog + RunLog + People,
     S: RunStarter,
 {
-    let caller = match caller_of(&upload.object.key) {
-        Ok(c) => c,
+    let person = match person_of(&upload.object.key) {
+        Ok(p) => p,
         Err(reason) => {
             tracing::info!(bucket = %upload.object.bucket, reason = %reason, "upload skipped");
             return Ok(Accepted::Skipped { reason });
         }
     };
+    // A named person's voice is named after them, and their consent is on their record: a
+    // folder of a name nobody created is a typo, not a person.
+    if let Person::Named(id) = &person
+        && log.person(&person).await?.is_none()
+    {
+        let reason = format!("no person {id:?} is on record (POST /people creates one)");
+        tracing::info!(bucket = %upload.object.bucket, reason = %reason, "upload skipped");
+        return Ok(Accepted::Skipped { reason });
+    }
     // Recorded, an empty or oversized object would replace the caller's good sample with one
     // no run can use.
     let unusable = match upload.size {
@@ -73,11 +84,11 @@ where
         _ => None,
     };
     if let Some(reason) = unusable {
-        tracing::warn!(caller = %caller, bucket = %upload.object.bucket, reason = %reason, "upload skipped");
+        tracing::warn!(person = %person, bucket = %upload.object.bucket, reason = %reason, "upload skipped");
         return Ok(Accepted::Skipped { reason });
     }
     let sample = SampleRecord {
-        caller_id: caller.clone(),
+        person: person.clone(),
         sample: upload.object.clone(),
         version: upload.version.clone(),
         uploaded_at: upload.at,
@@ -85,28 +96,27 @@ where
         pack: None,
     };
     if log.record_sample(&sample).await? == SampleWrite::Superseded {
-        tracing::info!(caller = %caller, "a newer sample is on record; no run for this upload");
+        tracing::info!(person = %person, "a newer sample is on record; no run for this upload");
         return Ok(Accepted::Superseded);
     }
-    let run_id = RunId::for_upload(&caller, &upload.object.key, &upload.version);
+    let run_id = RunId::for_upload(&person, &upload.object.key, &upload.version);
     // A redelivered event finds its run on record and asks again: starting is idempotent too,
     // and an earlier attempt may have stopped between the two writes.
-    log.create_run(&RunRecord::started(run_id.clone(), caller.clone(), upload.object.clone(), upload.at))
-        .await?;
+    log.create_run(&RunRecord::started(run_id.clone(), &person, upload.object.clone(), upload.at)).await?;
     let combine = match is_call_recording(&upload.object.key) {
-        true => short_calls(log, &caller, &run_id, upload).await?,
+        true => short_calls(log, &person, &run_id, upload).await?,
         false => Vec::new(),
     };
     let input = CloneRunInput {
         run_id: run_id.clone(),
-        caller_id: caller.clone(),
+        person: person.clone(),
         sample: upload.object.clone(),
         pack: None,
         call: None,
         combine,
     };
     let started = starter.start(&input).await?;
-    tracing::info!(caller = %caller, run_id = %run_id, ?started, "sample recorded");
+    tracing::info!(person = %person, run_id = %run_id, ?started, "sample recorded");
     Ok(match started {
         RunStart::Started => Accepted::Started { run_id: run_id.to_string() },
         RunStart::AlreadyStarted => Accepted::AlreadyStarted { run_id: run_id.to_string() },
@@ -125,7 +135,7 @@ pub const JOIN_WITHIN_DAYS: i64 = 30;
 /// each one.
 async fn short_calls<L: RunLog>(
     log: &L,
-    caller: &CallerId,
+    caller: &Person,
     this: &RunId,
     upload: &Upload,
 ) -> Result<Vec<BlobRef>, StepError> {
@@ -159,17 +169,22 @@ async fn short_calls<L: RunLog>(
     Ok(short.split_off(skip))
 }
 
-/// `samples/{caller_id}/{name}` → the caller; anything else is not a sample.
-pub fn caller_of(key: &str) -> Result<CallerId, String> {
+/// `samples/{person}/{name}` → the person (a caller's E.164 number or a named id); anything
+/// else is not a sample.
+pub fn person_of(key: &str) -> Result<Person, String> {
     let rest = key.strip_prefix(SAMPLES_PREFIX).ok_or_else(|| "key is outside samples/".to_owned())?;
-    let (caller, name) =
-        rest.split_once('/').ok_or_else(|| "key has no samples/{caller_id}/ folder".to_owned())?;
+    let (folder, name) =
+        rest.split_once('/').ok_or_else(|| "key has no samples/{person}/ folder".to_owned())?;
     if name.is_empty() || name.ends_with('/') {
         return Err("key is a folder, not a recording".into());
     }
     // The reason is logged: never put the raw (possibly a phone number) segment in it.
-    CallerId::parse(caller)
-        .map_err(|_| format!("folder of {} characters is not an E.164 caller id", caller.len()))
+    Person::parse(folder).map_err(|_| {
+        format!(
+            "folder of {} characters is neither an E.164 caller id nor a person's id (lowercase letters, digits, '.', '_', '-')",
+            folder.len()
+        )
+    })
 }
 
 /// S3 event keys are form-encoded: `+` is a space, `%2B` a plus.
@@ -217,7 +232,7 @@ pub async fn handle_json<L, S>(
     event: serde_json::Value,
 ) -> Result<Vec<Accepted>, StepError>
 where
-    L: SampleLog + RunLog,
+    L: SampleLog + RunLog + People,
     S: RunStarter,
 {
     let Some(records) = event.get("Records").and_then(serde_json::Value::as_array) else {
@@ -232,7 +247,7 @@ where
 /// Every record of a parsed event (see [`handle_json`]).
 pub async fn handle<L, S>(log: &L, starter: &S, event: S3Event) -> Result<Vec<Accepted>, StepError>
 where
-    L: SampleLog + RunLog,
+    L: SampleLog + RunLog + People,
     S: RunStarter,
 {
     let uploads = event
@@ -288,7 +303,7 @@ async fn handle_uploads<L, S>(
     uploads: Vec<Result<Upload, String>>,
 ) -> Result<Vec<Accepted>, StepError>
 where
-    L: SampleLog + RunLog,
+    L: SampleLog + RunLog + People,
     S: RunStarter,
 {
     let mut out = Vec::with_capacity(uploads.len());
@@ -336,13 +351,14 @@ mod tests {
     }
 
     #[test]
-    fn only_caller_folders_under_samples_hold_samples() {
-        assert_eq!(caller_of("samples/+14155550123/a.wav").unwrap().as_str(), "+14155550123");
+    fn only_person_folders_under_samples_hold_samples() {
+        assert_eq!(person_of("samples/+14155550123/a.wav").unwrap().as_key(), "+14155550123");
+        assert_eq!(person_of("samples/emp-42/a.wav").unwrap(), Person::Named("emp-42".into()));
         for key in
-            ["runs/+14155550123/a.wav", "samples/a.wav", "samples/+14155550123/", "samples/alice/a.wav"]
+            ["runs/+14155550123/a.wav", "samples/a.wav", "samples/+14155550123/", "samples/Alice Berg/a.wav"]
         {
-            assert!(caller_of(key).is_err(), "{key}");
+            assert!(person_of(key).is_err(), "{key}");
         }
-        assert!(!caller_of("samples/4155550123/a.wav").unwrap_err().contains("4155550123"));
+        assert!(!person_of("samples/4155550123/a.wav").unwrap_err().contains("4155550123"));
     }
 }

@@ -76,7 +76,7 @@ async fn every_permanent_problem_skips_its_record_with_a_reason_and_the_good_one
     for skipped in ["+14155550124", "+14155550125"] {
         let caller = CallerId::parse(skipped).unwrap();
         assert_eq!(
-            log.current_sample(&caller).await.unwrap(),
+            log.current_sample(&echome_core::Person::from(&caller)).await.unwrap(),
             None,
             "an unusable object is not the caller's sample"
         );

@@ -47,8 +47,8 @@ async fn every_event_gets_the_answer_a_user_expects() {
     let started = starts.0.lock().unwrap().clone();
     assert_eq!(started.len(), 1);
     assert_eq!(started[0].sample.key, "samples/+14155550123/2026-11-20 call.mp3", "the key is decoded");
-    assert_eq!(started[0].caller_id, caller);
-    let sample = log.current_sample(&caller).await.unwrap().unwrap();
+    assert_eq!(started[0].person, echome_core::Person::from(&caller));
+    let sample = log.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap();
     assert_eq!((sample.version.as_str(), sample.size), ("3HL4kqtJlcpXrPNTDdE.v8", 1_843_200));
     let run = log.run(&echome_core::RunId::parse(run_id).unwrap()).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Running);
@@ -63,7 +63,10 @@ async fn every_event_gets_the_answer_a_user_expects() {
 
     let late = handle(&log, &starts, event("older-sample")).await.unwrap();
     assert_eq!(late, [Accepted::Superseded], "an older upload arriving late does not replace the newer one");
-    assert_eq!(log.current_sample(&caller).await.unwrap().unwrap().version, "3HL4kqtJlcpXrPNTDdE.v8");
+    assert_eq!(
+        log.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap().version,
+        "3HL4kqtJlcpXrPNTDdE.v8"
+    );
 
     for name in ["outside-samples", "invalid-caller"] {
         let out = handle(&log, &starts, event(name)).await.unwrap();

@@ -48,7 +48,7 @@ where
         // Withheld or odd numbers are normal on inbound calls: no override, not an error.
         let caller = init.caller_id.as_deref().and_then(|c| CallerId::parse(c).ok());
         let clone = match &caller {
-            Some(c) => self.records.clone_of(c).await?.filter(|r| r.is_fresh(Utc::now())),
+            Some(c) => self.records.clone_of(&c.into()).await?.filter(|r| r.is_fresh(Utc::now())),
             None => None,
         };
         let mut answer = InitiationResponse::new(clone.as_ref().map(|c| ConfigOverride {

@@ -139,15 +139,13 @@ where
     /// failed start is retried by 3CX's next delivery instead of leaving the caller on hold.
     async fn answer(&self, call: CallRecord) -> Result<CallRecord, HttpError> {
         let now = Utc::now();
-        let (clone, sample) = tokio::try_join!(
-            self.records.clone_of(&call.caller_id),
-            self.records.current_sample(&call.caller_id)
-        )?;
+        let person = Person::from(&call.caller_id);
+        let (clone, sample) =
+            tokio::try_join!(self.records.clone_of(&person), self.records.current_sample(&person))?;
         let mut path = choose_path(clone.as_ref(), sample.as_ref(), now);
         // Only a caller about to be cloned costs the consent read; the cached path stays one read.
         let mut refused = None;
         if path == CallPath::Cloning {
-            let person = Person::Caller(call.caller_id.clone());
             let (verdict, spent) = tokio::try_join!(
                 consent_verdict(&self.records, self.config.consent, &person, ConsentScope::Clone),
                 no_usable_speech(&self.records, sample.as_ref()),
@@ -247,7 +245,8 @@ where
             let (run, current) = match current {
                 Some(known) => (self.records.run(&run_id).await?, Some(known)),
                 None => {
-                    tokio::try_join!(self.records.run(&run_id), self.records.current_sample(&call.caller_id))?
+                    let person = Person::from(&call.caller_id);
+                    tokio::try_join!(self.records.run(&run_id), self.records.current_sample(&person))?
                 }
             };
             let sample = match run {
@@ -259,7 +258,7 @@ where
             let pack = current.filter(|c| c.sample == sample).and_then(|c| c.pack);
             let input = CloneRunInput {
                 run_id: run_id.clone(),
-                caller_id: call.caller_id.clone(),
+                person: Person::from(&call.caller_id),
                 sample: sample.clone(),
                 pack,
                 combine: vec![],
@@ -270,7 +269,7 @@ where
                     deadline,
                 }),
             };
-            self.records.create_run(&RunRecord::started(run_id, call.caller_id.clone(), sample, now)).await?;
+            self.records.create_run(&RunRecord::started(run_id, &call.caller_id, sample, now)).await?;
             self.runs.start(&input).await.inspect_err(|e| {
                 tracing::error!(call_id = %call.call_id, error = %echome_core::redact::phone_numbers(&e.to_string()),
                     "the clone run did not start; the call stays unanswered for 3CX's retry");
@@ -293,7 +292,11 @@ where
     /// Counts a use of the caller's clone and keeps it fresh; a voice replaced meanwhile is not
     /// brought back.
     async fn count_use(&self, call: &CallRecord, voice: &echome_core::VoiceId, now: chrono::DateTime<Utc>) {
-        match self.records.touch_clone(&call.caller_id, voice, now, self.config.clone_ttl).await {
+        match self
+            .records
+            .touch_clone(&Person::from(&call.caller_id), voice, now, self.config.clone_ttl)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!(voice_id = %voice, "the clone was replaced meanwhile; its use is not counted")
@@ -487,6 +490,6 @@ async fn no_usable_speech<R: RunLog>(
     sample: Option<&SampleRecord>,
 ) -> Result<Option<String>, echome_core::StorageError> {
     let Some(s) = sample.filter(|s| s.pack.is_none()) else { return Ok(None) };
-    let run = runs.run(&RunId::for_upload(&s.caller_id, &s.sample.key, &s.version)).await?;
+    let run = runs.run(&RunId::for_upload(&s.person, &s.sample.key, &s.version)).await?;
     Ok(run.and_then(|r| r.error).filter(|e| e.error_type == ErrorType::NoUsableSpeech).map(|e| e.code))
 }

@@ -53,7 +53,7 @@ async fn a_cached_clone_answers_with_the_agent_in_the_cloned_voice() {
     assert_eq!(rung[0].to.as_str(), CALLER);
     assert_eq!(rung[0].variables["threecx_call_id"], "3cx-8812");
     assert!(w.runs().is_empty(), "nothing to clone");
-    let clone = w.intake.records.clone_of(&caller()).await.unwrap().unwrap();
+    let clone = w.intake.records.clone_of(&echome_core::Person::from(&caller())).await.unwrap().unwrap();
     assert_eq!(clone.reuse_count, 1, "the reuse is counted");
 }
 
@@ -92,7 +92,9 @@ async fn the_pack_kept_with_the_caller_s_recording_rides_along_with_the_run() {
     let w = world().with_sample().await;
     let sample = BlobRef::new("recordings", "samples/+14155550123/call.mp3");
     let pack = echome_testkit::fixtures::pack("recordings", "upload-run");
-    assert!(w.intake.records.record_pack(&caller(), &sample, &pack).await.unwrap());
+    assert!(
+        w.intake.records.record_pack(&echome_core::Person::from(&caller()), &sample, &pack).await.unwrap()
+    );
     let (status, body) = w.send(fixture("incoming-call")).await;
     assert_eq!((status, body["path"].clone()), (200, json!("cloning")), "{body}");
     let runs = w.runs();
@@ -106,7 +108,7 @@ async fn a_caller_whose_recording_holds_too_little_speech_gets_the_default_voice
     use echome_core::{AudioError, RunLog, RunOutcome, RunRecord};
     let w = world().with_sample().await;
     let sample = BlobRef::new("recordings", "samples/+14155550123/call.mp3");
-    let run = RunId::for_upload(&caller(), &sample.key, "v1");
+    let run = RunId::for_upload(caller(), &sample.key, "v1");
     w.intake
         .records
         .create_run(&RunRecord::started(run.clone(), caller(), sample, Utc::now()))

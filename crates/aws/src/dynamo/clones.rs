@@ -6,18 +6,18 @@ use super::*;
 /// and deleted.
 const CLONE_KEPT_AFTER_S: i64 = 7 * 24 * 3600;
 
-fn clone_sort_key(last_used_at: DateTime<Utc>, caller: &CallerId) -> String {
-    format!("{}#{}", timestamp(last_used_at), caller.as_str())
+fn clone_sort_key(last_used_at: DateTime<Utc>, person: &Person) -> String {
+    format!("{}#{}", timestamp(last_used_at), person.as_key())
 }
 
 fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
     let body =
         serde_json::to_string(r).map_err(|e| StorageError::Failed(format!("encoding a clone: {e}")))?;
     Ok(HashMap::from([
-        ("pk".into(), s(caller_pk(&r.caller_id))),
+        ("pk".into(), s(voice_pk(&r.person))),
         ("sk".into(), s("CLONE")),
         ("gsi1pk".into(), s("CLONES")),
-        ("gsi1sk".into(), s(clone_sort_key(r.last_used_at, &r.caller_id))),
+        ("gsi1sk".into(), s(clone_sort_key(r.last_used_at, &r.person))),
         ("voice_id".into(), s(r.voice_id.as_str())),
         ("status".into(), s(r.status.as_str())),
         ("reuse_count".into(), n(r.reuse_count)),
@@ -59,13 +59,13 @@ impl DynamoRecords {
     /// An `UpdateItem` of the caller's clone entry, only while it holds `voice`.
     fn while_it_holds(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(caller_pk(caller)))
+            .key("pk", s(voice_pk(person)))
             .key("sk", s("CLONE"))
             .condition_expression("attribute_exists(pk) AND voice_id = :voice")
             .expression_attribute_values(":voice", s(voice.as_str()))
@@ -73,8 +73,8 @@ impl DynamoRecords {
 }
 
 impl CloneCache for DynamoRecords {
-    async fn clone_of(&self, caller: &CallerId) -> Result<Option<CloneRecord>, StorageError> {
-        self.get(caller_pk(caller), "CLONE").await?.as_ref().map(clone_from).transpose()
+    async fn clone_of(&self, person: &Person) -> Result<Option<CloneRecord>, StorageError> {
+        self.get(voice_pk(person), "CLONE").await?.as_ref().map(clone_from).transpose()
     }
 
     async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
@@ -87,12 +87,12 @@ impl CloneCache for DynamoRecords {
     /// update expressions have no `max`).
     async fn touch_clone(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
         at: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> Result<bool, StorageError> {
-        let pk = caller_pk(caller);
+        let pk = voice_pk(person);
         let until = at.checked_add_signed(ttl).map_or(i64::MAX, |t| t.timestamp());
         let counted =
             "SET reuse_count = if_not_exists(reuse_count, :zero) + :one, last_used_at = :at, gsi1sk = :sk";
@@ -120,7 +120,7 @@ impl CloneCache for DynamoRecords {
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":at", s(timestamp(at)))
-                .expression_attribute_values(":sk", s(clone_sort_key(at, caller)));
+                .expression_attribute_values(":sk", s(clone_sort_key(at, person)));
             if extends {
                 req = req
                     .expression_attribute_values(":until", n(until))
@@ -133,13 +133,13 @@ impl CloneCache for DynamoRecords {
         Ok(false)
     }
 
-    async fn evict_clone(&self, caller: &CallerId, voice: &VoiceId) -> Result<bool, StorageError> {
+    async fn evict_clone(&self, person: &Person, voice: &VoiceId) -> Result<bool, StorageError> {
         let req = self
-            .while_it_holds(caller, voice)
+            .while_it_holds(person, voice)
             .update_expression("SET #status = :evicted")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":evicted", s(CloneStatus::Evicted.as_str()));
-        written(req.send().await, &caller_pk(caller), "marking the clone evicted of")
+        written(req.send().await, &voice_pk(person), "marking the clone evicted of")
     }
 
     async fn clones(&self) -> Result<Vec<CloneRecord>, StorageError> {
@@ -184,22 +184,22 @@ impl CloneCache for DynamoRecords {
 
     /// An `UpdateItem` of the entry's `quality` attribute, conditioned on its voice: a
     /// `put_clone` of a newer voice replaces the whole item, score and all.
-    async fn set_quality(&self, caller: &CallerId, score: &QualityScore) -> Result<bool, StorageError> {
+    async fn set_quality(&self, person: &Person, score: &QualityScore) -> Result<bool, StorageError> {
         let body = serde_json::to_string(score)
             .map_err(|e| StorageError::Failed(format!("encoding a quality score: {e}")))?;
         let req = self
-            .while_it_holds(caller, &score.voice_id)
+            .while_it_holds(person, &score.voice_id)
             .update_expression("SET quality = :q")
             .expression_attribute_values(":q", s(body));
-        written(req.send().await, &caller_pk(caller), "storing the quality of the clone of")
+        written(req.send().await, &voice_pk(person), "storing the quality of the clone of")
     }
 
     async fn quality_of(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
     ) -> Result<Option<QualityScore>, StorageError> {
-        let Some(item) = self.get(caller_pk(caller), "CLONE").await? else {
+        let Some(item) = self.get(voice_pk(person), "CLONE").await? else {
             return Ok(None);
         };
         let read = Read(&item);

@@ -39,8 +39,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use echome_core::{
     BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
-    CloneLogRecord, CloneRecord, CloneStatus, ErrorType, QualityScore, RunId, RunLog, RunOutcome, RunRecord,
-    RunStatus, SampleLog, SampleRecord, SampleWrite, SegmentOutput, StepError, StorageError, VoiceId,
+    CloneLogRecord, CloneRecord, CloneStatus, ErrorType, Person, QualityScore, RunId, RunLog, RunOutcome,
+    RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, SegmentOutput, StepError, StorageError,
+    VoiceId,
 };
 
 use crate::errors::storage_error;
@@ -80,6 +81,15 @@ fn caller_pk(c: &CallerId) -> String {
     format!("CALLER#{}", c.as_str())
 }
 
+/// Where a person's voice records live (their sample, clone entry, voiceprint; their runs by
+/// GSI1): a caller's beside their calls, a named person's apart from their profile.
+fn voice_pk(p: &Person) -> String {
+    match p {
+        Person::Caller(c) => caller_pk(c),
+        Person::Named(n) => format!("NAMED#{n}"),
+    }
+}
+
 /// Reading an item back: a missing or malformed attribute is a broken record, not a retry.
 struct Read<'a>(&'a Item);
 
@@ -105,8 +115,13 @@ impl Read<'_> {
         serde_json::from_str(self.str("record")?)
             .map_err(|e| StorageError::Failed(format!("a broken {what}: {e}")))
     }
-    fn caller(&self) -> Result<CallerId, StorageError> {
-        CallerId::parse(self.str("caller_id")?).map_err(|e| StorageError::Failed(e.to_string()))
+    /// Whose record it is: `person`, or `caller_id` in records from before named people.
+    fn person(&self) -> Result<Person, StorageError> {
+        let raw = match self.opt("person") {
+            Some(p) => p,
+            None => self.str("caller_id")?,
+        };
+        Person::parse(raw).map_err(|e| StorageError::Failed(e.to_string()))
     }
 }
 

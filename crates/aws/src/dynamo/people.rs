@@ -94,15 +94,11 @@ fn kind_of(sk: &str) -> &'static str {
 }
 
 impl DynamoRecords {
-    /// The person's partitions: theirs, a caller's own, and (by GSI1) each of the caller's
-    /// runs and calls and each of the person's models.
+    /// The person's partitions: their profile's, their voice records' (a caller's with their
+    /// calls), and (by GSI1) each of their runs, a caller's calls and each of their models.
     async fn partitions_of(&self, id: &Person) -> Result<BTreeSet<String>, StorageError> {
-        let mut out = BTreeSet::from([person_pk(id)]);
-        let mut owners = vec![person_pk(id)];
-        if let Some(c) = id.caller() {
-            out.insert(caller_pk(c));
-            owners.push(caller_pk(c));
-        }
+        let owners = [person_pk(id), voice_pk(id)];
+        let mut out = BTreeSet::from(owners.clone());
         for owner in owners {
             let req = self
                 .gsi1_query()

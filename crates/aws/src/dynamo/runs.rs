@@ -7,10 +7,10 @@ impl RunLog for DynamoRecords {
         let item = HashMap::from([
             ("pk".into(), s(format!("RUN#{}", rec.run_id))),
             ("sk".into(), s("RUN")),
-            ("gsi1pk".into(), s(caller_pk(&rec.caller_id))),
+            ("gsi1pk".into(), s(voice_pk(&rec.person))),
             ("gsi1sk".into(), s(format!("RUN#{}", timestamp(rec.started_at)))),
             ("run_id".into(), s(rec.run_id.as_str())),
-            ("caller_id".into(), s(rec.caller_id.as_str())),
+            ("person".into(), s(rec.person.as_key())),
             ("bucket".into(), s(&rec.sample.bucket)),
             ("key".into(), s(&rec.sample.key)),
             ("status".into(), s(rec.status.as_str())),
@@ -56,8 +56,8 @@ impl RunLog for DynamoRecords {
         if written(req.send().await, &pk, "updating")? { Ok(()) } else { Err(StorageError::NotFound(pk)) }
     }
 
-    async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {
-        let pk = caller_pk(caller);
+    async fn latest_run(&self, person: &Person) -> Result<Option<RunRecord>, StorageError> {
+        let pk = voice_pk(person);
         let out = self
             .gsi1_query()
             .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :run)")
@@ -74,8 +74,8 @@ impl RunLog for DynamoRecords {
         }
     }
 
-    async fn runs_of(&self, caller: &CallerId) -> Result<Vec<RunId>, StorageError> {
-        let pk = caller_pk(caller);
+    async fn runs_of(&self, person: &Person) -> Result<Vec<RunId>, StorageError> {
+        let pk = voice_pk(person);
         let req = self
             .gsi1_query()
             .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :run)")
@@ -101,7 +101,7 @@ impl RunLog for DynamoRecords {
         };
         Ok(Some(RunRecord {
             run_id: run_id.clone(),
-            caller_id: r.caller()?,
+            person: r.person()?,
             sample: BlobRef::new(r.str("bucket")?, r.str("key")?),
             status: RunStatus::parse(status)
                 .ok_or_else(|| StorageError::Failed(format!("unknown run status {status:?}")))?,

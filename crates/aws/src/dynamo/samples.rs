@@ -4,9 +4,9 @@ use super::*;
 
 fn sample_item(r: &SampleRecord) -> Result<Item, StorageError> {
     let mut item = HashMap::from([
-        ("pk".into(), s(caller_pk(&r.caller_id))),
+        ("pk".into(), s(voice_pk(&r.person))),
         ("sk".into(), s("SAMPLE")),
-        ("caller_id".into(), s(r.caller_id.as_str())),
+        ("person".into(), s(r.person.as_key())),
         ("bucket".into(), s(&r.sample.bucket)),
         ("key".into(), s(&r.sample.key)),
         ("version".into(), s(&r.version)),
@@ -38,11 +38,11 @@ impl SampleLog for DynamoRecords {
         Ok(if written { SampleWrite::Newest } else { SampleWrite::Superseded })
     }
 
-    async fn current_sample(&self, caller: &CallerId) -> Result<Option<SampleRecord>, StorageError> {
-        let Some(item) = self.get(caller_pk(caller), "SAMPLE").await? else { return Ok(None) };
+    async fn current_sample(&self, person: &Person) -> Result<Option<SampleRecord>, StorageError> {
+        let Some(item) = self.get(voice_pk(person), "SAMPLE").await? else { return Ok(None) };
         let r = Read(&item);
         Ok(Some(SampleRecord {
-            caller_id: r.caller()?,
+            person: r.person()?,
             sample: BlobRef::new(r.str("bucket")?, r.str("key")?),
             version: r.str("version")?.to_owned(),
             uploaded_at: r.time("uploaded_at")?,
@@ -59,11 +59,11 @@ impl SampleLog for DynamoRecords {
 
     async fn record_pack(
         &self,
-        caller: &CallerId,
+        person: &Person,
         sample: &BlobRef,
         pack: &SegmentOutput,
     ) -> Result<bool, StorageError> {
-        let pk = caller_pk(caller);
+        let pk = voice_pk(person);
         let sent = self
             .client
             .update_item()

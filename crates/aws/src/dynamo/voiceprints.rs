@@ -8,8 +8,8 @@ use super::*;
 const SK: &str = "VOICEPRINT";
 
 impl ReferenceVoices for DynamoRecords {
-    async fn reference_voice(&self, caller: &CallerId) -> Result<Option<ReferenceVoice>, StorageError> {
-        let Some(item) = self.get(caller_pk(caller), SK).await? else { return Ok(None) };
+    async fn reference_voice(&self, person: &Person) -> Result<Option<ReferenceVoice>, StorageError> {
+        let Some(item) = self.get(voice_pk(person), SK).await? else { return Ok(None) };
         Read(&item).record("reference voice").map(Some)
     }
 
@@ -17,7 +17,7 @@ impl ReferenceVoices for DynamoRecords {
         let body = serde_json::to_string(rec)
             .map_err(|e| StorageError::Failed(format!("encoding a reference voice: {e}")))?;
         let item = HashMap::from([
-            ("pk".into(), s(caller_pk(&rec.caller_id))),
+            ("pk".into(), s(voice_pk(&rec.person))),
             ("sk".into(), s(SK)),
             ("run_id".into(), s(rec.run_id.as_str())),
             ("recorded_at".into(), s(timestamp(rec.recorded_at))),

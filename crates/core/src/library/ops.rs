@@ -202,9 +202,9 @@ fn pointer(m: &VoiceModel, by_hand: bool, actor: &Actor<'_>, at: DateTime<Utc>) 
 /// How long a hand-chosen voice stays the caller's in the clone cache: until changed.
 const BY_HAND_DAYS: i64 = 3650;
 
-/// Sets the person's active model and, for a caller, what the call flow reads: their clone
-/// cache entry names the new active voice (or, with none, stops naming the old one). The
-/// pointer is the truth; the entry is its one-read copy on the call's path.
+/// Sets the person's active model and what the call flow and speech read: their clone cache
+/// entry names the new active voice (or, with none, stops naming the old one). The pointer is
+/// the truth; the entry is its one-read copy on the call's path.
 async fn point<L: VoiceLibrary + CloneCache>(
     lib: &L,
     person: &Person,
@@ -215,8 +215,7 @@ async fn point<L: VoiceLibrary + CloneCache>(
     if !lib.set_active(person, new.map(|(a, _)| a), expected.map(|(id, _)| id)).await? {
         return Ok(false);
     }
-    let Some(caller) = person.caller() else { return Ok(true) };
-    let entry = lib.clone_of(caller).await?;
+    let entry = lib.clone_of(person).await?;
     match new {
         Some((active, m)) => {
             let holds = entry.as_ref().is_some_and(|e| {
@@ -232,7 +231,7 @@ async fn point<L: VoiceLibrary + CloneCache>(
                     }
                 };
                 let rec = CloneRecord {
-                    caller_id: caller.clone(),
+                    person: person.clone(),
                     voice_id: active.voice_id.clone(),
                     engine: m.provider.clone(),
                     pack_digest: m.source.pack_digest.clone().unwrap_or_default(),
@@ -248,7 +247,7 @@ async fn point<L: VoiceLibrary + CloneCache>(
         }
         None => {
             if let Some(old) = expected.and_then(|(_, v)| v) {
-                lib.evict_clone(caller, old).await?;
+                lib.evict_clone(person, old).await?;
             }
         }
     }

@@ -160,10 +160,7 @@ where
 
     // 1. The voices at the provider: nothing can speak as them any more. Each is marked gone
     // as it goes, so a retry neither deletes nor counts it twice.
-    let entry = match person.caller() {
-        Some(c) => records.clone_of(c).await?,
-        None => None,
-    };
+    let entry = records.clone_of(person).await?;
     // Every voice they ever had (for the speech made with it); the ones still at the provider.
     let mut voices: BTreeSet<String> =
         models.iter().filter_map(|m| m.provider_voice_id.as_ref()).map(|v| v.as_str().to_owned()).collect();
@@ -183,25 +180,22 @@ where
         .await?;
         records.save_erasure(&receipt).await?;
     }
-    if let (Some(caller), Some(e)) =
-        (person.caller(), entry.as_ref().filter(|e| e.status == CloneStatus::Active))
-    {
+    if let Some(e) = entry.as_ref().filter(|e| e.status == CloneStatus::Active) {
         if !gone.contains(e.voice_id.as_str()) {
             delete_at_engine(engine, &e.voice_id).await.map_err(EraseError::Provider)?;
             receipt.add("provider_voices", 1);
         }
-        records.evict_clone(caller, &e.voice_id).await?;
+        records.evict_clone(person, &e.voice_id).await?;
         records.save_erasure(&receipt).await?;
     }
 
     // 2. Their files.
     let mut runs: BTreeSet<String> =
         models.iter().filter_map(|m| m.source.run_id.as_ref()).map(RunId::to_string).collect();
-    let mut prefixes = Vec::new();
+    let mut prefixes = vec![("sample_files", person.samples_prefix())];
+    runs.extend(records.runs_of(person).await?.iter().map(RunId::to_string));
     if let Some(caller) = person.caller() {
-        prefixes.push(("sample_files", caller.samples_prefix()));
         prefixes.push(("recording_requests", crate::recordings::requests_prefix(caller)));
-        runs.extend(records.runs_of(caller).await?.iter().map(RunId::to_string));
     }
     prefixes.extend(runs.iter().map(|run| ("run_files", format!("runs/{run}/"))));
     for m in &models {

@@ -13,5 +13,5 @@ pub use consent::{
     ConsentError, ConsentMethod, ConsentMissing, ConsentPolicy, ConsentRecord, ConsentScope, Evidence,
 };
 pub use erase::{ErasureKey, ErasureReceipt, ErasureStatus};
-pub use person::{PersonError, PersonKind, PersonRecord};
+pub use person::{PersonError, PersonKind, PersonRecord, voice_name};
 pub use port::{People, consent_verdict};

@@ -75,9 +75,31 @@ impl PersonRecord {
     }
 }
 
+/// The voice's name at the provider, as its voice list shows it: a named person's display
+/// name ("Anna Berg (echome)"), or a caller's number redacted (a number is never sent whole).
+pub fn voice_name(person: &Person, record: Option<&PersonRecord>) -> String {
+    match (person, record) {
+        (Person::Caller(c), _) => format!("echome {}", c.redacted()),
+        (Person::Named(_), Some(r)) => format!("{} (echome)", r.display_name),
+        (Person::Named(id), None) => format!("{id} (echome)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn voices_are_named_after_their_person() {
+        let anna = Person::parse("emp-42").unwrap();
+        let rec =
+            PersonRecord::new(anna.clone(), "Anna Berg", PersonKind::Employee, "alice", Utc::now()).unwrap();
+        assert_eq!(voice_name(&anna, Some(&rec)), "Anna Berg (echome)");
+        assert_eq!(voice_name(&anna, None), "emp-42 (echome)");
+        let caller = Person::parse("+14155550123").unwrap();
+        let name = voice_name(&caller, None);
+        assert!(name.starts_with("echome +1") && !name.contains("4155550"), "{name}");
+    }
 
     #[test]
     fn a_named_person_needs_a_printable_name_and_is_never_a_caller() {

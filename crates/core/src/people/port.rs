@@ -29,9 +29,9 @@ pub trait People: Send + Sync {
     /// Replaces the person's consent record: a new grant, or the revoked one.
     fn save_consent(&self, rec: &ConsentRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
 
-    /// Deletes every record of the person (a caller's sample, cached voice, reference voice,
-    /// runs and their clone log, calls and their events; anyone's models with their audit,
-    /// active voice, consent and person record); returns how many of each kind went.
+    /// Deletes every record of the person (their sample, cached voice, reference voice, runs
+    /// and their clone log, models with their audit, active voice, consent and person record;
+    /// a caller's calls and their events); returns how many of each kind went.
     fn erase_records(
         &self,
         id: &Person,

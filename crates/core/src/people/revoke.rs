@@ -69,13 +69,12 @@ where
             Err(e) => return Err(e.into()),
         }
     }
-    // A voice made before the library (no model) is the caller's clone entry alone.
-    if let Some(caller) = person.caller()
-        && let Some(entry) = records.clone_of(caller).await?
+    // A voice made before the library (no model) is the person's clone entry alone.
+    if let Some(entry) = records.clone_of(person).await?
         && entry.status == crate::CloneStatus::Active
     {
         ops::delete_at_engine(engine, &entry.voice_id).await.map_err(LibraryError::Provider)?;
-        records.evict_clone(caller, &entry.voice_id).await.map_err(LibraryError::from)?;
+        records.evict_clone(person, &entry.voice_id).await.map_err(LibraryError::from)?;
     }
     Ok(Revoked { consent, deleted_models })
 }

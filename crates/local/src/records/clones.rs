@@ -3,26 +3,26 @@
 use super::*;
 
 impl CloneCache for LocalRecords {
-    async fn clone_of(&self, caller: &CallerId) -> Result<Option<CloneRecord>, StorageError> {
-        self.get(CLONES, caller.as_str())
+    async fn clone_of(&self, person: &Person) -> Result<Option<CloneRecord>, StorageError> {
+        self.get(CLONES, person.as_key())
     }
 
     async fn put_clone(&self, rec: &CloneRecord) -> Result<(), StorageError> {
-        self.put(CLONES, rec.caller_id.as_str(), rec).await
+        self.put(CLONES, rec.person.as_key(), rec).await
     }
 
     /// Read and written in one transaction of the single writer, so nothing slips in between.
     async fn touch_clone(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
         at: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> Result<bool, StorageError> {
-        let (caller, voice) = (caller.clone(), voice.clone());
+        let (person, voice) = (person.clone(), voice.clone());
         let until = at.checked_add_signed(ttl).map_or(i64::MAX, |t| t.timestamp());
         self.update_with(CLONES, Durable::No, move |t| {
-            let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
+            let mut rec: CloneRecord = match t.get(person.as_key()).map_err(failed)? {
                 Some(v) => decode(v.value())?,
                 None => return Ok(false),
             };
@@ -32,16 +32,16 @@ impl CloneCache for LocalRecords {
             rec.reuse_count += 1;
             rec.last_used_at = at;
             rec.expires_at = rec.expires_at.max(until);
-            t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
+            t.insert(person.as_key(), encode(&rec)?.as_slice()).map_err(failed)?;
             Ok(true)
         })
         .await
     }
 
-    async fn evict_clone(&self, caller: &CallerId, voice: &VoiceId) -> Result<bool, StorageError> {
-        let (caller, voice) = (caller.clone(), voice.clone());
+    async fn evict_clone(&self, person: &Person, voice: &VoiceId) -> Result<bool, StorageError> {
+        let (person, voice) = (person.clone(), voice.clone());
         self.update(CLONES, move |t| {
-            let mut rec: CloneRecord = match t.get(caller.as_str()).map_err(failed)? {
+            let mut rec: CloneRecord = match t.get(person.as_key()).map_err(failed)? {
                 Some(v) => decode(v.value())?,
                 None => return Ok(false),
             };
@@ -49,7 +49,7 @@ impl CloneCache for LocalRecords {
                 return Ok(false);
             }
             rec.status = CloneStatus::Evicted;
-            t.insert(caller.as_str(), encode(&rec)?.as_slice()).map_err(failed)?;
+            t.insert(person.as_key(), encode(&rec)?.as_slice()).map_err(failed)?;
             Ok(true)
         })
         .await
@@ -88,15 +88,15 @@ impl CloneCache for LocalRecords {
         Ok(out)
     }
 
-    async fn set_quality(&self, caller: &CallerId, score: &QualityScore) -> Result<bool, StorageError> {
-        self.put_quality(caller, score).await
+    async fn set_quality(&self, person: &Person, score: &QualityScore) -> Result<bool, StorageError> {
+        self.put_quality(person, score).await
     }
 
     async fn quality_of(
         &self,
-        caller: &CallerId,
+        person: &Person,
         voice: &VoiceId,
     ) -> Result<Option<QualityScore>, StorageError> {
-        self.quality(caller, voice)
+        self.quality(person, voice)
     }
 }

@@ -68,19 +68,19 @@ fn keys_where<T: serde::de::DeserializeOwned>(
 fn erase_in(tx: &WriteTransaction, person: &Person) -> Result<Counts, StorageError> {
     let mut counts = Counts::new();
     let me = person.as_key().to_owned();
+    let own = vec![me.clone()];
+    add(&mut counts, "sample_records", remove_keys(tx, SAMPLES, &own)?);
+    add(&mut counts, "clone_entries", remove_keys(tx, CLONES, &own)?);
+    add(&mut counts, "voiceprints", remove_keys(tx, VOICEPRINTS, &own)?);
+    add(&mut counts, "quality_scores", remove_keys(tx, QUALITY, &own)?);
+    let runs = keys_where::<RunRecord>(tx, RUNS, |r| &r.person == person)?;
+    let mut log = Vec::new();
+    for run in &runs {
+        log.extend(index_keys(tx, CLONE_LOG, keys::owned_by(run))?);
+    }
+    add(&mut counts, "clone_log_entries", remove_keys(tx, CLONE_LOG, &log)?);
+    add(&mut counts, "runs", remove_keys(tx, RUNS, &runs)?);
     if let Some(caller) = person.caller() {
-        let own = vec![caller.as_str().to_owned()];
-        add(&mut counts, "sample_records", remove_keys(tx, SAMPLES, &own)?);
-        add(&mut counts, "clone_entries", remove_keys(tx, CLONES, &own)?);
-        add(&mut counts, "voiceprints", remove_keys(tx, VOICEPRINTS, &own)?);
-        add(&mut counts, "quality_scores", remove_keys(tx, QUALITY, &own)?);
-        let runs = keys_where::<RunRecord>(tx, RUNS, |r| &r.caller_id == caller)?;
-        let mut log = Vec::new();
-        for run in &runs {
-            log.extend(index_keys(tx, CLONE_LOG, keys::owned_by(run))?);
-        }
-        add(&mut counts, "clone_log_entries", remove_keys(tx, CLONE_LOG, &log)?);
-        add(&mut counts, "runs", remove_keys(tx, RUNS, &runs)?);
         let calls = index_range(tx, CALLS_BY_CALLER, keys::owned_by(caller.as_str()))?;
         for (_, call) in &calls {
             let events = index_range(tx, EVENTS_BY_CALL, keys::owned_by(call))?;

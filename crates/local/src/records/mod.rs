@@ -10,8 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use echome_core::{
     BlobRef, CallClaim, CallEventRecord, CallId, CallLog, CallPage, CallRecord, CallerId, CloneCache,
-    CloneLogRecord, CloneRecord, CloneStatus, Delivery, QualityScore, RunId, RunLog, RunOutcome, RunRecord,
-    RunStatus, SampleLog, SampleRecord, SampleWrite, SegmentOutput, StorageError, VoiceId, WebhookArchive,
+    CloneLogRecord, CloneRecord, CloneStatus, Delivery, Person, QualityScore, RunId, RunLog, RunOutcome,
+    RunRecord, RunStatus, SampleLog, SampleRecord, SampleWrite, SegmentOutput, StorageError, VoiceId,
+    WebhookArchive,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -198,7 +199,7 @@ mod tests {
         let db = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         let caller = CallerId::parse("+14155550123").unwrap();
         let sample = |v: &str, at: &str| SampleRecord {
-            caller_id: caller.clone(),
+            person: echome_core::Person::from(caller.clone()),
             sample: BlobRef::new("local", format!("samples/+14155550123/{v}.wav")),
             version: v.into(),
             uploaded_at: t(at),
@@ -217,14 +218,20 @@ mod tests {
             db.record_sample(&sample("b", "2026-11-20T10:00:00Z")).await.unwrap(),
             SampleWrite::Newest
         );
-        assert_eq!(db.current_sample(&caller).await.unwrap().unwrap().version, "b");
+        assert_eq!(
+            db.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap().version,
+            "b"
+        );
         // A pack is kept with the current sample only.
         let pack = |run: &str| echome_testkit::fixtures::pack("local", run);
         let older = sample("a", "2026-11-20T09:00:00Z").sample;
-        assert!(!db.record_pack(&caller, &older, &pack("r0")).await.unwrap());
+        assert!(!db.record_pack(&echome_core::Person::from(&caller), &older, &pack("r0")).await.unwrap());
         let current = sample("b", "2026-11-20T10:00:00Z").sample;
-        assert!(db.record_pack(&caller, &current, &pack("r1")).await.unwrap());
-        assert_eq!(db.current_sample(&caller).await.unwrap().unwrap().pack, Some(pack("r1")));
+        assert!(db.record_pack(&echome_core::Person::from(&caller), &current, &pack("r1")).await.unwrap());
+        assert_eq!(
+            db.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap().pack,
+            Some(pack("r1"))
+        );
 
         let run = RunRecord::started(
             RunId::parse("r1").unwrap(),
@@ -306,7 +313,7 @@ mod tests {
         let (old, new) = (VoiceId::parse("voiceOld").unwrap(), VoiceId::parse("voiceNew").unwrap());
         let made = t("2026-11-20T09:00:00Z");
         let entry = CloneRecord {
-            caller_id: caller.clone(),
+            person: echome_core::Person::from(caller.clone()),
             voice_id: old.clone(),
             engine: "elevenlabs".into(),
             pack_digest: "abc".into(),
@@ -319,30 +326,40 @@ mod tests {
         };
         let ttl = chrono::Duration::hours(24);
         let missing = CallerId::parse("+14155550999").unwrap();
-        assert!(!db.touch_clone(&missing, &old, made, ttl).await.unwrap(), "no entry: nothing to count");
-        assert!(db.clone_of(&missing).await.unwrap().is_none(), "and nothing is created");
+        assert!(
+            !db.touch_clone(&echome_core::Person::from(&missing), &old, made, ttl).await.unwrap(),
+            "no entry: nothing to count"
+        );
+        assert!(
+            db.clone_of(&echome_core::Person::from(&missing)).await.unwrap().is_none(),
+            "and nothing is created"
+        );
 
         db.put_clone(&entry).await.unwrap();
         let used = t("2026-11-20T20:00:00Z");
-        assert!(db.touch_clone(&caller, &old, used, ttl).await.unwrap());
-        let got = db.clone_of(&caller).await.unwrap().unwrap();
+        assert!(db.touch_clone(&echome_core::Person::from(&caller), &old, used, ttl).await.unwrap());
+        let got = db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap();
         assert_eq!((got.reuse_count, got.last_used_at), (1, used));
         assert_eq!(got.expires_at, (used + ttl).timestamp(), "a frequent caller's clone lives on");
-        assert!(db.touch_clone(&caller, &old, used, chrono::Duration::hours(1)).await.unwrap());
-        let got = db.clone_of(&caller).await.unwrap().unwrap();
+        assert!(
+            db.touch_clone(&echome_core::Person::from(&caller), &old, used, chrono::Duration::hours(1))
+                .await
+                .unwrap()
+        );
+        let got = db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap();
         assert_eq!(got.expires_at, (used + ttl).timestamp(), "a use never shortens the life");
 
         // Replaced by a new voice: a late use of the old one changes nothing.
         let replaced = CloneRecord { voice_id: new.clone(), reuse_count: 0, ..entry.clone() };
         db.put_clone(&replaced).await.unwrap();
-        assert!(!db.touch_clone(&caller, &old, used, ttl).await.unwrap());
-        assert_eq!(db.clone_of(&caller).await.unwrap().unwrap(), replaced);
+        assert!(!db.touch_clone(&echome_core::Person::from(&caller), &old, used, ttl).await.unwrap());
+        assert_eq!(db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap(), replaced);
 
         // Evicted: the use does not bring it back.
         let evicted = CloneRecord { status: CloneStatus::Evicted, ..replaced };
         db.put_clone(&evicted).await.unwrap();
-        assert!(!db.touch_clone(&caller, &new, used, ttl).await.unwrap());
-        assert_eq!(db.clone_of(&caller).await.unwrap().unwrap(), evicted);
+        assert!(!db.touch_clone(&echome_core::Person::from(&caller), &new, used, ttl).await.unwrap());
+        assert_eq!(db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap(), evicted);
     }
 
     #[test]

@@ -49,12 +49,12 @@ impl RunLog for LocalRecords {
         self.get(RUNS, run_id.as_str())
     }
 
-    async fn latest_run(&self, caller: &CallerId) -> Result<Option<RunRecord>, StorageError> {
-        Ok(self.runs()?.into_iter().find(|r| &r.caller_id == caller))
+    async fn latest_run(&self, person: &Person) -> Result<Option<RunRecord>, StorageError> {
+        Ok(self.runs()?.into_iter().find(|r| &r.person == person))
     }
 
-    async fn runs_of(&self, caller: &CallerId) -> Result<Vec<RunId>, StorageError> {
-        Ok(self.runs()?.into_iter().filter(|r| &r.caller_id == caller).map(|r| r.run_id).collect())
+    async fn runs_of(&self, person: &Person) -> Result<Vec<RunId>, StorageError> {
+        Ok(self.runs()?.into_iter().filter(|r| &r.person == person).map(|r| r.run_id).collect())
     }
 }
 

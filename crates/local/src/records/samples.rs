@@ -7,7 +7,7 @@ impl SampleLog for LocalRecords {
         let (rec, bytes) = (rec.clone(), encode(rec)?);
         self.update(SAMPLES, move |t| {
             let current: Option<SampleRecord> =
-                t.get(rec.caller_id.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
+                t.get(rec.person.as_key()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
             let newest = current.is_none_or(|c| {
                 c.uploaded_at < rec.uploaded_at
                     || (c.uploaded_at == rec.uploaded_at && c.version == rec.version)
@@ -15,29 +15,29 @@ impl SampleLog for LocalRecords {
             if !newest {
                 return Ok(SampleWrite::Superseded);
             }
-            t.insert(rec.caller_id.as_str(), bytes.as_slice()).map_err(failed)?;
+            t.insert(rec.person.as_key(), bytes.as_slice()).map_err(failed)?;
             Ok(SampleWrite::Newest)
         })
         .await
     }
 
-    async fn current_sample(&self, caller: &CallerId) -> Result<Option<SampleRecord>, StorageError> {
-        self.get(SAMPLES, caller.as_str())
+    async fn current_sample(&self, person: &Person) -> Result<Option<SampleRecord>, StorageError> {
+        self.get(SAMPLES, person.as_key())
     }
 
     async fn record_pack(
         &self,
-        caller: &CallerId,
+        person: &Person,
         sample: &BlobRef,
         pack: &SegmentOutput,
     ) -> Result<bool, StorageError> {
-        let (caller, sample, pack) = (caller.clone(), sample.clone(), pack.clone());
+        let (person, sample, pack) = (person.clone(), sample.clone(), pack.clone());
         self.update(SAMPLES, move |t| {
             let current: Option<SampleRecord> =
-                t.get(caller.as_str()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
+                t.get(person.as_key()).map_err(failed)?.map(|v| decode(v.value())).transpose()?;
             let Some(mut current) = current.filter(|c| c.sample == sample) else { return Ok(false) };
             current.pack = Some(pack.clone());
-            t.insert(caller.as_str(), encode(&current)?.as_slice()).map_err(failed)?;
+            t.insert(person.as_key(), encode(&current)?.as_slice()).map_err(failed)?;
             Ok(true)
         })
         .await

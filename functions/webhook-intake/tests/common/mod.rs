@@ -126,7 +126,7 @@ pub fn caller() -> CallerId {
 impl World {
     pub async fn with_sample(self) -> Self {
         let rec = SampleRecord {
-            caller_id: caller(),
+            person: echome_core::Person::from(caller()),
             sample: BlobRef::new("recordings", "samples/+14155550123/call.mp3"),
             version: "v1".into(),
             uploaded_at: Utc::now(),
@@ -140,7 +140,7 @@ impl World {
     pub async fn with_clone(self) -> Self {
         let now = Utc::now();
         let rec = CloneRecord {
-            caller_id: caller(),
+            person: echome_core::Person::from(caller()),
             voice_id: VoiceId::parse("clonedVoice").unwrap(),
             engine: "elevenlabs".into(),
             pack_digest: "d".into(),
