@@ -80,10 +80,7 @@ fn an_erased_caller_leaves_nothing_behind_and_the_receipt_counts_it() {
     let (_, voices) = echome(&data, &["voices", "list", "--json"]);
     let models: Vec<&Value> = voices["models"].as_array().unwrap().iter().collect();
     assert!(models.iter().all(|m| m["person"] != "+14******123"), "{voices:#}");
-    assert!(
-        voices["cached"].as_array().unwrap().iter().all(|c| c["caller_id"] != "+14******123"),
-        "{voices:#}"
-    );
+    assert!(voices["cached"].as_array().unwrap().iter().all(|c| c["person"] != "+14******123"), "{voices:#}");
     let (_, runs) = echome(&data, &["consent", "show", ERASED, "--json"]);
     assert_eq!(runs["error"]["code"], "not_found");
 
@@ -105,4 +102,63 @@ fn an_erased_caller_leaves_nothing_behind_and_the_receipt_counts_it() {
         all["erasures"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(ids.len(), 2, "{all:#}");
     assert!(ids.contains(&receipt["id"].as_str().unwrap()));
+}
+
+/// A named person (an employee): their recording becomes their voice, named after them at the
+/// provider and on their record; erased, their folder, runs and voice go as a caller's do.
+#[test]
+fn an_employee_s_recording_becomes_their_voice_and_erasure_takes_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let talk = dir.path().join("talk.wav");
+    generate(Scene { kind: SceneKind::Clean, seconds: 70.0, seed: 11 }, &talk).unwrap();
+    let talk = talk.to_str().unwrap();
+    let add = |who: &str| echome(&data, &["samples", "add", "--person", who, talk, "--json"]);
+    let (ok, nobody) = add("emp-42");
+    assert!(!ok, "{nobody:#}");
+    assert!(nobody["error"]["message"].as_str().unwrap().contains("no person \"emp-42\""), "{nobody:#}");
+    assert!(echome(&data, &["people", "add", "emp-42", "--name", "Anna Berg", "--json"]).0);
+    let grant = ["consent", "grant", "emp-42", "--method", "written", "--by", "Anna Berg", "--json"];
+    assert!(echome(&data, &grant).0);
+    let (ok, out) = add("emp-42");
+    assert!(ok, "{out:#}");
+    let voice = out["voice_id"].as_str().expect("a voice").to_owned();
+    let run = out["run_id"].as_str().unwrap().to_owned();
+    assert!(run.starts_with("up-emp-42-"), "{out:#}");
+    assert_eq!(out["person"], "emp-42", "{out:#}");
+    let (ok, anna) = echome(&data, &["people", "show", "emp-42", "--json"]);
+    assert!(ok, "{anna:#}");
+    assert_eq!(anna["active_voice_id"], voice.as_str(), "her voice is on her record: {anna:#}");
+    assert_eq!(anna["samples_folder"], "samples/emp-42/");
+    let (_, voices) = echome(&data, &["voices", "list", "--json"]);
+    let cached = voices["cached"].as_array().unwrap();
+    assert!(cached.iter().any(|c| c["person"] == "emp-42" && c["voice_id"] == voice.as_str()), "{voices:#}");
+
+    let blobs = data.join("blobs/recordings");
+    let samples = files_under(&blobs.join("samples/emp-42")).len() as u64;
+    assert!(samples >= 1 && blobs.join(format!("runs/{run}")).is_dir());
+    let (ok, receipt) = echome(&data, &["people", "erase", "emp-42", "--json"]);
+    assert!(ok, "{receipt:#}");
+    assert_eq!(receipt["person_kind"], "named");
+    let deleted = &receipt["deleted"];
+    assert_eq!(deleted["sample_files"], samples, "{receipt:#}");
+    for kind in [
+        "provider_voices",
+        "sample_records",
+        "runs",
+        "run_files",
+        "voice_models",
+        "clone_entries",
+        "person_records",
+    ] {
+        assert!(deleted[kind].as_u64().unwrap_or(0) >= 1, "{kind}: {receipt:#}");
+    }
+    assert!(!blobs.join("samples/emp-42").exists() && !blobs.join(format!("runs/{run}")).exists());
+    let (_, voices) = echome(&data, &["voices", "list", "--json"]);
+    let ours: Vec<&str> =
+        voices["ours_at_engine"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(!ours.contains(&voice.as_str()), "her voice is gone from the engine: {voices:#}");
+    assert!(voices["cached"].as_array().unwrap().iter().all(|c| c["person"] != "emp-42"), "{voices:#}");
+    let (ok, gone) = echome(&data, &["people", "show", "emp-42", "--json"]);
+    assert!(!ok && gone["error"]["code"] == "not_found", "her record is gone: {gone:#}");
 }

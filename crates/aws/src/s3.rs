@@ -226,6 +226,28 @@ impl BlobStore for S3BlobStore {
         Ok(signed.uri().to_owned())
     }
 
+    /// A presigned PUT with its `Content-Type` signed: the uploader sends that type or S3
+    /// refuses the signature. Valid at most as long as the role's session is.
+    async fn upload_url(
+        &self,
+        blob: &BlobRef,
+        content_type: &str,
+        valid_for: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
+            .map_err(|e| StorageError::Failed(format!("presigning {blob}: {e}")))?;
+        let signed = self
+            .client
+            .put_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| storage_error(&blob.to_string(), "presigning", e))?;
+        Ok(Some(signed.uri().to_owned()))
+    }
+
     async fn exists(&self, blob: &BlobRef) -> Result<bool, StorageError> {
         let out = self
             .client

@@ -69,6 +69,7 @@ const CONTRACT: &[Row] = &[
         principal: "UploadTriggerFunction",
         source: "functions/upload-trigger/src/handler.rs accept_upload, short_calls",
         operations: &[
+            "People::person (a named person's folder)",
             "SampleLog::record_sample",
             "RunLog::create_run",
             "RunLog::runs_of",
@@ -135,6 +136,7 @@ const CONTRACT: &[Row] = &[
             "CloneCache::clone_of",
             "VoiceLibrary::model",
             "VoiceLibrary::save_model",
+            "CloneCache::set_quality (a named person's voice)",
         ],
     },
     Row {
@@ -258,6 +260,7 @@ const CONTRACT: &[Row] = &[
             "VoiceLibrary::set_active (none left)",
             "CloneCache::evict_clone",
             "BlobStore::exists samples/ (the recording a model is asked for from)",
+            "BlobStore::upload_url samples/ (a person's new recording)",
             "RunLog::create_run",
             "RunStarter::start",
             "BlobStore::exists runs/ (a pack file to export)",
@@ -729,6 +732,22 @@ impl Run {
         self.steps.push((name.to_owned(), outcome));
     }
 
+    /// A presigned URL: whoever holds it acts with this role's permission, so the role's policy
+    /// must allow `access`. Judged here: no request of the role's passes the guard, and moto
+    /// with IAM on cannot take a presigned request (it reads an `Authorization` header, which
+    /// such a request has not, and answers 500). tests/s3.rs uses such a URL on moto.
+    fn check_presigned(&mut self, name: &str, url: Result<Option<String>, StorageError>, access: Access) {
+        let outcome = match url {
+            Ok(Some(_)) => match self.principal.policy.decide(&access).0 {
+                Decision::Allowed(_) => Ok(()),
+                other => Err(format!("the policy does not allow {access} ({other:?})")),
+            },
+            Ok(None) => Err("no URL".into()),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        self.steps.push((name.to_owned(), outcome));
+    }
+
     /// An operation that starts with a listing (`action`: `s3:ListBucket` for `keys`,
     /// `s3:ListBucketVersions` for the deletes of every version). moto 5.2 with IAM on answers
     /// these listings SignatureDoesNotMatch (as with `exists`, above); what the contract holds
@@ -887,24 +906,21 @@ async fn upload_trigger_works_with_its_template_policy() {
     let sample = BlobRef::new(run.env("BUCKET_NAME"), format!("samples/{who}/call.wav"));
     let at = t("2026-11-20T10:00:00.000Z");
     let rec = uploaded(&who, sample.clone(), at);
+    // samples/emp-…/: a named person's folder counts once their record exists.
+    let named = records.person(&Person::parse("emp-nobody-made").unwrap()).await;
+    run.check("People::person (a named person's folder)", named, Option::is_none);
     run.check("SampleLog::record_sample", records.record_sample(&rec).await, |w| *w == SampleWrite::Newest);
     let run_id = RunId::for_upload(&who, &sample.key, "v1");
     let created =
         records.create_run(&RunRecord::started(run_id.clone(), who.clone(), sample.clone(), at)).await;
     run.check("RunLog::create_run", created, |c| *c);
     // A call's recording: the caller's earlier runs are read for short calls to join.
-    run.check("RunLog::runs_of", records.runs_of(&echome_core::Person::from(&who)).await, |r| {
+    run.check("RunLog::runs_of", records.runs_of(&Person::from(&who)).await, |r| {
         r == std::slice::from_ref(&run_id)
     });
     run.check("RunLog::run", records.run(&run_id).await, |r| r.is_some());
-    let input = CloneRunInput {
-        run_id,
-        person: echome_core::Person::from(who),
-        sample,
-        pack: None,
-        call: None,
-        combine: vec![],
-    };
+    let input =
+        CloneRunInput { run_id, person: Person::from(who), sample, pack: None, call: None, combine: vec![] };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
     run.verdict();
 }
@@ -1017,20 +1033,11 @@ async fn clone_voice_works_with_its_template_policy() {
         blobs.get_bytes(&key("report.json")).await,
         |b| b == b"{}",
     );
-    run.check(
-        "CloneCache::clone_of",
-        cache.clone_of(&echome_core::Person::from(&who)).await,
-        Option::is_some,
-    );
+    run.check("CloneCache::clone_of", cache.clone_of(&Person::from(&who)).await, Option::is_some);
     run.check(
         "CloneCache::touch_clone",
         cache
-            .touch_clone(
-                &echome_core::Person::from(&who),
-                &voice(),
-                at + Duration::minutes(1),
-                Duration::hours(24),
-            )
+            .touch_clone(&Person::from(&who), &voice(), at + Duration::minutes(1), Duration::hours(24))
             .await,
         |t| *t,
     );
@@ -1051,7 +1058,7 @@ async fn clone_voice_works_with_its_template_policy() {
     // Whose voice it is: the caller's reference voice is read, then replaced by the new pack's.
     run.check(
         "ReferenceVoices::reference_voice",
-        cache.reference_voice(&echome_core::Person::from(&who)).await,
+        cache.reference_voice(&Person::from(&who)).await,
         Option::is_none,
     );
     let reference = echome_core::ReferenceVoice {
@@ -1074,11 +1081,9 @@ async fn clone_voice_works_with_its_template_policy() {
     let evicted = CloneRecord { status: CloneStatus::Evicted, ..clone_record(&who, &run_id, at) };
     run.check("CloneCache::put_clone", cache.put_clone(&evicted).await, |()| true);
     // Freeing a slot marks the victim's entry evicted, only while it holds that voice.
-    run.check(
-        "CloneCache::evict_clone",
-        cache.evict_clone(&echome_core::Person::from(&who), &voice()).await,
-        |marked| *marked,
-    );
+    run.check("CloneCache::evict_clone", cache.evict_clone(&Person::from(&who), &voice()).await, |marked| {
+        *marked
+    });
     // The pack is kept with the recording it was cut from, for the caller's next clone.
     let sample = BlobRef::new(&bucket, format!("samples/{}/call.wav", who.as_str()));
     let on_file = uploaded(&who, sample.clone(), at);
@@ -1086,7 +1091,7 @@ async fn clone_voice_works_with_its_template_policy() {
     let pack = echome_testkit::fixtures::pack(&bucket, run_id.as_str());
     run.check(
         "SampleLog::record_pack",
-        cache.record_pack(&echome_core::Person::from(&who), &sample, &pack).await,
+        cache.record_pack(&Person::from(&who), &sample, &pack).await,
         |kept| *kept,
     );
     let expired = BlobRef::new(&bucket, "runs/iam-expired/report.json");
@@ -1133,7 +1138,7 @@ async fn score_voice_works_with_its_template_policy() {
     let cache = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
     run.check(
         "CloneCache::quality_of",
-        cache.quality_of(&echome_core::Person::from(&who), &voice()).await,
+        cache.quality_of(&Person::from(&who), &voice()).await,
         Option::is_none,
     );
     run.check(
@@ -1160,27 +1165,28 @@ async fn score_voice_works_with_its_template_policy() {
     );
     let quality =
         echome_testkit::fixtures::quality_score(voice().as_str(), run_id.as_str(), &Default::default(), at);
-    run.check(
-        "CloneCache::set_quality",
-        cache.set_quality(&echome_core::Person::from(&who), &quality).await,
-        |stored| *stored,
-    );
-    let read = DynamoRecords::new(&admin, &world().table)
-        .quality_of(&echome_core::Person::from(&who), &voice())
-        .await;
+    run.check("CloneCache::set_quality", cache.set_quality(&Person::from(&who), &quality).await, |stored| {
+        *stored
+    });
+    let read = DynamoRecords::new(&admin, &world().table).quality_of(&Person::from(&who), &voice()).await;
     assert_eq!(read.expect("reading the score back"), Some(quality.clone()), "stored with the voice");
     // And with the voice's model.
     let (m, _) = library_model(&who, &run_id, at);
     DynamoRecords::new(&admin, &world().table).create_model(&m).await.expect("seeding");
-    run.check(
-        "CloneCache::clone_of",
-        cache.clone_of(&echome_core::Person::from(&who)).await,
-        Option::is_some,
-    );
+    run.check("CloneCache::clone_of", cache.clone_of(&Person::from(&who)).await, Option::is_some);
     let stored = cache.model(&m.id).await;
     run.check("VoiceLibrary::model", stored, Option::is_some);
-    let scored = VoiceModel { quality: Some(quality), version: 1, ..m };
+    let scored = VoiceModel { quality: Some(quality.clone()), version: 1, ..m };
     run.check("VoiceLibrary::save_model", cache.save_model(&scored).await, |saved| *saved);
+    // A named person's voice records live apart from callers' (NAMED#): scored the same way.
+    let anna = Person::parse("emp-iam").unwrap();
+    let entry = CloneRecord {
+        person: anna.clone(),
+        ..echome_testkit::fixtures::clone_entry("+14155550105", voice().as_str(), at)
+    };
+    DynamoRecords::new(&admin, &world().table).put_clone(&entry).await.expect("seeding");
+    let named = cache.set_quality(&anna, &quality).await;
+    run.check("CloneCache::set_quality (a named person's voice)", named, |stored| *stored);
     run.verdict();
 }
 
@@ -1199,11 +1205,9 @@ async fn reconcile_voices_works_with_its_template_policy() {
     run.check("CloneCache::clones", cache.clones().await, |c| {
         c.iter().any(|c| c.person.caller() == Some(&who))
     });
-    run.check(
-        "CloneCache::evict_clone",
-        cache.evict_clone(&echome_core::Person::from(&who), &voice()).await,
-        |marked| *marked,
-    );
+    run.check("CloneCache::evict_clone", cache.evict_clone(&Person::from(&who), &voice()).await, |marked| {
+        *marked
+    });
     // The library: every model; one whose voice went is deleted, the next best activated.
     let (m, active) = library_model(&who, &run_id, at);
     let seed = DynamoRecords::new(&admin(), &world().table);
@@ -1223,11 +1227,7 @@ async fn reconcile_voices_works_with_its_template_policy() {
         cache.set_active(&m.person, Some(&active), Some(&m.id)).await,
         |s| *s,
     );
-    run.check(
-        "CloneCache::clone_of",
-        cache.clone_of(&echome_core::Person::from(&who)).await,
-        Option::is_some,
-    );
+    run.check("CloneCache::clone_of", cache.clone_of(&Person::from(&who)).await, Option::is_some);
     run.check("CloneCache::put_clone", cache.put_clone(&clone_record(&who, &run_id, at)).await, |()| true);
     let cleared = cache.set_active(&m.person, None, Some(&m.id)).await;
     run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
@@ -1355,14 +1355,10 @@ async fn webhook_intake_works_with_its_template_policy() {
     run.check("CallLog::claim_call", records.claim_call(&fresh).await, |c| matches!(c, CallClaim::New(_)));
     let again = records.claim_call(&fresh).await;
     run.check("CallLog::claim_call (a duplicate delivery)", again, |c| matches!(c, CallClaim::Existing(_)));
-    run.check(
-        "CloneCache::clone_of",
-        records.clone_of(&echome_core::Person::from(&who)).await,
-        Option::is_some,
-    );
+    run.check("CloneCache::clone_of", records.clone_of(&Person::from(&who)).await, Option::is_some);
     run.check(
         "SampleLog::current_sample",
-        records.current_sample(&echome_core::Person::from(&who)).await,
+        records.current_sample(&Person::from(&who)).await,
         Option::is_some,
     );
     let found = records.call(&call_id).await;
@@ -1390,8 +1386,7 @@ async fn webhook_intake_works_with_its_template_policy() {
         combine: vec![],
     };
     run.check("RunStarter::start", starter.start(&input).await, |s| *s == RunStart::Started);
-    let touched =
-        records.touch_clone(&echome_core::Person::from(&who), &voice(), at, Duration::hours(24)).await;
+    let touched = records.touch_clone(&Person::from(&who), &voice(), at, Duration::hours(24)).await;
     run.check("CloneCache::touch_clone", touched, |t| *t);
     let ev = CallEventRecord::new(CallEventKind::Incoming, Some(&call_id), at);
     run.check("CallLog::log_event", records.log_event(&ev).await, |()| true);
@@ -1524,7 +1519,7 @@ async fn check_people_and_erasure(
     };
     run.check("People::save_erasure", records.save_erasure(&receipt).await, |()| true);
     run.check("People::erasures", records.erasures().await, |all| all.iter().any(|r| r.id == "er-iam"));
-    run.check("RunLog::runs_of", records.runs_of(&echome_core::Person::from(who)).await, |r| !r.is_empty());
+    run.check("RunLog::runs_of", records.runs_of(&Person::from(who)).await, |r| !r.is_empty());
     // The files (folders without the `+`, as above: the policy is about the prefixes).
     let folder = who.as_str().trim_start_matches('+');
     let admin_blobs = S3BlobStore::new(&admin());
@@ -1625,16 +1620,8 @@ async fn api_works_with_its_template_policy() {
     let records = DynamoRecords::new(&run.sdk, &table);
     let events = records.events_between(at - Duration::hours(1), at + Duration::hours(1)).await;
     run.check("CallLog::events_between", events, |e| !e.is_empty());
-    run.check(
-        "CloneCache::clone_of",
-        records.clone_of(&echome_core::Person::from(&who)).await,
-        Option::is_some,
-    );
-    run.check(
-        "RunLog::latest_run",
-        records.latest_run(&echome_core::Person::from(&who)).await,
-        Option::is_some,
-    );
+    run.check("CloneCache::clone_of", records.clone_of(&Person::from(&who)).await, Option::is_some);
+    run.check("RunLog::latest_run", records.latest_run(&Person::from(&who)).await, Option::is_some);
     run.check("CallLog::call", records.call(&call_id).await, Option::is_some);
     run.check("CallLog::call_events", records.call_events(&call_id).await, |e| !e.is_empty());
     run.check("CallLog::calls_of", records.calls_of(&who, 10, None).await, |p| !p.calls.is_empty());
@@ -1642,13 +1629,13 @@ async fn api_works_with_its_template_policy() {
     run.check("CloneCache::clone_log", records.clone_log(&run_id).await, Vec::is_empty);
     run.check(
         "CloneCache::quality_of",
-        records.quality_of(&echome_core::Person::from(&who), &voice()).await,
+        records.quality_of(&Person::from(&who), &voice()).await,
         Option::is_none,
     );
     // An operator accepts a speaker the check refused: the caller's reference voice is replaced.
     run.check(
         "ReferenceVoices::reference_voice",
-        records.reference_voice(&echome_core::Person::from(&who)).await,
+        records.reference_voice(&Person::from(&who)).await,
         Option::is_none,
     );
     let reference = echome_core::ReferenceVoice {
@@ -1681,7 +1668,7 @@ async fn api_works_with_its_template_policy() {
     run.check("VoiceLibrary::set_active (none left)", cleared, |set| *set);
     run.check(
         "CloneCache::evict_clone",
-        records.evict_clone(&echome_core::Person::from(&who), &voice()).await,
+        records.evict_clone(&Person::from(&who), &voice()).await,
         |marked| *marked,
     );
     // A model asked for from a recording: it must be there, and its clone run starts.
@@ -1692,6 +1679,13 @@ async fn api_works_with_its_template_policy() {
     S3BlobStore::new(&admin()).put_bytes(&recording, wav_bytes(100), "audio/wav").await.expect("seeding");
     let there = S3BlobStore::new(&run.sdk).exists(&recording).await;
     run.check_listing("BlobStore::exists samples/ (the recording a model is asked for from)", there, true);
+    // A person's new recording: the upload URL POST /people/{person}/samples hands out.
+    let upload = BlobRef::new(&bucket, "samples/emp-iam/20261120T100000.000Z-interview.wav");
+    let url =
+        S3BlobStore::new(&run.sdk).upload_url(&upload, "audio/wav", std::time::Duration::from_secs(60)).await;
+    let object = format!("arn:{}:s3:::{bucket}/{}", stack().partition, upload.key);
+    let wanted = Access::new("s3:PutObject", object);
+    run.check_presigned("BlobStore::upload_url samples/ (a person's new recording)", url, wanted);
     let asked = RunId::for_upload(&who, &recording.key, "model-by-iam");
     let created =
         records.create_run(&RunRecord::started(asked.clone(), who.clone(), recording.clone(), at)).await;
@@ -1827,11 +1821,7 @@ async fn moto_refuses_a_policy_missing_one_action() {
     let refused = records.record_sample(&rec).await;
     assert!(matches!(refused, Err(StorageError::Denied(_))), "PutItem without dynamodb:PutItem: {refused:?}");
     assert_eq!(outcomes(&seen), ["moto 403"], "moto itself refused the PutItem");
-    assert_eq!(
-        records.current_sample(&echome_core::Person::from(&who)).await.unwrap(),
-        None,
-        "GetItem is still allowed"
-    );
+    assert_eq!(records.current_sample(&Person::from(&who)).await.unwrap(), None, "GetItem is still allowed");
     assert_eq!(outcomes(&seen), ["moto 403", "moto 200"]);
 
     // S3: synthesize-speech without s3:PutObject on tts/.

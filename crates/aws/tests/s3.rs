@@ -140,3 +140,23 @@ async fn erasing_a_prefix_deletes_every_version_and_delete_marker() {
     assert!(!store.exists(&t).await.unwrap());
     assert!(store.exists(&longer).await.unwrap());
 }
+
+/// The URL `POST /people/{person}/samples` hands out: a plain PUT with the signed
+/// `Content-Type` stores the recording, and nothing else is needed to send it.
+#[tokio::test]
+async fn an_upload_url_takes_a_plain_put_of_the_recording() {
+    let moto = MotoServer::start();
+    let store = store_with_bucket(&moto, "echome-test").await;
+    let blob = BlobRef::new("echome-test", "samples/emp-42/20261203T100000.000Z-interview.wav");
+    let url = store.upload_url(&blob, "audio/wav", std::time::Duration::from_secs(60)).await.unwrap();
+    let url = url.expect("S3 takes uploads");
+    assert!(url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=60"), "{url}");
+    assert!(url.contains("content-type"), "the Content-Type is signed: {url}");
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let put = reqwest::Client::new().put(&url).header("content-type", "audio/wav").body(body.clone());
+    let answer = put.send().await.unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    assert_eq!(store.get_bytes(&blob).await.unwrap(), body);
+    let head = store.client().head_object().bucket("echome-test").key(&blob.key).send().await.unwrap();
+    assert_eq!(head.content_type(), Some("audio/wav"));
+}

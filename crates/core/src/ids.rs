@@ -71,8 +71,12 @@ impl fmt::Display for Shown {
     }
 }
 
-/// Where recordings are uploaded, one folder per caller (`samples/{e164}/…`).
+/// Where recordings are uploaded, one folder per person (`samples/{e164}/…`, `samples/emp-42/…`).
 pub const SAMPLES_PREFIX: &str = "samples/";
+
+/// Larger uploads are skipped: extract-audio's scratch space (6 GB in the template) holds the
+/// original and its two WAVs, and a recording this size is beyond the 4 h a run accepts.
+pub const MAX_SAMPLE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// A caller's phone number in E.164 form (`+441632960961`).
 ///

@@ -91,6 +91,17 @@ pub trait BlobStore: Send + Sync {
         blob: &BlobRef,
         valid_for: std::time::Duration,
     ) -> impl Future<Output = Result<String, StorageError>> + Send;
+
+    /// Where someone without credentials can PUT a new object for `valid_for`, sent with this
+    /// `Content-Type`: in S3 a presigned PUT (the upload's event then starts its run). `None`
+    /// from a store that takes no uploads from outside: the local one, where `echome samples
+    /// add` puts a file.
+    fn upload_url(
+        &self,
+        blob: &BlobRef,
+        content_type: &str,
+        valid_for: std::time::Duration,
+    ) -> impl Future<Output = Result<Option<String>, StorageError>> + Send;
 }
 
 /// One delivery as it arrived.

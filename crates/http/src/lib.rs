@@ -38,6 +38,10 @@ pub enum HttpError {
     RateLimited { retry_after_s: u32 },
     #[error("storage is busy; try again")]
     Unavailable,
+    /// What this deployment cannot do, with what to do instead (an upload URL from a store on
+    /// one machine).
+    #[error("{0}")]
+    NotHere(String),
     #[error("internal error")]
     Internal,
 }
@@ -55,6 +59,7 @@ impl HttpError {
             Self::Conflict(_) | Self::ConsentMissing(_) => 409,
             Self::RateLimited { .. } => 429,
             Self::Unavailable => 503,
+            Self::NotHere(_) => 501,
             Self::Internal => 500,
         }
     }
@@ -72,6 +77,7 @@ impl HttpError {
             Self::ConsentMissing(_) => echome_core::people::ConsentMissing::CODE,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::NotHere(_) => "not_implemented",
             Self::Internal => "internal",
         }
     }

@@ -13,6 +13,7 @@ mod library;
 mod model_views;
 mod people;
 mod provider;
+mod samples;
 mod views;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -244,7 +245,7 @@ where
                     })?;
                 Ok((200, views::accepted(&reference, &check)))
             }
-            ["people"] | ["people", _] | ["people", _, "consent"] | ["erasures"] => {
+            ["people"] | ["people", _] | ["people", _, "consent" | "samples"] | ["erasures"] => {
                 self.people(segments, req, who.ok_or(HttpError::Internal)?).await
             }
             library_route => self.library(library_route, req, who.ok_or(HttpError::Internal)?).await,

@@ -157,13 +157,13 @@ struct RestoreBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
-    person: String,
-    sample_key: String,
+pub(crate) struct CreateBody {
+    pub person: String,
+    pub sample_key: String,
     #[serde(default)]
-    name: Option<String>,
+    pub name: Option<String>,
     #[serde(default)]
-    metadata: Option<Value>,
+    pub metadata: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -482,7 +482,17 @@ where
         who: &Principal,
         now: DateTime<Utc>,
     ) -> Result<(i64, Value), HttpError> {
-        let body: CreateBody = json_body(req)?;
+        self.create_model(json_body(req)?, who, now).await
+    }
+
+    /// A model of the person from a recording in their folder, and the clone run making it
+    /// (`POST /voice-models`, and `POST /people/{person}/samples` with a `sample_key`).
+    pub(crate) async fn create_model(
+        &self,
+        body: CreateBody,
+        who: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Value), HttpError> {
         let p = person(&body.person)?;
         self.known(&p).await?;
         let folder = p.samples_prefix();

@@ -32,6 +32,7 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
         // Erasure deletes everything of a person: the admin's.
         ["people", _] => vec![(Method::GET, viewer), (Method::DELETE, Access::Role(Role::Admin))],
         ["erasures"] => vec![(Method::GET, Access::Role(Role::Admin))],
+        ["people", _, "samples"] => vec![(Method::POST, operator)],
         ["people", _, "consent"] => {
             vec![(Method::GET, viewer), (Method::POST, operator), (Method::DELETE, operator)]
         }
@@ -139,6 +140,7 @@ where
         let now = Utc::now();
         match (segments, method) {
             (["people"], _) => self.create_person(req, who, now).await,
+            (["people", p, "samples"], _) => self.add_sample(p, req, who, now).await,
             (["people", p], Method::DELETE) => {
                 let p = person(p)?;
                 let Some(key) = self.erasure_key.as_ref() else {

@@ -797,3 +797,66 @@ async fn people_are_named_their_consent_recorded_and_revoking_it_deletes_their_v
     assert_eq!((status, body["deleted_models"].clone()), (200, json!([])));
     assert_eq!(w.get(path, CAROL).await.1["status"], "revoked");
 }
+
+/// `POST /people/{person}/samples`: a named person's recording in their folder becomes a
+/// voice model and its run (their voice named after them, their active voice on their
+/// record); an upload URL needs S3, and this store says what to do instead.
+#[tokio::test]
+async fn a_named_person_s_recording_becomes_their_voice_model() {
+    use echome_core::BlobStore;
+    let w = world(LibrarySettings::default(), &[]).await;
+    let path = "/people/emp-42/samples";
+    let key = "samples/emp-42/interview.wav";
+    w.api
+        .blobs
+        .put_bytes(&echome_core::BlobRef::new("recordings", key), vec![0; 64], "audio/wav")
+        .await
+        .unwrap();
+    let ask = json!({ "sample_key": key });
+    assert_eq!(w.post(path, ALICE, ask.clone()).await.0, 404, "nobody created emp-42 yet");
+    let anna = json!({ "id": "emp-42", "display_name": "Anna Berg", "kind": "employee" });
+    assert_eq!(w.post("/people", ALICE, anna).await.0, 201);
+    let (status, body) = w.post(path, ALICE, ask.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("consent_missing")), "{body}");
+    let grant =
+        json!({"given_by": "Anna Berg", "method": "written", "evidence": "samples/emp-42/consent.pdf"});
+    assert_eq!(w.post("/people/emp-42/consent", ALICE, grant).await.0, 201);
+    assert_eq!(w.post(path, CAROL, ask.clone()).await.0, 403, "viewers read");
+    for (bad, says) in [
+        (json!({}), "either sample_key"),
+        (json!({"sample_key": key, "file_name": "a.wav"}), "either sample_key"),
+        (json!({"sample_key": "samples/emp-7/x.wav"}), "the person's folder"),
+        (json!({"sample_key": key, "content_type": "audio/wav"}), "describe an upload"),
+        (json!({"file_name": "a.wav", "content_type": "text/html"}), "content_type must be"),
+        (json!({"file_name": "a.wav", "size_bytes": 0}), "size_bytes is 0"),
+        (json!({"file_name": ".hidden"}), "not start with '.'"),
+        (json!({"file_name": "a.wav", "name": "x"}), "named after its person"),
+    ] {
+        let (status, body) = w.post(path, ALICE, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{bad}: {body}");
+    }
+    let (status, body) = w.post(path, ALICE, ask.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (body["model"]["person"].as_str(), body["model"]["status"].as_str()),
+        (Some("emp-42"), Some("pending"))
+    );
+    let started = w.api.runs.0.lock().unwrap().clone();
+    assert_eq!(started.len(), 1);
+    assert_eq!((started[0].person.as_key(), started[0].sample.key.as_str()), ("emp-42", key));
+    assert!(started[0].run_id.as_str().starts_with("up-emp-42-"), "{:?}", started[0].run_id);
+    let (status, again) = w.post(path, ALICE, ask).await;
+    assert_eq!((status, &again["run_id"]), (200, &body["run_id"]), "asked again: the same run");
+
+    // On one machine nothing uploads over HTTP: the answer says what does.
+    let (status, body) =
+        w.post(path, ALICE, json!({"file_name": "interview 2.wav", "content_type": "audio/wav"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (501, Some("not_implemented")), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("echome samples add --person emp-42"),
+        "{body}"
+    );
+    let (_, shown) = w.get("/people/emp-42", CAROL).await;
+    assert_eq!(shown["samples_folder"], "samples/emp-42/");
+}

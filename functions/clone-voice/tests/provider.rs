@@ -7,7 +7,10 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use clone_voice::{Config, handle_at};
-use echome_core::{BlobStore, CallerId, CloneCache, CloneInput, CloneRecord, CloneStatus, RunId, VoiceId};
+use echome_core::people::{PersonKind, PersonRecord};
+use echome_core::{
+    BlobStore, CloneCache, CloneInput, CloneRecord, CloneStatus, People, Person, RunId, VoiceId,
+};
 use echome_elevenlabs::{ApiKey, Client, Config as ApiConfig, ElevenLabsEngine};
 use echome_local::{FsBlobStore, LocalRecords};
 use echome_testkit::elevenlabs::Account;
@@ -39,7 +42,7 @@ fn t0() -> DateTime<Utc> {
 fn input(caller: &str) -> CloneInput {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/clone-voice/pack.json");
     let mut input: CloneInput = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    input.person = echome_core::Person::parse(caller).unwrap();
+    input.person = Person::parse(caller).unwrap();
     input
 }
 
@@ -65,7 +68,7 @@ async fn world() -> (tempfile::TempDir, FsBlobStore, LocalRecords, Config) {
 
 fn cached(caller: &str, voice: &str, used: DateTime<Utc>) -> CloneRecord {
     CloneRecord {
-        person: echome_core::Person::from(CallerId::parse(caller).unwrap()),
+        person: Person::parse(caller).unwrap(),
         voice_id: VoiceId::parse(voice).unwrap(),
         engine: "elevenlabs".into(),
         pack_digest: "older".into(),
@@ -99,11 +102,7 @@ async fn a_voice_made_elsewhere_with_an_odd_id_is_skipped_not_fatal_at_the_voice
         ["brand-voice-1", "voiceB", out.voice_id.as_str()],
         "the brand voice is untouched"
     );
-    let a = records
-        .clone_of(&echome_core::Person::from(&CallerId::parse("+14155550001").unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
+    let a = records.clone_of(&Person::parse("+14155550001").unwrap()).await.unwrap().unwrap();
     assert_eq!(a.status, CloneStatus::Evicted);
 }
 
@@ -116,13 +115,29 @@ async fn a_timeout_on_add_voice_where_the_voice_was_made_records_that_voice_and_
         handle_at(&blobs, &records, &records, &engine(&server), &cfg, input(caller), t0()).await.unwrap();
     assert_eq!(account.ids(), ["stubVoice1"], "exactly one voice exists");
     assert_eq!(out.voice_id.as_str(), "stubVoice1", "the clone uses it");
-    let entry = records
-        .clone_of(&echome_core::Person::from(&CallerId::parse(caller).unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
+    let entry = records.clone_of(&Person::parse(caller).unwrap()).await.unwrap().unwrap();
     assert_eq!((entry.voice_id.as_str(), entry.status), ("stubVoice1", CloneStatus::Active));
     let adds =
         server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/v1/voices/add").count();
     assert_eq!(adds, 1);
+}
+
+/// A named person's voice is named after them at the provider, where the account's voice list
+/// shows it; the voice becomes their active one, which GET /people shows.
+#[tokio::test]
+async fn a_named_person_s_voice_is_named_after_them_at_the_provider() {
+    let (server, account) = stub(vec![], 10, StdDuration::ZERO).await;
+    let (_dir, blobs, records, cfg) = world().await;
+    let anna = Person::parse("emp-42").unwrap();
+    let rec = PersonRecord::new(anna.clone(), "Anna Berg", PersonKind::Employee, "alice", t0()).unwrap();
+    assert!(records.create_person(&rec).await.unwrap());
+    let out =
+        handle_at(&blobs, &records, &records, &engine(&server), &cfg, input("emp-42"), t0()).await.unwrap();
+    let names: Vec<String> =
+        account.voices.lock().unwrap().iter().map(|v| v["name"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(names, ["Anna Berg (echome)"]);
+    let entry = records.clone_of(&anna).await.unwrap().expect("her voice is on record");
+    assert_eq!(entry.voice_id, out.voice_id);
+    let active = echome_core::VoiceLibrary::active_voice(&records, &anna).await.unwrap().expect("active");
+    assert_eq!(active.voice_id, out.voice_id);
 }

@@ -43,6 +43,14 @@ impl BlobStore for NoListBucket {
     async fn download_url(&self, blob: &BlobRef, _: std::time::Duration) -> Result<String, StorageError> {
         Err(denied(blob))
     }
+    async fn upload_url(
+        &self,
+        blob: &BlobRef,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        Err(denied(blob))
+    }
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StorageError> {
         Err(denied(&BlobRef::new(bucket, prefix)))
     }

@@ -21,9 +21,7 @@ use serde::Serialize;
 
 pub use echome_core::ids::SAMPLES_PREFIX;
 
-/// Larger uploads are skipped: extract-audio's scratch space (6 GB in the template) holds the
-/// original and its two WAVs, and a recording this size is beyond the 4 h a run accepts.
-pub const MAX_SAMPLE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+pub use echome_core::ids::MAX_SAMPLE_BYTES;
 
 /// One uploaded object, as S3 reports it.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,9 @@
 use std::sync::Mutex;
 
 use aws_lambda_events::event::s3::S3Event;
+use echome_core::people::{PersonKind, PersonRecord};
 use echome_core::{
-    CallerId, CloneRunInput, RunLog, RunStart, RunStarter, RunStatus, SampleLog, StorageError,
+    CallerId, CloneRunInput, People, Person, RunLog, RunStart, RunStarter, RunStatus, SampleLog, StorageError,
 };
 use echome_local::LocalRecords;
 use upload_trigger::{Accepted, handle};
@@ -33,7 +34,7 @@ async fn every_event_gets_the_answer_a_user_expects() {
     let names = echome_testkit::events::names("upload-trigger");
     assert_eq!(
         names,
-        ["invalid-caller", "new-sample", "older-sample", "outside-samples"],
+        ["invalid-caller", "named-person", "new-sample", "older-sample", "outside-samples"],
         "every event needs a case"
     );
 
@@ -47,8 +48,8 @@ async fn every_event_gets_the_answer_a_user_expects() {
     let started = starts.0.lock().unwrap().clone();
     assert_eq!(started.len(), 1);
     assert_eq!(started[0].sample.key, "samples/+14155550123/2026-11-20 call.mp3", "the key is decoded");
-    assert_eq!(started[0].person, echome_core::Person::from(&caller));
-    let sample = log.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap();
+    assert_eq!(started[0].person, Person::from(&caller));
+    let sample = log.current_sample(&Person::from(&caller)).await.unwrap().unwrap();
     assert_eq!((sample.version.as_str(), sample.size), ("3HL4kqtJlcpXrPNTDdE.v8", 1_843_200));
     let run = log.run(&echome_core::RunId::parse(run_id).unwrap()).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Running);
@@ -64,7 +65,7 @@ async fn every_event_gets_the_answer_a_user_expects() {
     let late = handle(&log, &starts, event("older-sample")).await.unwrap();
     assert_eq!(late, [Accepted::Superseded], "an older upload arriving late does not replace the newer one");
     assert_eq!(
-        log.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap().version,
+        log.current_sample(&Person::from(&caller)).await.unwrap().unwrap().version,
         "3HL4kqtJlcpXrPNTDdE.v8"
     );
 
@@ -73,4 +74,18 @@ async fn every_event_gets_the_answer_a_user_expects() {
         assert!(matches!(out.as_slice(), [Accepted::Skipped { .. }]), "{name}: {out:?}");
     }
     assert_eq!(starts.0.lock().unwrap().len(), 1, "skipped keys start nothing");
+
+    // A named person's folder: only once someone created them (a typo is not a person).
+    let out = handle(&log, &starts, event("named-person")).await.unwrap();
+    let [Accepted::Skipped { reason }] = out.as_slice() else { panic!("{out:?}") };
+    assert!(reason.contains("no person \"emp-42\"") && reason.contains("POST /people"), "{reason}");
+    let anna = Person::parse("emp-42").unwrap();
+    let rec = PersonRecord::new(anna.clone(), "Anna Berg", PersonKind::Employee, "alice", chrono::Utc::now());
+    assert!(log.create_person(&rec.unwrap()).await.unwrap());
+    let out = handle(&log, &starts, event("named-person")).await.unwrap();
+    let [Accepted::Started { run_id }] = out.as_slice() else { panic!("{out:?}") };
+    assert!(run_id.starts_with("up-emp-42-"), "named after her: {run_id}");
+    let started = starts.0.lock().unwrap().last().cloned().unwrap();
+    assert_eq!((started.person, started.combine.len()), (anna.clone(), 0));
+    assert_eq!(log.current_sample(&anna).await.unwrap().unwrap().sample.key, "samples/emp-42/interview.wav");
 }
