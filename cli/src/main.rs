@@ -50,7 +50,7 @@ enum Command {
     /// Clone runs: accept a speaker a run refused.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
-    /// Callers' samples.
+    /// Recordings of callers and named people.
     #[command(subcommand)]
     Samples(SamplesCommand),
     /// The webhook deliveries `echome serve` kept, as received.
@@ -67,7 +67,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SamplesCommand {
-    /// Store a caller's recording as an upload to samples/{caller}/ would, and clone it.
+    /// Store a recording as an upload to samples/{caller or person}/ would, and clone it.
     Add(run::RunArgs),
 }
 

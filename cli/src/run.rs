@@ -57,6 +57,14 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> ExitCode {
 async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError> {
     let local = Local::open(data_dir)?;
     let person = args.whose()?;
+    // As upload-trigger holds a named person's folder: theirs once someone created them.
+    if let Person::Named(id) = &person
+        && echome_core::People::person(&local.records, &person).await?.is_none()
+    {
+        return Err(StepError::invalid_input(format!(
+            "no person {id:?} is on record (echome people add {id} --name NAME creates one)"
+        )));
+    }
     let upload = store(&local, &person, &args.audio).await?;
     let run_id = RunId::for_upload(&person, &upload.object.key, &upload.version);
     let input =

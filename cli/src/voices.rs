@@ -238,6 +238,7 @@ async fn inner(data_dir: &Path, cmd: VoicesCommand, json: bool) -> Result<(), St
                         "voice_id": c.voice_id,
                         "engine": c.engine,
                         "person": c.person.to_string(),
+                        "caller_id": c.person.caller().map(echome_core::CallerId::redacted),
                         "status": c.status,
                         "fresh": c.is_fresh(now),
                         "reuse_count": c.reuse_count,

@@ -105,6 +105,15 @@ fn io_error(blob: &BlobRef, what: &str, e: impl std::fmt::Display) -> StorageErr
     StorageError::Failed(format!("{what} {blob}: {e}"))
 }
 
+/// A presigned request's lifetime (S3 takes at most 7 days; a role's session ends sooner).
+fn presigning(
+    blob: &BlobRef,
+    valid_for: std::time::Duration,
+) -> Result<aws_sdk_s3::presigning::PresigningConfig, StorageError> {
+    aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
+        .map_err(|e| StorageError::Failed(format!("presigning {blob}: {e}")))
+}
+
 impl BlobStore for S3BlobStore {
     async fn download_to(&self, blob: &BlobRef, dest: &Path) -> Result<u64, StorageError> {
         let mut body = self.get(blob, None, "downloading").await?.into_async_read();
@@ -213,14 +222,12 @@ impl BlobStore for S3BlobStore {
         blob: &BlobRef,
         valid_for: std::time::Duration,
     ) -> Result<String, StorageError> {
-        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
-            .map_err(|e| StorageError::Failed(format!("presigning {blob}: {e}")))?;
         let signed = self
             .client
             .get_object()
             .bucket(&blob.bucket)
             .key(&blob.key)
-            .presigned(config)
+            .presigned(presigning(blob, valid_for)?)
             .await
             .map_err(|e| storage_error(&blob.to_string(), "presigning", e))?;
         Ok(signed.uri().to_owned())
@@ -234,15 +241,13 @@ impl BlobStore for S3BlobStore {
         content_type: &str,
         valid_for: std::time::Duration,
     ) -> Result<Option<String>, StorageError> {
-        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
-            .map_err(|e| StorageError::Failed(format!("presigning {blob}: {e}")))?;
         let signed = self
             .client
             .put_object()
             .bucket(&blob.bucket)
             .key(&blob.key)
             .content_type(content_type)
-            .presigned(config)
+            .presigned(presigning(blob, valid_for)?)
             .await
             .map_err(|e| storage_error(&blob.to_string(), "presigning", e))?;
         Ok(Some(signed.uri().to_owned()))

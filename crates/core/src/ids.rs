@@ -158,16 +158,25 @@ pub enum Person {
 }
 
 impl Person {
+    /// What a user sends: a named id must hold a letter, since a number without its `+` is a
+    /// caller's, mistyped, not a name.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
+        match Self::from_record(raw)? {
+            Self::Named(n) if !n.bytes().any(|b| b.is_ascii_lowercase()) => Err(IdError::Person),
+            p => Ok(p),
+        }
+    }
+
+    /// What a record holds, or a route names to find one: named ids made before the letter was
+    /// needed (`1042`) still read, so their records stay readable and erasable.
+    pub fn from_record(raw: &str) -> Result<Self, IdError> {
         let raw = raw.trim();
         if raw.starts_with('+') {
             return Ok(Self::Caller(CallerId::parse(raw)?));
         }
         let ok = (1..=64).contains(&raw.len())
             && raw.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-            // A number without its `+` is a caller's, mistyped, not a name.
-            && raw.bytes().any(|b| b.is_ascii_lowercase());
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         if ok { Ok(Self::Named(raw.to_owned())) } else { Err(IdError::Person) }
     }
 
@@ -227,10 +236,11 @@ impl fmt::Debug for Person {
     }
 }
 
+/// Deserialized from records (and the run's own input): [`Person::from_record`]'s rule.
 impl TryFrom<String> for Person {
     type Error = IdError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::from_record(&value)
     }
 }
 

@@ -72,7 +72,7 @@ impl VoiceEngine for ElevenLabsEngine {
             name: name.to_owned(),
             files: files.to_vec(),
             remove_background_noise,
-            description: Some("Made by echome from a caller's recording".into()),
+            description: Some("Made by echome from a recording of the person it is named after".into()),
             labels: BTreeMap::from([(OUR_LABEL.to_owned(), "1".to_owned())]),
             request_id: Some(request_id()),
         };

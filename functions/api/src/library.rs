@@ -649,11 +649,7 @@ where
                 active += 1;
             }
         }
-        let entries = if seen.iter().any(|m| m.person.caller().is_some()) {
-            self.records.clones().await?
-        } else {
-            Vec::new()
-        };
+        let entries = if seen.is_empty() { Vec::new() } else { self.records.clones().await? };
         let by_id: HashMap<&ModelId, &VoiceModel> = seen.iter().map(|m| (&m.id, m)).collect();
         let theirs: Vec<&CloneRecord> = entries
             .iter()

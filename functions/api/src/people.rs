@@ -15,7 +15,8 @@ use echome_core::people::{
     ConsentMethod, ConsentRecord, ConsentScope, Evidence, People, PersonKind, PersonRecord,
 };
 use echome_core::{
-    BlobStore, CallLog, CloneCache, ReferenceVoices, RunLog, RunStarter, VoiceEngine, WebhookArchive, redact,
+    BlobStore, CallLog, CloneCache, ReferenceVoices, RunLog, RunRecord, RunStarter, VoiceEngine,
+    WebhookArchive, redact,
 };
 use echome_http::{HttpError, json_body};
 use serde::Deserialize;
@@ -40,8 +41,9 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
     })
 }
 
+/// A person a route names: one on record may have an id from before a letter was needed.
 fn person(raw: &str) -> Result<Person, HttpError> {
-    Person::parse(raw).map_err(|e| HttpError::BadRequest(e.to_string()))
+    Person::from_record(raw).map_err(|e| HttpError::BadRequest(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -100,6 +102,7 @@ fn person_view(
     rec: Option<&PersonRecord>,
     consent: Option<&ConsentRecord>,
     active: Option<&ActiveVoice>,
+    latest_run: Option<&RunRecord>,
 ) -> Value {
     json!({
         "id": id.to_string(),
@@ -113,6 +116,14 @@ fn person_view(
         "active_voice_id": active.map(|a| a.voice_id.to_string()),
         // Where their recordings go (a caller's folder is their number: not shown).
         "samples_folder": id.caller().is_none().then(|| id.samples_prefix()),
+        // Their newest clone run, and how it ended: an upload's run has no id to ask for.
+        "latest_run": latest_run.map(|r| json!({
+            "run_id": r.run_id,
+            "status": r.status,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "error_code": r.error.as_ref().map(|e| e.code.clone()),
+        })),
     })
 }
 
@@ -171,7 +182,8 @@ where
                 let rec = self.known(&p).await?;
                 let consent = self.records.consent(&p).await?;
                 let active = self.records.active_voice(&p).await?;
-                Ok((200, person_view(&p, rec.as_ref(), consent.as_ref(), active.as_ref())))
+                let run = self.records.latest_run(&p).await?;
+                Ok((200, person_view(&p, rec.as_ref(), consent.as_ref(), active.as_ref(), run.as_ref())))
             }
             (["people", p, "consent"], Method::GET) => {
                 let p = person(p)?;
@@ -227,14 +239,15 @@ where
         now: DateTime<Utc>,
     ) -> Result<(i64, Value), HttpError> {
         let body: CreateBody = json_body(req)?;
-        let id = person(&body.id)?;
+        // A new id is held to today's rule (it holds a letter).
+        let id = Person::parse(&body.id).map_err(|e| HttpError::BadRequest(e.to_string()))?;
         let kind = PersonKind::parse(&body.kind).map_err(|e| HttpError::BadRequest(e.to_string()))?;
         let rec = PersonRecord::new(id, &body.display_name, kind, &who.subject, now)
             .map_err(|e| HttpError::BadRequest(e.to_string()))?;
         if !self.records.create_person(&rec).await? {
             return Err(HttpError::Conflict(format!("person {} already exists", rec.id)));
         }
-        Ok((201, person_view(&rec.id, Some(&rec), None, None)))
+        Ok((201, person_view(&rec.id, Some(&rec), None, None, None)))
     }
 }
 

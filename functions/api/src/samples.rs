@@ -1,8 +1,8 @@
 //! `POST /people/{person}/samples`: a recording of a person becomes their voice. Either a
 //! recording already in their folder (`sample_key`: a voice model and its clone run, as
 //! `POST /voice-models` makes them), or an upload URL for a new one (`file_name`): a presigned
-//! PUT into `samples/{person}/`, whose upload event starts the run, so a file of any size never
-//! passes through the API.
+//! PUT into a named person's `samples/{person}/`, whose upload event starts the run, so a file
+//! of any size never passes through the API.
 
 use std::time::Duration;
 
@@ -50,11 +50,10 @@ struct SampleBody {
 fn media_type(raw: &str) -> Result<String, HttpError> {
     let t = raw.trim();
     let essence = t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let subtype = |kind: &str| essence.strip_prefix(kind).is_some_and(|rest| !rest.is_empty());
     let ok = t.len() <= 100
         && t.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-        && (essence.starts_with("audio/")
-            || essence.starts_with("video/")
-            || essence == "application/octet-stream");
+        && (subtype("audio/") || subtype("video/") || essence == "application/octet-stream");
     if ok {
         Ok(t.to_owned())
     } else {
@@ -99,7 +98,7 @@ where
         now: DateTime<Utc>,
     ) -> Result<(i64, Value), HttpError> {
         let body: SampleBody = json_body(req)?;
-        let p = Person::parse(person).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+        let p = Person::from_record(person).map_err(|e| HttpError::BadRequest(e.to_string()))?;
         match (body.sample_key, body.file_name) {
             (Some(sample_key), None) => {
                 if body.content_type.is_some() || body.size_bytes.is_some() {
@@ -135,6 +134,14 @@ where
         size: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<(i64, Value), HttpError> {
+        // A caller's recordings come from their calls (and an upload there is their newest
+        // sample, not held to the calls' re-clone rule); a key, and so its URL, would also
+        // hold their whole number.
+        if p.caller().is_some() {
+            return Err(HttpError::BadRequest(
+                "upload URLs are for named people; a caller's recordings come from their calls, or a sample_key of one in their folder".into(),
+            ));
+        }
         let name = key_name(file_name)?;
         if let Some(n) = size.filter(|n| *n == 0 || *n > MAX_SAMPLE_BYTES) {
             return Err(HttpError::BadRequest(format!(
@@ -156,7 +163,7 @@ where
         Ok((
             201,
             json!({
-                "sample_key": echome_core::redact::phone_numbers(&key),
+                "sample_key": key,
                 "upload": {
                     "url": url,
                     "method": "PUT",
@@ -178,7 +185,7 @@ mod tests {
         assert_eq!(media_type("audio/wav").unwrap(), "audio/wav");
         assert_eq!(media_type("audio/webm; codecs=opus").unwrap(), "audio/webm; codecs=opus");
         assert!(media_type("video/mp4").is_ok() && media_type("application/octet-stream").is_ok());
-        for bad in ["text/html", "", "audio/wav\r\nX-Amz-Acl: public-read", "image/png"] {
+        for bad in ["text/html", "", "audio/", "audio/wav\r\nX-Amz-Acl: public-read", "image/png"] {
             assert!(media_type(bad).is_err(), "{bad:?}");
         }
     }

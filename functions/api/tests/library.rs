@@ -838,6 +838,7 @@ async fn a_named_person_s_recording_becomes_their_voice_model() {
     }
     let (status, body) = w.post(path, ALICE, ask.clone()).await;
     assert_eq!(status, 202, "{body}");
+    let body_run = body["run_id"].as_str().map(str::to_owned);
     assert_eq!(
         (body["model"]["person"].as_str(), body["model"]["status"].as_str()),
         (Some("emp-42"), Some("pending"))
@@ -859,4 +860,15 @@ async fn a_named_person_s_recording_becomes_their_voice_model() {
     );
     let (_, shown) = w.get("/people/emp-42", CAROL).await;
     assert_eq!(shown["samples_folder"], "samples/emp-42/");
+    assert_eq!(
+        (shown["latest_run"]["run_id"].as_str(), shown["latest_run"]["status"].as_str()),
+        (body_run.as_deref(), Some("running")),
+        "her run, to follow: {shown}"
+    );
+    // A caller's recordings come from their calls: no upload URL (its key would hold the number).
+    let consent = json!({"given_by": "the caller", "method": "ivr"});
+    assert_eq!(w.post("/people/%2B14155550123/consent", ALICE, consent).await.0, 201);
+    let (status, body) = w.post("/people/%2B14155550123/samples", ALICE, json!({"file_name": "x.wav"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("for named people"), "{body}");
 }

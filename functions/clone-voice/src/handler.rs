@@ -26,7 +26,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use echome_core::library::{ModelId, ModelSource, ModelStatus, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops};
+use echome_core::library::{
+    ModelId, ModelSource, ModelStatus, Person, SYSTEM_OWNER, VoiceLibrary, VoiceModel, ops,
+};
 use echome_core::people::{ConsentScope, consent_verdict, voice_name};
 use echome_core::reclone::{self, PackMerit};
 use echome_core::recordings::is_call_recording;
@@ -192,7 +194,7 @@ where
                 last_used_at: now,
                 reuse_count: 0,
                 status: CloneStatus::Active,
-                expires_at: (now + cfg.ttl).timestamp(),
+                expires_at: ops::entry_expiry(&input.person, false, now, cfg.ttl),
             };
             cache.put_clone(&rec).await?;
             let logged = CloneLogRecord {
@@ -323,10 +325,15 @@ async fn keep_pack<S: SampleLog>(samples: &S, input: &CloneInput) {
     }
 }
 
-/// The library's record of the voice in a clone entry: the caller's, the system's, expiring
-/// with the entry (the reconciler retires both) unless someone chooses it by hand.
+/// The library's record of the voice in a clone entry: the system's; a caller's expires with
+/// the entry (the reconciler retires both) unless someone chooses it by hand, a named
+/// person's is kept until deleted.
 fn model_of(entry: &CloneRecord, name: Option<String>) -> VoiceModel {
     let person = entry.person.clone();
+    let expires_at = match person.caller() {
+        Some(_) => DateTime::from_timestamp(entry.expires_at, 0),
+        None => None,
+    };
     VoiceModel {
         name,
         provider_voice_id: Some(entry.voice_id.clone()),
@@ -337,7 +344,7 @@ fn model_of(entry: &CloneRecord, name: Option<String>) -> VoiceModel {
         },
         status: ModelStatus::Ready,
         last_used_at: Some(entry.last_used_at),
-        expires_at: DateTime::from_timestamp(entry.expires_at, 0),
+        expires_at,
         ..VoiceModel::new(
             ModelId::for_run(&entry.run_id),
             person,
@@ -456,8 +463,13 @@ where
         blobs.download_to(blob, &path).await.map_err(|e| gone(e, input))?;
         files.push(path);
     }
+    // Read before a slot is freed: a failed read then costs nobody their voice.
+    let named = match &input.person {
+        Person::Named(_) => lib.person(&input.person).await?,
+        Person::Caller(_) => None,
+    };
+    let name = voice_name(&input.person, named.as_ref());
     let evicted = free_a_slot(cache, lib, engine, older, now).await?;
-    let name = voice_name(&input.person, lib.person(&input.person).await?.as_ref());
     let (voice_id, bytes) = engine.clone_voice(&name, &files, input.pack.noisy).await?;
     Ok((CloneOutput { voice_id, engine: engine.name().to_owned(), cached: false, evicted }, bytes))
 }
@@ -493,7 +505,9 @@ pub async fn mark_evicted<C: CloneCache>(cache: &C, rec: &CloneRecord) -> Result
 /// 1. the caller's own older voice when it has expired: no call uses it and it goes anyway;
 /// 2. another voice no call can use any more (its entry expired), least recently used first;
 /// 3. another caller's voice, least recently used first;
-/// 4. the caller's own older voice while still fresh, last: until the new clone exists it is
+/// 4. a named person's voice (kept until deleted: nobody's call renews it), least recently
+///    used first;
+/// 5. the caller's own older voice while still fresh, last: until the new clone exists it is
 ///    what their calls get, and if the clone then fails their entry says it was evicted.
 ///
 /// A full account of other people's voices is an error, never a deletion.
@@ -519,11 +533,12 @@ async fn free_a_slot<C: CloneCache, L: VoiceLibrary + CloneCache, E: VoiceEngine
             c.status == CloneStatus::Active && c.engine == engine.name() && ours.contains(&c.voice_id)
         })
         .min_by_key(|c| {
-            let tier = match (c.is_fresh(now), own(c)) {
-                (false, true) => 0,
-                (false, false) => 1,
-                (true, false) => 2,
-                (true, true) => 3,
+            let tier = match (c.is_fresh(now), own(c), c.person.caller().is_some()) {
+                (false, true, _) => 0,
+                (false, false, _) => 1,
+                (true, false, true) => 2,
+                (true, false, false) => 3,
+                (true, true, _) => 4,
             };
             (tier, c.last_used_at)
         });

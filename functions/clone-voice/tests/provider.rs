@@ -140,4 +140,11 @@ async fn a_named_person_s_voice_is_named_after_them_at_the_provider() {
     assert_eq!(entry.voice_id, out.voice_id);
     let active = echome_core::VoiceLibrary::active_voice(&records, &anna).await.unwrap().expect("active");
     assert_eq!(active.voice_id, out.voice_id);
+    // Kept: nobody's call renews her voice, so it must not lapse with a caller's 24 hours
+    // (the reconciler deletes a voice whose entry and model have both lapsed).
+    let a_year = (t0() + Duration::days(365)).timestamp();
+    assert!(entry.expires_at > a_year, "fresh for years, not {}", entry.expires_at);
+    let model = echome_core::VoiceLibrary::model(&records, &active.model_id).await.unwrap().unwrap();
+    assert_eq!(model.expires_at, None, "her model is kept until deleted");
+    assert!(model.is_usable(t0() + Duration::days(365)));
 }

@@ -2,15 +2,20 @@
 //!
 //! | item | pk | sk | gsi1pk | gsi1sk |
 //! |---|---|---|---|---|
-//! | caller's current sample (and the pack kept with it) | `CALLER#{e164}` | `SAMPLE` | | |
-//! | clone run | `RUN#{run_id}` | `RUN` | `CALLER#{e164}` | `RUN#{started_at}` |
+//! | person's current sample (and the pack kept with it) | `{voice pk}` | `SAMPLE` | | |
+//! | clone run | `RUN#{run_id}` | `RUN` | `{voice pk}` | `RUN#{started_at}` |
 //! | call | `CALL#{call_id}` | `CALL` | `CALLER#{e164}` | `CALL#{started_at}#{call_id}` |
 //! | call event | `CALL#{call_id}` (or `EVENTS#{day}`) | `EVENT#{at}#{kind}#{n}` | `EVENTS#{day}` | `{at}#{kind}#{n}` |
-//! | caller's cached clone | `CALLER#{e164}` | `CLONE` | `CLONES` | `{last_used_at}#{e164}` |
+//! | person's cached clone | `{voice pk}` | `CLONE` | `CLONES` | `{last_used_at}#{e164 or id}` |
 //! | clone log entry | `RUN#{run_id}` | `CLONE#{at}` | | |
-//! | caller's reference voice (voiceprint; no TTL) | `CALLER#{e164}` | `VOICEPRINT` | | |
+//! | person's reference voice (voiceprint; no TTL) | `{voice pk}` | `VOICEPRINT` | | |
 //! | voice models, active voices, their audit | see `models.rs` (which also uses GSI2) | | | |
 //! | named people, consent | see `people.rs` | | | |
+//!
+//! `{voice pk}` is where a person's voice records live: a caller's `CALLER#{e164}` (beside
+//! their calls), a named person's `NAMED#{id}` (apart from their profile, `PERSON#{id}`). Items
+//! name their person in the attribute `person`; those written before named people say
+//! `caller_id`, which is still read.
 //!
 //! Cached clones share one GSI1 partition ordered by last use: the least recently used voice
 //! (the one to give up when the account's voice slots are full) is the first item of a query.
@@ -121,7 +126,7 @@ impl Read<'_> {
             Some(p) => p,
             None => self.str("caller_id")?,
         };
-        Person::parse(raw).map_err(|e| StorageError::Failed(e.to_string()))
+        Person::from_record(raw).map_err(|e| StorageError::Failed(e.to_string()))
     }
 }
 

@@ -10,8 +10,8 @@
 //! (`PERSON#…` / `ACTIVE`, in `models.rs`). A person is created with `attribute_not_exists`,
 //! so two operators creating the same id get one record and one 409. Receipts are listed from
 //! GSI2's `ERASURES` partition in time order. Erasing a person's records finds their
-//! partitions (the person's and a caller's own, and by GSI1 the caller's runs and calls and the
-//! person's models), queries each and deletes every item in it.
+//! partitions (the person's profile's and their voice records', and by GSI1 their runs, a
+//! caller's calls and their models), queries each and deletes every item in it.
 
 use echome_core::library::Person;
 use std::collections::{BTreeMap, BTreeSet};

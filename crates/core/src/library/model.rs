@@ -264,6 +264,9 @@ mod tests {
         for bad in ["", "Emp-42", "-x", "a b", &"x".repeat(65), "+1", "14155550123", "1-415-555"] {
             assert!(Person::parse(bad).is_err(), "{bad:?}");
         }
+        // Named ids made before a letter was needed still read from their records.
+        let old: Person = serde_json::from_value(serde_json::json!("1042")).unwrap();
+        assert_eq!(old, Person::Named("1042".into()));
         let p = Person::parse("+14155550123").unwrap();
         assert!(!format!("{p} {p:?}").contains("4155550"));
         assert_eq!(serde_json::to_value(&p).unwrap(), "+14155550123");

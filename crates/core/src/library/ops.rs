@@ -199,8 +199,21 @@ fn pointer(m: &VoiceModel, by_hand: bool, actor: &Actor<'_>, at: DateTime<Utc>) 
     })
 }
 
-/// How long a hand-chosen voice stays the caller's in the clone cache: until changed.
+/// How long a hand-chosen voice, or a named person's, stays theirs in the clone cache: until
+/// changed.
 const BY_HAND_DAYS: i64 = 3650;
+
+/// Until when (epoch seconds) a person's clone entry made or chosen `at` is fresh. A caller's
+/// voice is a cache their calls renew (voice slots are few: one nobody calls for goes); one
+/// chosen by hand, and a named person's (they never call: speech in their voice is what it is
+/// for), are kept until changed.
+pub fn entry_expiry(person: &Person, by_hand: bool, at: DateTime<Utc>, cache_ttl: chrono::Duration) -> i64 {
+    if by_hand || person.caller().is_none() {
+        (at + chrono::Duration::days(BY_HAND_DAYS)).timestamp()
+    } else {
+        (at + cache_ttl).timestamp()
+    }
+}
 
 /// Sets the person's active model and what the call flow and speech read: their clone cache
 /// entry names the new active voice (or, with none, stops naming the old one). The pointer is
@@ -222,8 +235,7 @@ async fn point<L: VoiceLibrary + CloneCache>(
                 e.voice_id == active.voice_id && e.status == CloneStatus::Active && e.is_fresh(at)
             });
             if !holds || active.by_hand {
-                let days =
-                    if active.by_hand { BY_HAND_DAYS } else { crate::records::DEFAULT_CLONE_TTL_HOURS / 24 };
+                let ttl = chrono::Duration::hours(crate::records::DEFAULT_CLONE_TTL_HOURS);
                 let run_id = match &m.source.run_id {
                     Some(r) => r.clone(),
                     None => {
@@ -240,7 +252,7 @@ async fn point<L: VoiceLibrary + CloneCache>(
                     last_used_at: entry.as_ref().map_or(at, |e| e.last_used_at),
                     reuse_count: 0,
                     status: CloneStatus::Active,
-                    expires_at: (at + chrono::Duration::days(days.max(1))).timestamp(),
+                    expires_at: entry_expiry(person, active.by_hand, at, ttl),
                 };
                 lib.put_clone(&rec).await?;
             }
