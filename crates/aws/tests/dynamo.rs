@@ -415,3 +415,71 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
     );
     assert_eq!(db.clone_of(&echome_core::Person::from(&caller())).await.unwrap().unwrap().reuse_count, 1);
 }
+
+/// Records of a caller written now are still read by code from before named people (a
+/// rollback): their JSON and attributes name the caller as `caller_id` too. And records written
+/// before (with `caller_id` only) read now. A named person's records live under `NAMED#`.
+#[tokio::test]
+async fn a_caller_s_records_read_across_the_named_people_change_both_ways() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use echome_core::{CloneCache, Person};
+    let moto = MotoServer::start();
+    let db = table(&moto).await;
+    let at = t("2026-11-20T09:00:00.000Z");
+    let raw = |pk: String, sk: &'static str| {
+        let client = db.client().clone();
+        async move {
+            let got = client.get_item().table_name("echome").key("pk", A::S(pk)).key("sk", A::S(sk.into()));
+            got.send().await.unwrap().item.expect("the item")
+        }
+    };
+    let entry = echome_testkit::fixtures::clone_entry("+14155550123", "voiceNow", at);
+    db.put_clone(&entry).await.unwrap();
+    let item = raw("CALLER#+14155550123".into(), "CLONE").await;
+    /// The clone entry as code from before named people reads it: `caller_id` is required.
+    #[derive(serde::Deserialize)]
+    struct Before {
+        caller_id: String,
+        voice_id: String,
+    }
+    let before: Before = serde_json::from_str(item["record"].as_s().unwrap()).expect("old code reads it");
+    assert_eq!((before.caller_id.as_str(), before.voice_id.as_str()), ("+14155550123", "voiceNow"));
+    assert_eq!(db.clone_of(&Person::from(caller())).await.unwrap().unwrap(), entry, "and new code too");
+    let run = RunRecord::started(
+        RunId::parse("run-both").unwrap(),
+        caller(),
+        BlobRef::new(BUCKET, "samples/+14155550123/a.wav"),
+        at,
+    );
+    db.create_run(&run).await.unwrap();
+    let item = raw("RUN#run-both".into(), "RUN").await;
+    assert_eq!(item["caller_id"].as_s().unwrap(), "+14155550123", "the attribute old code reads");
+    db.record_sample(&sample("samples/+14155550123/a.wav", "v1", "2026-11-20T09:00:00.000Z")).await.unwrap();
+    let item = raw("CALLER#+14155550123".into(), "SAMPLE").await;
+    assert_eq!(item["caller_id"].as_s().unwrap(), "+14155550123");
+
+    // Written before: `caller_id` only, in the JSON and the attributes.
+    let mut old: serde_json::Value = serde_json::to_value(&entry).unwrap();
+    let o = old.as_object_mut().unwrap();
+    let who = o.remove("person").unwrap();
+    o.insert("caller_id".into(), who);
+    let mut item = raw("CALLER#+14155550123".into(), "CLONE").await;
+    item.insert("record".into(), A::S(old.to_string()));
+    db.client().put_item().table_name("echome").set_item(Some(item)).send().await.unwrap();
+    assert_eq!(db.clone_of(&Person::from(caller())).await.unwrap().unwrap(), entry);
+    let mut item = raw("RUN#run-both".into(), "RUN").await;
+    item.remove("person");
+    db.client().put_item().table_name("echome").set_item(Some(item)).send().await.unwrap();
+    assert_eq!(db.run(&run.run_id).await.unwrap().unwrap().person, Person::from(caller()));
+
+    // A named person's: apart from callers, with no caller_id anywhere.
+    let anna = Person::parse("emp-42").unwrap();
+    let hers = echome_core::CloneRecord {
+        person: anna.clone(),
+        ..echome_testkit::fixtures::clone_entry("emp-42", "voiceAnna", at)
+    };
+    db.put_clone(&hers).await.unwrap();
+    let item = raw("NAMED#emp-42".into(), "CLONE").await;
+    assert!(!item["record"].as_s().unwrap().contains("caller_id"));
+    assert_eq!(db.clone_of(&anna).await.unwrap().unwrap(), hers);
+}

@@ -11,8 +11,7 @@ fn clone_sort_key(last_used_at: DateTime<Utc>, person: &Person) -> String {
 }
 
 fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
-    let body =
-        serde_json::to_string(r).map_err(|e| StorageError::Failed(format!("encoding a clone: {e}")))?;
+    let body = record_json(r, &r.person, "a clone")?;
     Ok(HashMap::from([
         ("pk".into(), s(voice_pk(&r.person))),
         ("sk".into(), s("CLONE")),
@@ -31,8 +30,7 @@ fn clone_item(r: &CloneRecord) -> Result<Item, StorageError> {
 /// The entry as made, with what uses changed since (the attributes) laid over it.
 fn clone_from(item: &Item) -> Result<CloneRecord, StorageError> {
     let read = Read(item);
-    let mut rec: CloneRecord = serde_json::from_str(read.str("record")?)
-        .map_err(|e| StorageError::Failed(format!("a broken clone record: {e}")))?;
+    let mut rec: CloneRecord = read.record("clone record")?;
     if let Some(status) = read.opt("status") {
         rec.status = match status {
             "active" => CloneStatus::Active,
@@ -151,8 +149,7 @@ impl CloneCache for DynamoRecords {
     }
 
     async fn log_clone(&self, rec: &CloneLogRecord) -> Result<(), StorageError> {
-        let body = serde_json::to_string(rec)
-            .map_err(|e| StorageError::Failed(format!("encoding a clone log: {e}")))?;
+        let body = record_json(rec, &rec.person, "a clone log")?;
         let pk = format!("RUN#{}", rec.run_id);
         let item = HashMap::from([
             ("pk".into(), s(pk)),

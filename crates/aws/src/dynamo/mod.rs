@@ -95,6 +95,27 @@ fn voice_pk(p: &Person) -> String {
     }
 }
 
+/// A record's JSON as an item keeps it. A caller's also names them as `caller_id`, as records
+/// did before named people, so code from before then (a rollback) still reads what this code
+/// wrote; a named person's cannot be read by such code either way.
+fn record_json<T: serde::Serialize>(v: &T, person: &Person, what: &str) -> Result<String, StorageError> {
+    let failed = |e: serde_json::Error| StorageError::Failed(format!("encoding {what}: {e}"));
+    let mut json = serde_json::to_value(v).map_err(failed)?;
+    if let (Some(c), Some(o)) = (person.caller(), json.as_object_mut()) {
+        o.insert("caller_id".into(), c.as_str().into());
+    }
+    serde_json::to_string(&json).map_err(failed)
+}
+
+/// Names an item's person: `person`, and for a caller `caller_id` too, the attribute code from
+/// before named people reads (a rollback keeps working).
+fn name_person(item: &mut Item, person: &Person) {
+    item.insert("person".into(), s(person.as_key()));
+    if let Some(c) = person.caller() {
+        item.insert("caller_id".into(), s(c.as_str()));
+    }
+}
+
 /// Reading an item back: a missing or malformed attribute is a broken record, not a retry.
 struct Read<'a>(&'a Item);
 
@@ -116,9 +137,17 @@ impl Read<'_> {
         parse_time(self.str(name)?)
     }
     /// The item's `record` (the JSON most items keep), as `T`; `what` names it when broken.
+    /// The `caller_id` copy [`record_json`] keeps beside `person` is dropped (the field reads
+    /// either name, not both).
     fn record<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, StorageError> {
-        serde_json::from_str(self.str("record")?)
-            .map_err(|e| StorageError::Failed(format!("a broken {what}: {e}")))
+        let broken = |e: serde_json::Error| StorageError::Failed(format!("a broken {what}: {e}"));
+        let mut v: serde_json::Value = serde_json::from_str(self.str("record")?).map_err(broken)?;
+        if let Some(o) = v.as_object_mut()
+            && o.contains_key("person")
+        {
+            o.remove("caller_id");
+        }
+        serde_json::from_value(v).map_err(broken)
     }
     /// Whose record it is: `person`, or `caller_id` in records from before named people.
     fn person(&self) -> Result<Person, StorageError> {

@@ -4,19 +4,19 @@ use super::*;
 
 impl RunLog for DynamoRecords {
     async fn create_run(&self, rec: &RunRecord) -> Result<bool, StorageError> {
-        let item = HashMap::from([
+        let mut item = HashMap::from([
             ("pk".into(), s(format!("RUN#{}", rec.run_id))),
             ("sk".into(), s("RUN")),
             ("gsi1pk".into(), s(voice_pk(&rec.person))),
             ("gsi1sk".into(), s(format!("RUN#{}", timestamp(rec.started_at)))),
             ("run_id".into(), s(rec.run_id.as_str())),
-            ("person".into(), s(rec.person.as_key())),
             ("bucket".into(), s(&rec.sample.bucket)),
             ("key".into(), s(&rec.sample.key)),
             ("status".into(), s(rec.status.as_str())),
             ("started_at".into(), s(timestamp(rec.started_at))),
             (TTL_ATTRIBUTE.into(), n(rec.expires_at)),
         ]);
+        name_person(&mut item, &rec.person);
         self.put_if(item, "attribute_not_exists(pk)", vec![]).await
     }
 

@@ -1,4 +1,4 @@
-//! The caller's current sample (`CALLER#{e164}` / `SAMPLE`).
+//! A person's current sample (`{voice pk}` / `SAMPLE`).
 
 use super::*;
 
@@ -6,13 +6,13 @@ fn sample_item(r: &SampleRecord) -> Result<Item, StorageError> {
     let mut item = HashMap::from([
         ("pk".into(), s(voice_pk(&r.person))),
         ("sk".into(), s("SAMPLE")),
-        ("person".into(), s(r.person.as_key())),
         ("bucket".into(), s(&r.sample.bucket)),
         ("key".into(), s(&r.sample.key)),
         ("version".into(), s(&r.version)),
         ("uploaded_at".into(), s(timestamp(r.uploaded_at))),
         ("size".into(), n(r.size)),
     ]);
+    name_person(&mut item, &r.person);
     if let Some(pack) = &r.pack {
         item.insert("pack".into(), s(pack_json(pack)?));
     }

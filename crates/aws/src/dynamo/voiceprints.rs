@@ -14,8 +14,7 @@ impl ReferenceVoices for DynamoRecords {
     }
 
     async fn put_reference_voice(&self, rec: &ReferenceVoice) -> Result<(), StorageError> {
-        let body = serde_json::to_string(rec)
-            .map_err(|e| StorageError::Failed(format!("encoding a reference voice: {e}")))?;
+        let body = record_json(rec, &rec.person, "a reference voice")?;
         let item = HashMap::from([
             ("pk".into(), s(voice_pk(&rec.person))),
             ("sk".into(), s(SK)),
