@@ -148,17 +148,11 @@ async fn store(local: &Local, person: &Person, audio: &Path) -> Result<Upload, S
         return Err(StepError::invalid_input(format!("{} is not a file", audio.display())));
     }
     let now = Utc::now();
-    let name: String = audio
+    let name = audio
         .file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
-                .collect()
-        })
+        .map(|n| echome_core::ids::safe_file_name(&n.to_string_lossy()))
         .unwrap_or_else(|| "recording".into());
-    let key = format!("{}{}-{name}", person.samples_prefix(), now.format("%Y%m%dT%H%M%S%.3fZ"));
-    let object = BlobRef::new(BUCKET, key);
+    let object = BlobRef::new(BUCKET, person.upload_key(&name, now));
     local.blobs.upload_from(&object, audio, "application/octet-stream").await?;
     Ok(Upload {
         object,

@@ -20,6 +20,11 @@ fn caller() -> CallerId {
     CallerId::parse("+14155550123").unwrap()
 }
 
+/// The caller as the voice records name them.
+fn caller_person() -> echome_core::Person {
+    echome_core::Person::from(caller())
+}
+
 fn entry(voice: &str, at: DateTime<Utc>) -> CloneRecord {
     echome_testkit::fixtures::clone_entry("+14155550123", voice, at)
 }
@@ -38,53 +43,34 @@ fn score(voice: &str) -> QualityScore {
 async fn quality_follows_the_voice<S: CloneCache>(store: &S) {
     let at = t("2026-11-20T09:00:00.000Z");
     let (a, q) = (VoiceId::parse("voiceA").unwrap(), score("voiceA"));
-    assert!(
-        !store.set_quality(&echome_core::Person::from(&caller()), &q).await.unwrap(),
-        "no entry, nothing to score"
-    );
+    assert!(!store.set_quality(&caller_person(), &q).await.unwrap(), "no entry, nothing to score");
     store.put_clone(&entry("voiceA", at)).await.unwrap();
-    assert_eq!(store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(), None);
-    assert!(store.set_quality(&echome_core::Person::from(&caller()), &q).await.unwrap());
-    assert_eq!(store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(), Some(q.clone()));
+    assert_eq!(store.quality_of(&caller_person(), &a).await.unwrap(), None);
+    assert!(store.set_quality(&caller_person(), &q).await.unwrap());
+    assert_eq!(store.quality_of(&caller_person(), &a).await.unwrap(), Some(q.clone()));
     assert!(
-        store
-            .touch_clone(
-                &echome_core::Person::from(&caller()),
-                &a,
-                at + Duration::hours(1),
-                Duration::hours(24)
-            )
-            .await
-            .unwrap()
+        store.touch_clone(&caller_person(), &a, at + Duration::hours(1), Duration::hours(24)).await.unwrap()
     );
     assert_eq!(
-        store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(),
+        store.quality_of(&caller_person(), &a).await.unwrap(),
         Some(q.clone()),
         "a use keeps the score"
     );
     let other = VoiceId::parse("voiceB").unwrap();
-    assert_eq!(
-        store.quality_of(&echome_core::Person::from(&caller()), &other).await.unwrap(),
-        None,
-        "asked for another voice"
-    );
+    assert_eq!(store.quality_of(&caller_person(), &other).await.unwrap(), None, "asked for another voice");
 
     store.put_clone(&entry("voiceB", at + Duration::hours(2))).await.unwrap();
+    assert_eq!(store.quality_of(&caller_person(), &a).await.unwrap(), None, "the voice was replaced");
     assert_eq!(
-        store.quality_of(&echome_core::Person::from(&caller()), &a).await.unwrap(),
-        None,
-        "the voice was replaced"
-    );
-    assert_eq!(
-        store.quality_of(&echome_core::Person::from(&caller()), &other).await.unwrap(),
+        store.quality_of(&caller_person(), &other).await.unwrap(),
         None,
         "the new voice is not scored yet"
     );
     assert!(
-        !store.set_quality(&echome_core::Person::from(&caller()), &q).await.unwrap(),
+        !store.set_quality(&caller_person(), &q).await.unwrap(),
         "an old voice's score never lands on a new one"
     );
-    assert!(store.set_quality(&echome_core::Person::from(&caller()), &score("voiceB")).await.unwrap());
+    assert!(store.set_quality(&caller_person(), &score("voiceB")).await.unwrap());
 }
 
 /// An eviction lands only on the voice it names: a voice made since is never marked in its place.
@@ -132,9 +118,9 @@ async fn eviction_names_its_voice<S: CloneCache>(store: &S) {
 
 /// The caller's reference voice: one per caller, the last one put.
 async fn one_reference_voice_per_caller<S: ReferenceVoices>(store: &S) {
-    assert_eq!(store.reference_voice(&echome_core::Person::from(&caller())).await.unwrap(), None);
+    assert_eq!(store.reference_voice(&caller_person()).await.unwrap(), None);
     let first = ReferenceVoice {
-        person: echome_core::Person::from(caller()),
+        person: caller_person(),
         voiceprint: Voiceprint { model: "ge2e".into(), embedding: vec![0.6, 0.8] },
         report: echome_core::BlobRef::new("b", "runs/run-1/report.json"),
         run_id: RunId::parse("run-1").unwrap(),
@@ -142,13 +128,10 @@ async fn one_reference_voice_per_caller<S: ReferenceVoices>(store: &S) {
         accepted_by: None,
     };
     store.put_reference_voice(&first).await.unwrap();
-    assert_eq!(
-        store.reference_voice(&echome_core::Person::from(&caller())).await.unwrap(),
-        Some(first.clone())
-    );
+    assert_eq!(store.reference_voice(&caller_person()).await.unwrap(), Some(first.clone()));
     let accepted = ReferenceVoice { accepted_by: Some("olga".into()), ..first };
     store.put_reference_voice(&accepted).await.unwrap();
-    assert_eq!(store.reference_voice(&echome_core::Person::from(&caller())).await.unwrap(), Some(accepted));
+    assert_eq!(store.reference_voice(&caller_person()).await.unwrap(), Some(accepted));
 }
 
 fn model(run: &str, person: &str, voice: &str, at: DateTime<Utc>) -> VoiceModel {

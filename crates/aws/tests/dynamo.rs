@@ -26,9 +26,14 @@ fn caller() -> CallerId {
     CallerId::parse("+14155550123").unwrap()
 }
 
+/// The caller as the voice records name them.
+fn caller_person() -> echome_core::Person {
+    echome_core::Person::from(caller())
+}
+
 fn sample(key: &str, version: &str, at: &str) -> SampleRecord {
     SampleRecord {
-        person: echome_core::Person::from(caller()),
+        person: caller_person(),
         sample: BlobRef::new("echome-recordings", key),
         version: version.into(),
         uploaded_at: t(at),
@@ -41,17 +46,17 @@ fn sample(key: &str, version: &str, at: &str) -> SampleRecord {
 async fn the_newest_sample_wins_whatever_order_events_arrive_in() {
     let moto = MotoServer::start();
     let db = table(&moto).await;
-    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap(), None);
+    assert_eq!(db.current_sample(&caller_person()).await.unwrap(), None);
     let newer = sample("samples/+14155550123/b.wav", "v2", "2026-11-20T10:00:00.000Z");
     let older = sample("samples/+14155550123/a.wav", "v1", "2026-11-20T09:00:00.000Z");
     assert_eq!(db.record_sample(&newer).await.unwrap(), SampleWrite::Newest);
     assert_eq!(db.record_sample(&older).await.unwrap(), SampleWrite::Superseded);
-    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap(), Some(newer.clone()));
+    assert_eq!(db.current_sample(&caller_person()).await.unwrap(), Some(newer.clone()));
     // The same upload delivered again is still the newest: its run must be able to start.
     assert_eq!(db.record_sample(&newer).await.unwrap(), SampleWrite::Newest);
     let newest = sample("samples/+14155550123/c.wav", "v3", "2026-11-21T08:00:00.000Z");
     assert_eq!(db.record_sample(&newest).await.unwrap(), SampleWrite::Newest);
-    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap(), Some(newest));
+    assert_eq!(db.current_sample(&caller_person()).await.unwrap(), Some(newest));
 }
 
 #[tokio::test]
@@ -60,29 +65,23 @@ async fn a_pack_is_kept_with_the_current_sample_only() {
     let db = table(&moto).await;
     let current = sample("samples/+14155550123/b.wav", "v2", "2026-11-20T10:00:00.000Z");
     assert!(
-        !db.record_pack(&echome_core::Person::from(&caller()), &current.sample, &pack(BUCKET, "r0"))
-            .await
-            .unwrap(),
+        !db.record_pack(&caller_person(), &current.sample, &pack(BUCKET, "r0")).await.unwrap(),
         "no sample on record"
     );
     db.record_sample(&current).await.unwrap();
     let older = BlobRef::new("echome-recordings", "samples/+14155550123/a.wav");
     assert!(
-        !db.record_pack(&echome_core::Person::from(&caller()), &older, &pack(BUCKET, "r-old")).await.unwrap(),
+        !db.record_pack(&caller_person(), &older, &pack(BUCKET, "r-old")).await.unwrap(),
         "not the current sample"
     );
-    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap().unwrap().pack, None);
-    assert!(
-        db.record_pack(&echome_core::Person::from(&caller()), &current.sample, &pack(BUCKET, "r1"))
-            .await
-            .unwrap()
-    );
-    let read = db.current_sample(&echome_core::Person::from(&caller())).await.unwrap().unwrap();
+    assert_eq!(db.current_sample(&caller_person()).await.unwrap().unwrap().pack, None);
+    assert!(db.record_pack(&caller_person(), &current.sample, &pack(BUCKET, "r1")).await.unwrap());
+    let read = db.current_sample(&caller_person()).await.unwrap().unwrap();
     assert_eq!((read.sample, read.pack), (current.sample.clone(), Some(pack(BUCKET, "r1"))));
     // A newer upload starts without a pack.
     let newer = sample("samples/+14155550123/c.wav", "v3", "2026-11-21T10:00:00.000Z");
     db.record_sample(&newer).await.unwrap();
-    assert_eq!(db.current_sample(&echome_core::Person::from(&caller())).await.unwrap().unwrap().pack, None);
+    assert_eq!(db.current_sample(&caller_person()).await.unwrap().unwrap().pack, None);
 }
 
 #[tokio::test]
@@ -148,7 +147,7 @@ async fn a_run_is_created_once_and_keeps_how_it_ended() {
         started + Duration::minutes(5),
     );
     db.create_run(&later).await.unwrap();
-    assert_eq!(db.latest_run(&echome_core::Person::from(&caller())).await.unwrap(), Some(later));
+    assert_eq!(db.latest_run(&caller_person()).await.unwrap(), Some(later));
     let stranger = CallerId::parse("+442071838750").unwrap();
     assert_eq!(db.latest_run(&echome_core::Person::from(&stranger)).await.unwrap(), None);
 }
@@ -325,7 +324,7 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
     let made = t("2026-11-20T09:00:00.000Z");
     let ttl = Duration::hours(24);
     let entry = CloneRecord {
-        person: echome_core::Person::from(caller()),
+        person: caller_person(),
         voice_id: VoiceId::parse("voiceOld").unwrap(),
         engine: "elevenlabs".into(),
         pack_digest: "abc".into(),
@@ -340,13 +339,9 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
 
     // A frequent caller: every use pushes the end of the clone's life out.
     let used = t("2026-11-20T20:00:00.000Z");
-    assert!(db.touch_clone(&echome_core::Person::from(&caller()), &entry.voice_id, used, ttl).await.unwrap());
-    assert!(
-        db.touch_clone(&echome_core::Person::from(&caller()), &entry.voice_id, used, Duration::hours(1))
-            .await
-            .unwrap()
-    );
-    let got = db.clone_of(&echome_core::Person::from(&caller())).await.unwrap().unwrap();
+    assert!(db.touch_clone(&caller_person(), &entry.voice_id, used, ttl).await.unwrap());
+    assert!(db.touch_clone(&caller_person(), &entry.voice_id, used, Duration::hours(1)).await.unwrap());
+    let got = db.clone_of(&caller_person()).await.unwrap().unwrap();
     assert_eq!((got.reuse_count, got.last_used_at), (2, used));
     assert_eq!(got.expires_at, (used + ttl).timestamp(), "extended, and never shortened");
     assert!(got.is_fresh(made + Duration::hours(30)), "fresh past the first day");
@@ -373,16 +368,9 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
     let evicted = CloneRecord { status: CloneStatus::Evicted, ..got.clone() };
     db.put_clone(&evicted).await.unwrap();
     assert!(
-        !db.touch_clone(
-            &echome_core::Person::from(&caller()),
-            &entry.voice_id,
-            used + Duration::minutes(1),
-            ttl
-        )
-        .await
-        .unwrap()
+        !db.touch_clone(&caller_person(), &entry.voice_id, used + Duration::minutes(1), ttl).await.unwrap()
     );
-    assert_eq!(db.clone_of(&echome_core::Person::from(&caller())).await.unwrap(), Some(evicted.clone()));
+    assert_eq!(db.clone_of(&caller_person()).await.unwrap(), Some(evicted.clone()));
 
     // Replaced by a newer voice: a use of the old one does not count on the new one.
     let replaced = CloneRecord {
@@ -393,27 +381,13 @@ async fn a_use_never_brings_an_evicted_or_replaced_voice_back_and_extends_the_cl
     };
     db.put_clone(&replaced).await.unwrap();
     assert!(
-        !db.touch_clone(
-            &echome_core::Person::from(&caller()),
-            &entry.voice_id,
-            used + Duration::minutes(2),
-            ttl
-        )
-        .await
-        .unwrap()
+        !db.touch_clone(&caller_person(), &entry.voice_id, used + Duration::minutes(2), ttl).await.unwrap()
     );
-    assert_eq!(db.clone_of(&echome_core::Person::from(&caller())).await.unwrap(), Some(replaced.clone()));
+    assert_eq!(db.clone_of(&caller_person()).await.unwrap(), Some(replaced.clone()));
     assert!(
-        db.touch_clone(
-            &echome_core::Person::from(&caller()),
-            &replaced.voice_id,
-            used + Duration::minutes(3),
-            ttl
-        )
-        .await
-        .unwrap()
+        db.touch_clone(&caller_person(), &replaced.voice_id, used + Duration::minutes(3), ttl).await.unwrap()
     );
-    assert_eq!(db.clone_of(&echome_core::Person::from(&caller())).await.unwrap().unwrap().reuse_count, 1);
+    assert_eq!(db.clone_of(&caller_person()).await.unwrap().unwrap().reuse_count, 1);
 }
 
 /// Records of a caller written now are still read by code from before named people (a

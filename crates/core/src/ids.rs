@@ -74,6 +74,12 @@ impl fmt::Display for Shown {
 /// Where recordings are uploaded, one folder per person (`samples/{e164}/…`, `samples/emp-42/…`).
 pub const SAMPLES_PREFIX: &str = "samples/";
 
+/// A file's name as a sample's key keeps it: letters, digits, '.', '-' and '_' stay, anything
+/// else becomes '_'.
+pub fn safe_file_name(raw: &str) -> String {
+    raw.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
+}
+
 /// Larger uploads are skipped: extract-audio's scratch space (6 GB in the template) holds the
 /// original and its two WAVs, and a recording this size is beyond the 4 h a run accepts.
 pub const MAX_SAMPLE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -192,6 +198,12 @@ impl Person {
     /// starts a clone run). A named id never starts with `+`, so the two kinds never meet.
     pub fn samples_prefix(&self) -> String {
         format!("{SAMPLES_PREFIX}{}/", self.as_key())
+    }
+
+    /// `samples/{person}/{time}-{name}`: a new recording's key (`name` as [`safe_file_name`]
+    /// leaves it), the time to the millisecond, so an upload never overwrites another.
+    pub fn upload_key(&self, name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+        format!("{}{}-{name}", self.samples_prefix(), at.format("%Y%m%dT%H%M%S%.3fZ"))
     }
 
     pub fn caller(&self) -> Option<&CallerId> {

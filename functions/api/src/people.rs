@@ -42,7 +42,7 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
 }
 
 /// A person a route names: one on record may have an id from before a letter was needed.
-fn person(raw: &str) -> Result<Person, HttpError> {
+pub(crate) fn person(raw: &str) -> Result<Person, HttpError> {
     Person::from_record(raw).map_err(|e| HttpError::BadRequest(e.to_string()))
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use chrono::{DateTime, Utc};
 use echome_core::auth::{Principal, TokenVerifier};
-use echome_core::ids::MAX_SAMPLE_BYTES;
+use echome_core::ids::{MAX_SAMPLE_BYTES, safe_file_name};
 use echome_core::library::{Person, VoiceLibrary};
 use echome_core::limits::RateLimiter;
 use echome_core::people::{ConsentScope, People, consent_verdict};
@@ -63,14 +63,10 @@ fn media_type(raw: &str) -> Result<String, HttpError> {
     }
 }
 
-/// The file's name as it goes into the key: letters, digits, '.', '-' and '_' (anything else
-/// becomes '_'), at most [`MAX_FILE_NAME_CHARS`], never a dot file.
+/// The file's name as it goes into the key ([`safe_file_name`]), at most
+/// [`MAX_FILE_NAME_CHARS`], never a dot file.
 fn key_name(raw: &str) -> Result<String, HttpError> {
-    let name: String = raw
-        .trim()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
-        .collect();
+    let name = safe_file_name(raw.trim());
     if name.is_empty() || name.chars().count() > MAX_FILE_NAME_CHARS || name.starts_with('.') {
         return Err(HttpError::BadRequest(format!(
             "file_name must be 1 to {MAX_FILE_NAME_CHARS} characters and not start with '.'"
@@ -98,7 +94,6 @@ where
         now: DateTime<Utc>,
     ) -> Result<(i64, Value), HttpError> {
         let body: SampleBody = json_body(req)?;
-        let p = Person::from_record(person).map_err(|e| HttpError::BadRequest(e.to_string()))?;
         match (body.sample_key, body.file_name) {
             (Some(sample_key), None) => {
                 if body.content_type.is_some() || body.size_bytes.is_some() {
@@ -107,7 +102,7 @@ where
                     ));
                 }
                 let create =
-                    CreateBody { person: p.as_key().to_owned(), sample_key, name: body.name, metadata: body.metadata };
+                    CreateBody { person: person.to_owned(), sample_key, name: body.name, metadata: body.metadata };
                 self.create_model(create, who, now).await
             }
             (None, Some(file_name)) => {
@@ -117,7 +112,8 @@ where
                     ));
                 }
                 let content_type = media_type(body.content_type.as_deref().unwrap_or("application/octet-stream"))?;
-                self.upload(&p, &file_name, &content_type, body.size_bytes, now).await
+                self.upload(&super::people::person(person)?, &file_name, &content_type, body.size_bytes, now)
+                    .await
             }
             _ => Err(HttpError::BadRequest(
                 "give either sample_key (a recording in the person's folder) or file_name (an upload URL for a new one)"
@@ -151,7 +147,7 @@ where
         self.known(p).await?;
         // Refused now rather than after the upload, by a run that ends consent_missing.
         consent_verdict(&self.records, self.consent, p, ConsentScope::Clone).await??;
-        let key = format!("{}{}-{name}", p.samples_prefix(), now.format("%Y%m%dT%H%M%S%.3fZ"));
+        let key = p.upload_key(&name, now);
         let blob = BlobRef::new(&self.bucket, &key);
         let Some(url) = self.blobs.upload_url(&blob, content_type, UPLOAD_URL_VALID).await? else {
             return Err(HttpError::NotHere(format!(

@@ -198,8 +198,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         let caller = CallerId::parse("+14155550123").unwrap();
+        let who = Person::from(&caller);
         let sample = |v: &str, at: &str| SampleRecord {
-            person: echome_core::Person::from(caller.clone()),
+            person: who.clone(),
             sample: BlobRef::new("local", format!("samples/+14155550123/{v}.wav")),
             version: v.into(),
             uploaded_at: t(at),
@@ -218,20 +219,14 @@ mod tests {
             db.record_sample(&sample("b", "2026-11-20T10:00:00Z")).await.unwrap(),
             SampleWrite::Newest
         );
-        assert_eq!(
-            db.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap().version,
-            "b"
-        );
+        assert_eq!(db.current_sample(&who).await.unwrap().unwrap().version, "b");
         // A pack is kept with the current sample only.
         let pack = |run: &str| echome_testkit::fixtures::pack("local", run);
         let older = sample("a", "2026-11-20T09:00:00Z").sample;
-        assert!(!db.record_pack(&echome_core::Person::from(&caller), &older, &pack("r0")).await.unwrap());
+        assert!(!db.record_pack(&who, &older, &pack("r0")).await.unwrap());
         let current = sample("b", "2026-11-20T10:00:00Z").sample;
-        assert!(db.record_pack(&echome_core::Person::from(&caller), &current, &pack("r1")).await.unwrap());
-        assert_eq!(
-            db.current_sample(&echome_core::Person::from(&caller)).await.unwrap().unwrap().pack,
-            Some(pack("r1"))
-        );
+        assert!(db.record_pack(&who, &current, &pack("r1")).await.unwrap());
+        assert_eq!(db.current_sample(&who).await.unwrap().unwrap().pack, Some(pack("r1")));
 
         let run = RunRecord::started(
             RunId::parse("r1").unwrap(),
@@ -310,10 +305,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = LocalRecords::open(&dir.path().join("echome.redb")).unwrap();
         let caller = CallerId::parse("+14155550123").unwrap();
+        let who = Person::from(&caller);
         let (old, new) = (VoiceId::parse("voiceOld").unwrap(), VoiceId::parse("voiceNew").unwrap());
         let made = t("2026-11-20T09:00:00Z");
         let entry = CloneRecord {
-            person: echome_core::Person::from(caller.clone()),
+            person: who.clone(),
             voice_id: old.clone(),
             engine: "elevenlabs".into(),
             pack_digest: "abc".into(),
@@ -325,41 +321,31 @@ mod tests {
             expires_at: (made + chrono::Duration::hours(24)).timestamp(),
         };
         let ttl = chrono::Duration::hours(24);
-        let missing = CallerId::parse("+14155550999").unwrap();
-        assert!(
-            !db.touch_clone(&echome_core::Person::from(&missing), &old, made, ttl).await.unwrap(),
-            "no entry: nothing to count"
-        );
-        assert!(
-            db.clone_of(&echome_core::Person::from(&missing)).await.unwrap().is_none(),
-            "and nothing is created"
-        );
+        let missing = Person::parse("+14155550999").unwrap();
+        assert!(!db.touch_clone(&missing, &old, made, ttl).await.unwrap(), "no entry: nothing to count");
+        assert!(db.clone_of(&missing).await.unwrap().is_none(), "and nothing is created");
 
         db.put_clone(&entry).await.unwrap();
         let used = t("2026-11-20T20:00:00Z");
-        assert!(db.touch_clone(&echome_core::Person::from(&caller), &old, used, ttl).await.unwrap());
-        let got = db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap();
+        assert!(db.touch_clone(&who, &old, used, ttl).await.unwrap());
+        let got = db.clone_of(&who).await.unwrap().unwrap();
         assert_eq!((got.reuse_count, got.last_used_at), (1, used));
         assert_eq!(got.expires_at, (used + ttl).timestamp(), "a frequent caller's clone lives on");
-        assert!(
-            db.touch_clone(&echome_core::Person::from(&caller), &old, used, chrono::Duration::hours(1))
-                .await
-                .unwrap()
-        );
-        let got = db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap();
+        assert!(db.touch_clone(&who, &old, used, chrono::Duration::hours(1)).await.unwrap());
+        let got = db.clone_of(&who).await.unwrap().unwrap();
         assert_eq!(got.expires_at, (used + ttl).timestamp(), "a use never shortens the life");
 
         // Replaced by a new voice: a late use of the old one changes nothing.
         let replaced = CloneRecord { voice_id: new.clone(), reuse_count: 0, ..entry.clone() };
         db.put_clone(&replaced).await.unwrap();
-        assert!(!db.touch_clone(&echome_core::Person::from(&caller), &old, used, ttl).await.unwrap());
-        assert_eq!(db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap(), replaced);
+        assert!(!db.touch_clone(&who, &old, used, ttl).await.unwrap());
+        assert_eq!(db.clone_of(&who).await.unwrap().unwrap(), replaced);
 
         // Evicted: the use does not bring it back.
         let evicted = CloneRecord { status: CloneStatus::Evicted, ..replaced };
         db.put_clone(&evicted).await.unwrap();
-        assert!(!db.touch_clone(&echome_core::Person::from(&caller), &new, used, ttl).await.unwrap());
-        assert_eq!(db.clone_of(&echome_core::Person::from(&caller)).await.unwrap().unwrap(), evicted);
+        assert!(!db.touch_clone(&who, &new, used, ttl).await.unwrap());
+        assert_eq!(db.clone_of(&who).await.unwrap().unwrap(), evicted);
     }
 
     #[test]
