@@ -58,6 +58,8 @@ def main():
             "ELEVENLABS_AGENT_ID": "agent_fuzz",
             "ELEVENLABS_AGENT_PHONE_NUMBER_ID": "phnum_fuzz",
             "RATE_LIMIT_VIEWER": "1000000",
+            # A URL sample the fuzzer might file is never fetched from the internet.
+            "SAMPLE_URL_ALLOWED_HOSTS": "fuzz.invalid",
         })
         serve = subprocess.Popen([echome, "--data-dir", data, "serve", "--port", "0"], env=env,
                                  stdout=subprocess.PIPE, text=True)

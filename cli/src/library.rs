@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::local::Local;
 
 /// Who the terminal's user is to the library.
-fn local_user() -> String {
+pub(crate) fn local_user() -> String {
     std::env::var("ECHOME_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "local-admin".into())
 }
 

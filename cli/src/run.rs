@@ -14,16 +14,27 @@ use echome_local::RunEvent;
 use serde_json::json;
 use upload_trigger::{Accepted, Upload, accept_upload};
 
+use echome_core::ErrorType;
+use echome_core::url_samples::{SourceUrl, UrlSampleRequest, UrlSampleSource};
+use fetch_sample::{Outcome as UrlOutcome, fetch_sample};
+
 use crate::agent::Agent;
 use crate::engine::Engine;
 use crate::local::{BUCKET, Local};
 use crate::output::{fail_step, spinner};
+use crate::recordings::UrlSamples;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("whose").required(true)))]
 pub struct RunArgs {
     /// The recording: WAV, MP3, M4A/AAC, MP4, WebM/Opus, OGG, FLAC…
-    pub audio: PathBuf,
+    #[arg(required_unless_present = "url")]
+    pub audio: Option<PathBuf>,
+    /// Instead of a file (`echome samples add` only): a page (YouTube, the other sites yt-dlp
+    /// knows, any page with an <audio> or <video>) or a media link; only its audio is
+    /// downloaded, inside the fence (`SAMPLE_URL_*`, `FETCH_ALLOWED_NETWORKS`).
+    #[arg(long, conflicts_with = "audio")]
+    pub url: Option<String>,
     /// A caller's phone number, E.164 (+14155550123).
     #[arg(long, group = "whose")]
     pub caller: Option<String>,
@@ -65,7 +76,12 @@ async fn run_inner(data_dir: &Path, args: RunArgs) -> Result<ExitCode, StepError
             "no person {id:?} is on record (echome people add {id} --name NAME creates one)"
         )));
     }
-    let upload = store(&local, &person, &args.audio).await?;
+    let Some(audio) = &args.audio else {
+        return Err(StepError::invalid_input(
+            "echome run takes a recording file; `echome samples add --person ID --url URL` takes a URL",
+        ));
+    };
+    let upload = store(&local, &person, audio).await?;
     let run_id = RunId::for_upload(&person, &upload.object.key, &upload.version);
     let input =
         CloneRunInput { run_id, person, sample: upload.object, pack: None, call: None, combine: vec![] };
@@ -100,7 +116,12 @@ pub async fn add_sample(data_dir: &Path, args: RunArgs) -> ExitCode {
     let json = args.common.json;
     let inner = async {
         let local = Local::open(data_dir)?;
-        let upload = store(&local, &args.whose()?, &args.audio).await?;
+        let person = args.whose()?;
+        let upload = match (&args.audio, &args.url) {
+            (_, Some(url)) => from_url(&local, &person, url).await?,
+            (Some(audio), None) => store(&local, &person, audio).await?,
+            (None, None) => return Err(StepError::invalid_input("give a recording file or --url URL")),
+        };
         let started = Instant::now();
         let runner = local.runner(
             args.common.min_speech,
@@ -160,6 +181,50 @@ async fn store(local: &Local, person: &Person, audio: &Path) -> Result<Upload, S
         size: meta.len(),
         at: now,
     })
+}
+
+/// Takes the audio at `raw` as a sample of `person` through fetch-sample's own handler (the
+/// request filed as the API files it); the sample it stores, as an upload.
+async fn from_url(local: &Local, person: &Person, raw: &str) -> Result<Upload, StepError> {
+    let url = SourceUrl::parse(raw).map_err(|e| StepError::invalid_input(e.to_string()))?;
+    let fetch = UrlSamples::from_env(local.data_dir.join("tmp").join("url-samples"))?;
+    let req = UrlSampleRequest::new(person.clone(), url, &crate::library::local_user(), Utc::now());
+    let record = BlobRef::new(BUCKET, req.source_key());
+    let json =
+        |v: serde_json::Result<Vec<u8>>| v.map_err(|e| StepError::internal(format!("a URL sample: {e}")));
+    local
+        .blobs
+        .put_bytes(&record, json(serde_json::to_vec_pretty(&req.pending()))?, "application/json")
+        .await?;
+    let request = BlobRef::new(BUCKET, req.key());
+    local.blobs.put_bytes(&request, json(serde_json::to_vec_pretty(&req))?, "application/json").await?;
+    let spinner = spinner("fetching the audio");
+    let outcome = fetch_sample(&local.blobs, &local.records, &fetch.source(), &fetch.config, &request).await;
+    spinner.finish_and_clear();
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // Nothing here retries it as Lambda would: the request goes, its record says why.
+            local.blobs.delete_versions(&request).await?;
+            return Err(e);
+        }
+    };
+    match outcome {
+        UrlOutcome::Stored { sample, bytes } => {
+            let now = Utc::now();
+            let version = format!("local-{}", now.timestamp_nanos_opt().unwrap_or_default());
+            Ok(Upload { object: sample, version, size: bytes, at: now })
+        }
+        UrlOutcome::Refused { code, reason } => {
+            let source: Option<UrlSampleSource> =
+                local.blobs.get_bytes(&record).await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let what = source.and_then(|s| s.what_to_do).map(|w| format!(" ({w})")).unwrap_or_default();
+            Err(StepError::new(ErrorType::InvalidInput, code, format!("{reason}{what}")))
+        }
+        UrlOutcome::AlreadyStored | UrlOutcome::Skipped { .. } => {
+            Err(StepError::internal(format!("the URL sample {} was handled elsewhere", req.id)))
+        }
+    }
 }
 
 fn progress(json: bool) -> impl Fn(RunEvent) + Send + Sync + 'static {

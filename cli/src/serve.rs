@@ -130,11 +130,9 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), StepError> {
         .with_concurrency((cores / 2).max(1));
     // One runner for the webhooks' runs and the models the API is asked for.
     let runner = Arc::new(runner);
-    let scratch = data_dir.join("tmp").join("recordings");
-    if let Some(inbox) = Inbox::from_env(local.blobs.clone(), local.records.clone(), runner.clone(), scratch)?
-    {
-        tokio::spawn(inbox.watch());
-    }
+    let inbox =
+        Inbox::from_env(local.blobs.clone(), local.records.clone(), runner.clone(), data_dir.join("tmp"))?;
+    tokio::spawn(inbox.watch());
     let (arrivals, arrived) = tokio::sync::mpsc::unbounded_channel();
     config.sample_arrivals = Some(arrivals);
     tokio::spawn(crate::recordings::take_arrivals(

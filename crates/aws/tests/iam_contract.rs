@@ -232,6 +232,23 @@ const CONTRACT: &[Row] = &[
         ],
     },
     Row {
+        principal: "FetchSampleFunction",
+        source: "functions/fetch-sample/src/{main.rs, handler.rs fetch_sample, refusal, store, save, settle}",
+        operations: &[
+            "BlobStore::get_bytes inbox/url-samples/ (the request)",
+            "BlobStore::get_bytes samples/ (the sample's record, not there yet: NotFound)",
+            "People::person",
+            "People::consent",
+            "BlobStore::put_bytes samples/ (the sample's record)",
+            "BlobStore::get_bytes samples/ (the sample's record)",
+            "BlobStore::exists inbox/url-samples/ (the request, checked again)",
+            "BlobStore::upload_from samples/ (the audio)",
+            "BlobStore::delete_versions inbox/url-samples/ (the request settled)",
+            "S3 DeleteObject with its versionId inbox/url-samples/",
+            "BlobStore::get_bytes inbox/url-samples/ (a redelivered event: NotFound)",
+        ],
+    },
+    Row {
         principal: "ApiFunction",
         source: "functions/api/src/{main.rs, handler.rs route, health, library.rs}, crates/core/src/{speaker_accept.rs, library/ops.rs}",
         operations: &[
@@ -261,6 +278,10 @@ const CONTRACT: &[Row] = &[
             "CloneCache::evict_clone",
             "BlobStore::exists samples/ (the recording a model is asked for from)",
             "BlobStore::upload_url samples/ (a person's new recording)",
+            "BlobStore::put_bytes samples/ (a URL sample's record)",
+            "BlobStore::put_bytes inbox/url-samples/ (a URL sample's request)",
+            "BlobStore::get_bytes samples/ (a URL sample's record, asked for)",
+            "BlobStore::get_bytes samples/ (a URL sample that is not there: NotFound)",
             "RunLog::create_run",
             "RunStarter::start",
             "BlobStore::exists runs/ (a pack file to export)",
@@ -284,6 +305,7 @@ const CONTRACT: &[Row] = &[
             "RunLog::runs_of",
             "BlobStore::delete_prefix samples/ (an erasure: every version)",
             "BlobStore::delete_prefix inbox/recordings/",
+            "BlobStore::delete_prefix inbox/url-samples/",
             "BlobStore::delete_prefix runs/",
             "BlobStore::delete_prefix deleted/",
             "BlobStore::delete_prefix exports/",
@@ -294,6 +316,7 @@ const CONTRACT: &[Row] = &[
             "BlobStore::delete_versions webhooks/ (a body that names them)",
             "BlobStore::delete_versions inbox/conversations/ (a half still waiting)",
             "S3 DeleteObject with its versionId samples/",
+            "S3 DeleteObject with its versionId inbox/",
             "S3 DeleteObject with its versionId inbox/",
             "S3 DeleteObject with its versionId inbox/",
             "S3 DeleteObject with its versionId runs/",
@@ -331,6 +354,9 @@ const PROBES: &[(&str, &str)] = &[
     ("ReconcileVoicesFunction", "runs/"),
     ("ApiFunction", "runs/"),
     ("WebhookIntakeFunction", "inbox/conversations/"),
+    ("FetchSampleFunction", "samples/"),
+    ("FetchSampleFunction", "inbox/url-samples/"),
+    ("ApiFunction", "samples/"),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1484,6 +1510,56 @@ async fn fetch_recording_works_with_its_template_policy() {
     run.verdict();
 }
 
+#[tokio::test]
+async fn fetch_sample_works_with_its_template_policy() {
+    let mut run = Run::new("FetchSampleFunction");
+    let bucket = run.env("BUCKET_NAME");
+    let person = Person::parse("emp-iam-url").unwrap();
+    let id = "u20261120t100000000-0a1b2c3d";
+    let request = BlobRef::new(&bucket, format!("inbox/url-samples/emp-iam-url/{id}.json"));
+    let record = BlobRef::new(&bucket, format!("samples/emp-iam-url/url/{id}.source.json"));
+    S3BlobStore::new(&admin())
+        .put_bytes(&request, b"{}".to_vec(), "application/json")
+        .await
+        .expect("seeding");
+
+    let blobs = S3BlobStore::new(&run.sdk);
+    let records = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
+    let got = blobs.get_bytes(&request).await;
+    run.check("BlobStore::get_bytes inbox/url-samples/ (the request)", got, |b| b == b"{}");
+    let name = "BlobStore::get_bytes samples/ (the sample's record, not there yet: NotFound)";
+    match blobs.get_bytes(&record).await {
+        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
+        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
+    }
+    run.check("People::person", echome_core::People::person(&records, &person).await, Option::is_none);
+    run.check("People::consent", records.consent(&person).await, Option::is_none);
+    let saved = blobs.put_bytes(&record, b"{\"state\":\"fetching\"}".to_vec(), "application/json").await;
+    run.check("BlobStore::put_bytes samples/ (the sample's record)", saved, |()| true);
+    let read = blobs.get_bytes(&record).await;
+    run.check("BlobStore::get_bytes samples/ (the sample's record)", read, |b| b.starts_with(b"{"));
+    let still = blobs.exists(&request).await;
+    run.check_listing("BlobStore::exists inbox/url-samples/ (the request, checked again)", still, true);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("media.mp3");
+    std::fs::write(&file, wav_bytes(4000)).unwrap();
+    let sample = BlobRef::new(&bucket, format!("samples/emp-iam-url/url/{id}.mp3"));
+    let stored = blobs.upload_from(&sample, &file, "audio/mpeg").await;
+    run.check("BlobStore::upload_from samples/ (the audio)", stored, |()| true);
+    let deleted = blobs.delete_versions(&request).await;
+    let name = "BlobStore::delete_versions inbox/url-samples/ (the request settled)";
+    run.check_listed(name, "s3:ListBucketVersions", deleted, |n| *n >= 1);
+    let sent =
+        blobs.client().delete_object().bucket(&bucket).key(&request.key).version_id("null").send().await;
+    run.check("S3 DeleteObject with its versionId inbox/url-samples/", sent, |_| true);
+    let name = "BlobStore::get_bytes inbox/url-samples/ (a redelivered event: NotFound)";
+    match blobs.get_bytes(&request).await {
+        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
+        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
+    }
+    run.verdict();
+}
+
 /// People, consent and an erasure's every kind of access, with the API's policy.
 async fn check_people_and_erasure(
     run: &mut Run,
@@ -1527,6 +1603,7 @@ async fn check_people_and_erasure(
     let seeded = [
         format!("samples/{folder}/erase.wav"),
         format!("inbox/recordings/{folder}/iam-erase.json"),
+        "inbox/url-samples/emp-iam/u20261120t100000000-0a1b2c3d.json".to_owned(),
         "inbox/conversations/conv_iam_erase.mp3".to_owned(),
         "runs/iam-erase/sample_1.wav".to_owned(),
         "deleted/vm-iam-erase/sample_1.wav".to_owned(),
@@ -1553,6 +1630,8 @@ async fn check_people_and_erasure(
     });
     let gone = blobs.delete_prefix(bucket, &format!("inbox/recordings/{folder}/")).await;
     run.check_listed("BlobStore::delete_prefix inbox/recordings/", versions, gone, |n| *n == 1);
+    let gone = blobs.delete_prefix(bucket, "inbox/url-samples/emp-iam/").await;
+    run.check_listed("BlobStore::delete_prefix inbox/url-samples/", versions, gone, |n| *n == 1);
     let gone = blobs.delete_prefix(bucket, "runs/iam-erase/").await;
     run.check_listed("BlobStore::delete_prefix runs/", versions, gone, |n| *n == 1);
     let gone = blobs.delete_prefix(bucket, "deleted/vm-iam-erase/").await;
@@ -1686,6 +1765,25 @@ async fn api_works_with_its_template_policy() {
     let object = format!("arn:{}:s3:::{bucket}/{}", stack().partition, upload.key);
     let wanted = Access::new("s3:PutObject", object);
     run.check_presigned("BlobStore::upload_url samples/ (a person's new recording)", url, wanted);
+    // A sample from a URL: its record and its request filed, the record read back; one that
+    // is not there is a 404 (s3:ListBucket on samples/), not a 403.
+    let api_blobs = S3BlobStore::new(&run.sdk);
+    let record = BlobRef::new(&bucket, "samples/emp-iam/url/u20261120t100000000-0a1b2c3d.source.json");
+    let filed = api_blobs.put_bytes(&record, b"{}".to_vec(), "application/json").await;
+    run.check("BlobStore::put_bytes samples/ (a URL sample's record)", filed, |()| true);
+    let request = BlobRef::new(&bucket, "inbox/url-samples/emp-iam/u20261120t100000000-0a1b2c3d.json");
+    let filed = api_blobs.put_bytes(&request, b"{}".to_vec(), "application/json").await;
+    run.check("BlobStore::put_bytes inbox/url-samples/ (a URL sample's request)", filed, |()| true);
+    let read = api_blobs.get_bytes(&record).await;
+    run.check("BlobStore::get_bytes samples/ (a URL sample's record, asked for)", read, |b| b == b"{}");
+    let missing = api_blobs
+        .get_bytes(&record.with_key("samples/emp-iam/url/u20200101t000000000-00000000.source.json"))
+        .await;
+    let name = "BlobStore::get_bytes samples/ (a URL sample that is not there: NotFound)";
+    match missing {
+        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
+        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
+    }
     let asked = RunId::for_upload(&who, &recording.key, "model-by-iam");
     let created =
         records.create_run(&RunRecord::started(asked.clone(), who.clone(), recording.clone(), at)).await;

@@ -27,6 +27,7 @@ pub mod speaker_accept;
 pub mod speech;
 pub mod steps;
 pub mod threecx;
+pub mod url_samples;
 pub mod voiceprint;
 
 pub use archive::BlobArchive;

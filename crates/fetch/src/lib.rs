@@ -8,7 +8,10 @@
 //! - no redirect to another host (nor from https down to http);
 //! - at most `FETCH_MAX_BYTES`, within `FETCH_TIMEOUT`, streamed to a file.
 
+pub mod media;
 pub mod networks;
+pub mod proxy;
+pub mod ytdlp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -32,6 +35,9 @@ pub struct FetchPolicy {
 /// A call recording is minutes of audio: 500 MB holds hours of WAV.
 pub const DEFAULT_MAX_BYTES: u64 = 500 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// A page's audio track: an hour of a talk is ~60 MB of Opus; a video fallback more.
+pub const URL_SAMPLE_MAX_BYTES: u64 = 200 * 1024 * 1024;
+pub const URL_SAMPLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl FetchPolicy {
     /// `FETCH_ALLOWED_HOSTS` (comma-separated; empty: nothing may be fetched),
@@ -39,12 +45,36 @@ impl FetchPolicy {
     /// (`120s`, with a unit).
     pub fn from_env() -> Result<Self, String> {
         let hosts = std::env::var("FETCH_ALLOWED_HOSTS").unwrap_or_default();
+        Self::read("FETCH_MAX_BYTES", DEFAULT_MAX_BYTES, "FETCH_TIMEOUT", DEFAULT_TIMEOUT, &hosts)
+    }
+
+    /// A sample from a URL someone names (a video page, a media link): any public host unless
+    /// `SAMPLE_URL_ALLOWED_HOSTS` narrows it (`*` by default), the same `FETCH_ALLOWED_NETWORKS`,
+    /// `SAMPLE_URL_MAX_BYTES` (200 MB) and `SAMPLE_URL_TIMEOUT` (300 s).
+    pub fn for_url_samples() -> Result<Self, String> {
+        let hosts = std::env::var("SAMPLE_URL_ALLOWED_HOSTS").unwrap_or_else(|_| "*".into());
+        Self::read(
+            "SAMPLE_URL_MAX_BYTES",
+            URL_SAMPLE_MAX_BYTES,
+            "SAMPLE_URL_TIMEOUT",
+            URL_SAMPLE_TIMEOUT,
+            &hosts,
+        )
+    }
+
+    fn read(
+        bytes_var: &str,
+        default_bytes: u64,
+        timeout_var: &str,
+        default_timeout: Duration,
+        hosts: &str,
+    ) -> Result<Self, String> {
         let networks = std::env::var("FETCH_ALLOWED_NETWORKS").unwrap_or_default();
-        let max_bytes = echome_core::env::parsed::<u64>("FETCH_MAX_BYTES", "a number of bytes")?
-            .unwrap_or(DEFAULT_MAX_BYTES);
-        let timeout = match echome_core::env::duration("FETCH_TIMEOUT")? {
-            Some(d) => d.to_std().map_err(|_| "FETCH_TIMEOUT must be positive".to_owned())?,
-            None => DEFAULT_TIMEOUT,
+        let max_bytes =
+            echome_core::env::parsed::<u64>(bytes_var, "a number of bytes")?.unwrap_or(default_bytes);
+        let timeout = match echome_core::env::duration(timeout_var)? {
+            Some(d) => d.to_std().map_err(|_| format!("{timeout_var} must be positive"))?,
+            None => default_timeout,
         };
         Ok(Self {
             allowed_hosts: hosts
@@ -59,9 +89,11 @@ impl FetchPolicy {
         })
     }
 
-    fn allows_host(&self, host: &str) -> bool {
+    /// `*` allows every host name (the addresses are still checked).
+    pub fn allows_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.allowed_hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
+            _ if allowed == "*" => true,
             Some(parent) => host.ends_with(&format!(".{parent}")),
             None => *allowed == host,
         })
@@ -116,7 +148,7 @@ pub enum FetchError {
     Resolve(String, String),
     #[error("a redirect from {from} to {to} was refused: it leaves the host (or https)")]
     Redirect { from: String, to: String },
-    #[error("the body is larger than the limit of {limit} bytes (FETCH_MAX_BYTES)")]
+    #[error("the body is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("no answer within {0:?} (FETCH_TIMEOUT)")]
     Timeout(Duration),
@@ -192,15 +224,28 @@ impl Fetcher {
             other => return Err(FetchError::Scheme(other.to_owned())),
         };
         let host = url.host_str().ok_or_else(|| FetchError::Url("a URL without a host".into()))?.to_owned();
-        if !self.policy.allows_host(&host) {
-            return Err(FetchError::HostNotAllowed(host));
-        }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(FetchError::Url(
                 "credentials in the URL are not sent; configure them instead".into(),
             ));
         }
         let port = url.port_or_known_default().unwrap_or(443);
+        let addrs = self.vet_host(&host, port, plain_http).await?;
+        Ok((url, addrs))
+    }
+
+    /// Checks a host (a name, an address, or `[v6]`) and resolves it: the addresses a
+    /// connection to it may use. Shared by [`Self::vet`] and the [`proxy`]'s tunnels.
+    pub async fn vet_host(
+        &self,
+        host: &str,
+        port: u16,
+        plain_http: bool,
+    ) -> Result<Vec<SocketAddr>, FetchError> {
+        let host = host.to_owned();
+        if !self.policy.allows_host(&host) {
+            return Err(FetchError::HostNotAllowed(host));
+        }
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
@@ -217,7 +262,7 @@ impl Fetcher {
             networks::check(a.ip(), &self.policy.allowed_networks, plain_http)
                 .map_err(|why| FetchError::AddressRefused { host: host.clone(), why })?;
         }
-        Ok((url, addrs))
+        Ok(addrs)
     }
 
     /// Streams the body at `raw` into `dest` (removed again when the fetch fails).

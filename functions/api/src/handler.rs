@@ -14,6 +14,7 @@ mod model_views;
 mod people;
 mod provider;
 mod samples;
+mod url_samples;
 mod views;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -245,9 +246,12 @@ where
                     })?;
                 Ok((200, views::accepted(&reference, &check)))
             }
-            ["people"] | ["people", _] | ["people", _, "consent" | "samples"] | ["erasures"] => {
-                self.people(segments, req, who.ok_or(HttpError::Internal)?).await
-            }
+            ["people"]
+            | ["people", _]
+            | ["people", _, "consent" | "samples"]
+            | ["people", _, "samples", "from-url"]
+            | ["people", _, "samples", "from-url", _]
+            | ["erasures"] => self.people(segments, req, who.ok_or(HttpError::Internal)?).await,
             library_route => self.library(library_route, req, who.ok_or(HttpError::Internal)?).await,
         }
     }

@@ -34,6 +34,8 @@ pub(crate) fn routes(segments: &[&str]) -> Option<Vec<(Method, Access)>> {
         ["people", _] => vec![(Method::GET, viewer), (Method::DELETE, Access::Role(Role::Admin))],
         ["erasures"] => vec![(Method::GET, Access::Role(Role::Admin))],
         ["people", _, "samples"] => vec![(Method::POST, operator)],
+        ["people", _, "samples", "from-url"] => vec![(Method::POST, operator)],
+        ["people", _, "samples", "from-url", _] => vec![(Method::GET, viewer)],
         ["people", _, "consent"] => {
             vec![(Method::GET, viewer), (Method::POST, operator), (Method::DELETE, operator)]
         }
@@ -152,6 +154,8 @@ where
         match (segments, method) {
             (["people"], _) => self.create_person(req, who, now).await,
             (["people", p, "samples"], _) => self.add_sample(p, req, who, now).await,
+            (["people", p, "samples", "from-url"], _) => self.sample_from_url(p, req, who, now).await,
+            (["people", p, "samples", "from-url", id], _) => self.url_sample(p, id).await,
             (["people", p], Method::DELETE) => {
                 let p = person(p)?;
                 let Some(key) = self.erasure_key.as_ref() else {

@@ -331,11 +331,13 @@ fn the_openapi_description_covers_every_route_served() {
         "/people/{person}",
         "/people/{person}/consent",
         "/people/{person}/samples",
+        "/people/{person}/samples/from-url",
+        "/people/{person}/samples/from-url/{id}",
         "/erasures",
     ] {
         assert!(paths.contains(&route), "{route} is described");
     }
-    assert_eq!(paths.len(), 34, "and nothing that is not served: {paths:?}");
+    assert_eq!(paths.len(), 36, "and nothing that is not served: {paths:?}");
 }
 
 /// The description says which routes need a token; the handler agrees on every one it serves.
@@ -378,7 +380,7 @@ async fn every_route_the_description_protects_refuses_a_request_without_a_token(
         }
         checked += 1;
     }
-    assert_eq!(checked, 37, "every API route of the description was tried");
+    assert_eq!(checked, 39, "every API route of the description was tried");
 }
 
 #[tokio::test]

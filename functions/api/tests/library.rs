@@ -872,3 +872,55 @@ async fn a_named_person_s_recording_becomes_their_voice_model() {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("for named people"), "{body}");
 }
+
+#[tokio::test]
+async fn a_url_is_filed_for_fetch_sample_and_its_record_followed() {
+    use echome_core::BlobStore;
+    let w = world(LibrarySettings::default(), &[]).await;
+    let path = "/people/emp-42/samples/from-url";
+    let talk = json!({ "url": "https://www.example.org/talks/anna?t=1" });
+    assert_eq!(w.post(path, ALICE, talk.clone()).await.0, 404, "nobody created emp-42 yet");
+    let anna = json!({ "id": "emp-42", "display_name": "Anna Berg", "kind": "employee" });
+    assert_eq!(w.post("/people", ALICE, anna).await.0, 201);
+    let (status, body) = w.post(path, ALICE, talk.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("consent_missing")), "{body}");
+    let grant = json!({"given_by": "Anna Berg", "method": "written"});
+    assert_eq!(w.post("/people/emp-42/consent", ALICE, grant).await.0, 201);
+    assert_eq!(w.post(path, CAROL, talk.clone()).await.0, 403, "viewers read");
+    let long = format!("https://example.org/{}", "a".repeat(2048));
+    for (bad, says) in [
+        (json!({}), "url"),
+        (json!({"url": "ftp://example.org/a.mp3"}), "must start with https://"),
+        (json!({"url": "https://u:p@example.org/a.mp3"}), "user name or password"),
+        (json!({"url": long}), "at most 2048"),
+        (json!({"url": "https://example.org/a", "file_name": "a.wav"}), "file_name"),
+    ] {
+        let (status, body) = w.post(path, ALICE, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{bad}: {body}");
+    }
+
+    let (status, filed) = w.post(path, ALICE, talk).await;
+    assert_eq!(status, 202, "{filed}");
+    assert_eq!((filed["state"].as_str(), filed["requested_by"].as_str()), (Some("pending"), Some("alice")));
+    assert_eq!(filed["url"], "https://www.example.org/talks/anna?t=1");
+    let id = filed["id"].as_str().unwrap();
+    let status_path = filed["status_path"].as_str().unwrap();
+    assert_eq!(status_path, format!("/people/emp-42/samples/from-url/{id}"));
+    // The request waits where fetch-sample's S3 event comes from; nothing was fetched here.
+    let inbox = w.api.blobs.keys("recordings", "inbox/url-samples/emp-42/").await.unwrap();
+    assert_eq!(inbox, [format!("inbox/url-samples/emp-42/{id}.json")]);
+    let (status, shown) = w.get(status_path, CAROL).await;
+    assert_eq!((status, &shown), (200, &filed), "viewers follow it");
+    assert_eq!(w.get("/people/emp-42/samples/from-url/u20200101t000000000-00000000", CAROL).await.0, 404);
+    assert_eq!(w.get("/people/emp-42/samples/from-url/..%2Fx", CAROL).await.0, 400);
+
+    // A caller's samples come from their calls.
+    let consent = json!({"given_by": "the caller", "method": "ivr"});
+    assert_eq!(w.post("/people/%2B14155550123/consent", ALICE, consent).await.0, 201);
+    let (status, body) = w
+        .post("/people/%2B14155550123/samples/from-url", ALICE, json!({"url": "https://example.org/a"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("for named people"), "{body}");
+}

@@ -217,43 +217,12 @@ where
     B: BlobStore,
     R: CallLog + People,
 {
-    let Some(list) = event.get("Records").and_then(serde_json::Value::as_array) else {
-        return Ok(vec![skipped("not an S3 event (no Records)")]);
-    };
-    let mut out = Vec::with_capacity(list.len());
-    let mut first_failure = None;
-    for record in list {
-        let request = match request_of(record) {
-            Ok(r) => r,
-            Err(reason) => {
-                out.push(skipped(reason));
-                continue;
-            }
-        };
-        match fetch_recording(blobs, records, fetcher, cfg, &request).await {
-            Ok(o) => out.push(o),
-            Err(e) => {
-                tracing::error!(error_type = e.error_type.as_str(), code = %e.code, message = %echome_core::redact::phone_numbers(&e.message), "recording request failed; the event will be retried");
-                first_failure.get_or_insert(e);
-            }
-        }
-    }
-    match first_failure {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
-}
-
-fn request_of(record: &serde_json::Value) -> Result<BlobRef, String> {
-    let text = |ptr: &str| record.pointer(ptr).and_then(serde_json::Value::as_str);
-    if text("/eventName").is_some_and(|n| !n.starts_with("ObjectCreated")) {
-        return Err("not an ObjectCreated event".into());
-    }
-    let bucket = text("/s3/bucket/name").ok_or("the S3 record has no s3.bucket.name")?;
-    let key =
-        upload_trigger::decode_key(text("/s3/object/key").ok_or("the S3 record has no s3.object.key")?)?;
-    if !key.starts_with(RECORDING_REQUESTS_PREFIX) || !key.ends_with(".json") {
-        return Err("the key is not a recording request".into());
-    }
-    Ok(BlobRef::new(bucket, key))
+    upload_trigger::each_inbox_request(
+        &event,
+        RECORDING_REQUESTS_PREFIX,
+        "recording request",
+        skipped,
+        |r| async move { fetch_recording(blobs, records, fetcher, cfg, &r).await },
+    )
+    .await
 }

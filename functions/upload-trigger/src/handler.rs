@@ -176,6 +176,9 @@ pub fn person_of(key: &str) -> Result<Person, String> {
     if name.is_empty() || name.ends_with('/') {
         return Err("key is a folder, not a recording".into());
     }
+    if echome_core::url_samples::is_source_record(key) {
+        return Err("key is a URL sample's source record, not a recording".into());
+    }
     // The reason is logged: never put the raw (possibly a phone number) segment in it.
     Person::parse(folder).map_err(|_| {
         format!(
@@ -183,6 +186,59 @@ pub fn person_of(key: &str) -> Result<Person, String> {
             folder.len()
         )
     })
+}
+
+/// The request an S3 event record names: an `ObjectCreated` of a `.json` under `prefix` (an
+/// inbox the fetch functions serve); else why it is no such request.
+pub fn inbox_request(record: &serde_json::Value, prefix: &str, what: &str) -> Result<BlobRef, String> {
+    let text = |ptr: &str| record.pointer(ptr).and_then(serde_json::Value::as_str);
+    if text("/eventName").is_some_and(|n| !n.starts_with("ObjectCreated")) {
+        return Err("not an ObjectCreated event".into());
+    }
+    let bucket = text("/s3/bucket/name").ok_or("the S3 record has no s3.bucket.name")?;
+    let key = decode_key(text("/s3/object/key").ok_or("the S3 record has no s3.object.key")?)?;
+    if !key.starts_with(prefix) || !key.ends_with(".json") {
+        return Err(format!("the key is not a {what}"));
+    }
+    Ok(BlobRef::new(bucket, key))
+}
+
+/// Handles each request an S3 event names under `prefix` (see [`inbox_request`]) with
+/// `handle`; the event's other records become `skipped(reason)`. A failure of one request fails
+/// the whole after every other was handled, so Lambda's retries and then the OnFailure
+/// destination get the event.
+pub async fn each_inbox_request<O, F, Fut>(
+    event: &serde_json::Value,
+    prefix: &str,
+    what: &str,
+    skipped: impl Fn(String) -> O,
+    mut handle: F,
+) -> Result<Vec<O>, StepError>
+where
+    F: FnMut(BlobRef) -> Fut,
+    Fut: std::future::Future<Output = Result<O, StepError>>,
+{
+    let Some(list) = event.get("Records").and_then(serde_json::Value::as_array) else {
+        return Ok(vec![skipped("not an S3 event (no Records)".into())]);
+    };
+    let mut out = Vec::with_capacity(list.len());
+    let mut first_failure = None;
+    for record in list {
+        match inbox_request(record, prefix, what) {
+            Err(reason) => out.push(skipped(reason)),
+            Ok(request) => match handle(request).await {
+                Ok(o) => out.push(o),
+                Err(e) => {
+                    tracing::error!(error_type = e.error_type.as_str(), code = %e.code, message = %echome_core::redact::phone_numbers(&e.message), "{what} failed; the event will be retried");
+                    first_failure.get_or_insert(e);
+                }
+            },
+        }
+    }
+    match first_failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// S3 event keys are form-encoded: `+` is a space, `%2B` a plus.
@@ -358,5 +414,8 @@ mod tests {
             assert!(person_of(key).is_err(), "{key}");
         }
         assert!(!person_of("samples/4155550123/a.wav").unwrap_err().contains("4155550123"));
+        let source = person_of("samples/emp-42/url/u20261206t101112345-0a1b2c3d.source.json");
+        assert!(source.unwrap_err().contains("source record"));
+        assert!(person_of("samples/emp-42/url/u20261206t101112345-0a1b2c3d.m4a").is_ok());
     }
 }

@@ -197,6 +197,7 @@ where
     if let Some(caller) = person.caller() {
         prefixes.push(("recording_requests", crate::recordings::requests_prefix(caller)));
     }
+    prefixes.push(("url_sample_requests", crate::url_samples::requests_prefix(person)));
     prefixes.extend(runs.iter().map(|run| ("run_files", format!("runs/{run}/"))));
     for m in &models {
         prefixes.push(("deleted_model_files", format!("deleted/{}/", m.id)));
