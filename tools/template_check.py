@@ -68,6 +68,9 @@ def main(path, openapi_path):
             continue
         props = res["Properties"]
         binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        if binary is None:
+            # A makefile-built function: its crate's folder is its CodeUri, functions/{binary}/.
+            binary = str(props.get("CodeUri", "")).strip("/").removeprefix("functions/")
         fn_name = f"${{AWS::StackName}}-{binary}"
         if sub(props.get("FunctionName")) != fn_name:
             problems.append(f"{name}: FunctionName should be !Sub {fn_name}")

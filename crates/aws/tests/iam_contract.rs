@@ -737,6 +737,16 @@ impl Run {
         self.steps.push((name.to_owned(), outcome));
     }
 
+    /// A read of a key that is not there: a 404 (`NotFound`), which S3 answers only to a role
+    /// allowed `s3:ListBucket` on its prefix; to any other it is a 403.
+    fn check_missing(&mut self, name: &str, result: Result<Vec<u8>, StorageError>) {
+        let outcome = match result {
+            Err(StorageError::NotFound(_)) => Ok(()),
+            other => Err(format!("expected NotFound, got {other:?}")),
+        };
+        self.steps.push((name.to_owned(), outcome));
+    }
+
     /// A listing of one key (`BlobStore::exists`). moto 5.2 with IAM on miscomputes the
     /// signature of a `ListObjectsV2` whose prefix holds a `/` (every key here does) and answers
     /// SignatureDoesNotMatch; the guard has judged the request against the template's policy
@@ -1429,11 +1439,10 @@ async fn webhook_intake_works_with_its_template_policy() {
     let turns = BlobRef::new(&bucket, "inbox/conversations/conv_iam.json");
     let put = blobs.put_bytes(&audio, vec![0xFF, 0xFB, 0x90, 0x00], "audio/mpeg").await;
     run.check("BlobStore::put_bytes inbox/conversations/ (a conversation's half)", put, |()| true);
-    let name = "BlobStore::get_bytes inbox/conversations/ (the other half, not there: NotFound)";
-    match blobs.get_bytes(&turns).await {
-        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
-        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
-    }
+    run.check_missing(
+        "BlobStore::get_bytes inbox/conversations/ (the other half, not there: NotFound)",
+        blobs.get_bytes(&turns).await,
+    );
     let got = blobs.get_bytes(&audio).await;
     run.check("BlobStore::get_bytes inbox/conversations/ (the other half)", got, |b| b.len() == 4);
     let caller_turns = BlobRef::new(&bucket, format!("samples/{}/calls/conv_iam.mp3", s3_folder(&who)));
@@ -1501,12 +1510,10 @@ async fn fetch_recording_works_with_its_template_policy() {
         blobs.client().delete_object().bucket(&bucket).key(&request.key).version_id("null").send().await;
     run.check("S3 DeleteObject with its versionId inbox/recordings/", sent, |_| true);
     // Gone: a redelivered event's read is a 404 (s3:ListBucket on the prefix), not a 403.
-    let gone = blobs.get_bytes(&request).await;
-    let name = "BlobStore::get_bytes inbox/recordings/ (a redelivered event: NotFound)";
-    match gone {
-        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
-        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
-    }
+    run.check_missing(
+        "BlobStore::get_bytes inbox/recordings/ (a redelivered event: NotFound)",
+        blobs.get_bytes(&request).await,
+    );
     run.verdict();
 }
 
@@ -1527,11 +1534,10 @@ async fn fetch_sample_works_with_its_template_policy() {
     let records = DynamoRecords::new(&run.sdk, run.env("TABLE_NAME"));
     let got = blobs.get_bytes(&request).await;
     run.check("BlobStore::get_bytes inbox/url-samples/ (the request)", got, |b| b == b"{}");
-    let name = "BlobStore::get_bytes samples/ (the sample's record, not there yet: NotFound)";
-    match blobs.get_bytes(&record).await {
-        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
-        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
-    }
+    run.check_missing(
+        "BlobStore::get_bytes samples/ (the sample's record, not there yet: NotFound)",
+        blobs.get_bytes(&record).await,
+    );
     run.check("People::person", echome_core::People::person(&records, &person).await, Option::is_none);
     run.check("People::consent", records.consent(&person).await, Option::is_none);
     let saved = blobs.put_bytes(&record, b"{\"state\":\"fetching\"}".to_vec(), "application/json").await;
@@ -1552,11 +1558,10 @@ async fn fetch_sample_works_with_its_template_policy() {
     let sent =
         blobs.client().delete_object().bucket(&bucket).key(&request.key).version_id("null").send().await;
     run.check("S3 DeleteObject with its versionId inbox/url-samples/", sent, |_| true);
-    let name = "BlobStore::get_bytes inbox/url-samples/ (a redelivered event: NotFound)";
-    match blobs.get_bytes(&request).await {
-        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
-        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
-    }
+    run.check_missing(
+        "BlobStore::get_bytes inbox/url-samples/ (a redelivered event: NotFound)",
+        blobs.get_bytes(&request).await,
+    );
     run.verdict();
 }
 
@@ -1779,11 +1784,7 @@ async fn api_works_with_its_template_policy() {
     let missing = api_blobs
         .get_bytes(&record.with_key("samples/emp-iam/url/u20200101t000000000-00000000.source.json"))
         .await;
-    let name = "BlobStore::get_bytes samples/ (a URL sample that is not there: NotFound)";
-    match missing {
-        Err(StorageError::NotFound(_)) => run.check::<(), String>(name, Ok(()), |()| true),
-        other => run.check::<(), _>(name, Err(format!("expected NotFound, got {other:?}")), |_| true),
-    }
+    run.check_missing("BlobStore::get_bytes samples/ (a URL sample that is not there: NotFound)", missing);
     let asked = RunId::for_upload(&who, &recording.key, "model-by-iam");
     let created =
         records.create_run(&RunRecord::started(asked.clone(), who.clone(), recording.clone(), at)).await;

@@ -40,10 +40,7 @@ impl RecordingUrl {
 
     /// `https://pbx.example.com/…`.
     pub fn shown(&self) -> String {
-        let (scheme, rest) = self.0.split_once("://").unwrap_or(("?", &self.0));
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = host.rsplit('@').next().unwrap_or_default();
-        format!("{scheme}://{host}/…")
+        crate::redact::url(&self.0)
     }
 }
 

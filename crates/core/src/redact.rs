@@ -88,6 +88,15 @@ fn plus_number(bytes: &[u8], start: usize) -> Option<(usize, String)> {
     Some((end, e164(&format!("+{digits}"))))
 }
 
+/// A URL as logs and errors show it: `https://host/…`. Its path and query may carry a token,
+/// and its user info a password, so neither is shown.
+pub fn url(raw: &str) -> String {
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("?", raw));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}/…")
+}
+
 /// `+44*******961`: how an E.164 number is shown anywhere it is shown (`CallerId` too): the
 /// country code's first digits and the last three stay readable.
 pub fn e164(number: &str) -> String {

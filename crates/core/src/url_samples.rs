@@ -90,9 +90,7 @@ impl SourceUrl {
 
     /// `https://www.youtube.com/…`: for logs.
     pub fn shown(&self) -> String {
-        let (scheme, rest) = self.0.split_once("://").unwrap_or(("?", &self.0));
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        format!("{scheme}://{host}/…")
+        crate::redact::url(&self.0)
     }
 }
 

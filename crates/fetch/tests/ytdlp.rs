@@ -160,3 +160,31 @@ async fn each_source_that_gives_no_sample_says_why() {
     assert_eq!(e.code(), "downloader_missing");
     assert!(e.is_setup());
 }
+
+/// The yt-dlp these tests run (`tools/requirements.txt`, installed by `make tools`) is the one
+/// the Lambda layer ships (`layers/yt-dlp/build.sh`): a bump of one is a bump of both.
+#[test]
+fn the_layer_ships_the_yt_dlp_the_tests_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let pinned = |text: &str, prefix: &str| {
+        text.lines().find_map(|l| l.trim().strip_prefix(prefix)).map(|v| v.trim().to_owned())
+    };
+    let tools =
+        pinned(&read("tools/requirements.txt"), "yt-dlp==").expect("yt-dlp pinned in tools/requirements.txt");
+    let layer =
+        pinned(&read("layers/yt-dlp/build.sh"), "version=").expect("version= in layers/yt-dlp/build.sh");
+    assert_eq!(
+        tools, layer,
+        "tools/requirements.txt and layers/yt-dlp/build.sh pin different yt-dlp versions"
+    );
+    let out = std::process::Command::new("yt-dlp")
+        .arg("--version")
+        .output()
+        .expect("yt-dlp on the PATH (make tools)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        tools,
+        "the yt-dlp on the PATH is the pinned one"
+    );
+}

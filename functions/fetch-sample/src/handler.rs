@@ -120,8 +120,10 @@ where
         tracing::info!(id = %req.id, person = %req.person, code, "a URL sample was refused before fetching");
         return settle(blobs, request, Outcome::Refused { code: code.to_owned(), reason }).await;
     }
+    // A retry starts afresh: the last attempt's failure is no longer what is happening.
     src.state = UrlSampleState::Fetching;
     src.updated_at = Utc::now();
+    (src.code, src.reason, src.what_to_do) = (None, None, None);
     save(blobs, &record, &src).await?;
 
     let dir = cfg.scratch.join(format!("url-sample-{}", req.id));
@@ -129,7 +131,7 @@ where
     let fetched = fetch_media(source.fetcher, source.ytdlp, req.url.as_str(), &dir, cfg.max_duration).await;
     let result = match fetched {
         Ok(media) => store(blobs, request, &req, src.clone(), &media).await,
-        Err(e) => Ok(Err(e)),
+        Err(e) => Ok(Stored::Nothing(e)),
     };
     if let Err(e) = tokio::fs::remove_dir_all(&dir).await
         && e.kind() != std::io::ErrorKind::NotFound
@@ -137,13 +139,26 @@ where
         tracing::warn!(error = %e, "the URL sample's scratch folder stays");
     }
     match result? {
-        Ok((stored, outcome)) => {
+        Stored::Sample(stored, outcome) => {
             save(blobs, &record, &stored).await?;
             tracing::info!(id = %req.id, person = %req.person, bytes = stored.bytes, extractor = ?stored.extractor, "a URL sample was stored");
             settle(blobs, request, outcome).await
         }
-        Err(e) => failed(blobs, request, &record, &req, src, &e).await,
+        Stored::Nothing(e) => failed(blobs, request, &record, &req, src, &e).await,
+        // Nothing more is written for them: an erasure's receipt counted what there was.
+        Stored::Withdrawn => {
+            Ok(skipped("the request was withdrawn while it was fetched (its person erased)"))
+        }
     }
+}
+
+/// What [`store`] did with a download.
+enum Stored {
+    Sample(Box<UrlSampleSource>, Outcome),
+    /// Not media: the refusal to record.
+    Nothing(SourceError),
+    /// The request is gone (an erasure took it while the download ran).
+    Withdrawn,
 }
 
 /// Why no sample may be taken of `person`, before anything is fetched: a named person nobody
@@ -170,27 +185,26 @@ async fn refusal<R: People>(
     Ok(None)
 }
 
-/// Stores the download as the person's sample; or, when it is not media, the refusal.
+/// Stores the download as the person's sample; or says why it is not one.
 async fn store<B: BlobStore>(
     blobs: &B,
     request: &BlobRef,
     req: &UrlSampleRequest,
     mut src: UrlSampleSource,
     media: &Media,
-) -> Result<Result<(UrlSampleSource, Outcome), SourceError>, StepError> {
+) -> Result<Stored, StepError> {
     use echome_fetch::ytdlp::SourceErrorKind;
     let name = media.file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let Some(ext) = media_extension(name) else {
         let reason = format!("yt-dlp downloaded a file echome does not decode ({name})");
-        return Ok(Err(SourceError::new(SourceErrorKind::NotMedia, reason)));
+        return Ok(Stored::Nothing(SourceError::new(SourceErrorKind::NotMedia, reason)));
     };
     if media.bytes == 0 {
-        return Ok(Err(SourceError::new(SourceErrorKind::NotMedia, "the download is empty")));
+        return Ok(Stored::Nothing(SourceError::new(SourceErrorKind::NotMedia, "the download is empty")));
     }
     // An erasure while the download ran deleted the request: nothing is stored for them.
     if !blobs.exists(request).await? {
-        let reason = "the request was withdrawn while it was fetched (the person was erased)";
-        return Ok(Err(SourceError::new(SourceErrorKind::Unavailable, reason)));
+        return Ok(Stored::Withdrawn);
     }
     let sample = request.with_key(req.sample_key(ext));
     blobs.upload_from(&sample, &media.file, media_content_type(ext)).await?;
@@ -201,7 +215,7 @@ async fn store<B: BlobStore>(
     src.extractor = media.extractor.clone();
     src.sample_key = Some(sample.key.clone());
     src.bytes = Some(media.bytes);
-    Ok(Ok((src, Outcome::Stored { sample, bytes: media.bytes })))
+    Ok(Stored::Sample(Box::new(src), Outcome::Stored { sample, bytes: media.bytes }))
 }
 
 /// A source that gave no sample: recorded with what to do instead; a refusal settles the

@@ -266,3 +266,43 @@ async fn every_event_gets_the_answer_a_user_expects() {
         }
     }
 }
+
+/// What an erasure does while the download runs: the person's request and folder go.
+struct ErasedMeanwhile {
+    files: Vec<std::path::PathBuf>,
+    talk: Vec<u8>,
+}
+
+impl wiremock::Respond for ErasedMeanwhile {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        for f in &self.files {
+            std::fs::remove_file(f).unwrap();
+        }
+        ResponseTemplate::new(200).set_body_raw(self.talk.clone(), "audio/mpeg")
+    }
+}
+
+#[tokio::test]
+async fn a_person_erased_while_their_audio_downloads_gets_nothing_stored() {
+    let w = world(ConsentPolicy::NotRequired).await;
+    let page =
+        "<html><head><title>Anna</title></head><body><audio src=\"/media/erased.mp3\"></audio></body></html>";
+    Mock::given(method("GET"))
+        .and(path("/talks/erased"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(page, "text/html"))
+        .mount(&w.site)
+        .await;
+    let (request, req) = w.request(PERSON, "/talks/erased").await;
+    let on_disk = |key: &str| w.dir.path().join("blobs").join(BUCKET).join(key);
+    let erased = ErasedMeanwhile {
+        files: vec![on_disk(&req.key()), on_disk(&req.source_key())],
+        talk: w.talk.clone(),
+    };
+    Mock::given(method("GET")).and(path("/media/erased.mp3")).respond_with(erased).mount(&w.site).await;
+
+    let out = w.run(&request).await.unwrap();
+    assert!(matches!(&out, Outcome::Skipped { reason } if reason.contains("withdrawn")), "{out:?}");
+    let left = w.blobs.keys(BUCKET, &format!("samples/{PERSON}/")).await.unwrap();
+    assert!(left.is_empty(), "nothing of theirs is written after the erasure: {left:?}");
+    assert!(w.scratch_is_empty());
+}
