@@ -67,7 +67,10 @@ impl YtDlp {
     ) -> Result<PathBuf, SourceError> {
         let template = dir.join("media.%(ext)s");
         let mut cmd = self.command(proxy, timeout);
-        cmd.args(["--format", "bestaudio/best[acodec!=none]/best", "--max-filesize"])
+        // Its own downloader only: an external one (ffmpeg for HLS, say) would make its own
+        // connections, outside the proxy. No fixup either: the file is kept as served.
+        cmd.args(["--downloader", "native", "--fixup", "never"])
+            .args(["--format", "bestaudio/best[acodec!=none]/best", "--max-filesize"])
             .arg(max_bytes.to_string())
             .args(["--no-part", "--no-mtime", "--print", "after_move:filepath", "--output"])
             .arg(&template)
