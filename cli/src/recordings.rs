@@ -17,7 +17,7 @@ use echome_core::{BlobRef, BlobStore, StepError};
 use echome_fetch::ytdlp::YtDlp;
 use echome_fetch::{Credentials, FetchPolicy, Fetcher};
 use echome_local::{Background, FsBlobStore, LocalRecords, Runner};
-use upload_trigger::{Upload, accept_upload};
+use upload_trigger::{InboxOutcome, Upload, accept_upload};
 
 use crate::local::{BUCKET, Steps};
 
@@ -136,32 +136,18 @@ impl Inbox {
 
     async fn handle(&self, key: &str) -> Result<(), StepError> {
         let request = BlobRef::new(BUCKET, key);
-        let stored = match &self.recordings {
+        let outcome = match &self.recordings {
             Some(r) if key.starts_with(RECORDING_REQUESTS_PREFIX) => {
-                match fetch_recording::fetch_recording(
-                    &self.blobs,
-                    &self.records,
-                    &r.fetcher,
-                    &r.config,
-                    &request,
-                )
-                .await?
-                {
-                    fetch_recording::Outcome::Stored { sample, bytes } => Some((sample, bytes)),
-                    _ => None,
-                }
+                fetch_recording::fetch_recording(&self.blobs, &self.records, &r.fetcher, &r.config, &request)
+                    .await?
             }
             _ => {
                 let u = &self.url_samples;
-                match fetch_sample::fetch_sample(&self.blobs, &self.records, &u.source(), &u.config, &request)
+                fetch_sample::fetch_sample(&self.blobs, &self.records, &u.source(), &u.config, &request)
                     .await?
-                {
-                    fetch_sample::Outcome::Stored { sample, bytes } => Some((sample, bytes)),
-                    _ => None,
-                }
             }
         };
-        if let Some((sample, bytes)) = stored {
+        if let InboxOutcome::Stored { sample, bytes } = outcome {
             accept_stored(&self.records, &self.runs, sample, bytes).await?;
         }
         Ok(())

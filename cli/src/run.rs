@@ -189,15 +189,8 @@ async fn from_url(local: &Local, person: &Person, raw: &str) -> Result<Upload, S
     let url = SourceUrl::parse(raw).map_err(|e| StepError::invalid_input(e.to_string()))?;
     let fetch = UrlSamples::from_env(local.data_dir.join("tmp").join("url-samples"))?;
     let req = UrlSampleRequest::new(person.clone(), url, &crate::library::local_user(), Utc::now());
-    let record = BlobRef::new(BUCKET, req.source_key());
-    let json =
-        |v: serde_json::Result<Vec<u8>>| v.map_err(|e| StepError::internal(format!("a URL sample: {e}")));
-    local
-        .blobs
-        .put_bytes(&record, json(serde_json::to_vec_pretty(&req.pending()))?, "application/json")
-        .await?;
-    let request = BlobRef::new(BUCKET, req.key());
-    local.blobs.put_bytes(&request, json(serde_json::to_vec_pretty(&req))?, "application/json").await?;
+    echome_core::url_samples::file(&local.blobs, BUCKET, &req).await?;
+    let (record, request) = (BlobRef::new(BUCKET, req.source_key()), BlobRef::new(BUCKET, req.key()));
     let spinner = spinner("fetching the audio");
     let outcome = fetch_sample(&local.blobs, &local.records, &fetch.source(), &fetch.config, &request).await;
     spinner.finish_and_clear();

@@ -27,6 +27,11 @@ pub fn duration(name: &str) -> Result<Option<chrono::Duration>, String> {
     duration_from(name, std::env::var(name).ok().as_deref())
 }
 
+/// [`duration`] as a `std::time::Duration` (timeouts, limits): a negative one is refused.
+pub fn std_duration(name: &str) -> Result<Option<std::time::Duration>, String> {
+    duration(name)?.map(|d| d.to_std().map_err(|_| format!("{name} must be positive"))).transpose()
+}
+
 fn duration_from(name: &str, value: Option<&str>) -> Result<Option<chrono::Duration>, String> {
     value.map(|v| crate::duration::parse_duration(v).map_err(|e| format!("{name}: {e}"))).transpose()
 }

@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::blob::BlobRef;
+use crate::error::StorageError;
 use crate::ids::{Person, SAMPLES_PREFIX};
+use crate::ports::BlobStore;
 
 /// Where URL sample requests wait, one folder per person.
 pub const URL_SAMPLE_REQUESTS_PREFIX: &str = "inbox/url-samples/";
@@ -239,6 +242,38 @@ pub fn source_key(person: &Person, id: &UrlSampleId) -> String {
 /// trigger leaves it alone).
 pub fn is_source_record(key: &str) -> bool {
     key.starts_with(SAMPLES_PREFIX) && key.ends_with(SOURCE_SUFFIX)
+}
+
+/// Files `req` in `bucket`, as the route and the command both do: its pending source record
+/// first (fetch-sample, which the request's arrival starts, goes on from it), then the request.
+/// A request that cannot be filed leaves its record saying so. Returns the record as filed.
+pub async fn file<B: BlobStore>(
+    blobs: &B,
+    bucket: &str,
+    req: &UrlSampleRequest,
+) -> Result<UrlSampleSource, StorageError> {
+    let json =
+        |v: serde_json::Result<Vec<u8>>| v.map_err(|e| StorageError::Failed(format!("a URL sample: {e}")));
+    let source = req.pending();
+    let record = BlobRef::new(bucket, req.source_key());
+    blobs.put_bytes(&record, json(serde_json::to_vec_pretty(&source))?, "application/json").await?;
+    let request = BlobRef::new(bucket, req.key());
+    if let Err(e) = blobs.put_bytes(&request, json(serde_json::to_vec_pretty(req))?, "application/json").await
+    {
+        let failed = source.clone().ended(
+            UrlSampleState::Failed,
+            "not_queued",
+            "the request could not be filed",
+            "ask again",
+            chrono::Utc::now(),
+        );
+        let body = json(serde_json::to_vec_pretty(&failed))?;
+        if let Err(e) = blobs.put_bytes(&record, body, "application/json").await {
+            tracing::error!(error = %e, "the URL sample's record still says pending");
+        }
+        return Err(e);
+    }
+    Ok(source)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

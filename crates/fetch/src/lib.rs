@@ -72,10 +72,7 @@ impl FetchPolicy {
         let networks = std::env::var("FETCH_ALLOWED_NETWORKS").unwrap_or_default();
         let max_bytes =
             echome_core::env::parsed::<u64>(bytes_var, "a number of bytes")?.unwrap_or(default_bytes);
-        let timeout = match echome_core::env::duration(timeout_var)? {
-            Some(d) => d.to_std().map_err(|_| format!("{timeout_var} must be positive"))?,
-            None => default_timeout,
-        };
+        let timeout = echome_core::env::std_duration(timeout_var)?.unwrap_or(default_timeout);
         Ok(Self {
             allowed_hosts: hosts
                 .split(',')

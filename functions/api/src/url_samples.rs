@@ -68,25 +68,7 @@ where
         // Refused now rather than by fetch-sample later.
         consent_verdict(&self.records, self.consent, &p, ConsentScope::Clone).await??;
         let request = UrlSampleRequest::new(p, url, &who.subject, now);
-        let source = request.pending();
-        // The record first: fetch-sample, started by the request's upload, finds it and goes on
-        // from it; a request that could not be filed leaves a record saying so.
-        let record = BlobRef::new(&self.bucket, request.source_key());
-        self.blobs.put_bytes(&record, json_bytes(&source)?, "application/json").await?;
-        let filed = BlobRef::new(&self.bucket, request.key());
-        if let Err(e) = self.blobs.put_bytes(&filed, json_bytes(&request)?, "application/json").await {
-            let failed = source.clone().ended(
-                echome_core::url_samples::UrlSampleState::Failed,
-                "not_queued",
-                "the request could not be filed",
-                "ask again",
-                Utc::now(),
-            );
-            if let Err(e) = self.blobs.put_bytes(&record, json_bytes(&failed)?, "application/json").await {
-                tracing::error!(error = %e, "the URL sample's record still says pending");
-            }
-            return Err(e.into());
-        }
+        let source = echome_core::url_samples::file(&self.blobs, &self.bucket, &request).await?;
         tracing::info!(id = %request.id, person = %request.person, url = %request.url, by = %who.subject, "a sample from a URL was asked for");
         Ok((202, source_view(&source)))
     }
@@ -106,11 +88,4 @@ where
         })?;
         Ok((200, source_view(&source)))
     }
-}
-
-fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, HttpError> {
-    serde_json::to_vec_pretty(v).map_err(|e| {
-        tracing::error!(error = %e, "a URL sample's record does not serialize");
-        HttpError::Internal
-    })
 }

@@ -21,7 +21,7 @@ use echome_core::recordings::{
 };
 use echome_core::{BlobRef, BlobStore, CallLog, ConsentPolicy, ErrorType, People, StepError, StorageError};
 use echome_fetch::{Credentials, FetchError, Fetcher};
-use serde::Serialize;
+use upload_trigger::settle;
 
 pub struct Config {
     /// `CONSENT_POLICY`: a caller who has not agreed to be cloned is not recorded as a sample.
@@ -33,23 +33,7 @@ pub struct Config {
 }
 
 /// What became of one request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Stored {
-        sample: BlobRef,
-        bytes: u64,
-    },
-    /// An earlier attempt stored it; the request is settled without fetching again.
-    AlreadyStored,
-    Refused {
-        code: String,
-        reason: String,
-    },
-    Skipped {
-        reason: String,
-    },
-}
+pub use upload_trigger::InboxOutcome as Outcome;
 
 /// Handles the request at `request` (see the module's doc).
 pub async fn fetch_recording<B, R>(
@@ -189,12 +173,6 @@ async fn note<R: CallLog>(
     })
     .await?;
     Ok(())
-}
-
-/// Deletes the request, every version of it (it holds the URL and its token).
-async fn settle<B: BlobStore>(blobs: &B, request: &BlobRef, outcome: Outcome) -> Result<Outcome, StepError> {
-    blobs.delete_versions(request).await?;
-    Ok(outcome)
 }
 
 fn skipped(reason: impl Into<String>) -> Outcome {

@@ -24,7 +24,7 @@ use echome_core::{BlobRef, BlobStore, ConsentPolicy, ErrorType, People, Person, 
 use echome_fetch::Fetcher;
 use echome_fetch::media::{Media, fetch_media};
 use echome_fetch::ytdlp::{SourceError, YtDlp};
-use serde::Serialize;
+use upload_trigger::settle;
 
 /// A source longer than this is refused before it is downloaded: a run takes the best minutes
 /// of speech, and an hour of a talk holds them many times over.
@@ -41,10 +41,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
-        let max_duration = match echome_core::env::duration("SAMPLE_URL_MAX_DURATION")? {
-            Some(d) => d.to_std().map_err(|_| "SAMPLE_URL_MAX_DURATION must be positive".to_owned())?,
-            None => DEFAULT_MAX_DURATION,
-        };
+        let max_duration =
+            echome_core::env::std_duration("SAMPLE_URL_MAX_DURATION")?.unwrap_or(DEFAULT_MAX_DURATION);
         Ok(Self { consent: ConsentPolicy::from_env()?, scratch: echome_core::env::work_dir(), max_duration })
     }
 }
@@ -56,23 +54,7 @@ pub struct Source<'a> {
 }
 
 /// What became of one request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Stored {
-        sample: BlobRef,
-        bytes: u64,
-    },
-    /// An earlier attempt stored it; the request is settled without fetching again.
-    AlreadyStored,
-    Refused {
-        code: String,
-        reason: String,
-    },
-    Skipped {
-        reason: String,
-    },
-}
+pub use upload_trigger::InboxOutcome as Outcome;
 
 /// Handles the request at `request` (see the module's doc).
 pub async fn fetch_sample<B, R>(
@@ -249,12 +231,6 @@ async fn save<B: BlobStore>(blobs: &B, record: &BlobRef, src: &UrlSampleSource) 
         serde_json::to_vec_pretty(src).map_err(|e| StepError::internal(format!("source record: {e}")))?;
     blobs.put_bytes(record, body, "application/json").await?;
     Ok(())
-}
-
-/// Deletes the request, every version of it.
-async fn settle<B: BlobStore>(blobs: &B, request: &BlobRef, outcome: Outcome) -> Result<Outcome, StepError> {
-    blobs.delete_versions(request).await?;
-    Ok(outcome)
 }
 
 fn skipped(reason: impl Into<String>) -> Outcome {

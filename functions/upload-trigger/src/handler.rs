@@ -14,8 +14,8 @@ use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use chrono::{DateTime, Utc};
 use echome_core::recordings::{is_call_recording, joined_by_next_call};
 use echome_core::{
-    BlobRef, CloneRunInput, ErrorType, People, Person, RunId, RunLog, RunRecord, RunStart, RunStarter,
-    RunStatus, SampleLog, SampleRecord, SampleWrite, StepError,
+    BlobRef, BlobStore, CloneRunInput, ErrorType, People, Person, RunId, RunLog, RunRecord, RunStart,
+    RunStarter, RunStatus, SampleLog, SampleRecord, SampleWrite, StepError,
 };
 use serde::Serialize;
 
@@ -186,6 +186,38 @@ pub fn person_of(key: &str) -> Result<Person, String> {
             folder.len()
         )
     })
+}
+
+/// What became of one inbox request (a call's recording, a URL sample) its fetch function
+/// handled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum InboxOutcome {
+    /// Stored as a sample, which the upload trigger takes as any upload.
+    Stored {
+        sample: BlobRef,
+        bytes: u64,
+    },
+    /// An earlier attempt stored it; the request is settled without fetching again.
+    AlreadyStored,
+    Refused {
+        code: String,
+        reason: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// Deletes an inbox request, every version of it (it may hold a link's token), once it is
+/// settled; `outcome` is what became of it.
+pub async fn settle<B: BlobStore>(
+    blobs: &B,
+    request: &BlobRef,
+    outcome: InboxOutcome,
+) -> Result<InboxOutcome, StepError> {
+    blobs.delete_versions(request).await?;
+    Ok(outcome)
 }
 
 /// The request an S3 event record names: an `ObjectCreated` of a `.json` under `prefix` (an
